@@ -1,0 +1,73 @@
+// Worker-thread entry: instantiates the shared core over the pool's memory, then runs the kernel calls the main
+// thread posts into its control slot, sleeping in Atomics.wait between calls.
+import {
+  ARG_COUNT, DONE, KERNEL, kernelNames, MESSAGE_LENGTH, QUIT, REQUEST, slotViews, STATUS,
+  type SlotViews, type WorkerInit,
+} from "./control.js";
+
+interface Port {
+  postMessage(message: unknown): void;
+  onMessage(listener: (message: unknown) => void): void;
+}
+
+// Node's worker_threads when this worker was spawned by the Node adapter, the Web Worker scope otherwise.
+async function parentPort(): Promise<Port> {
+  try {
+    const threads = await import("node:worker_threads");
+    const port = threads.parentPort;
+    if (port && (threads.workerData as { downpourPort?: string } | null)?.downpourPort === "node") {
+      return { postMessage: (m) => port.postMessage(m), onMessage: (l) => port.on("message", l) };
+    }
+  } catch {
+    // not a runtime with node:worker_threads
+  }
+  const scope = globalThis as unknown as {
+    postMessage(m: unknown): void;
+    addEventListener(type: "message", l: (e: MessageEvent) => void): void;
+  };
+  return { postMessage: (m) => scope.postMessage(m), onMessage: (l) => scope.addEventListener("message", (e) => l(e.data)) };
+}
+
+function writeError(views: SlotViews, error: unknown): void {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  const bytes = new TextEncoder().encode(text).subarray(0, views.message.length);
+  views.message.set(bytes);
+  views.i32[MESSAGE_LENGTH] = bytes.length;
+  views.i32[STATUS] = 1;
+}
+
+function serve(kernels: Array<(...args: number[]) => unknown>, views: SlotViews): void {
+  const { i32, args } = views;
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(i32, REQUEST, seen);
+    seen = Atomics.load(i32, REQUEST);
+    const kernel = i32[KERNEL];
+    if (kernel === QUIT) return;
+    i32[STATUS] = 0;
+    try {
+      kernels[kernel]!(...Array.from(args.subarray(0, i32[ARG_COUNT])));
+    } catch (error) {
+      writeError(views, error);
+    }
+    Atomics.store(i32, DONE, seen);
+    Atomics.notify(i32, DONE);
+  }
+}
+
+async function start(port: Port, init: WorkerInit): Promise<void> {
+  const module = await WebAssembly.compile(init.coreBytes as BufferSource);
+  const instance = await WebAssembly.instantiate(module, { env: { memory: init.memory, abort: () => { throw new Error("core aborted"); } } });
+  const kernels = kernelNames(module).map((name) => instance.exports[name] as (...args: number[]) => unknown);
+  port.postMessage({ type: "ready" });
+  serve(kernels, slotViews(init.control, init.slot));
+  port.postMessage({ type: "closed" });
+}
+
+const port = await parentPort();
+port.onMessage((message) => {
+  const init = message as WorkerInit;
+  if (init?.type !== "init") return;
+  start(port, init).catch((error) => port.postMessage({ type: "failed", message: String(error?.stack ?? error) }));
+});
+port.postMessage({ type: "alive" });
