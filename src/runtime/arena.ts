@@ -88,7 +88,7 @@ interface FreeBlock {
 /** Allocates slabs in a core's memory. Not thread-safe: allocate from one thread; workers only compute. */
 export class Arena {
   private readonly free: FreeBlock[] = [];
-  private readonly live = new Map<number, number>();
+  private readonly live = new Map<number, { slab: Slab; bytes: number }>();
   private top: number;
   readonly base: number;
   readonly maxBytes: number;
@@ -105,7 +105,7 @@ export class Arena {
   /** Bytes in live allocations. */
   get usedBytes(): number {
     let sum = 0;
-    for (const bytes of this.live.values()) sum += bytes;
+    for (const { bytes } of this.live.values()) sum += bytes;
     return sum;
   }
 
@@ -114,18 +114,20 @@ export class Arena {
     if (!Number.isInteger(length) || length < 0) throw new ShapeError(`arena: slab length must be a non-negative integer, got ${length}`);
     const bytes = alignUp(Math.max(length, 1) * 4);
     const start = this.takeFree(bytes) ?? this.takeTop(bytes, name || `${length} floats`);
-    this.live.set(start, bytes);
     const slab = new Slab(this.core, start, length, name);
+    this.live.set(start, { slab, bytes });
     slab.f32().fill(0);
     return slab;
   }
 
   /** Returns a slab's memory to the arena. The slab must not be used afterwards. */
   release(slab: Slab): void {
-    const bytes = this.live.get(slab.ptr);
-    if (bytes === undefined) throw new DownpourError(`arena: slab at ${slab.ptr} is not live (freed twice, or from another arena)`);
+    const entry = this.live.get(slab.ptr);
+    if (entry?.slab !== slab) {
+      throw new DownpourError(`arena: slab${slab.name ? ` ${slab.name}` : ""} at ${slab.ptr} is not live (released twice, part of a layout, or from another arena)`);
+    }
     this.live.delete(slab.ptr);
-    this.insertFree({ start: slab.ptr, bytes });
+    this.insertFree({ start: slab.ptr, bytes: entry.bytes });
   }
 
   /** One block holding every entry's slab contiguously, in order. */
