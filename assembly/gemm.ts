@@ -88,11 +88,14 @@ function packAPanelT(panel: usize, a: usize, lda: i32, i0: i32, p0: i32, rows: i
 // Packs depth [p0, p0+kc) x columns [j0, j0+nc) of op(B) into panels of NR columns: panel[p * NR + c].
 function packB(dst: usize, b: usize, ldb: i32, transB: i32, p0: i32, j0: i32, kc: i32, nc: i32): void {
   for (let jr = 0; jr < nc; jr += NR) {
-    const cols = min(NR, nc - jr);
-    const panel = f32At(dst, jr * kc);
-    if (transB) packBPanelT(panel, b, ldb, p0, j0 + jr, cols, kc);
-    else packBPanelN(panel, b, ldb, p0, j0 + jr, cols, kc);
+    packBPanel(f32At(dst, jr * kc), b, ldb, transB, p0, kc, j0 + jr, min(NR, nc - jr));
   }
+}
+
+// Packs depth rows [p0, p0+count) of one panel of `cols` (<= NR) columns starting at column j0; pads to NR.
+@inline function packBPanel(out: usize, b: usize, ldb: i32, transB: i32, p0: i32, count: i32, j0: i32, cols: i32): void {
+  if (transB) packBPanelT(out, b, ldb, p0, j0, cols, count);
+  else packBPanelN(out, b, ldb, p0, j0, cols, count);
 }
 
 // op(B) = B: the NR values of one depth p are contiguous in B.
@@ -127,6 +130,40 @@ function packBPanelT(panel: usize, b: usize, ldb: i32, p0: i32, j0: i32, cols: i
       for (let p = 0; p < kc; p++) {
         store<f32>(out, 0);
         out += NR << 2;
+      }
+    }
+  }
+}
+
+// Float offset of the packed block (jc, pc) in a prepacked op(B) of k x n: jc blocks in order, each k deep.
+@inline function packedBlock(n: i32, k: i32, jc: i32, pc: i32): i32 {
+  return jc * k + pc * roundUp(min(NC, n - jc), NR);
+}
+
+/** Bytes of a prepacked op(B) of k x n (for f32_gemm_pack_b / f32_gemm_prepacked). */
+export function f32_gemm_packed_b_bytes(n: i32, k: i32): i32 {
+  return k * roundUp(n, NR) * 4;
+}
+
+/**
+ * Packs rows [p0, p1) x columns [j0, j1) of op(B) (k x n; B is k x n, or n x k when transB) into `packed`, the
+ * layout f32_gemm_prepacked reads. j0 must be a multiple of 8 and j1 one too, or n. Packing row or column
+ * bands separately (e.g. after each thread updates its band of a weight matrix) gives the same bytes as all at once.
+ */
+export function f32_gemm_pack_b(packed: usize, b: usize, ldb: i32, transB: i32, n: i32, k: i32, p0: i32, p1: i32, j0: i32, j1: i32): void {
+  for (let jc = 0; jc < n; jc += NC) {
+    const nc = min(NC, n - jc);
+    const jFrom = j0 > jc ? j0 : jc;
+    const jTo = min(j1, jc + nc);
+    for (let pc = 0; pc < k; pc += KC) {
+      const kc = min(KC, k - pc);
+      const pFrom = p0 > pc ? p0 : pc;
+      const pTo = min(p1, pc + kc);
+      if (pFrom >= pTo) continue;
+      const block = f32At(packed, packedBlock(n, k, jc, pc));
+      for (let j = jFrom; j < jTo; j += NR) {
+        const panel = f32At(block, (j - jc) * kc + (pFrom - pc) * NR);
+        packBPanel(panel, b, ldb, transB, pFrom, pTo - pFrom, j, min(NR, n - j));
       }
     }
   }
@@ -264,6 +301,21 @@ export function f32_gemm(
   c: usize, ldc: i32, a: usize, lda: i32, b: usize, ldb: i32,
   m: i32, n: i32, k: i32, transA: i32, transB: i32, alpha: f32, beta: f32, bias: usize, ws: usize,
 ): void {
+  gemm(c, ldc, a, lda, b, ldb, transB, 0, m, n, k, transA, alpha, beta, bias, ws);
+}
+
+/** f32_gemm with op(B) prepacked by f32_gemm_pack_b (same n, k): B is not packed again, so small m is cheap. */
+export function f32_gemm_prepacked(
+  c: usize, ldc: i32, a: usize, lda: i32, packed: usize,
+  m: i32, n: i32, k: i32, transA: i32, alpha: f32, beta: f32, bias: usize, ws: usize,
+): void {
+  gemm(c, ldc, a, lda, 0, 0, 0, packed, m, n, k, transA, alpha, beta, bias, ws);
+}
+
+function gemm(
+  c: usize, ldc: i32, a: usize, lda: i32, b: usize, ldb: i32, transB: i32, packed: usize,
+  m: i32, n: i32, k: i32, transA: i32, alpha: f32, beta: f32, bias: usize, ws: usize,
+): void {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == 0) {
     scaleC(c, ldc, m, n, beta, bias);
@@ -276,13 +328,15 @@ export function f32_gemm(
     const nc = min(NC, n - jc);
     for (let pc = 0; pc < k; pc += KC) {
       const kc = min(KC, k - pc);
-      packB(bp, b, ldb, transB, pc, jc, kc, nc);
+      let bBlock = bp;
+      if (packed) bBlock = f32At(packed, packedBlock(n, k, jc, pc));
+      else packB(bp, b, ldb, transB, pc, jc, kc, nc);
       const betaK: f32 = pc == 0 ? beta : 1;
       const biasK: usize = pc == 0 ? bias : 0;
       for (let ic = 0; ic < m; ic += MC) {
         const mc = min(MC, m - ic);
         packA(ap, a, lda, transA, ic, pc, mc, kc);
-        macroKernel(c, ldc, ap, bp, ic, jc, mc, nc, kc, alpha, betaK, biasK, tile);
+        macroKernel(c, ldc, ap, bBlock, ic, jc, mc, nc, kc, alpha, betaK, biasK, tile);
       }
     }
   }

@@ -1,5 +1,10 @@
 // Entry point of the WASM core: re-exports every kernel and describes the build it was compiled as.
 export * from "./gemm";
+export * from "./activations";
+export * from "./losses";
+export * from "./optim";
+export * from "./vector";
+export * from "./dropout";
 
 /** First byte of linear memory that the core's own static data does not use; the arena starts here. */
 export function core_heap_base(): usize {

@@ -2,8 +2,12 @@
 import { Arena, type ArenaOptions, type Slab } from "../runtime/arena.js";
 import { loadCore, type Core, type CoreOptions } from "../runtime/core.js";
 import { detectPlatform, type Platform } from "../runtime/platform.js";
+import { activationBackward, activationForward, softmaxBackward, softmaxForward, type Activation } from "./activations.js";
 import { planGemm, runGemm, type GemmOptions } from "./gemm.js";
+import { binaryCrossEntropy, sigmoidCrossEntropy, softmaxCrossEntropy, squaredError } from "./losses.js";
 import type { Matrix } from "./matrix.js";
+import { adagradUpdate, adamUpdate, sgdUpdate, type AdagradOptions, type AdamOptions, type SgdOptions } from "./optimizers.js";
+import { axpy, colSum, copy, fill, scale } from "./vector.js";
 
 /** Options of Kernels.load. */
 export interface KernelsOptions extends CoreOptions, ArenaOptions {
@@ -40,5 +44,130 @@ export class Kernels {
   gemm(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions = {}): void {
     const plan = planGemm(c, a, b, options);
     runGemm(this.core, plan, this.workspace(this.core.exports.f32_gemm_workspace_bytes(plan.m, plan.n, plan.k)));
+  }
+
+  // Activations: elementwise ones accept strided matrices; backward passes take the forward OUTPUT y.
+  // Outputs may be their inputs (y = x, dx = dy). Shape mismatches throw ShapeError naming both shapes.
+
+  /** y = act(x) for a named activation. */
+  activation(activation: Activation, y: Matrix, x: Matrix): void {
+    activationForward(this.core, activation, y, x);
+  }
+
+  /** dx = dy * act'(x), from the forward output y, for a named activation. */
+  activationBackward(activation: Activation, dx: Matrix, dy: Matrix, y: Matrix): void {
+    activationBackward(this.core, activation, dx, dy, y);
+  }
+
+  /** y = x. */
+  identity(y: Matrix, x: Matrix): void {
+    activationForward(this.core, "identity", y, x);
+  }
+
+  /** y = 1 / (1 + exp(-x)). */
+  sigmoid(y: Matrix, x: Matrix): void {
+    activationForward(this.core, "sigmoid", y, x);
+  }
+
+  /** dx = dy * y * (1 - y), y = sigmoid(x). */
+  sigmoidBackward(dx: Matrix, dy: Matrix, y: Matrix): void {
+    activationBackward(this.core, "sigmoid", dx, dy, y);
+  }
+
+  /** y = tanh(x). */
+  tanh(y: Matrix, x: Matrix): void {
+    activationForward(this.core, "tanh", y, x);
+  }
+
+  /** dx = dy * (1 - y^2), y = tanh(x). */
+  tanhBackward(dx: Matrix, dy: Matrix, y: Matrix): void {
+    activationBackward(this.core, "tanh", dx, dy, y);
+  }
+
+  /** y = max(x, 0). */
+  relu(y: Matrix, x: Matrix): void {
+    activationForward(this.core, "relu", y, x);
+  }
+
+  /** dx = y > 0 ? dy : 0, y = relu(x). */
+  reluBackward(dx: Matrix, dy: Matrix, y: Matrix): void {
+    activationBackward(this.core, "relu", dx, dy, y);
+  }
+
+  /** Row-wise softmax (dense matrices). */
+  softmax(y: Matrix, x: Matrix): void {
+    softmaxForward(this.core, y, x);
+  }
+
+  /** Row-wise softmax backward: dx = y * (dy - rowsum(dy * y)), y = softmax(x) (dense matrices). */
+  softmaxBackward(dx: Matrix, dy: Matrix, y: Matrix): void {
+    softmaxBackward(this.core, dx, dy, y);
+  }
+
+  // Losses over dense rows x cols batches: return the mean loss over rows; the gradient (scaled by 1/rows) is
+  // written unless it is undefined.
+
+  /** (1/rows) sum 0.5 (y - t)^2; dy = (y - t) / rows. */
+  squaredError(dy: Matrix | undefined, y: Matrix, t: Matrix): number {
+    return squaredError(this.core, dy, y, t);
+  }
+
+  /** Binary cross-entropy of probabilities y (clamped to [1e-7, 1 - 1e-7]); dy = (y - t) / (y (1 - y)) / rows. */
+  binaryCrossEntropy(dy: Matrix | undefined, y: Matrix, t: Matrix): number {
+    return binaryCrossEntropy(this.core, dy, y, t);
+  }
+
+  /** Fused sigmoid + binary cross-entropy over logits z: y = sigmoid(z), dz = (y - t) / rows. */
+  sigmoidCrossEntropy(dz: Matrix | undefined, y: Matrix, z: Matrix, t: Matrix): number {
+    return sigmoidCrossEntropy(this.core, dz, y, z, t);
+  }
+
+  /** Fused row-wise softmax + cross-entropy over logits z: y = softmax(z), dz = (y - t) / rows. */
+  softmaxCrossEntropy(dz: Matrix | undefined, y: Matrix, z: Matrix, t: Matrix): number {
+    return softmaxCrossEntropy(this.core, dz, y, z, t);
+  }
+
+  /** out[j] = beta * out[j] + sum_i x[i][j] (bias gradients); beta defaults to 0, which does not read out. */
+  colSum(out: Slab, x: Matrix, beta = 0): void {
+    colSum(this.core, out, x, beta);
+  }
+
+  // Optimizer updates, in place over flat slabs of the same length (see SgdOptions, AdagradOptions, AdamOptions).
+
+  /** SGD with optional momentum (pass the velocity slab v, or undefined for plain SGD) and weight decay. */
+  sgdUpdate(w: Slab, v: Slab | undefined, g: Slab, options: SgdOptions = {}): void {
+    sgdUpdate(this.core, w, v, g, options);
+  }
+
+  /** AdaGrad with accumulator h. */
+  adagradUpdate(w: Slab, h: Slab, g: Slab, options: AdagradOptions = {}): void {
+    adagradUpdate(this.core, w, h, g, options);
+  }
+
+  /** Adam with moment slabs m and v; options.step counts updates from 1. */
+  adamUpdate(w: Slab, m: Slab, v: Slab, g: Slab, options: AdamOptions): void {
+    adamUpdate(this.core, w, m, v, g, options);
+  }
+
+  // Vector helpers over slabs.
+
+  /** y = value. */
+  fill(y: Slab, value: number): void {
+    fill(this.core, y, value);
+  }
+
+  /** y = x (same lengths). */
+  copy(y: Slab, x: Slab): void {
+    copy(this.core, y, x);
+  }
+
+  /** y += alpha * x (same lengths). */
+  axpy(y: Slab, x: Slab, alpha: number): void {
+    axpy(this.core, y, x, alpha);
+  }
+
+  /** y *= alpha. */
+  scale(y: Slab, alpha: number): void {
+    scale(this.core, y, alpha);
   }
 }

@@ -13,6 +13,46 @@ export interface CoreExports {
     m: number, n: number, k: number, transA: number, transB: number,
     alpha: number, beta: number, bias: number, ws: number,
   ): void;
+  f32_gemm_packed_b_bytes(n: number, k: number): number;
+  f32_gemm_pack_b(packed: number, b: number, ldb: number, transB: number, n: number, k: number, p0: number, p1: number, j0: number, j1: number): void;
+  f32_gemm_prepacked(
+    c: number, ldc: number, a: number, lda: number, packed: number,
+    m: number, n: number, k: number, transA: number, alpha: number, beta: number, bias: number, ws: number,
+  ): void;
+  f32_dropout_mask(mask: number, n: number, keep: number, seed: number, offset: number): void;
+  f32_mul(y: number, x: number, n: number): void;
+
+  // Activations (assembly/activations.ts): elementwise over n values; backward passes take the forward output y.
+  f32_identity_forward(y: number, x: number, n: number): void;
+  f32_sigmoid_forward(y: number, x: number, n: number): void;
+  f32_sigmoid_backward(dx: number, dy: number, y: number, n: number): void;
+  f32_tanh_forward(y: number, x: number, n: number): void;
+  f32_tanh_backward(dx: number, dy: number, y: number, n: number): void;
+  f32_relu_forward(y: number, x: number, n: number): void;
+  f32_relu_backward(dx: number, dy: number, y: number, n: number): void;
+  f32_softmax_forward(y: number, x: number, rows: number, cols: number): void;
+  f32_softmax_backward(dx: number, dy: number, y: number, rows: number, cols: number): void;
+
+  // Losses (assembly/losses.ts): return the mean loss over rows; a gradient pointer of 0 skips the gradient.
+  f32_squared_error(dy: number, y: number, t: number, rows: number, cols: number): number;
+  f32_binary_cross_entropy(dy: number, y: number, t: number, rows: number, cols: number): number;
+  f32_sigmoid_cross_entropy(dz: number, y: number, z: number, t: number, rows: number, cols: number): number;
+  f32_softmax_cross_entropy(dz: number, y: number, z: number, t: number, rows: number, cols: number): number;
+
+  // Optimizer updates (assembly/optim.ts), in place over n values; v == 0 is SGD without momentum.
+  f32_sgd_update(w: number, v: number, g: number, n: number, lr: number, momentum: number, weight_decay: number): void;
+  f32_adagrad_update(w: number, h: number, g: number, n: number, lr: number, eps: number, weight_decay: number): void;
+  f32_adam_update(
+    w: number, m: number, v: number, g: number, n: number,
+    lr: number, beta1: number, beta2: number, eps: number, weight_decay: number, step: number,
+  ): void;
+
+  // Vector helpers and reductions (assembly/vector.ts).
+  f32_fill(y: number, n: number, value: number): void;
+  f32_copy(y: number, x: number, n: number): void;
+  f32_axpy(y: number, x: number, n: number, alpha: number): void;
+  f32_scale(y: number, n: number, alpha: number): void;
+  f32_col_sum(out: number, x: number, rows: number, cols: number, beta: number): void;
 }
 
 /** Name of a kernel the worker pool can run. */

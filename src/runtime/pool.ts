@@ -8,6 +8,7 @@ import {
 import type { Core } from "./core.js";
 import type { KernelName } from "./exports.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "./platform.js";
+import { startWorker } from "./spawn.js";
 
 /** One kernel invocation: the export's name and its numeric arguments (pointers, shapes, scalars). */
 export interface KernelCall {
@@ -28,17 +29,6 @@ interface Member {
   views: SlotViews;
   seq: number;
   failure?: string;
-}
-
-function waitForMessage(handle: WorkerHandle, type: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    handle.onError((error) => reject(new WorkerError(`worker failed to start: ${error.message}`, { cause: error })));
-    handle.onMessage((message) => {
-      const m = message as { type?: string; message?: string };
-      if (m?.type === type) resolve();
-      if (m?.type === "failed") reject(new WorkerError(`worker failed to start: ${m.message}`));
-    });
-  });
 }
 
 /** Worker threads sharing a core's memory. Create with WorkerPool.start; close when done. */
@@ -64,12 +54,8 @@ export class WorkerPool {
     const url = new URL("./worker.js", import.meta.url);
     const members = await Promise.all(
       Array.from({ length: threads }, async (_, slot) => {
-        const handle = platform.spawnWorker(url);
-        await waitForMessage(handle, "alive");
-        const ready = waitForMessage(handle, "ready");
         const init: WorkerInit = { type: "init", coreBytes: core.bytes, memory: core.memory, control, slot };
-        handle.postMessage(init);
-        await ready;
+        const handle = await startWorker(platform, url, init);
         return { handle, views: slotViews(control, slot), seq: 0 };
       }),
     );

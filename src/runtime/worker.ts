@@ -4,29 +4,7 @@ import {
   ARG_COUNT, DONE, KERNEL, kernelNames, MESSAGE_LENGTH, QUIT, REQUEST, slotViews, STATUS,
   type SlotViews, type WorkerInit,
 } from "./control.js";
-
-interface Port {
-  postMessage(message: unknown): void;
-  onMessage(listener: (message: unknown) => void): void;
-}
-
-// Node's worker_threads when this worker was spawned by the Node adapter, the Web Worker scope otherwise.
-async function parentPort(): Promise<Port> {
-  try {
-    const threads = await import("node:worker_threads");
-    const port = threads.parentPort;
-    if (port && (threads.workerData as { downpourPort?: string } | null)?.downpourPort === "node") {
-      return { postMessage: (m) => port.postMessage(m), onMessage: (l) => port.on("message", l) };
-    }
-  } catch {
-    // not a runtime with node:worker_threads
-  }
-  const scope = globalThis as unknown as {
-    postMessage(m: unknown): void;
-    addEventListener(type: "message", l: (e: MessageEvent) => void): void;
-  };
-  return { postMessage: (m) => scope.postMessage(m), onMessage: (l) => scope.addEventListener("message", (e) => l(e.data)) };
-}
+import { parentPort } from "./worker-port.js";
 
 function writeError(views: SlotViews, error: unknown): void {
   const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
@@ -55,7 +33,7 @@ function serve(kernels: Array<(...args: number[]) => unknown>, views: SlotViews)
   }
 }
 
-async function start(port: Port, init: WorkerInit): Promise<void> {
+async function start(port: Awaited<ReturnType<typeof parentPort>>, init: WorkerInit): Promise<void> {
   const module = await WebAssembly.compile(init.coreBytes as BufferSource);
   const instance = await WebAssembly.instantiate(module, { env: { memory: init.memory, abort: () => { throw new Error("core aborted"); } } });
   const kernels = kernelNames(module).map((name) => instance.exports[name] as (...args: number[]) => unknown);

@@ -1,0 +1,181 @@
+// IDX reader (the MNIST format), raw or gzip, streaming records in chunks so a large file needs not fit in memory.
+import type { Readable } from "node:stream";
+import { DataError } from "./errors.js";
+import { asDataError, openDataStream } from "./files.js";
+
+/** The unsigned-byte magics this reader accepts: 0x00000801 (1-D, labels) to 0x00000804; MNIST images are 0x00000803. */
+export const IDX_UBYTE_MAGICS = [0x801, 0x802, 0x803, 0x804] as const;
+
+const IDX_TYPES: Record<number, string> = {
+  0x08: "unsigned byte",
+  0x09: "signed byte",
+  0x0b: "int16",
+  0x0c: "int32",
+  0x0d: "float32",
+  0x0e: "float64",
+};
+
+/** Dimensions and sizes read from an IDX header. */
+export interface IdxHeader {
+  readonly dims: readonly number[];
+  readonly headerBytes: number;
+  /** Bytes of one record: the product of every dimension after the first. */
+  readonly recordBytes: number;
+  readonly dataBytes: number;
+}
+
+/** `count` whole records starting at record `index`, as a fresh array the caller may keep. */
+export interface IdxChunk {
+  readonly index: number;
+  readonly count: number;
+  readonly data: Uint8Array;
+  readonly dims: readonly number[];
+}
+
+export interface IdxReadOptions {
+  /** Records per chunk; default: as many as fit in 1 MiB. */
+  readonly recordsPerChunk?: number;
+}
+
+/** The whole file: its dimensions and every data byte. */
+export async function readIdx(path: string): Promise<{ dims: number[]; data: Uint8Array }> {
+  const { header, body } = await openIdx(path);
+  const data = allocate(path, header.dataBytes);
+  let filled = 0;
+  for await (const piece of body) {
+    data.set(piece, filled);
+    filled += piece.length;
+  }
+  return { dims: [...header.dims], data };
+}
+
+/** The records of the file in chunks of `recordsPerChunk` (the last may be shorter), read through a stream. */
+export async function* readIdxRecords(path: string, options: IdxReadOptions = {}): AsyncGenerator<IdxChunk> {
+  const { header, body } = await openIdx(path);
+  const { dims, recordBytes } = header;
+  const perChunk = recordsPerChunk(path, options, recordBytes);
+  const totalRecords = dims[0]!;
+  let index = 0;
+  let chunk = new Uint8Array(Math.min(perChunk, totalRecords) * recordBytes);
+  let filled = 0;
+  for await (const piece of body) {
+    for (let offset = 0; offset < piece.length; ) {
+      const n = Math.min(chunk.length - filled, piece.length - offset);
+      chunk.set(piece.subarray(offset, offset + n), filled);
+      filled += n;
+      offset += n;
+      if (filled < chunk.length) continue;
+      const count = chunk.length / recordBytes;
+      yield { index, count, data: chunk, dims };
+      index += count;
+      chunk = new Uint8Array(Math.min(perChunk, totalRecords - index) * recordBytes);
+      filled = 0;
+    }
+  }
+}
+
+/** Parses the 4-byte magic and the big-endian dimensions that follow it. */
+export function parseIdxHeader(path: string, head: Uint8Array): IdxHeader | "need-more" {
+  if (head.length < 4) return "need-more";
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const magic = view.getUint32(0);
+  const type = head[2]!;
+  const ndims = head[3]!;
+  if (head[0] !== 0 || head[1] !== 0 || !(type in IDX_TYPES) || ndims === 0) throw wrongMagic(path, magic);
+  if (type !== 0x08) {
+    throw new DataError(
+      `${path}: IDX data type 0x${hex(type, 2)} (${IDX_TYPES[type]}) is not supported; only unsigned bytes (0x08) are`,
+      { file: path },
+    );
+  }
+  if (!IDX_UBYTE_MAGICS.includes(magic as (typeof IDX_UBYTE_MAGICS)[number])) throw wrongMagic(path, magic);
+  const headerBytes = 4 + 4 * ndims;
+  if (head.length < headerBytes) return "need-more";
+  const dims = Array.from({ length: ndims }, (_, i) => view.getUint32(4 + 4 * i));
+  const recordBytes = dims.slice(1).reduce((a, b) => a * b, 1);
+  return { dims, headerBytes, recordBytes, dataBytes: dims[0]! * recordBytes };
+}
+
+/** The parsed header, and the data bytes after it as a stream checked to hold exactly dataBytes. */
+async function openIdx(path: string): Promise<{ header: IdxHeader; body: AsyncGenerator<Uint8Array> }> {
+  const stream = await openDataStream(path);
+  const pieces = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+  try {
+    let head: Uint8Array = new Uint8Array(0);
+    let header = parseIdxHeader(path, head);
+    while (header === "need-more") {
+      const next = await pieces.next();
+      if (next.done) throw truncatedHeader(path, head.length);
+      head = concat(head, next.value);
+      header = parseIdxHeader(path, head);
+    }
+    return { header, body: checkedBody(path, stream, pieces, head.subarray(header.headerBytes), header.dataBytes) };
+  } catch (error) {
+    stream.destroy();
+    throw asDataError(path, error);
+  }
+}
+
+async function* checkedBody(
+  path: string,
+  stream: Readable,
+  pieces: AsyncIterator<Uint8Array>,
+  first: Uint8Array,
+  expected: number,
+): AsyncGenerator<Uint8Array> {
+  let received = 0;
+  try {
+    for (let piece: Uint8Array | undefined = first; piece; ) {
+      received += piece.length;
+      if (received > expected) {
+        throw new DataError(`${path}: ${received - expected}+ bytes after the ${expected} bytes of data the header announces`, { file: path });
+      }
+      if (piece.length > 0) yield piece;
+      const next = await pieces.next();
+      piece = next.done ? undefined : next.value;
+    }
+    if (received < expected) {
+      throw new DataError(`${path}: truncated: expected ${expected} bytes of data, got ${received}`, { file: path });
+    }
+  } catch (error) {
+    throw asDataError(path, error);
+  } finally {
+    stream.destroy();
+  }
+}
+
+function recordsPerChunk(path: string, options: IdxReadOptions, recordBytes: number): number {
+  const value = options.recordsPerChunk ?? Math.max(1, Math.floor((1 << 20) / Math.max(recordBytes, 1)));
+  if (!Number.isInteger(value) || value < 1) {
+    throw new DataError(`${path}: recordsPerChunk is ${value}, expected an integer >= 1`, { file: path });
+  }
+  return value;
+}
+
+function allocate(path: string, bytes: number): Uint8Array {
+  try {
+    return new Uint8Array(bytes);
+  } catch (error) {
+    throw new DataError(`${path}: ${bytes} bytes of data do not fit in one array; read it with readIdxRecords`, { file: path }, { cause: error });
+  }
+}
+
+function wrongMagic(path: string, found: number): DataError {
+  const expected = IDX_UBYTE_MAGICS.map((m) => `0x${hex(m, 8)}`).join(", ");
+  return new DataError(`${path}: wrong magic 0x${hex(found, 8)}: expected one of ${expected} (unsigned-byte IDX)`, { file: path });
+}
+
+function truncatedHeader(path: string, got: number): DataError {
+  return new DataError(`${path}: truncated: the IDX header ends after ${got} bytes`, { file: path });
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function hex(value: number, digits: number): string {
+  return value.toString(16).padStart(digits, "0");
+}

@@ -1,0 +1,96 @@
+// libsvm / svmlight reader ("label index:value ...", 1-based increasing indices, # comments), streaming by lines.
+import { basename } from "node:path";
+import { createDataset, type Dataset } from "./dataset.js";
+import { dataErrorAt, DataError, type DataLocation } from "./errors.js";
+import { readLines } from "./files.js";
+import { Growable } from "./growable.js";
+import { checkClasses, checkClassLabel, parseNumber, targetsFrom } from "./targets.js";
+
+/** How to turn a libsvm file into a dense Dataset. */
+export interface LibsvmOptions {
+  /** Feature count; default: the largest index seen. An index above it is an error. */
+  readonly features?: number;
+  /** When set, labels are class indices in [0, classes) and y is one-hot; otherwise y is the label value. */
+  readonly classes?: number;
+}
+
+/** The sparse rows as read: entries of row r are [rowStart[r], rowStart[r + 1]). */
+interface SparseRows {
+  readonly labels: Growable<Float64Array>;
+  readonly rowStart: Growable<Int32Array>;
+  readonly indices: Growable<Int32Array>;
+  readonly values: Growable<Float32Array>;
+  maxIndex: number;
+}
+
+/** The whole file as a dense Dataset; column j holds feature index j + 1. */
+export async function readLibsvm(path: string, options: LibsvmOptions = {}): Promise<Dataset> {
+  checkClasses(path, options.classes);
+  checkFeatures(path, options.features);
+  const rows: SparseRows = {
+    labels: new Growable((n) => new Float64Array(n)),
+    rowStart: new Growable((n) => new Int32Array(n)),
+    indices: new Growable((n) => new Int32Array(n)),
+    values: new Growable((n) => new Float32Array(n)),
+    maxIndex: 0,
+  };
+  for await (const { line, text } of readLines(path)) {
+    const tokens = text.split("#", 1)[0]!.trim().split(/\s+/).filter((t) => t !== "");
+    if (tokens.length > 0) parseRow(tokens, { file: path, line }, options, rows);
+  }
+  if (rows.labels.length === 0) throw new DataError(`${path}: no data rows`, { file: path });
+  const features = options.features ?? rows.maxIndex;
+  if (features === 0) throw new DataError(`${path}: no feature values in any row; pass the features option`, { file: path });
+  return createDataset({ features, x: densify(rows, features), ...targetsFrom(rows.labels.toArray(), options.classes), name: basename(path) });
+}
+
+/** Appends one "label index:value ..." line to rows, checking every token. */
+function parseRow(tokens: string[], at: DataLocation, options: LibsvmOptions, rows: SparseRows): void {
+  const label = parseNumber(tokens[0]!);
+  if (label === undefined) throw dataErrorAt({ ...at, column: 1 }, `expected a numeric label, got ${JSON.stringify(tokens[0])}`);
+  if (options.classes !== undefined) checkClassLabel(label, options.classes, { ...at, column: 1 });
+  rows.labels.push(label);
+  rows.rowStart.push(rows.indices.length);
+  let previous = 0;
+  for (let t = 1; t < tokens.length; t++) {
+    const token = tokens[t]!;
+    if (t === 1 && token.startsWith("qid:")) continue; // svmlight query id: not a feature
+    const where = { ...at, column: t + 1, field: token };
+    const [index, value] = parseEntry(token, where);
+    if (index <= previous) {
+      throw dataErrorAt(where, previous === 0 ? `index ${index} is not >= 1` : `index ${index} does not increase (previous ${previous})`);
+    }
+    if (options.features !== undefined && index > options.features) {
+      throw dataErrorAt(where, `index ${index} is above the ${options.features} features`);
+    }
+    rows.indices.push(index);
+    rows.values.push(value);
+    previous = index;
+  }
+  rows.maxIndex = Math.max(rows.maxIndex, previous);
+}
+
+function parseEntry(token: string, where: DataLocation): [number, number] {
+  const colon = token.indexOf(":");
+  const indexText = token.slice(0, Math.max(colon, 0));
+  const index = /^[+-]?\d+$/.test(indexText) ? Number(indexText) : undefined;
+  const value = colon < 0 ? undefined : parseNumber(token.slice(colon + 1));
+  if (index === undefined || value === undefined) throw dataErrorAt(where, "expected index:value (an integer index, a number value)");
+  return [index, value];
+}
+
+function densify(rows: SparseRows, features: number): Float32Array {
+  const size = rows.labels.length;
+  const x = new Float32Array(size * features);
+  for (let r = 0; r < size; r++) {
+    const end = r + 1 < size ? rows.rowStart.at(r + 1) : rows.indices.length;
+    for (let e = rows.rowStart.at(r); e < end; e++) x[r * features + rows.indices.at(e) - 1] = rows.values.at(e);
+  }
+  return x;
+}
+
+function checkFeatures(path: string, features: number | undefined): void {
+  if (features !== undefined && (!Number.isInteger(features) || features < 1)) {
+    throw new DataError(`${path}: features is ${features}, expected an integer >= 1`, { file: path });
+  }
+}

@@ -1,0 +1,96 @@
+// Training hyper-parameters with their documented defaults, and their validation (errors name the field).
+import { DownpourError } from "../errors.js";
+
+export const OPTIMIZERS = ["sgd", "adagrad", "adam"] as const;
+export type OptimizerKind = (typeof OPTIMIZERS)[number];
+
+/** How worker threads combine their work. */
+export type TrainMode = "sync" | "async";
+
+/** Options of local training. Every field is optional. */
+export interface TrainOptions {
+  /** Update rule. Default "sgd". */
+  optimizer?: OptimizerKind;
+  /** Step size. Default 0.1 for sgd, 0.05 for adagrad, 0.001 for adam. */
+  learningRate?: number;
+  /** SGD momentum. Default 0.9 (0 disables it). */
+  momentum?: number;
+  /** L2 regularization (weight decay) on weights, not biases. Default 0. */
+  l2?: number;
+  /** Adam's decay rates. Default 0.9 and 0.999. */
+  beta1?: number;
+  beta2?: number;
+  /** Adagrad/Adam denominator guard. Default 1e-8. */
+  epsilon?: number;
+  /** Samples per mini-batch (per update in sync mode). Default 64. */
+  batchSize?: number;
+  /** Passes over the training data. Default 10. */
+  epochs?: number;
+  /** Stop after this many mini-batches in all (Hama's max iteration). Default: no limit. */
+  maxIterations?: number;
+  /** Worker threads; 0 trains on the calling thread. Default: the hardware concurrency. */
+  threads?: number;
+  /** "sync": portions' gradients are combined, then applied once per mini-batch (deterministic).
+   *  "async": each worker applies its portion's gradient as soon as it has it, lock-free. Default "sync". */
+  mode?: TrainMode;
+  /** Rows per work portion handed out from the queue; much smaller than batchSize / threads. Default 8. */
+  portion?: number;
+  /** Reshuffle the training data every epoch. Default true. */
+  shuffle?: boolean;
+  /** Seed of shuffling and dropout. Default 1. */
+  seed?: number;
+  /** Stop when the mean loss of the last `window` mini-batches is not below that of the window before by
+   *  `minImprovement` (relative), checked every `window` batches, as Hama's convergence check. Default off. */
+  convergence?: { window: number; minImprovement?: number };
+}
+
+/** Options with every default applied. */
+export type ResolvedTrainOptions = Required<Omit<TrainOptions, "convergence" | "maxIterations">> & {
+  maxIterations: number;
+  convergence: { window: number; minImprovement: number } | undefined;
+};
+
+export class TrainOptionsError extends DownpourError {}
+
+const DEFAULT_RATE: Record<OptimizerKind, number> = { sgd: 0.1, adagrad: 0.05, adam: 0.001 };
+
+function check(field: string, value: number, ok: (v: number) => boolean, expected: string): number {
+  if (typeof value !== "number" || !ok(value)) throw new TrainOptionsError(`${field} must be ${expected}, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+const positiveInt = (v: number) => Number.isInteger(v) && v >= 1;
+const finitePositive = (v: number) => Number.isFinite(v) && v > 0;
+const unit = (v: number) => Number.isFinite(v) && v >= 0 && v < 1;
+
+/** Applies defaults and validates; `cores` is the default thread count. */
+export function resolveTrainOptions(options: TrainOptions, cores: number): ResolvedTrainOptions {
+  const optimizer = options.optimizer ?? "sgd";
+  if (!OPTIMIZERS.includes(optimizer)) throw new TrainOptionsError(`optimizer must be one of ${OPTIMIZERS.join(", ")}, got ${JSON.stringify(optimizer)}`);
+  const mode = options.mode ?? "sync";
+  if (mode !== "sync" && mode !== "async") throw new TrainOptionsError(`mode must be "sync" or "async", got ${JSON.stringify(mode)}`);
+  const convergence = options.convergence
+    ? {
+        window: check("convergence.window", options.convergence.window, positiveInt, "a positive integer"),
+        minImprovement: check("convergence.minImprovement", options.convergence.minImprovement ?? 0, (v) => Number.isFinite(v) && v >= 0, "a number >= 0"),
+      }
+    : undefined;
+  return {
+    optimizer,
+    mode,
+    learningRate: check("learningRate", options.learningRate ?? DEFAULT_RATE[optimizer], finitePositive, "a positive number"),
+    momentum: check("momentum", options.momentum ?? 0.9, unit, "in [0, 1)"),
+    l2: check("l2", options.l2 ?? 0, (v) => Number.isFinite(v) && v >= 0, "a number >= 0"),
+    beta1: check("beta1", options.beta1 ?? 0.9, unit, "in [0, 1)"),
+    beta2: check("beta2", options.beta2 ?? 0.999, unit, "in [0, 1)"),
+    epsilon: check("epsilon", options.epsilon ?? 1e-8, finitePositive, "a positive number"),
+    batchSize: check("batchSize", options.batchSize ?? 64, positiveInt, "a positive integer"),
+    epochs: check("epochs", options.epochs ?? 10, positiveInt, "a positive integer"),
+    maxIterations: check("maxIterations", options.maxIterations ?? Number.POSITIVE_INFINITY, (v) => v === Number.POSITIVE_INFINITY || positiveInt(v), "a positive integer"),
+    threads: check("threads", options.threads ?? cores, (v) => Number.isInteger(v) && v >= 0, "an integer >= 0"),
+    portion: check("portion", options.portion ?? 8, positiveInt, "a positive integer"),
+    shuffle: options.shuffle ?? true,
+    seed: check("seed", options.seed ?? 1, Number.isInteger, "an integer"),
+    convergence,
+  };
+}

@@ -1,0 +1,164 @@
+// The arithmetic of training, as calls into the core over a TrainPlan's pointers: a work portion's forward and
+// backward pass, a sync update item (weight gradient band, optimizer step, repacking), and an async portion.
+// Runs on whichever thread owns a StepRunner; no JavaScript loops over elements.
+import type { CoreExports } from "../runtime/exports.js";
+import { activationBackward, activationForward } from "../model/activations.js";
+import { outputLossFor, type OutputLoss } from "../model/loss.js";
+import type { BufferSet, LayerPlan, TrainPlan, UpdateItem } from "./plan.js";
+
+/** A seed for dropout masks that differs per step and layer and depends on nothing else. */
+function maskSeed(seed: number, step: number, layer: number): number {
+  return (Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ Math.imul(layer + 1, 0xc2b2ae35)) | 0;
+}
+
+export class StepRunner {
+  private readonly outputLoss: OutputLoss;
+  private f32!: Float32Array;
+  private perm!: Int32Array;
+
+  constructor(
+    private readonly core: CoreExports,
+    private readonly memory: WebAssembly.Memory,
+    readonly plan: TrainPlan,
+    private readonly worker: number,
+  ) {
+    this.outputLoss = outputLossFor(plan.spec);
+    this.refreshViews();
+  }
+
+  /** Re-creates typed views after the memory grew. */
+  refreshViews(): void {
+    if (this.f32?.buffer === this.memory.buffer && this.f32.length * 4 === this.memory.buffer.byteLength) return;
+    this.f32 = new Float32Array(this.memory.buffer);
+    this.perm = new Int32Array(this.memory.buffer, this.plan.perm, this.plan.samples);
+  }
+
+  private get ws(): number {
+    return this.plan.workspaces[this.worker]!;
+  }
+
+  /** Copies samples perm[first .. first+count) into rows r0.. of the set's input and target buffers. */
+  gather(set: BufferSet, r0: number, first: number, count: number): void {
+    const { spec, x, y } = this.plan;
+    const inputs = spec.inputs;
+    const outputs = spec.layers[spec.layers.length - 1]!.units;
+    for (let i = 0; i < count; i++) {
+      const s = this.perm[first + i]!;
+      this.f32.copyWithin((set.xb >>> 2) + (r0 + i) * inputs, (x >>> 2) + s * inputs, (x >>> 2) + (s + 1) * inputs);
+      this.f32.copyWithin((set.tb >>> 2) + (r0 + i) * outputs, (y >>> 2) + s * outputs, (y >>> 2) + (s + 1) * outputs);
+    }
+  }
+
+  /**
+   * Forward and backward pass for rows [r0, r0+count) of a gathered set: leaves each layer's deltas (gradient of
+   * the mean loss over `batchRows` samples) in the set. `packed`: use the prepacked weights (sync mode).
+   * Returns the summed loss of the rows.
+   */
+  forwardBackward(set: BufferSet, r0: number, count: number, batchRows: number, step: number, packed: boolean): number {
+    const { core, plan } = this;
+    const layers = plan.layers;
+    const last = layers.length - 1;
+    let input = set.xb + 4 * r0 * plan.spec.inputs;
+    for (let l = 0; l <= last; l++) {
+      const L = layers[l]!;
+      const B = set.layers[l]!;
+      const off = 4 * r0 * L.units;
+      if (packed) core.f32_gemm_prepacked(B.z + off, L.units, input, L.inputs, L.packedW, count, L.units, L.inputs, 0, 1, 0, L.b, this.ws);
+      else core.f32_gemm(B.z + off, L.units, input, L.inputs, L.w, L.units, count, L.units, L.inputs, 0, 0, 1, 0, L.b, this.ws);
+      if (l === last) break;
+      activationForward[L.activation](core, B.out + off, B.z + off, count, L.units);
+      if (L.keep < 1) {
+        const n = count * L.units;
+        core.f32_dropout_mask(B.mask + off, n, L.keep, maskSeed(plan.options.seed, step, l), r0 * L.units);
+        core.f32_copy(B.a + off, B.out + off, n);
+        core.f32_mul(B.a + off, B.mask + off, n);
+      }
+      input = B.a + off;
+    }
+    const L = layers[last]!;
+    const B = set.layers[last]!;
+    const off = 4 * r0 * L.units;
+    const meanLoss = this.outputLoss(core, { z: B.z + off, y: B.out + off, t: set.tb + off, dz: B.d + off, rows: count, cols: L.units });
+    core.f32_scale(B.d + off, count * L.units, count / batchRows);
+    for (let l = last; l > 0; l--) this.backwardThrough(set, l, r0, count, packed);
+    return meanLoss * count;
+  }
+
+  // Deltas of layer l-1 from those of layer l: d_{l-1} = act'(out_{l-1}) * mask * (d_l W_l^T).
+  private backwardThrough(set: BufferSet, l: number, r0: number, count: number, packed: boolean): void {
+    const { core } = this;
+    const L = this.plan.layers[l]!;
+    const P = this.plan.layers[l - 1]!;
+    const d = set.layers[l]!.d + 4 * r0 * L.units;
+    const prev = set.layers[l - 1]!;
+    const off = 4 * r0 * P.units;
+    if (packed) core.f32_gemm_prepacked(prev.d + off, P.units, d, L.units, L.packedWT, count, P.units, L.units, 0, 1, 0, 0, this.ws);
+    else core.f32_gemm(prev.d + off, P.units, d, L.units, L.w, L.units, count, P.units, L.units, 0, 1, 1, 0, 0, this.ws);
+    if (P.keep < 1) core.f32_mul(prev.d + off, prev.mask + off, count * P.units);
+    activationBackward[P.activation](core, prev.d + off, prev.d + off, prev.out + off, count, P.units);
+  }
+
+  /** Sync mode, phase 2: one band's weight gradient over the whole batch, its optimizer step and repacking. */
+  runUpdate(set: BufferSet, item: UpdateItem, batchRows: number, step: number): void {
+    const L = this.plan.layers[item.layer]!;
+    if (item.bias) {
+      this.biasGradient(set, item.layer, batchRows);
+      this.applyOptimizer(L.b, set.layers[item.layer]!.gb, L.stateB, L.units, 0, step);
+      return;
+    }
+    const rows = item.r1 - item.r0;
+    const off = 4 * item.r0 * L.units;
+    this.weightGradient(set, item.layer, batchRows, item.r0, rows);
+    this.applyOptimizer(L.w, set.layers[item.layer]!.gw, L.stateW, rows * L.units, this.plan.options.l2, step, off);
+    this.core.f32_gemm_pack_b(L.packedW, L.w, L.units, 0, L.units, L.inputs, item.r0, item.r1, 0, L.units);
+    if (L.packedWT) this.core.f32_gemm_pack_b(L.packedWT, L.w, L.units, 1, L.inputs, L.units, 0, L.units, item.r0, item.r1);
+  }
+
+  /** Packs every layer's weights for the forward and backward passes (before sync training starts). */
+  packAll(): void {
+    for (const L of this.plan.layers) {
+      this.core.f32_gemm_pack_b(L.packedW, L.w, L.units, 0, L.units, L.inputs, 0, L.inputs, 0, L.units);
+      if (L.packedWT) this.core.f32_gemm_pack_b(L.packedWT, L.w, L.units, 1, L.inputs, L.units, 0, L.units, 0, L.inputs);
+    }
+  }
+
+  /** Async mode: a portion's gradient (as part of a batch of `batchRows`), applied at once to the shared weights. */
+  applyPortion(set: BufferSet, count: number, step: number): void {
+    this.plan.layers.forEach((L, l) => {
+      this.weightGradient(set, l, count, 0, L.inputs);
+      this.applyOptimizer(L.w, set.layers[l]!.gw, L.stateW, L.inputs * L.units, this.plan.options.l2, step);
+      this.biasGradient(set, l, count);
+      this.applyOptimizer(L.b, set.layers[l]!.gb, L.stateB, L.units, 0, step);
+    });
+  }
+
+  /** Gradients into the set's gw/gb over `rows` samples without applying them (for gradient checks). */
+  gradients(set: BufferSet, rows: number): void {
+    this.plan.layers.forEach((L, l) => {
+      this.weightGradient(set, l, rows, 0, L.inputs);
+      this.biasGradient(set, l, rows);
+    });
+  }
+
+  // gw rows [r0, r0+count) = A_{l-1}^T[r0.., :] * D_l over `samples` rows.
+  private weightGradient(set: BufferSet, l: number, samples: number, r0: number, count: number): void {
+    const L = this.plan.layers[l]!;
+    const a = l === 0 ? set.xb : set.layers[l - 1]!.a;
+    const gw = set.layers[l]!.gw + 4 * r0 * L.units;
+    this.core.f32_gemm(gw, L.units, a + 4 * r0, L.inputs, set.layers[l]!.d, L.units, count, L.units, samples, 1, 0, 1, 0, 0, this.ws);
+  }
+
+  private biasGradient(set: BufferSet, l: number, samples: number): void {
+    const L = this.plan.layers[l]!;
+    this.core.f32_col_sum(set.layers[l]!.gb, set.layers[l]!.d, samples, L.units, 0);
+  }
+
+  // One optimizer step over n parameters at byte offset `off` of w (and of its gradient band's state).
+  private applyOptimizer(w: number, g: number, state: number[], n: number, l2: number, step: number, off = 0): void {
+    const o = this.plan.options;
+    const gb = g + off;
+    if (o.optimizer === "sgd") this.core.f32_sgd_update(w + off, state.length ? state[0]! + off : 0, gb, n, o.learningRate, o.momentum, l2);
+    else if (o.optimizer === "adagrad") this.core.f32_adagrad_update(w + off, state[0]! + off, gb, n, o.learningRate, o.epsilon, l2);
+    else this.core.f32_adam_update(w + off, state[0]! + off, state[1]! + off, gb, n, o.learningRate, o.beta1, o.beta2, o.epsilon, l2, step + 1);
+  }
+}

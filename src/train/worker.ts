@@ -1,0 +1,58 @@
+// Training worker entry: instantiates the shared core over the run's memory, then runs one share of each epoch
+// the main thread commands through the control block, until told to quit.
+import { parentPort } from "../runtime/worker-port.js";
+import type { CoreExports } from "../runtime/exports.js";
+import { Command, controlViews, signalFailure, Slot, type ControlBuffers } from "./control.js";
+import { runEpoch } from "./engine.js";
+import type { TrainPlan } from "./plan.js";
+import { StepRunner } from "./steps.js";
+
+/** The message that starts a training worker. */
+export interface TrainWorkerInit {
+  type: "train-init";
+  coreBytes: Uint8Array;
+  memory: WebAssembly.Memory;
+  plan: TrainPlan;
+  buffers: ControlBuffers;
+  worker: number;
+  parties: number;
+}
+
+async function instantiate(init: TrainWorkerInit): Promise<CoreExports> {
+  const module = await WebAssembly.compile(init.coreBytes as BufferSource);
+  const instance = await WebAssembly.instantiate(module, { env: { memory: init.memory, abort: () => { throw new Error("core aborted"); } } });
+  return instance.exports as unknown as CoreExports;
+}
+
+function serve(init: TrainWorkerInit, core: CoreExports, report: (message: unknown) => void): void {
+  const control = controlViews(init.buffers);
+  const runner = new StepRunner(core, init.memory, init.plan, init.worker);
+  const { i32 } = control;
+  let seen = 0;
+  for (;;) {
+    Atomics.wait(i32, Slot.CommandSeq, seen);
+    seen = Atomics.load(i32, Slot.CommandSeq);
+    if (Atomics.load(i32, Slot.Command) === Command.Quit) return;
+    try {
+      runEpoch(runner, control, init.worker, init.parties);
+    } catch (error) {
+      if (!Atomics.load(i32, Slot.Failed)) report({ type: "train-error", worker: init.worker, message: String((error as Error)?.stack ?? error) });
+      signalFailure(i32);
+    }
+    Atomics.add(i32, Slot.WorkersDone, 1);
+    Atomics.notify(i32, Slot.WorkersDone);
+  }
+}
+
+const port = await parentPort();
+port.onMessage((message) => {
+  const init = message as TrainWorkerInit;
+  if (init?.type !== "train-init") return;
+  instantiate(init)
+    .then((core) => {
+      port.postMessage({ type: "ready" });
+      serve(init, core, (m) => port.postMessage(m));
+    })
+    .catch((error) => port.postMessage({ type: "failed", message: String(error?.stack ?? error) }));
+});
+port.postMessage({ type: "alive" });
