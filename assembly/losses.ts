@@ -1,7 +1,7 @@
 // Losses over a batch of `rows` samples with `cols` outputs each (dense, row-major). Each returns the MEAN loss over
 // the rows as f32 (accumulated in f64) and writes the gradient w.r.t. its prediction or logits, already scaled by
 // 1/rows; a gradient pointer of 0 means the gradient is not written. Gradients may overwrite any input (in place).
-import { accumulate64, at, hsum2, rowExp, rowMax, sigmoid4 } from "./math";
+import { accumulate64, at, exp4, hsum2, log1p4, log4, rowExp, rowMax } from "./math";
 
 const CLAMP_LO: f32 = 1e-7;
 const CLAMP_HI: f32 = 1 - 1e-7;
@@ -36,6 +36,12 @@ export function f32_squared_error(dy: usize, y: usize, t: usize, rows: i32, cols
   return <f32>(0.5 * sum / <f64>rows);
 }
 
+// t log y + (1 - t) log(1 - y) in each lane, for y already clamped to [1e-7, 1 - 1e-7].
+@inline function bceTerm4(yc: v128, tv: v128): v128 {
+  const one = f32x4.splat(1);
+  return f32x4.add(f32x4.mul(tv, log4(yc)), f32x4.mul(f32x4.sub(one, tv), log4(f32x4.sub(one, yc))));
+}
+
 /**
  * Binary cross-entropy of probabilities y (clamped to [1e-7, 1 - 1e-7]) against targets t:
  * returns -(1/rows) sum [t log y + (1 - t) log(1 - y)]; dy = (y - t) / (y (1 - y)) / rows with the clamped y.
@@ -43,31 +49,46 @@ export function f32_squared_error(dy: usize, y: usize, t: usize, rows: i32, cols
 export function f32_binary_cross_entropy(dy: usize, y: usize, t: usize, rows: i32, cols: i32): f32 {
   if (rows <= 0 || cols <= 0) return 0;
   const n = rows * cols;
-  // The loss needs a logarithm per element: f64 scalar math, before dy may overwrite y or t.
-  let sum: f64 = 0;
-  for (let i = 0; i < n; i++) {
-    const yc = <f64>min(max(load<f32>(at(y, i)), CLAMP_LO), CLAMP_HI);
-    const tv = <f64>load<f32>(at(t, i));
-    sum += tv * Math.log(yc) + (1 - tv) * Math.log(1 - yc);
+  const inv = <f32>(1.0 / <f64>rows);
+  const vinv = f32x4.splat(inv);
+  const lo = f32x4.splat(CLAMP_LO);
+  const hi = f32x4.splat(CLAMP_HI);
+  const one = f32x4.splat(1);
+  let acc = f64x2.splat(0);
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const yc = f32x4.min(f32x4.max(v128.load(at(y, i)), lo), hi);
+    const tv = v128.load(at(t, i));
+    acc = accumulate64(acc, bceTerm4(yc, tv));
+    if (dy) v128.store(at(dy, i), f32x4.mul(f32x4.div(f32x4.sub(yc, tv), f32x4.mul(yc, f32x4.sub(one, yc))), vinv));
   }
-  if (dy) {
-    const inv = <f32>(1.0 / <f64>rows);
-    const vinv = f32x4.splat(inv);
-    const lo = f32x4.splat(CLAMP_LO);
-    const hi = f32x4.splat(CLAMP_HI);
-    const one = f32x4.splat(1);
-    let i = 0;
-    for (; i + 4 <= n; i += 4) {
-      const yc = f32x4.min(f32x4.max(v128.load(at(y, i)), lo), hi);
-      const num = f32x4.sub(yc, v128.load(at(t, i)));
-      v128.store(at(dy, i), f32x4.mul(f32x4.div(num, f32x4.mul(yc, f32x4.sub(one, yc))), vinv));
-    }
-    for (; i < n; i++) {
-      const yc = min(max(load<f32>(at(y, i)), CLAMP_LO), CLAMP_HI);
-      store<f32>(at(dy, i), ((yc - load<f32>(at(t, i))) / (yc * (1 - yc))) * inv);
-    }
+  let sum = hsum2(acc);
+  for (; i < n; i++) {
+    const yc = min(max(load<f32>(at(y, i)), CLAMP_LO), CLAMP_HI);
+    const tv = load<f32>(at(t, i));
+    sum += <f64>f32x4.extract_lane(bceTerm4(f32x4.splat(yc), f32x4.splat(tv)), 0);
+    if (dy) store<f32>(at(dy, i), ((yc - tv) / (yc * (1 - yc))) * inv);
   }
   return <f32>(-sum / <f64>rows);
+}
+
+// acc (two f64 lanes) += max(z, 0) - z t + l over four lanes, in f64 (l = log1p(exp(-|z|)) from f32).
+@inline function sigmoidCeTerms64(acc: v128, z: v128, t: v128, l: v128): v128 {
+  const zero = f64x2.splat(0);
+  let zd = f64x2.promote_low_f32x4(z);
+  acc = f64x2.add(acc, f64x2.add(f64x2.sub(f64x2.max(zd, zero), f64x2.mul(zd, f64x2.promote_low_f32x4(t))), f64x2.promote_low_f32x4(l)));
+  const zh = v128.shuffle<f32>(z, z, 2, 3, 0, 1);
+  const th = v128.shuffle<f32>(t, t, 2, 3, 0, 1);
+  const lh = v128.shuffle<f32>(l, l, 2, 3, 0, 1);
+  zd = f64x2.promote_low_f32x4(zh);
+  return f64x2.add(acc, f64x2.add(f64x2.sub(f64x2.max(zd, zero), f64x2.mul(zd, f64x2.promote_low_f32x4(th))), f64x2.promote_low_f32x4(lh)));
+}
+
+// sigmoid(z) from e = exp(-|z|): 1 / (1 + e) for z >= 0, e / (1 + e) for z < 0 (no overflow either way).
+@inline function sigmoidFromExp4(z: v128, e: v128): v128 {
+  const one = f32x4.splat(1);
+  const num = v128.bitselect(e, one, f32x4.lt(z, f32x4.splat(0)));
+  return f32x4.div(num, f32x4.add(one, e));
 }
 
 /**
@@ -77,23 +98,28 @@ export function f32_binary_cross_entropy(dy: usize, y: usize, t: usize, rows: i3
 export function f32_sigmoid_cross_entropy(dz: usize, y: usize, z: usize, t: usize, rows: i32, cols: i32): f32 {
   if (rows <= 0 || cols <= 0) return 0;
   const n = rows * cols;
-  let sum: f64 = 0;
-  for (let i = 0; i < n; i++) {
-    const zv = <f64>load<f32>(at(z, i));
-    sum += max(zv, 0) - zv * <f64>load<f32>(at(t, i)) + Math.log1p(Math.exp(-Math.abs(zv)));
-  }
   const inv = <f32>(1.0 / <f64>rows);
   const vinv = f32x4.splat(inv);
+  let acc = f64x2.splat(0);
   let i = 0;
   for (; i + 4 <= n; i += 4) {
+    const zv = v128.load(at(z, i));
     const tv = v128.load(at(t, i));
-    const yv = sigmoid4(v128.load(at(z, i)));
+    const e = exp4(f32x4.neg(f32x4.abs(zv)));
+    acc = sigmoidCeTerms64(acc, zv, tv, log1p4(e));
+    const yv = sigmoidFromExp4(zv, e);
     v128.store(at(y, i), yv);
     if (dz) v128.store(at(dz, i), f32x4.mul(f32x4.sub(yv, tv), vinv));
   }
+  let sum = hsum2(acc);
   for (; i < n; i++) {
+    const zs = load<f32>(at(z, i));
     const tv = load<f32>(at(t, i));
-    const yv = f32x4.extract_lane(sigmoid4(f32x4.splat(load<f32>(at(z, i)))), 0);
+    const zv = f32x4.splat(zs);
+    const e = exp4(f32x4.neg(f32x4.abs(zv)));
+    const zd = <f64>zs;
+    sum += max(zd, 0) - zd * <f64>tv + <f64>f32x4.extract_lane(log1p4(e), 0);
+    const yv = f32x4.extract_lane(sigmoidFromExp4(zv, e), 0);
     store<f32>(at(y, i), yv);
     if (dz) store<f32>(at(dz, i), (yv - tv) * inv);
   }

@@ -1,5 +1,5 @@
-// Vectorised f32 math and row helpers shared by the kernels (not exported from the core): exp, sigmoid, tanh,
-// horizontal reductions, and the max / exp / scale passes of a softmax row.
+// Vectorised f32 math and row helpers shared by the kernels (not exported from the core): exp, log, log1p, sigmoid,
+// tanh, horizontal reductions, and the max / exp / scale passes of a softmax row.
 // Each function works on four lanes; the kernels' scalar tails call it on a splat and take lane 0, so an element
 // gets the same result wherever it sits in the array.
 
@@ -16,6 +16,21 @@ const P2: f32 = 8.3334519073e-3;
 const P3: f32 = 4.1665795894e-2;
 const P4: f32 = 1.6666665459e-1;
 const P5: f32 = 5.0000001201e-1;
+// 1.5 * 2^23: adding it rounds to an integer (ties to even), held in the low mantissa bits.
+const ROUND_MAGIC: f32 = 12582912.0;
+const ROUND_MAGIC_BITS: i32 = 0x4b400000;
+
+// Cephes logf's polynomial.
+const SQRT_HALF: f32 = 0.707106781186547524;
+const L0: f32 = 7.0376836292e-2;
+const L1: f32 = -1.1514610310e-1;
+const L2: f32 = 1.1676998740e-1;
+const L3: f32 = -1.2420140846e-1;
+const L4: f32 = 1.4249322787e-1;
+const L5: f32 = -1.6668057665e-1;
+const L6: f32 = 2.0000714765e-1;
+const L7: f32 = -2.4999993993e-1;
+const L8: f32 = 3.3333331174e-1;
 
 // Cephes tanhf's odd polynomial for |x| < TANH_SMALL: tanh(x) = x + x^3 * Q(x^2).
 const TANH_SMALL: f32 = 0.625;
@@ -27,8 +42,11 @@ const Q4: f32 = -3.33332819422e-1;
 
 /** e^x in each lane (relative error a few ulp), clamped to [exp(-87.3), exp(88.3)]; NaN stays NaN. */
 @inline export function exp4(x: v128): v128 {
-  x = f32x4.min(f32x4.max(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
+  // pmin/pmax are single instructions on x64; a NaN x passes through both and stays NaN.
+  x = f32x4.pmin(f32x4.pmax(x, f32x4.splat(EXP_LO)), f32x4.splat(EXP_HI));
+  // n = nearest(x log2 e) by the 1.5 * 2^23 trick: the sum's low mantissa bits hold n (as integer, plus the magic).
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(ROUND_MAGIC));
+  const n = f32x4.sub(t, f32x4.splat(ROUND_MAGIC));
   let r = f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI)));
   r = f32x4.sub(r, f32x4.mul(n, f32x4.splat(LN2_LO)));
   const r2 = f32x4.mul(r, r);
@@ -40,8 +58,41 @@ const Q4: f32 = -3.33332819422e-1;
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(P5));
   p = f32x4.add(f32x4.add(f32x4.mul(p, r2), r), f32x4.splat(1));
   // 2^n from the exponent bits: (n + 127) << 23, with n in [-126, 127].
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23);
+  const scale = i32x4.shl(i32x4.sub(t, i32x4.splat(ROUND_MAGIC_BITS - 127)), 23);
   return f32x4.mul(p, scale);
+}
+
+/** ln x in each lane, for positive normal x (relative error a few ulp); Cephes logf. */
+@inline export function log4(x: v128): v128 {
+  const one = f32x4.splat(1);
+  // x = m 2^e with m in [0.5, 1).
+  let e = f32x4.convert_i32x4_s(i32x4.sub(i32x4.shr_u(x, 23), i32x4.splat(126)));
+  let m = v128.or(v128.and(x, i32x4.splat(0x007fffff)), i32x4.splat(0x3f000000));
+  // Below sqrt(1/2), use 2m - 1 and e - 1, so that the polynomial's argument stays in [-0.29, 0.41].
+  const low = f32x4.lt(m, f32x4.splat(SQRT_HALF));
+  e = f32x4.sub(e, v128.and(low, one));
+  m = f32x4.sub(f32x4.add(m, v128.and(low, m)), one);
+  const z = f32x4.mul(m, m);
+  let y = f32x4.splat(L0);
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L1));
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L2));
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L3));
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L4));
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L5));
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L6));
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L7));
+  y = f32x4.add(f32x4.mul(y, m), f32x4.splat(L8));
+  y = f32x4.mul(f32x4.mul(y, m), z);
+  y = f32x4.add(y, f32x4.mul(e, f32x4.splat(LN2_LO)));
+  y = f32x4.sub(y, f32x4.mul(z, f32x4.splat(0.5)));
+  return f32x4.add(f32x4.add(m, y), f32x4.mul(e, f32x4.splat(LN2_HI)));
+}
+
+/** ln(1 + x) in each lane for x in [0, 1], accurate for tiny x: ln(u) * x / (u - 1) with u = 1 + x (Goldberg). */
+@inline export function log1p4(x: v128): v128 {
+  const u = f32x4.add(x, f32x4.splat(1));
+  const d = f32x4.sub(u, f32x4.splat(1));
+  return v128.bitselect(x, f32x4.mul(log4(u), f32x4.div(x, d)), f32x4.eq(d, f32x4.splat(0)));
 }
 
 /** 1 / (1 + e^-x) in each lane. */

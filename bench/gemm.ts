@@ -6,8 +6,10 @@ import { fileURLToPath } from "node:url";
 import { engineHasRelaxedSimd, Kernels, matrix, ParallelGemm, runtimeName, WorkerPool, type Matrix } from "../src/index.js";
 import type { Slab } from "../src/runtime/arena.js";
 import type { ThreadedReply, ThreadedRequest } from "./lib/peer-threaded.js";
-import { formatTable, gemmGflops, machineInfo, measure, round, writeJsonAtomic, type MeasureOptions } from "./lib/report.js";
-import { fillRandom, loadPeer, peerProduct, storedShapes, timePeerMatMul, type GemmShape, type Peer } from "./lib/tfjs-peer.js";
+import {
+  formatTable, gemmGflops, machineInfo, measure, measureInterleaved, round, writeJsonAtomic, type Measurement, type MeasureOptions,
+} from "./lib/report.js";
+import { fillRandom, loadPeer, peerMatMulCall, peerProduct, storedShapes, type GemmShape, type Peer } from "./lib/tfjs-peer.js";
 
 interface Case extends GemmShape {
   name: string;
@@ -20,7 +22,7 @@ interface Row {
   ratio: number;
 }
 
-const TIMING: MeasureOptions = { repSeconds: 0.4, reps: 5, slowReps: 3, warmupSeconds: 0.2 };
+const TIMING: MeasureOptions = { repSeconds: 0.3, reps: 7, slowReps: 3, warmupSeconds: 0.2 };
 /** Largest relative difference (max |ours - peer| / max |peer|) accepted before the numbers are thrown out. */
 const TOLERANCE = 1e-4;
 const RESULTS = fileURLToPath(new URL("../../bench/results/gemm.json", import.meta.url));
@@ -79,9 +81,13 @@ function runSingle(kernels: Kernels, peer: Peer, s: Case): Row {
     const gemm = () => kernels.gemm(c, a, b, { transA: s.transA, transB: s.transB });
     gemm();
     checkAgainstPeer(s.name, c.slab.toArray(), peerProduct(peer, s));
-    const ours = measure(gemm, TIMING).seconds;
-    const theirs = timePeerMatMul(peer, s, {}, TIMING);
-    return row(s.name, gemmGflops(s.m, s.n, s.k, ours), gemmGflops(s.m, s.n, s.k, theirs));
+    const theirs = peerMatMulCall(peer, s);
+    try {
+      const [ours, peers] = measureInterleaved([gemm, theirs.call], TIMING) as [Measurement, Measurement];
+      return row(s.name, gemmGflops(s.m, s.n, s.k, ours.seconds), gemmGflops(s.m, s.n, s.k, peers.seconds));
+    } finally {
+      theirs.dispose();
+    }
   } finally {
     release();
   }
@@ -137,7 +143,10 @@ async function main(): Promise<void> {
       `${THREADS}-thread row: ParallelGemm.runSync over a WorkerPool of ${THREADS} (core-${variant}-shared.wasm)`,
   );
   console.log(`peer: @tensorflow/tfjs-backend-wasm ${peer.version}, ${peer.binary}, ${peer.threads} thread, tf.matMul + dataSync()`);
-  console.log(`timing: best of ${TIMING.reps} repetitions of ~${TIMING.repSeconds} s (${TIMING.slowReps} single calls when one call is longer)\n`);
+  console.log(
+    `timing: best of ${TIMING.reps} repetitions of ~${TIMING.repSeconds} s each side, ours and peer alternating ` +
+      `(${TIMING.slowReps} single calls when one call is longer)\n`,
+  );
 
   const rows: Row[] = [];
   for (const s of SINGLE) {

@@ -3,8 +3,8 @@
 // Usage: node peer-threaded.js '{"threads":2,"shapes":[{"m":1024,"n":1024,"k":1024,"transA":false,"transB":false}]}'
 // Prints one JSON line: {"version","binary","threads","gflops":[...]}; exits non-zero with a message on failure.
 import { fileURLToPath } from "node:url";
-import { gemmGflops, type MeasureOptions } from "./report.js";
-import { loadPeer, timePeerMatMul, type GemmShape } from "./tfjs-peer.js";
+import { gemmGflops, measure, type MeasureOptions } from "./report.js";
+import { loadPeer, peerMatMulCall, type GemmShape } from "./tfjs-peer.js";
 
 /** What the parent asks for. */
 export interface ThreadedRequest {
@@ -24,7 +24,14 @@ export interface ThreadedReply {
 async function main(): Promise<void> {
   const request = JSON.parse(process.argv[2] ?? "") as ThreadedRequest;
   const peer = await loadPeer(request.threads);
-  const gflops = request.shapes.map((s) => gemmGflops(s.m, s.n, s.k, timePeerMatMul(peer, s, {}, request.measure)));
+  const gflops = request.shapes.map((s) => {
+    const { call, dispose } = peerMatMulCall(peer, s);
+    try {
+      return gemmGflops(s.m, s.n, s.k, measure(call, request.measure).seconds);
+    } finally {
+      dispose();
+    }
+  });
   const reply: ThreadedReply = { version: peer.version, binary: peer.binary, threads: peer.threads, gflops };
   process.stdout.write(JSON.stringify(reply) + "\n");
   // Emscripten's idle pthread workers would keep the process alive.

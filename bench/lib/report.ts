@@ -3,11 +3,11 @@ import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname } from "node:path";
 
-/** Options of measure. */
+/** Options of measure and measureInterleaved. */
 export interface MeasureOptions {
-  /** Wall time one timed repetition should last, in seconds. Default 0.4. */
+  /** Wall time one timed repetition should last, in seconds. Default 0.3. */
   repSeconds?: number;
-  /** Timed repetitions; the best one counts. Default 5. */
+  /** Timed repetitions; the best one counts. Default 7. */
   reps?: number;
   /** Repetitions when one call alone takes longer than repSeconds (slow cases). Default 3. */
   slowReps?: number;
@@ -15,7 +15,7 @@ export interface MeasureOptions {
   warmupSeconds?: number;
 }
 
-/** The outcome of measure: seconds per call of the best repetition, and how it was obtained. */
+/** The outcome of a measurement: seconds per call of the best repetition, and how it was obtained. */
 export interface Measurement {
   seconds: number;
   iterations: number;
@@ -27,27 +27,36 @@ function now(): number {
 }
 
 /**
- * Times a synchronous `fn`: warms up, calibrates the iteration count so that one repetition lasts about
- * `repSeconds`, then returns the best per-call time over several repetitions.
+ * Times synchronous functions side by side: warms each up and calibrates its iteration count so that one
+ * repetition lasts about `repSeconds`, then runs their repetitions alternately (so that a busy spell on the
+ * machine hits both alike) and returns each one's best per-call time.
  */
-export function measure(fn: () => void, options: MeasureOptions = {}): Measurement {
-  const { repSeconds = 0.4, reps = 5, slowReps = 3, warmupSeconds = 0.2 } = options;
-  const warmEnd = now() + warmupSeconds;
-  let single = Infinity;
-  do {
-    const t0 = now();
-    fn();
-    single = Math.min(single, now() - t0);
-  } while (now() < warmEnd);
-  const iterations = Math.max(1, Math.round(repSeconds / single));
-  const count = single > repSeconds ? slowReps : reps;
-  let best = Infinity;
-  for (let r = 0; r < count; r++) {
-    const t0 = now();
-    for (let i = 0; i < iterations; i++) fn();
-    best = Math.min(best, (now() - t0) / iterations);
+export function measureInterleaved(fns: ReadonlyArray<() => void>, options: MeasureOptions = {}): Measurement[] {
+  const { repSeconds = 0.3, reps = 7, slowReps = 3, warmupSeconds = 0.2 } = options;
+  const plans = fns.map((fn) => {
+    const warmEnd = now() + warmupSeconds;
+    let single = Infinity;
+    do {
+      const t0 = now();
+      fn();
+      single = Math.min(single, now() - t0);
+    } while (now() < warmEnd);
+    return { fn, iterations: Math.max(1, Math.round(repSeconds / single)), reps: single > repSeconds ? slowReps : reps, best: Infinity };
+  });
+  for (let r = 0; plans.some((p) => r < p.reps); r++) {
+    for (const plan of plans) {
+      if (r >= plan.reps) continue;
+      const t0 = now();
+      for (let i = 0; i < plan.iterations; i++) plan.fn();
+      plan.best = Math.min(plan.best, (now() - t0) / plan.iterations);
+    }
   }
-  return { seconds: best, iterations, reps: count };
+  return plans.map((p) => ({ seconds: p.best, iterations: p.iterations, reps: p.reps }));
+}
+
+/** measureInterleaved for one function. */
+export function measure(fn: () => void, options: MeasureOptions = {}): Measurement {
+  return measureInterleaved([fn], options)[0]!;
 }
 
 /** GFLOP/s of a product of m x k by k x n done in `seconds`. */

@@ -12,7 +12,6 @@ import os from "node:os";
 import { dirname, join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import * as tfwasm from "@tensorflow/tfjs-backend-wasm";
-import { measure, type MeasureOptions } from "./report.js";
 
 export type Tf = typeof tf;
 
@@ -151,22 +150,19 @@ export function peerProduct(peer: Peer, shape: GemmShape, data: { a?: Float32Arr
 }
 
 /**
- * Times tf.matMul(a, b, transA, transB) with its result read back (dataSync) inside the timed region; inputs
- * default to fillRandom data with seeds 1 and 2. Returns seconds per call.
+ * A timing body for tf.matMul(a, b, transA, transB) that reads the result back (dataSync), so that the work has
+ * really completed when it returns; inputs default to fillRandom data with seeds 1 and 2. Call dispose() after.
  */
-export function timePeerMatMul(
+export function peerMatMulCall(
   peer: Peer,
   shape: GemmShape,
   data: { a?: Float32Array; b?: Float32Array } = {},
-  options: MeasureOptions = {},
-): number {
+): { call: () => void; dispose: () => void } {
   const { tf } = peer;
   const { a, b } = inputs(peer, shape, data);
-  try {
+  return {
     // The callback must not return the array: tidy would walk all of its elements looking for tensors.
-    return measure(() => tf.tidy(() => void tf.matMul(a, b, shape.transA, shape.transB).dataSync()), options).seconds;
-  } finally {
-    a.dispose();
-    b.dispose();
-  }
+    call: () => tf.tidy(() => void tf.matMul(a, b, shape.transA, shape.transB).dataSync()),
+    dispose: () => tf.dispose([a, b]),
+  };
 }

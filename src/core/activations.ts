@@ -44,7 +44,7 @@ function elementwise(matrices: Matrix[], fn: (...args: number[]) => void): void 
 
 /** y = act(x) elementwise; y may be x. Throws ShapeError unless y and x have the same shape. */
 export function activationForward(core: Core, activation: Activation, y: Matrix, x: Matrix): void {
-  requireActivation("activationForward", activation);
+  requireActivation("activation", activation);
   requireSameShape(activation, ["y (output)", "x (input)"], y, x);
   const fn = core.exports[FORWARD[activation]];
   elementwise([y, x], fn);

@@ -1,6 +1,6 @@
 // Checking content against a published size and sha256, on bytes in memory or on a (raw or gzip) file by streaming.
 import { createHash } from "node:crypto";
-import { openDataStream } from "./files.js";
+import { openDataStream, readFailureDetail } from "./files.js";
 
 /** A file known by the size and sha256 of its uncompressed content. */
 export interface ContentSpec {
@@ -26,7 +26,7 @@ export async function fileProblem(path: string, spec: ContentSpec): Promise<stri
     }
     return describeMismatch(size, hash.digest("hex"), spec);
   } catch (error) {
-    return isMissingFile(error) ? "missing" : (error as Error).message;
+    return isMissingFile(error) ? "missing" : readFailureDetail(error);
   }
 }
 

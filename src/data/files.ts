@@ -56,17 +56,19 @@ export async function* readLines(path: string): AsyncGenerator<{ line: number; t
 /** A DataError naming the file for any failure while reading it (DataErrors pass through). */
 export function asDataError(path: string, error: unknown): DataError {
   if (error instanceof DataError) return error;
+  return new DataError(`${path}: ${readFailureDetail(error)}`, { file: path }, { cause: error });
+}
+
+/** What went wrong while reading, without the file name: a cut or broken gzip stream, or the system's reason. */
+export function readFailureDetail(error: unknown): string {
+  if (error instanceof DataError) return error.message;
+  const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: string }).code ?? "";
-  if (code === "Z_BUF_ERROR") {
-    return new DataError(`${path}: truncated: the gzip stream ends early`, { file: path }, { cause: error });
-  }
-  if (code.startsWith("Z_")) {
-    return new DataError(`${path}: not a valid gzip stream (${(error as Error).message})`, { file: path }, { cause: error });
-  }
-  return cannotRead(path, error);
+  if (code === "Z_BUF_ERROR") return "truncated: the gzip stream ends early";
+  if (code.startsWith("Z_")) return `not a valid gzip stream (${message})`;
+  return `cannot read the file (${message})`;
 }
 
 function cannotRead(path: string, error: unknown): DataError {
-  const message = error instanceof Error ? error.message : String(error);
-  return new DataError(`${path}: cannot read the file (${message})`, { file: path }, { cause: error });
+  return new DataError(`${path}: ${readFailureDetail(error)}`, { file: path }, { cause: error });
 }

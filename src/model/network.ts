@@ -100,41 +100,41 @@ export class Network {
   }
 
   /** Outputs for `rows` samples of `inputs` values each (row-major); copies in and out. */
-  predict(x: Float32Array, rows = x.length / this.inputs): Float32Array {
-    if (!Number.isInteger(rows) || x.length !== rows * this.inputs) {
-      throw new ShapeError(`predict: ${x.length} input values are not rows of ${this.inputs} inputs`);
+  predict(x: Float32Array, rows?: number): Float32Array {
+    return this.forwardRange(x, 0, this.spec.layers.length - 1, rows);
+  }
+
+  /**
+   * Runs layers from..to (inclusive) on `rows` samples whose width is layer `from`'s fan-in, e.g. an
+   * auto-encoder's encoder (0..k) or decoder (k+1..last). Copies in and out; works in chunks of 256 rows.
+   */
+  forwardRange(x: Float32Array, from: number, to: number, rows?: number): Float32Array {
+    const last = this.spec.layers.length - 1;
+    if (!(Number.isInteger(from) && Number.isInteger(to) && 0 <= from && from <= to && to <= last)) {
+      throw new ShapeError(`forward: layers ${from}..${to} are not a range of this network's layers 0..${last}`);
     }
-    const out = new Float32Array(rows * this.outputs);
-    this.forEachChunk(x, rows, (output, r0, count) => out.set(output.subarray(0, count * this.outputs), r0 * this.outputs));
-    return out;
-  }
-
-  /** Activations of layer `l` (e.g. an auto-encoder's code) for `rows` samples; copies. */
-  activations(x: Float32Array, l: number, rows = x.length / this.inputs): Float32Array {
-    const units = this.spec.layers[l]!.units;
-    const out = new Float32Array(rows * units);
-    this.forEachChunk(x, rows, (output, r0, count) => out.set(output.subarray(0, count * units), r0 * units), l);
-    return out;
-  }
-
-  // Runs the forward pass chunk by chunk up to layer `upTo`, handing each chunk's output (a live view) to `sink`.
-  private forEachChunk(x: Float32Array, rows: number, sink: (output: Float32Array, r0: number, count: number) => void, upTo = this.spec.layers.length - 1): void {
-    const chunk = Math.min(rows, INFERENCE_ROWS);
+    const width = fanIn(this.spec, from);
+    const count = rows ?? x.length / width;
+    if (!Number.isInteger(count) || x.length !== count * width) {
+      throw new ShapeError(`forward: ${x.length} input values are not rows of ${width} values (the inputs of layer ${from})`);
+    }
+    const units = this.spec.layers[to]!.units;
+    const out = new Float32Array(count * units);
+    const chunk = Math.max(1, Math.min(count, INFERENCE_ROWS));
     const widest = Math.max(this.inputs, ...this.spec.layers.map((l) => l.units));
-    const input = this.kernels.arena.alloc(Math.max(1, chunk * this.inputs));
-    const ping = this.kernels.arena.alloc(Math.max(1, chunk * widest));
-    const pong = this.kernels.arena.alloc(Math.max(1, chunk * widest));
-    const ws = this.kernels.arena.alloc(Math.ceil(this.workspaceBytes(chunk) / 4));
+    const scratch = [chunk * width, chunk * widest, chunk * widest, Math.ceil(this.workspaceBytes(chunk) / 4)].map((n) => this.kernels.arena.alloc(n));
+    const [input, ping, pong, ws] = scratch as [Slab, Slab, Slab, Slab];
     try {
-      for (let r0 = 0; r0 < rows; r0 += chunk) {
-        const count = Math.min(chunk, rows - r0);
-        input.set(x.subarray(r0 * this.inputs, (r0 + count) * this.inputs));
-        const result = this.forwardRaw(input.ptr, count, [ping.ptr, pong.ptr], ws.ptr, upTo);
-        sink(this.kernels.core.f32().subarray(result >>> 2), r0, count);
+      for (let r0 = 0; r0 < count; r0 += chunk) {
+        const n = Math.min(chunk, count - r0);
+        input.set(x.subarray(r0 * width, (r0 + n) * width));
+        const result = this.forwardRaw(input.ptr, n, [ping.ptr, pong.ptr], ws.ptr, to, true, from);
+        out.set(this.kernels.core.f32().subarray(result >>> 2, (result >>> 2) + n * units), r0 * units);
       }
     } finally {
-      for (const slab of [input, ping, pong, ws]) this.kernels.arena.release(slab);
+      for (const slab of scratch) this.kernels.arena.release(slab);
     }
+    return out;
   }
 
   /** Workspace bytes one forward pass of `rows` samples needs. */
@@ -144,10 +144,10 @@ export class Network {
   }
 
   /** Forward pass over raw pointers, alternating two scratch buffers; returns the pointer of the result. */
-  forwardRaw(input: number, rows: number, scratch: [number, number], ws: number, upTo = this.spec.layers.length - 1, activateLast = true): number {
+  forwardRaw(input: number, rows: number, scratch: [number, number], ws: number, upTo = this.spec.layers.length - 1, activateLast = true, from = 0): number {
     const core = this.kernels.core.exports;
     let x = input;
-    for (let l = 0; l <= upTo; l++) {
+    for (let l = from; l <= upTo; l++) {
       const layer = this.spec.layers[l]!;
       const n = fanIn(this.spec, l);
       const y = scratch[l % 2]!;

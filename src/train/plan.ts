@@ -4,6 +4,7 @@ import type { Arena, Slab } from "../runtime/arena.js";
 import type { Network } from "../model/network.js";
 import { fanIn, type Activation, type ResolvedSpec } from "../model/spec.js";
 import type { ResolvedTrainOptions } from "./options.js";
+import type { OptimizerState } from "./state.js";
 
 /** A layer's parameters, optimizer state and (sync mode) prepacked weights. */
 export interface LayerPlan {
@@ -54,11 +55,10 @@ export interface TrainPlan {
 /** Rows of weights per sync update item (a multiple of 8, so W^T panels can be repacked band by band). */
 export const UPDATE_ROWS = 64;
 
-const STATE_SLABS = { sgd: 1, adagrad: 1, adam: 2 } as const;
-
 /** Allocates a plan's buffers; `slabs` collects them so the caller can release them. */
 export class PlanBuilder {
   readonly slabs: Slab[] = [];
+  private readonly cleanups: Array<() => void> = [];
 
   constructor(private readonly arena: Arena) {}
 
@@ -68,13 +68,18 @@ export class PlanBuilder {
     return slab.ptr;
   }
 
-  release(): void {
-    for (const slab of this.slabs.splice(0)) this.arena.release(slab);
+  /** Runs `cleanup` on release (for memory the plan uses but did not allocate itself). */
+  onRelease(cleanup: () => void): void {
+    this.cleanups.push(cleanup);
   }
 
-  layers(network: Network, options: ResolvedTrainOptions, sync: boolean, packedBytes: (n: number, k: number) => number): LayerPlan[] {
+  release(): void {
+    for (const slab of this.slabs.splice(0)) this.arena.release(slab);
+    for (const cleanup of this.cleanups.splice(0)) cleanup();
+  }
+
+  layers(network: Network, state: OptimizerState, sync: boolean, packedBytes: (n: number, k: number) => number): LayerPlan[] {
     const spec = network.spec;
-    const stateCount = options.optimizer === "sgd" && options.momentum === 0 ? 0 : STATE_SLABS[options.optimizer];
     return spec.layers.map((layer, l) => {
       const inputs = fanIn(spec, l);
       const units = layer.units;
@@ -82,8 +87,8 @@ export class PlanBuilder {
         inputs, units, activation: layer.activation, keep: 1 - layer.dropout,
         w: network.weights(l).ptr,
         b: network.bias(l).ptr,
-        stateW: Array.from({ length: stateCount }, (_, i) => this.alloc(inputs * units, `state${i} w${l}`)),
-        stateB: Array.from({ length: stateCount }, (_, i) => this.alloc(units, `state${i} b${l}`)),
+        stateW: state.weightState(l),
+        stateB: state.biasState(l),
         packedW: sync ? this.alloc(packedBytes(units, inputs) / 4, `packed w${l}`) : 0,
         packedWT: sync && l > 0 ? this.alloc(packedBytes(inputs, units) / 4, `packed w${l}^T`) : 0,
       };

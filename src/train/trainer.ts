@@ -10,7 +10,8 @@ import { Command, controlViews, createControl, Slot, type ControlBuffers, type C
 import { ConvergenceCheck } from "./convergence.js";
 import { runEpoch } from "./engine.js";
 import { evaluate, requireFits, type Evaluation } from "./evaluate.js";
-import { resolveTrainOptions, type ResolvedTrainOptions, type TrainOptions } from "./options.js";
+import { resolveTrainOptions, TrainOptionsError, type ResolvedTrainOptions, type TrainOptions } from "./options.js";
+import { OptimizerState } from "./state.js";
 import { PlanBuilder, updateItems, type TrainPlan } from "./plan.js";
 import { StepRunner } from "./steps.js";
 import type { TrainWorkerInit } from "./worker.js";
@@ -49,6 +50,9 @@ export interface TrainerHooks {
   validation?: Dataset;
   onProgress?: (progress: TrainProgress) => void;
   platform?: Platform;
+  /** Optimizer state to continue from (and to keep updated); it must be of the options' optimizer.
+   *  Default: fresh state, released with the trainer. */
+  state?: OptimizerState;
 }
 
 const PROGRESS_MS = 200;
@@ -69,6 +73,8 @@ export class LocalTrainer {
     private readonly workers: WorkerHandle[],
     private readonly hooks: TrainerHooks,
     private readonly failures: string[],
+    /** The optimizer state this run updates. */
+    readonly state: OptimizerState,
   ) {
     this.control = controlViews(buffers);
     const core = network.kernels.core;
@@ -88,13 +94,18 @@ export class LocalTrainer {
     if (resolved.threads > 0 && !core.shared) {
       throw new WorkerError("training on worker threads needs the network in a shared-memory core: Kernels.load({ shared: true })");
     }
+    const state = hooks.state ?? OptimizerState.create(network, resolved.optimizer, resolved.momentum);
+    if (state.kind !== resolved.optimizer || state.network !== network) {
+      throw new TrainOptionsError(`optimizer state is ${state.kind} state of another run; options.optimizer is ${resolved.optimizer}`);
+    }
     const builder = new PlanBuilder(network.kernels.arena);
+    if (!hooks.state) builder.onRelease(() => state.dispose());
     try {
-      const plan = buildPlan(builder, network, train, resolved);
+      const plan = buildPlan(builder, network, train, resolved, state);
       const buffers = createControl(resolved.threads, Math.ceil(train.size / resolved.batchSize));
       const failures: string[] = [];
       const workers = await startWorkers(platform, network, plan, buffers, failures);
-      return new LocalTrainer(network, resolved, plan, builder, buffers, workers, hooks, failures);
+      return new LocalTrainer(network, resolved, plan, builder, buffers, workers, hooks, failures, state);
     } catch (error) {
       builder.release();
       throw error;
@@ -145,7 +156,8 @@ export class LocalTrainer {
       Atomics.store(i32, slot, 0);
     }
     Atomics.store(i32, Slot.Epoch, epoch);
-    Atomics.store(i32, Slot.FirstStep, this.iterations);
+    Atomics.store(i32, Slot.FirstStep, this.state.step);
+    Atomics.store(i32, Slot.AsyncStep, this.state.step);
     Atomics.store(i32, Slot.Batches, options.mode === "sync" ? batches : Math.ceil(samples / options.portion));
     this.control.lossSums.fill(0);
     if (options.mode === "sync") this.runner.packAll();
@@ -167,6 +179,7 @@ export class LocalTrainer {
     const done = this.options.mode === "sync" ? Atomics.load(i32, Slot.BatchesDone) : Math.ceil(Atomics.load(i32, Slot.SamplesDone) / this.options.batchSize);
     feed(done);
     this.iterations += done;
+    this.state.step = this.options.mode === "sync" ? this.state.step + done : Atomics.load(i32, Slot.AsyncStep);
     const seen = Atomics.load(i32, Slot.SamplesDone);
     const seconds = (performance.now() - started) / 1000;
     const stopped = Atomics.load(i32, Slot.Stopped) !== 0 || Atomics.load(i32, Slot.StopRequested) !== 0;
@@ -225,7 +238,7 @@ export class LocalTrainer {
   }
 }
 
-function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, options: ResolvedTrainOptions): TrainPlan {
+function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, options: ResolvedTrainOptions, state: OptimizerState): TrainPlan {
   const core = network.kernels.core.exports;
   const spec = network.spec;
   const sync = options.mode === "sync";
@@ -236,7 +249,7 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
   const f32 = network.kernels.core.f32();
   f32.set(train.x.subarray(0, train.size * train.features), x >>> 2);
   f32.set(train.y.subarray(0, train.size * train.outputs), y >>> 2);
-  const layers = builder.layers(network, options, sync, (n, k) => core.f32_gemm_packed_b_bytes(n, k));
+  const layers = builder.layers(network, state, sync, (n, k) => core.f32_gemm_packed_b_bytes(n, k));
   const sets = sync
     ? [builder.bufferSet(spec, options.batchSize)]
     : Array.from({ length: parties }, () => builder.bufferSet(spec, options.portion));

@@ -152,6 +152,32 @@ for (const variant of variantsToTest()) {
       });
     }
 
+    test("single-sample losses keep relative accuracy: -log(y), -log(1 - y) and softplus over the whole range", async () => {
+      const kernels = await kernelsFor(variant);
+      const random = seededRandom(850);
+      withSlabs(kernels, [1, 1, 1, 1], ([sp, st, sy, sg]) => {
+        const m = (s: Slab | undefined) => matrix(s!, 1, 1);
+        const one = (kernel: () => number, p: number, t: number) => {
+          sp!.set([p]);
+          st!.set([t]);
+          return kernel();
+        };
+        for (let i = 0; i < 400; i++) {
+          // Probabilities from 1e-7 to 1 - 1e-7, logits from -100 to 100, both with a dense middle.
+          const p = Math.fround(i % 2 ? Math.exp(-16 * random()) : 1 - Math.exp(-16 * random()));
+          const z = Math.fround((i % 2 ? 100 : 8) * (2 * random() - 1));
+          for (const t of [0, 1, Math.fround(random())]) {
+            const bce = one(() => kernels.binaryCrossEntropy(m(sg), m(sp), m(st)), p, t);
+            assertClose([bce], [ref.binaryCrossEntropyReference(undefined, [p], [t], 1, 1)], { atol: 1e-7, rtol: 1e-6 }, `binaryCrossEntropy y=${p} t=${t}`);
+            const sce = one(() => kernels.sigmoidCrossEntropy(m(sg), m(sy), m(sp), m(st)), z, t);
+            const expectedY = [0];
+            assertClose([sce], [ref.sigmoidCrossEntropyReference(undefined, expectedY, [z], [t], 1, 1)], { atol: 1e-30, rtol: 1e-6 }, `sigmoidCrossEntropy z=${z} t=${t}`);
+            assertClose(sy!.toArray(), expectedY, { atol: 1e-37, rtol: 1e-6 }, `sigmoidCrossEntropy y, z=${z}`);
+          }
+        }
+      });
+    });
+
     test("an empty batch has loss 0", async () => {
       const kernels = await kernelsFor(variant);
       withSlabs(kernels, [4, 4, 4], ([a, b, c]) => {
