@@ -7,7 +7,7 @@ import { engineHasRelaxedSimd, Kernels, matrix, ParallelGemm, runtimeName, Worke
 import type { Slab } from "../src/runtime/arena.js";
 import type { ThreadedReply, ThreadedRequest } from "./lib/peer-threaded.js";
 import {
-  formatTable, gemmGflops, machineInfo, measure, measureInterleaved, round, writeJsonAtomic, type Measurement, type MeasureOptions,
+  formatTable, gemmGflops, machineInfo, measure, measureInterleaved, round, watchCpuShare, writeJsonAtomic, type Measurement, type MeasureOptions,
 } from "./lib/report.js";
 import { fillRandom, loadPeer, peerMatMulCall, peerProduct, storedShapes, type GemmShape, type Peer } from "./lib/tfjs-peer.js";
 
@@ -149,10 +149,12 @@ async function main(): Promise<void> {
   );
 
   const rows: Row[] = [];
+  const cpuShare = watchCpuShare();
   for (const s of SINGLE) {
     rows.push(runSingle(kernels, peer, s));
     process.stderr.write(`  done ${s.name}\n`);
   }
+  const share = cpuShare();
 
   const ours2 = await runParallel(peer, PARALLEL);
   const threaded = peerThreaded(PARALLEL);
@@ -173,6 +175,9 @@ async function main(): Promise<void> {
 
   const table = rows.map((r) => [r.case, r.ours_gflops.toFixed(1), r.peer_gflops.toFixed(1), r.ratio.toFixed(2)]);
   console.log(formatTable(["case", "ours GFLOP/s", "peer GFLOP/s", "ratio (ours/peer)"], table, ["left", "right", "right", "right"]));
+  if (share < 0.9) {
+    notes.push(`the single-thread rows got ${(100 * share).toFixed(0)}% of a CPU: other processes competed for the CPUs, so these numbers are low and noisy.`);
+  }
   for (const note of notes) console.log(`\nnote: ${note}`);
 
   const get = (name: string) => rows.find((r) => r.case === name)!;

@@ -1,9 +1,9 @@
-// Runs the whole suite under Node, then the core and runtime suites under Bun and Deno, and prints one total line.
+// Runs the whole suite under Node, Bun and Deno (the same compiled tests), and prints one total line.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 
 const bin = (name) => (existsSync(`node_modules/.bin/${name}`) ? `node_modules/.bin/${name}` : name);
-const crossRuntimeDirs = ["dist/test/core/", "dist/test/runtime/"];
+const crossRuntimeDirs = ["dist/test/"];
 
 const runs = [
   {

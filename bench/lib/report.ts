@@ -90,6 +90,19 @@ export function machineInfo(): { cpus: number; model: string } {
   return { cpus: list.length, model: list[0]?.model.trim() ?? "unknown" };
 }
 
+/**
+ * Starts watching this process's CPU time against wall time; the returned function gives the share of one CPU
+ * the process got since (about 1 for single-thread work on an idle machine, lower when other processes compete).
+ */
+export function watchCpuShare(): () => number {
+  const cpu0 = process.cpuUsage();
+  const t0 = now();
+  return () => {
+    const cpu = process.cpuUsage(cpu0);
+    return (cpu.user + cpu.system) / 1e6 / (now() - t0);
+  };
+}
+
 /** Writes `data` as JSON to `path` atomically: a temporary file in the same folder, then a rename over `path`. */
 export function writeJsonAtomic(path: string, data: unknown): void {
   mkdirSync(dirname(path), { recursive: true });

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
 import { contentProblem, type ContentSpec } from "./checksum.js";
 import { DownpourError } from "../errors.js";
-import { DownloadError, type DownloadAttempt } from "./errors.js";
+import { DataError, DownloadError, type DownloadAttempt } from "./errors.js";
 import { hasGzipMagic } from "./files.js";
 
 const gunzipAsync = promisify(gunzip);
@@ -33,19 +33,29 @@ export interface DownloadSource {
 /** Fetches spec.name from the first base URL that delivers matching content and writes it as <dir>/<name>; returns that URL. */
 export async function downloadVerified(spec: ContentSpec, dir: string, source: DownloadSource): Promise<string> {
   const attempts: DownloadAttempt[] = [];
+  const file = join(dir, spec.name);
   for (const base of source.baseUrls) {
-    const url = new URL(spec.name, base.endsWith("/") ? base : `${base}/`).href;
+    const url = fileUrl(base, spec.name);
+    let gz: Uint8Array;
     try {
-      const gz = await fetchVerified(url, spec, source);
-      await writeAtomically(join(dir, spec.name), gz);
-      return url;
+      gz = await fetchVerified(url, spec, source);
     } catch (error) {
       attempts.push({ url, problem: describeFailure(error) });
+      continue;
     }
+    await writeAtomically(file, gz).catch((error: Error) => {
+      throw new DataError(`${file}: cannot write the download (${error.message})`, { file }, { cause: error });
+    });
+    return url;
   }
   const list = attempts.map((a) => `\n  ${a.url}: ${a.problem}`).join("");
-  const file = join(dir, spec.name);
   throw new DownloadError(`cannot download ${spec.name}: no URL delivered it intact${list || " (no base URLs given)"}`, attempts, { file });
+}
+
+/** base + name, or the base as given when it is not a URL (the fetch then fails and says so). */
+function fileUrl(base: string, name: string): string {
+  const withSlash = base.endsWith("/") ? base : `${base}/`;
+  return URL.canParse(withSlash) ? new URL(name, withSlash).href : withSlash + name;
 }
 
 /** The gzip bytes from url once their uncompressed content matches spec (raw content is gzipped here). */
@@ -66,7 +76,10 @@ async function fetchBytes(url: string, file: string, source: DownloadSource): Pr
   let timer = setIdleTimer(controller, idleMs);
   try {
     const response = await (source.fetch ?? fetch)(url, { signal: controller.signal, redirect: "follow" });
-    if (!response.ok) fail(`HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`);
+    if (!response.ok) {
+      await response.body?.cancel().catch(() => {});
+      fail(`HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ""}`);
+    }
     const length = Number(response.headers.get("content-length") ?? NaN);
     const totalBytes = Number.isFinite(length) ? length : undefined;
     const pieces: Uint8Array[] = [];

@@ -128,7 +128,7 @@ async function* checkedBody(
     for (let piece: Uint8Array | undefined = first; piece; ) {
       received += piece.length;
       if (received > expected) {
-        throw new DataError(`${path}: ${received - expected}+ bytes after the ${expected} bytes of data the header announces`, { file: path });
+        throw new DataError(`${path}: more bytes than the ${expected} bytes of data the header announces`, { file: path });
       }
       if (piece.length > 0) yield piece;
       const next = await pieces.next();

@@ -1,13 +1,42 @@
 // The data layer's public API: datasets and their row operations, scaling, readers (IDX, CSV, libsvm) and MNIST.
-export * from "./errors.js";
-export * from "./dataset.js";
-export * from "./normalize.js";
-export * from "./synthetic.js";
-export { mulberry32, gaussian } from "./random.js";
-export * from "./idx.js";
-export * from "./csv.js";
-export * from "./libsvm.js";
+export { DataError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./errors.js";
+export {
+  createDataset,
+  oneHot,
+  take,
+  holdOut,
+  split,
+  shuffle,
+  sliceRows,
+  selectRows,
+  type Dataset,
+  type DatasetParts,
+} from "./dataset.js";
+export { seededPermutation, mulberry32, gaussian } from "./random.js";
+export {
+  minMaxNormalize,
+  zScoreNormalize,
+  minMaxStats,
+  zScoreStats,
+  type MinMaxStats,
+  type ZScoreStats,
+  type Normalized,
+} from "./normalize.js";
+export { syntheticClassification, type SyntheticClassificationOptions } from "./synthetic.js";
+export { readIdx, readIdxRecords, IDX_UBYTE_MAGICS, type IdxChunk, type IdxReadOptions, type IdxHeader } from "./idx.js";
+export { readCsv, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "./csv.js";
+export { readLibsvm, type LibsvmOptions } from "./libsvm.js";
 export { defaultCacheDir, type DataEnv } from "./cache.js";
 export type { ContentSpec } from "./checksum.js";
 export type { DownloadProgress, DownloadSource } from "./download.js";
-export * from "./mnist.js";
+export {
+  loadMnist,
+  downloadMnist,
+  verifyMnist,
+  findMnist,
+  MNIST_FILES,
+  MNIST_BASE_URLS,
+  type MnistFile,
+  type MnistDownloadOptions,
+  type MnistDownloadResult,
+} from "./mnist.js";

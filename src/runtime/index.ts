@@ -10,7 +10,4 @@ export { Kernels, type KernelsOptions } from "../core/kernels.js";
 export { ParallelGemm } from "../core/parallel-gemm.js";
 export { planGemm, type GemmOptions } from "../core/gemm.js";
 export { matrix, describe, type Matrix } from "../core/matrix.js";
-export { activationBackward, activationForward, softmaxBackward, softmaxForward, type Activation } from "../core/activations.js";
-export { binaryCrossEntropy, sigmoidCrossEntropy, softmaxCrossEntropy, squaredError } from "../core/losses.js";
-export { adagradUpdate, adamUpdate, sgdUpdate, type AdagradOptions, type AdamOptions, type SgdOptions } from "../core/optimizers.js";
-export { axpy, colSum, copy, fill, scale } from "../core/vector.js";
+export type { AdagradOptions, AdamOptions, SgdOptions } from "../core/optimizers.js";

@@ -147,7 +147,8 @@ export class LocalTrainer {
   private prepareEpoch(epoch: number): { batches: number; samples: number } {
     const { options, plan } = this;
     const perm = new Int32Array(this.network.kernels.core.memory.buffer, plan.perm, plan.samples);
-    if (options.shuffle) permutationInto(perm, options.seed * 7919 + epoch);
+    // Seeded by the global step, so training in several fit() calls repeats one long run exactly.
+    if (options.shuffle) permutationInto(perm, Math.imul(options.seed, 7919) + this.state.step);
     else for (let i = 0; i < perm.length; i++) perm[i] = i;
     const batches = Math.min(Math.ceil(plan.samples / options.batchSize), options.maxIterations - this.iterations);
     const samples = Math.min(plan.samples, batches * options.batchSize);
