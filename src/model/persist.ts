@@ -18,7 +18,7 @@ export async function saveModel(model: Model, path: string): Promise<void> {
     spec: model.network.spec,
     meta: {
       train: JSON.parse(JSON.stringify(model.trainDefaults)) as Record<string, unknown>,
-      ...(state ? { optimizer: state.kind, step: state.step, momentumSlots: state.slots } : {}),
+      ...(state ? { optimizer: state.kind, step: state.step, stateEpochs: state.epochs, momentumSlots: state.slots } : {}),
       epochs: model.history.length,
     },
     tensors: [
@@ -60,5 +60,6 @@ function restoreState(model: Model, contents: ModelFileContents): void {
   const state = OptimizerState.create(model.network, kind, momentum);
   state.setTensors(contents.tensors.filter((t) => t.group === "optimizer"));
   state.step = Number(contents.meta.step ?? 0);
+  state.epochs = Number(contents.meta.stateEpochs ?? 0);
   model.state = state;
 }

@@ -29,6 +29,8 @@ export const enum Command {
 /** Views of one run's control memory. */
 export interface ControlViews {
   i32: Int32Array;
+  /** The epoch's learning rate, set by the main thread before each epoch. */
+  learningRate: Float64Array;
   /** Loss sums per (worker, batch): lossSums[worker * maxBatches + batch]. */
   lossSums: Float64Array;
   maxBatches: number;
@@ -36,6 +38,7 @@ export interface ControlViews {
 
 export interface ControlBuffers {
   control: SharedArrayBuffer;
+  scalars: SharedArrayBuffer;
   losses: SharedArrayBuffer;
   maxBatches: number;
 }
@@ -43,13 +46,14 @@ export interface ControlBuffers {
 export function createControl(threads: number, maxBatches: number): ControlBuffers {
   return {
     control: new SharedArrayBuffer(Slot.Size * 4),
+    scalars: new SharedArrayBuffer(8),
     losses: new SharedArrayBuffer(Math.max(1, threads) * maxBatches * 8),
     maxBatches,
   };
 }
 
 export function controlViews(buffers: ControlBuffers): ControlViews {
-  return { i32: new Int32Array(buffers.control), lossSums: new Float64Array(buffers.losses), maxBatches: buffers.maxBatches };
+  return { i32: new Int32Array(buffers.control), learningRate: new Float64Array(buffers.scalars), lossSums: new Float64Array(buffers.losses), maxBatches: buffers.maxBatches };
 }
 
 const SPINS = 20000;

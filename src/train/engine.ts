@@ -7,6 +7,7 @@ import type { StepRunner } from "./steps.js";
 /** Runs the epoch described in the control block as worker `worker` of `parties`. */
 export function runEpoch(runner: StepRunner, control: ControlViews, worker: number, parties: number): void {
   runner.refreshViews();
+  runner.learningRate = control.learningRate[0]!;
   if (runner.plan.options.mode === "async") runAsyncEpoch(runner, control, worker, parties);
   else runSyncEpoch(runner, control, worker, parties);
 }

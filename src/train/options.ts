@@ -13,6 +13,8 @@ export interface TrainOptions {
   optimizer?: OptimizerKind;
   /** Step size. Default 0.1 for sgd, 0.05 for adagrad, 0.001 for adam. */
   learningRate?: number;
+  /** Multiplies the learning rate after every epoch (counted over all fit() calls). Default 1 (constant). */
+  learningRateDecay?: number;
   /** SGD momentum. Default 0.9 (0 disables it). */
   momentum?: number;
   /** L2 regularization (weight decay) on weights, not biases. Default 0. */
@@ -79,6 +81,7 @@ export function resolveTrainOptions(options: TrainOptions, cores: number): Resol
     optimizer,
     mode,
     learningRate: check("learningRate", options.learningRate ?? DEFAULT_RATE[optimizer], finitePositive, "a positive number"),
+    learningRateDecay: check("learningRateDecay", options.learningRateDecay ?? 1, (v) => Number.isFinite(v) && v > 0 && v <= 1, "in (0, 1]"),
     momentum: check("momentum", options.momentum ?? 0.9, unit, "in [0, 1)"),
     l2: check("l2", options.l2 ?? 0, (v) => Number.isFinite(v) && v >= 0, "a number >= 0"),
     beta1: check("beta1", options.beta1 ?? 0.9, unit, "in [0, 1)"),

@@ -11,6 +11,8 @@ const SLOTS: Record<OptimizerKind, number> = { sgd: 1, adagrad: 1, adam: 2 };
 export class OptimizerState {
   /** Updates applied so far (Adam's bias correction counts from here). */
   step = 0;
+  /** Epochs trained so far (the learning-rate decay counts from here). */
+  epochs = 0;
 
   private constructor(
     readonly network: Network,

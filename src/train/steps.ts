@@ -12,6 +12,8 @@ function maskSeed(seed: number, step: number, layer: number): number {
 }
 
 export class StepRunner {
+  /** Learning rate of the current epoch (the options' rate times its decay so far). */
+  learningRate: number;
   private readonly outputLoss: OutputLoss;
   private f32!: Float32Array;
   private perm!: Int32Array;
@@ -23,6 +25,7 @@ export class StepRunner {
     private readonly worker: number,
   ) {
     this.outputLoss = outputLossFor(plan.spec);
+    this.learningRate = plan.options.learningRate;
     this.refreshViews();
   }
 
@@ -157,8 +160,8 @@ export class StepRunner {
   private applyOptimizer(w: number, g: number, state: number[], n: number, l2: number, step: number, off = 0): void {
     const o = this.plan.options;
     const gb = g + off;
-    if (o.optimizer === "sgd") this.core.f32_sgd_update(w + off, state.length ? state[0]! + off : 0, gb, n, o.learningRate, o.momentum, l2);
-    else if (o.optimizer === "adagrad") this.core.f32_adagrad_update(w + off, state[0]! + off, gb, n, o.learningRate, o.epsilon, l2);
-    else this.core.f32_adam_update(w + off, state[0]! + off, state[1]! + off, gb, n, o.learningRate, o.beta1, o.beta2, o.epsilon, l2, step + 1);
+    if (o.optimizer === "sgd") this.core.f32_sgd_update(w + off, state.length ? state[0]! + off : 0, gb, n, this.learningRate, o.momentum, l2);
+    else if (o.optimizer === "adagrad") this.core.f32_adagrad_update(w + off, state[0]! + off, gb, n, this.learningRate, o.epsilon, l2);
+    else this.core.f32_adam_update(w + off, state[0]! + off, state[1]! + off, gb, n, this.learningRate, o.beta1, o.beta2, o.epsilon, l2, step + 1);
   }
 }

@@ -161,6 +161,7 @@ export class LocalTrainer {
     Atomics.store(i32, Slot.AsyncStep, this.state.step);
     Atomics.store(i32, Slot.Batches, options.mode === "sync" ? batches : Math.ceil(samples / options.portion));
     this.control.lossSums.fill(0);
+    this.control.learningRate[0] = options.learningRate * options.learningRateDecay ** this.state.epochs;
     if (options.mode === "sync") this.runner.packAll();
     return { batches, samples };
   }
@@ -180,6 +181,7 @@ export class LocalTrainer {
     const done = this.options.mode === "sync" ? Atomics.load(i32, Slot.BatchesDone) : Math.ceil(Atomics.load(i32, Slot.SamplesDone) / this.options.batchSize);
     feed(done);
     this.iterations += done;
+    this.state.epochs++;
     this.state.step = this.options.mode === "sync" ? this.state.step + done : Atomics.load(i32, Slot.AsyncStep);
     const seen = Atomics.load(i32, Slot.SamplesDone);
     const seconds = (performance.now() - started) / 1000;

@@ -43,7 +43,7 @@ describe("model files", () => {
 
   for (const optimizer of ["sgd", "adagrad", "adam"] as const) {
     test(`training 1 epoch, saving, loading and training 1 more equals 2 epochs straight (${optimizer})`, async () => {
-      const options = { optimizer, epochs: 1, batchSize: 20, threads: 2 };
+      const options = { optimizer, epochs: 1, batchSize: 20, threads: 2, learningRateDecay: 0.5 };
       const config = { inputs: 6, hidden: [8], outputs: 3, seed: 7 };
       const straight = await MultiLayerPerceptron.create(config);
       await straight.fit(data, { ...options, epochs: 2 });

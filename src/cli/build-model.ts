@@ -1,0 +1,110 @@
+// From train settings and the data's shape to a model: the five kinds, an mlp's (or a config's full) spec checked
+// early with errors that name the setting, and the settings each kind ignores.
+import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model } from "../model/models.js";
+import { resolveSpec, type NetworkSpec } from "../model/spec.js";
+import type { TrainOptions } from "../train/options.js";
+import type { Sources } from "./config.js";
+import { CliError } from "./errors.js";
+import { flagName, type ModelName, type SettingKey, type TrainSettings } from "./settings.js";
+import { withSource } from "./train-options.js";
+
+/** Inputs and outputs of the data a model is built for; `name` is the data's, for messages. */
+export interface Shape {
+  readonly inputs: number;
+  readonly outputs: number;
+  readonly name: string;
+}
+
+/** The layer-shaping settings a full spec replaces. */
+const LAYER_KEYS = ["hidden", "activation", "outputActivation", "dropout"] as const;
+
+/** Settings each kind does not use (beside the data, training and output ones). */
+const IGNORED: Record<ModelName, readonly SettingKey[]> = {
+  mlp: [],
+  perceptron: ["hidden", "activation", "outputActivation", "cost", "dropout", "init"],
+  linear: ["hidden", "activation", "outputActivation", "cost", "dropout", "init"],
+  logistic: ["hidden", "activation", "outputActivation", "cost", "dropout", "init"],
+  autoencoder: ["outputActivation", "cost", "dropout", "init"],
+};
+
+/** The spec of an mlp: from a config's full spec (cost, init and seed settings override it) or from the settings. */
+export function mlpSpec(settings: TrainSettings, shape: Omit<Shape, "name">): NetworkSpec {
+  const { spec } = settings;
+  const common = { cost: settings.cost ?? spec?.cost, init: settings.init ?? spec?.init, seed: settings.seed ?? spec?.seed };
+  if (spec) return { ...spec, inputs: spec.inputs ?? shape.inputs, layers: spec.layers ?? [], ...common };
+  return MultiLayerPerceptron.mlpSpec({
+    inputs: shape.inputs, outputs: shape.outputs, hidden: settings.hidden, dropout: settings.dropout,
+    hiddenActivation: settings.activation, outputActivation: settings.outputActivation, ...common,
+  });
+}
+
+/** Checks the model settings before any data is read: conflicts with a full spec, and the spec itself. */
+export function checkModelSettings(settings: TrainSettings, sources: Sources): void {
+  if (settings.spec) {
+    if (sources.model && settings.model !== "mlp") throw new CliError(`${sources.spec}: a full "spec" builds an mlp; ${sources.model} ${settings.model} cannot use it`);
+    const layerKey = LAYER_KEYS.find((key) => sources[key] && sources[key] !== sources.spec);
+    if (layerKey) throw new CliError(`${sources[layerKey]} cannot change the layers of the full "spec" in ${sources.spec}; edit the spec instead`);
+  }
+  if (settings.model === "autoencoder" && settings.hidden.length !== 1) {
+    throw new CliError(`${sources.hidden ?? "--hidden"}: an autoencoder has one hidden layer (its code); got ${settings.hidden.length} sizes: ${settings.hidden.join(",")}`);
+  }
+  if (settings.model !== "mlp") return;
+  const outputs = settings.spec?.layers?.at(-1)?.units ?? 2;
+  try {
+    resolveSpec(mlpSpec(settings, { inputs: settings.spec?.inputs ?? 1, outputs: typeof outputs === "number" ? outputs : 2 }));
+  } catch (error) {
+    throw withSource(error, sourceOfSpecError((error as Error).message, settings, sources));
+  }
+}
+
+/** Which setting a SpecError's field came from: "layers[0].dropout" -> dropout, "cost ..." -> cost. */
+function sourceOfSpecError(message: string, settings: TrainSettings, sources: Sources): string | undefined {
+  if (settings.spec) return /^(cost|init|seed)\b/.test(message) ? (sources[message.split(/\W/)[0]!] ?? sources.spec) : sources.spec;
+  const layer = /^layers\[(\d+)\]\.(\w+)/.exec(message);
+  if (!layer) return sources[message.split(/\W/)[0]!];
+  const isOutput = Number(layer[1]) === settings.hidden.length;
+  const key = { units: "hidden", dropout: "dropout", activation: isOutput ? "outputActivation" : "activation" }[layer[2]!];
+  return key ? sources[key] : undefined;
+}
+
+/** The settings given (not defaults) that `settings.model` does not use, as the user wrote them. */
+export function ignoredSettings(settings: TrainSettings, sources: Sources): string[] {
+  return IGNORED[settings.model].filter((key) => sources[key] !== undefined).map((key) => (sources[key]!.startsWith("--") ? sources[key]! : `"${key}" (${sources[key]})`));
+}
+
+/** A fresh model of the settings' kind for data of `shape`; `train` becomes its training defaults (saved with it). */
+export async function createModel(settings: TrainSettings, shape: Shape, train: TrainOptions): Promise<Model> {
+  const seed = settings.seed;
+  const options = { train };
+  switch (settings.model) {
+    case "mlp":
+      return MultiLayerPerceptron.create(checkedSpec(settings, shape), options);
+    case "perceptron":
+      return Perceptron.create({ inputs: shape.inputs, outputs: shape.outputs, seed }, options);
+    case "linear":
+      return LinearRegression.create({ inputs: requireOneOutput("linear", shape), seed }, options);
+    case "logistic":
+      return LogisticRegression.create({ inputs: requireOneOutput("logistic", shape), seed }, options);
+    case "autoencoder":
+      return AutoEncoder.create({ inputs: shape.inputs, hidden: settings.hidden[0]!, activation: settings.activation, seed }, options);
+  }
+}
+
+function checkedSpec(settings: TrainSettings, shape: Shape): NetworkSpec {
+  const spec = mlpSpec(settings, shape);
+  if (spec.inputs !== shape.inputs) throw new CliError(`${settings.spec ? "spec.inputs" : "inputs"} is ${spec.inputs}, but ${shape.name} has ${shape.inputs} features`);
+  const units = spec.layers.at(-1)?.units;
+  if (settings.spec && units !== shape.outputs) {
+    throw new CliError(`the spec's output layer has ${units} units, but ${shape.name} has ${shape.outputs} output${shape.outputs === 1 ? "" : "s"} per row`);
+  }
+  return spec;
+}
+
+function requireOneOutput(kind: ModelName, shape: Shape): number {
+  if (shape.outputs !== 1) {
+    throw new CliError(
+      `model ${kind} gives one output, but ${shape.name} has ${shape.outputs} outputs per row (one-hot classes); use --model mlp or perceptron, or data whose label is one value (no ${flagName("classes")})`,
+    );
+  }
+  return shape.inputs;
+}

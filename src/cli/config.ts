@@ -1,0 +1,142 @@
+// Train settings from defaults < a JSON config file < command-line flags, with the config file checked key by key
+// (unknown keys and wrongly typed values name the key and the file) and the source of every value recorded.
+import { readFile } from "node:fs/promises";
+import { resolve } from "node:path";
+import { ConfigError } from "./errors.js";
+import { isHoldout } from "./parse.js";
+import {
+  DEFAULT_SETTINGS, SETTINGS, TRAIN_OPTION_KEYS, flagName, settingDef,
+  type SettingDef, type SettingKey, type TrainSettings,
+} from "./settings.js";
+
+/** Flags as commander parsed them, plus --config. */
+export type TrainFlags = Partial<TrainSettings> & { config?: string };
+
+/** Where each setting that is not a default came from: "--epochs" or the config file's name. */
+export type Sources = Partial<Record<string, string>>;
+
+export interface ResolvedSettings {
+  readonly settings: TrainSettings;
+  readonly sources: Sources;
+}
+
+/** Merges defaults, the --config file (read relative to cwd) and the flags given. */
+export async function resolveSettings(flags: TrainFlags, cwd: string): Promise<ResolvedSettings> {
+  const { config, ...given } = flags;
+  const file = config === undefined ? undefined : { name: config, values: await readConfigFile(resolve(cwd, config), config) };
+  return mergeSettings(file, given);
+}
+
+/** Defaults < file values < flags; a flag that is undefined was not given. */
+export function mergeSettings(file: { name: string; values: Partial<TrainSettings> } | undefined, flags: Partial<TrainSettings>): ResolvedSettings {
+  const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  const sources: Sources = {};
+  for (const [key, value] of Object.entries(file?.values ?? {})) {
+    settings[key] = value;
+    sources[key] = file!.name;
+  }
+  for (const key of Object.keys(file?.values.train ?? {})) sources[`train.${key}`] = file!.name;
+  for (const [key, value] of Object.entries(flags)) {
+    if (value === undefined) continue;
+    settings[key] = value;
+    sources[key] = value === false && settingDef(key)?.negatable ? `--no-${flagName(key as SettingKey).slice(2)}` : flagName(key as SettingKey);
+  }
+  return { settings: settings as unknown as TrainSettings, sources };
+}
+
+/** Reads and checks a config file; `name` is how messages refer to it. */
+export async function readConfigFile(path: string, name = path): Promise<Partial<TrainSettings>> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new ConfigError(`config file ${name}: cannot read it (${(error as Error).message})`, { cause: error });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(`config file ${name}: not valid JSON (${(error as Error).message})`, { cause: error });
+  }
+  return checkConfig(json, name);
+}
+
+/** The config's settings after checking every key and value; throws ConfigError naming the key and the file. */
+export function checkConfig(json: unknown, name: string): Partial<TrainSettings> {
+  if (!isObject(json)) throw new ConfigError(`config file ${name}: expected a JSON object of settings like { "epochs": 20 }, got ${describe(json)}`);
+  for (const [key, value] of Object.entries(json)) {
+    const def = settingDef(key);
+    if (!def) throw new ConfigError(`config file ${name}: unknown key "${key}"${suggestion(key)}; the keys are ${SETTINGS.map((s) => s.key).join(", ")}`);
+    const expected = problem(def, value);
+    if (expected) throw new ConfigError(`config file ${name}: "${key}" must be ${expected}, got ${describe(value)}`);
+  }
+  if (json.train !== undefined) checkKeys(json.train as Record<string, unknown>, "train", TRAIN_OPTION_KEYS, name);
+  if (json.spec !== undefined) checkSpecKeys(json.spec as Record<string, unknown>, name);
+  return json as Partial<TrainSettings>;
+}
+
+/** What `value` should have been for `def`, or undefined when it is fine. */
+function problem(def: SettingDef, value: unknown): string | undefined {
+  switch (def.type) {
+    case "string":
+      return typeof value === "string" && value !== "" ? undefined : "a non-empty string";
+    case "integer":
+      return Number.isInteger(value) ? undefined : "an integer";
+    case "number":
+      return typeof value === "number" && Number.isFinite(value) ? undefined : "a number";
+    case "boolean":
+      return typeof value === "boolean" ? undefined : "true or false";
+    case "integers":
+      return Array.isArray(value) && value.length > 0 && value.every(Number.isInteger) ? undefined : "an array of integers, like [256, 128]";
+    case "holdout":
+      return isHoldout(value) ? undefined : "a count of rows (an integer >= 0) or a fraction in (0, 1)";
+    case "column":
+      return Number.isInteger(value) || (typeof value === "string" && value !== "") ? undefined : "a column index or a header name";
+    case "choice":
+      return def.choices!.includes(value as string) ? undefined : `one of ${def.choices!.map((c) => `"${c}"`).join(", ")}`;
+    case "file-or-off":
+      return (typeof value === "string" && value !== "") || value === false ? undefined : "a file name, or false";
+    case "object":
+      return isObject(value) ? undefined : "an object";
+  }
+}
+
+function checkSpecKeys(spec: Record<string, unknown>, name: string): void {
+  checkKeys(spec, "spec", ["inputs", "layers", "cost", "init", "seed"], name);
+  if (!Array.isArray(spec.layers)) throw new ConfigError(`config file ${name}: "spec.layers" must be an array of layers like { "units": 10 }, got ${describe(spec.layers)}`);
+  spec.layers.forEach((layer, i) => {
+    if (!isObject(layer)) throw new ConfigError(`config file ${name}: "spec.layers[${i}]" must be an object like { "units": 10 }, got ${describe(layer)}`);
+    checkKeys(layer, `spec.layers[${i}]`, ["units", "activation", "dropout"], name);
+  });
+}
+
+function checkKeys(object: Record<string, unknown>, path: string, allowed: readonly string[], name: string): void {
+  for (const key of Object.keys(object)) {
+    if (!allowed.includes(key)) throw new ConfigError(`config file ${name}: unknown key "${path}.${key}"; "${path}" may hold ${allowed.join(", ")}`);
+  }
+}
+
+/** ' (did you mean "batchSize"?)' for a kebab-case or slightly misspelled key. */
+function suggestion(key: string): string {
+  const camel = key.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
+  const near = SETTINGS.map((s) => s.key).find((k) => k === camel || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+  return near ? ` (did you mean "${near}"?)` : "";
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function describe(value: unknown): string {
+  return value === undefined ? "nothing" : JSON.stringify(value);
+}

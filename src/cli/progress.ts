@@ -1,0 +1,52 @@
+// Training progress on stderr: a live bar per epoch (samples/s, running loss) on a terminal, then one line per epoch;
+// only the lines when stderr is not a terminal or with --quiet.
+import cliProgress from "cli-progress";
+import type { EpochReport, TrainProgress } from "../train/trainer.js";
+import { epochLine, loss, rate } from "./format.js";
+import type { CliIO } from "./io.js";
+
+export interface EpochProgress {
+  readonly onProgress: (progress: TrainProgress) => void;
+  readonly onEpoch: (report: EpochReport) => void;
+  /** Removes a bar still drawn (after an error). */
+  stop(): void;
+}
+
+/** Progress for a run of `epochs` epochs: a bar when io has a terminal and not `quiet`. */
+export function epochProgress(io: CliIO, epochs: number, quiet: boolean): EpochProgress {
+  const terminal = quiet ? undefined : io.terminal;
+  let bar: cliProgress.SingleBar | undefined;
+  const stop = () => {
+    bar?.stop();
+    bar = undefined;
+  };
+  return {
+    onProgress: (p) => {
+      if (!terminal) return;
+      const payload = { epoch: p.epoch, epochs, speed: rate(p.samplesPerSecond), loss: loss(p.loss) };
+      if (!bar) {
+        bar = newBar(terminal);
+        bar.start(p.epochSamples, p.samples, payload);
+      } else bar.update(p.samples, payload);
+    },
+    onEpoch: (report) => {
+      stop();
+      io.stderr(`${epochLine(report, epochs)}\n`);
+    },
+    stop,
+  };
+}
+
+function newBar(stream: NodeJS.WriteStream): cliProgress.SingleBar {
+  return new cliProgress.SingleBar(
+    {
+      stream,
+      format: "epoch {epoch}/{epochs} {bar} {percentage}% | {value}/{total} samples | {speed} samples/s | loss {loss}",
+      barsize: 30,
+      clearOnComplete: true,
+      hideCursor: false,
+      fps: 10,
+    },
+    cliProgress.Presets.shades_classic,
+  );
+}

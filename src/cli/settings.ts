@@ -1,0 +1,156 @@
+// The settings of `downpour train`: one table gives each its config-file key, flag, value type, help and default.
+import { ACTIVATIONS, COSTS, INITS, type Activation, type Cost, type Init, type NetworkSpec } from "../model/spec.js";
+import { OPTIMIZERS, type OptimizerKind, type TrainMode, type TrainOptions } from "../train/options.js";
+
+export const MODEL_NAMES = ["mlp", "perceptron", "linear", "logistic", "autoencoder"] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
+
+export const NORMALIZATIONS = ["minmax", "zscore", "none"] as const;
+export type Normalization = (typeof NORMALIZATIONS)[number];
+
+export const MODES = ["sync", "async"] as const;
+
+/** Everything `train` runs with, after defaults, the config file and the flags are merged. */
+export interface TrainSettings {
+  data: string;
+  testData?: string;
+  holdout?: number;
+  normalize?: Normalization;
+  labelColumn?: number | string;
+  header?: boolean;
+  classes?: number;
+  model: ModelName;
+  hidden: number[];
+  activation?: Activation;
+  outputActivation?: Activation;
+  cost?: Cost;
+  dropout?: number;
+  init?: Init;
+  seed?: number;
+  epochs?: number;
+  batchSize?: number;
+  learningRate?: number;
+  momentum?: number;
+  l2?: number;
+  optimizer?: OptimizerKind;
+  threads?: number;
+  mode?: TrainMode;
+  portion?: number;
+  maxIterations?: number;
+  convergenceWindow?: number;
+  /** A full network structure (config file only); replaces model, hidden, activation, outputActivation, dropout. */
+  spec?: Partial<NetworkSpec>;
+  /** Any TrainOptions (config file only); the flat keys above override its fields. */
+  train?: TrainOptions;
+  /** Model file, or false not to save. */
+  save: string | false;
+  /** Curves SVG, false not to write, undefined for beside the model. */
+  curves?: string | false;
+  json: boolean;
+  quiet: boolean;
+}
+
+export type SettingKey = keyof TrainSettings;
+
+/** How a setting's value is spelled and checked. */
+export type ValueType = "string" | "integer" | "number" | "boolean" | "integers" | "holdout" | "column" | "choice" | "file-or-off" | "object";
+
+export interface SettingDef {
+  readonly key: SettingKey;
+  /** Commander's flag syntax; absent for the config-file-only keys. */
+  readonly flag?: string;
+  /** Also define --no-<name> (sets false). */
+  readonly negatable?: boolean;
+  readonly type: ValueType;
+  readonly choices?: readonly string[];
+  readonly help: string;
+  /** The default as --help shows it. */
+  readonly shown?: string;
+  readonly group: "Data" | "Model" | "Training" | "Output" | "Config file only";
+}
+
+export const DEFAULT_SETTINGS: TrainSettings = {
+  data: "mnist",
+  model: "mlp",
+  hidden: [128],
+  epochs: 10,
+  batchSize: 64,
+  save: "downpour-model.dpnn",
+  json: false,
+  quiet: false,
+};
+
+const EXTENSIONS = ".csv, .libsvm, .svm or .txt file (optionally .gz)";
+
+export const SETTINGS: readonly SettingDef[] = [
+  { key: "data", flag: "--data <preset|path>", type: "string", group: "Data", shown: "mnist",
+    help: `mnist (falls back to synthetic data when MNIST is absent), synthetic, or a ${EXTENSIONS}` },
+  { key: "testData", flag: "--test-data <path>", type: "string", group: "Data", shown: "none",
+    help: "a separate evaluation set, in the format and columns of --data" },
+  { key: "holdout", flag: "--holdout <n|fraction>", type: "holdout", group: "Data", shown: "MNIST's own 10k test set; 0.1 of other data",
+    help: "rows of the training data kept for evaluation (seeded random pick): a count or a fraction; 0 for none" },
+  { key: "normalize", flag: "--normalize <method>", type: "choice", choices: NORMALIZATIONS, group: "Data", shown: "minmax for files, none for mnist and synthetic",
+    help: "feature scaling fitted on the training data, applied to test data and stored in the model" },
+  { key: "labelColumn", flag: "--label-column <index|name>", type: "column", group: "Data", shown: "-1, the last",
+    help: "the CSV label column: 0-based index (negative counts from the end) or header name" },
+  { key: "header", flag: "--header", negatable: true, type: "boolean", group: "Data", shown: "auto-detected",
+    help: "the CSV's first line is a header (--no-header: it is data)" },
+  { key: "classes", flag: "--classes <n>", type: "integer", group: "Data", shown: "none: the label is one output",
+    help: "labels are class indices in [0, n), one-hot encoded (CSV, libsvm)" },
+  { key: "model", flag: "--model <kind>", type: "choice", choices: MODEL_NAMES, group: "Model", shown: "mlp", help: "what to train" },
+  { key: "hidden", flag: "--hidden <units>", type: "integers", group: "Model", shown: "128",
+    help: "hidden layer sizes, comma-separated (autoencoder: the code size)" },
+  { key: "activation", flag: "--activation <fn>", type: "choice", choices: ACTIVATIONS, group: "Model", shown: "relu; autoencoder: sigmoid",
+    help: "activation of the hidden layers" },
+  { key: "outputActivation", flag: "--output-activation <fn>", type: "choice", choices: ACTIVATIONS, group: "Model",
+    shown: "softmax for several outputs, sigmoid for one", help: "activation of the output layer (mlp)" },
+  { key: "cost", flag: "--cost <fn>", type: "choice", choices: COSTS, group: "Model", shown: "from the output activation", help: "loss function (mlp)" },
+  { key: "dropout", flag: "--dropout <p>", type: "number", group: "Model", shown: "0", help: "dropout of each hidden layer (mlp)" },
+  { key: "init", flag: "--init <scheme>", type: "choice", choices: INITS, group: "Model", shown: "auto: he before relu, else xavier",
+    help: "weight initialization (mlp)" },
+  { key: "seed", flag: "--seed <n>", type: "integer", group: "Model", shown: "1",
+    help: "seed of the initial weights, shuffling, dropout and the holdout pick" },
+  { key: "epochs", flag: "--epochs <n>", type: "integer", group: "Training", shown: "10", help: "passes over the training data" },
+  { key: "batchSize", flag: "--batch-size <n>", type: "integer", group: "Training", shown: "64", help: "samples per mini-batch" },
+  { key: "learningRate", flag: "--learning-rate <rate>", type: "number", group: "Training", shown: "0.1 sgd, 0.05 adagrad, 0.001 adam",
+    help: "step size" },
+  { key: "momentum", flag: "--momentum <m>", type: "number", group: "Training", shown: "0.9", help: "SGD momentum (0 disables it)" },
+  { key: "l2", flag: "--l2 <lambda>", type: "number", group: "Training", shown: "0", help: "L2 weight decay" },
+  { key: "optimizer", flag: "--optimizer <name>", type: "choice", choices: OPTIMIZERS, group: "Training", shown: "sgd", help: "update rule" },
+  { key: "threads", flag: "--threads <n>", type: "integer", group: "Training", shown: "all cores",
+    help: "worker threads (0: train on the main thread)" },
+  { key: "mode", flag: "--mode <mode>", type: "choice", choices: MODES, group: "Training", shown: "sync",
+    help: "sync: combine the threads' gradients per mini-batch (deterministic); async: lock-free updates" },
+  { key: "portion", flag: "--portion <rows>", type: "integer", group: "Training", shown: "8", help: "rows per work portion handed to a thread" },
+  { key: "maxIterations", flag: "--max-iterations <n>", type: "integer", group: "Training", shown: "no limit", help: "stop after this many mini-batches" },
+  { key: "convergenceWindow", flag: "--convergence-window <batches>", type: "integer", group: "Training", shown: "off",
+    help: "stop when the mean loss of this many mini-batches stops falling" },
+  { key: "save", flag: "--save <file>", negatable: true, type: "file-or-off", group: "Output", shown: "downpour-model.dpnn",
+    help: "model file to write (--no-save: none)" },
+  { key: "curves", flag: "--curves <file>", negatable: true, type: "file-or-off", group: "Output", shown: "downpour-curves.svg beside the model",
+    help: "SVG chart of loss and accuracy per epoch (--no-curves: none)" },
+  { key: "json", flag: "--json", type: "boolean", group: "Output", shown: "off", help: "print the epoch reports as JSON on stdout" },
+  { key: "quiet", flag: "--quiet", type: "boolean", group: "Output", shown: "off", help: "no progress bar: one line per epoch" },
+  { key: "spec", type: "object", group: "Config file only", help: "a full NetworkSpec { inputs?, layers, cost?, init?, seed? }" },
+  { key: "train", type: "object", group: "Config file only", help: "any TrainOptions; the flat keys override its fields" },
+];
+
+/** The keys of TrainOptions a config file's "train" object may hold. */
+export const TRAIN_OPTION_KEYS: readonly (keyof TrainOptions)[] = [
+  "optimizer", "learningRate", "momentum", "l2", "beta1", "beta2", "epsilon", "batchSize", "epochs",
+  "maxIterations", "threads", "mode", "portion", "shuffle", "seed", "convergence",
+];
+
+/** The settings that are also TrainOptions fields, under the same name. */
+export const FLAT_TRAIN_KEYS = [
+  "optimizer", "learningRate", "momentum", "l2", "batchSize", "epochs", "maxIterations", "threads", "mode", "portion", "seed",
+] as const satisfies readonly (SettingKey & keyof TrainOptions)[];
+
+/** "--batch-size" for batchSize (what the user typed to set it). */
+export function flagName(key: SettingKey): string {
+  return `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
+}
+
+export function settingDef(key: string): SettingDef | undefined {
+  return SETTINGS.find((s) => s.key === key);
+}
