@@ -41,9 +41,9 @@ export function mlpSpec(settings: TrainSettings, shape: Omit<Shape, "name">): Ne
 /** Checks the model settings before any data is read: conflicts with a full spec, and the spec itself. */
 export function checkModelSettings(settings: TrainSettings, sources: Sources): void {
   if (settings.spec) {
-    if (sources.model && settings.model !== "mlp") throw new CliError(`${sources.spec}: a full "spec" builds an mlp; ${sources.model} ${settings.model} cannot use it`);
-    const layerKey = LAYER_KEYS.find((key) => sources[key] && sources[key] !== sources.spec);
-    if (layerKey) throw new CliError(`${sources[layerKey]} cannot change the layers of the full "spec" in ${sources.spec}; edit the spec instead`);
+    if (settings.model !== "mlp") throw new CliError(`${sources.spec}: a full spec builds an mlp, but ${sources.model} asks for ${settings.model}`);
+    const layerKey = LAYER_KEYS.find((key) => sources[key]);
+    if (layerKey) throw new CliError(`${sources[layerKey]} cannot change the layers of the full spec (${sources.spec}); edit the spec instead`);
   }
   if (settings.model === "autoencoder" && settings.hidden.length !== 1) {
     throw new CliError(`${sources.hidden ?? "--hidden"}: an autoencoder has one hidden layer (its code); got ${settings.hidden.length} sizes: ${settings.hidden.join(",")}`);
@@ -69,7 +69,7 @@ function sourceOfSpecError(message: string, settings: TrainSettings, sources: So
 
 /** The settings given (not defaults) that `settings.model` does not use, as the user wrote them. */
 export function ignoredSettings(settings: TrainSettings, sources: Sources): string[] {
-  return IGNORED[settings.model].filter((key) => sources[key] !== undefined).map((key) => (sources[key]!.startsWith("--") ? sources[key]! : `"${key}" (${sources[key]})`));
+  return IGNORED[settings.model].filter((key) => sources[key] !== undefined).map((key) => sources[key]!);
 }
 
 /** A fresh model of the settings' kind for data of `shape`; `train` becomes its training defaults (saved with it). */

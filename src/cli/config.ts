@@ -1,8 +1,8 @@
 // Train settings from defaults < a JSON config file < command-line flags, with the config file checked key by key
 // (unknown keys and wrongly typed values name the key and the file) and the source of every value recorded.
 import { readFile } from "node:fs/promises";
-import { resolve } from "node:path";
 import { ConfigError } from "./errors.js";
+import { readablePath } from "./io.js";
 import { isHoldout } from "./parse.js";
 import {
   DEFAULT_SETTINGS, SETTINGS, TRAIN_OPTION_KEYS, flagName, settingDef,
@@ -12,7 +12,7 @@ import {
 /** Flags as commander parsed them, plus --config. */
 export type TrainFlags = Partial<TrainSettings> & { config?: string };
 
-/** Where each setting that is not a default came from: "--epochs" or the config file's name. */
+/** Where each setting that is not a default came from, as messages name it: "--epochs" or 'config file run.json, "epochs"'. */
 export type Sources = Partial<Record<string, string>>;
 
 export interface ResolvedSettings {
@@ -23,7 +23,7 @@ export interface ResolvedSettings {
 /** Merges defaults, the --config file (read relative to cwd) and the flags given. */
 export async function resolveSettings(flags: TrainFlags, cwd: string): Promise<ResolvedSettings> {
   const { config, ...given } = flags;
-  const file = config === undefined ? undefined : { name: config, values: await readConfigFile(resolve(cwd, config), config) };
+  const file = config === undefined ? undefined : { name: config, values: await readConfigFile(readablePath(cwd, config), config) };
   return mergeSettings(file, given);
 }
 
@@ -33,13 +33,13 @@ export function mergeSettings(file: { name: string; values: Partial<TrainSetting
   const sources: Sources = {};
   for (const [key, value] of Object.entries(file?.values ?? {})) {
     settings[key] = value;
-    sources[key] = file!.name;
+    sources[key] = `config file ${file!.name}, "${key}"`;
   }
-  for (const key of Object.keys(file?.values.train ?? {})) sources[`train.${key}`] = file!.name;
+  for (const key of Object.keys(file?.values.train ?? {})) sources[`train.${key}`] = `config file ${file!.name}, "train.${key}"`;
   for (const [key, value] of Object.entries(flags)) {
     if (value === undefined) continue;
     settings[key] = value;
-    sources[key] = value === false && settingDef(key)?.negatable ? `--no-${flagName(key as SettingKey).slice(2)}` : flagName(key as SettingKey);
+    sources[key] = value === false && settingDef(key)?.off ? `--no-${flagName(key as SettingKey).slice(2)}` : flagName(key as SettingKey);
   }
   return { settings: settings as unknown as TrainSettings, sources };
 }

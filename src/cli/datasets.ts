@@ -1,10 +1,10 @@
 // Resolving a --data argument (the presets mnist and synthetic, or a CSV / libsvm file) and reading it as a Dataset.
 import { basename, resolve } from "node:path";
 import {
-  findMnist, loadMnist, readCsv, readLibsvm, sliceRows, syntheticClassification, type Dataset,
+  defaultCacheDir, findMnist, loadMnist, readCsv, readLibsvm, sliceRows, syntheticClassification, type Dataset,
 } from "../data/index.js";
-import { defaultCacheDir } from "../data/index.js";
 import { CliError } from "./errors.js";
+import { readablePath } from "./io.js";
 
 /** A data file named by a --data argument. */
 export interface FileSource {
@@ -42,7 +42,7 @@ export function dataSource(arg: string, cwd: string, flag = "--data"): DataSourc
   if (!extension) {
     throw new CliError(`${flag} ${arg}: expected mnist, synthetic, or a data file ending in .csv, .libsvm, .svm or .txt (optionally .gz)`);
   }
-  return { kind: extension === "csv" ? "csv" : "libsvm", name: basename(arg), path: resolve(cwd, arg) };
+  return { kind: extension === "csv" ? "csv" : "libsvm", name: basename(arg), path: readablePath(cwd, arg) };
 }
 
 /** A CSV or libsvm file as a Dataset named after the file. */

@@ -1,4 +1,5 @@
 // Where the CLI's commands write and what they read from their surroundings, injectable so tests need no process.
+import { isAbsolute, resolve } from "node:path";
 import { cwd } from "node:process";
 
 /** The outputs, environment and working directory a command runs with. */
@@ -12,6 +13,15 @@ export interface CliIO {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Relative paths resolve against this directory. */
   readonly cwd: string;
+}
+
+/** A path to read: as typed when `dir` is the process's own directory (so messages echo the user's spelling), else resolved against it. */
+export function readablePath(dir: string, path: string): string {
+  return isAbsolute(path) || dir === cwd() ? path : resolve(dir, path);
+}
+
+export function inputPath(io: CliIO, path: string): string {
+  return readablePath(io.cwd, path);
 }
 
 /** The real process's streams, environment and working directory. */

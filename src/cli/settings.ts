@@ -30,6 +30,7 @@ export interface TrainSettings {
   epochs?: number;
   batchSize?: number;
   learningRate?: number;
+  learningRateDecay?: number;
   momentum?: number;
   l2?: number;
   optimizer?: OptimizerKind;
@@ -59,8 +60,8 @@ export interface SettingDef {
   readonly key: SettingKey;
   /** Commander's flag syntax; absent for the config-file-only keys. */
   readonly flag?: string;
-  /** Also define --no-<name> (sets false). */
-  readonly negatable?: boolean;
+  /** Help of --no-<name>, which sets false; only for settings that have one. */
+  readonly off?: string;
   readonly type: ValueType;
   readonly choices?: readonly string[];
   readonly help: string;
@@ -69,12 +70,11 @@ export interface SettingDef {
   readonly group: "Data" | "Model" | "Training" | "Output" | "Config file only";
 }
 
+/** Defaults of the CLI's own settings; training defaults are the library's (TrainOptions), so a config's "train" object can set them. */
 export const DEFAULT_SETTINGS: TrainSettings = {
   data: "mnist",
   model: "mlp",
   hidden: [128],
-  epochs: 10,
-  batchSize: 64,
   save: "downpour-model.dpnn",
   json: false,
   quiet: false,
@@ -93,8 +93,8 @@ export const SETTINGS: readonly SettingDef[] = [
     help: "feature scaling fitted on the training data, applied to test data and stored in the model" },
   { key: "labelColumn", flag: "--label-column <index|name>", type: "column", group: "Data", shown: "-1, the last",
     help: "the CSV label column: 0-based index (negative counts from the end) or header name" },
-  { key: "header", flag: "--header", negatable: true, type: "boolean", group: "Data", shown: "auto-detected",
-    help: "the CSV's first line is a header (--no-header: it is data)" },
+  { key: "header", flag: "--header", off: "the CSV's first line is data", type: "boolean", group: "Data", shown: "auto-detected",
+    help: "the CSV's first line is a header" },
   { key: "classes", flag: "--classes <n>", type: "integer", group: "Data", shown: "none: the label is one output",
     help: "labels are class indices in [0, n), one-hot encoded (CSV, libsvm)" },
   { key: "model", flag: "--model <kind>", type: "choice", choices: MODEL_NAMES, group: "Model", shown: "mlp", help: "what to train" },
@@ -114,6 +114,8 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: "batchSize", flag: "--batch-size <n>", type: "integer", group: "Training", shown: "64", help: "samples per mini-batch" },
   { key: "learningRate", flag: "--learning-rate <rate>", type: "number", group: "Training", shown: "0.1 sgd, 0.05 adagrad, 0.001 adam",
     help: "step size" },
+  { key: "learningRateDecay", flag: "--learning-rate-decay <factor>", type: "number", group: "Training", shown: "1, constant",
+    help: "multiply the learning rate by this after every epoch" },
   { key: "momentum", flag: "--momentum <m>", type: "number", group: "Training", shown: "0.9", help: "SGD momentum (0 disables it)" },
   { key: "l2", flag: "--l2 <lambda>", type: "number", group: "Training", shown: "0", help: "L2 weight decay" },
   { key: "optimizer", flag: "--optimizer <name>", type: "choice", choices: OPTIMIZERS, group: "Training", shown: "sgd", help: "update rule" },
@@ -125,25 +127,28 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: "maxIterations", flag: "--max-iterations <n>", type: "integer", group: "Training", shown: "no limit", help: "stop after this many mini-batches" },
   { key: "convergenceWindow", flag: "--convergence-window <batches>", type: "integer", group: "Training", shown: "off",
     help: "stop when the mean loss of this many mini-batches stops falling" },
-  { key: "save", flag: "--save <file>", negatable: true, type: "file-or-off", group: "Output", shown: "downpour-model.dpnn",
-    help: "model file to write (--no-save: none)" },
-  { key: "curves", flag: "--curves <file>", negatable: true, type: "file-or-off", group: "Output", shown: "downpour-curves.svg beside the model",
-    help: "SVG chart of loss and accuracy per epoch (--no-curves: none)" },
+  { key: "save", flag: "--save <file>", off: "do not save the model", type: "file-or-off", group: "Output", shown: "downpour-model.dpnn",
+    help: "model file to write" },
+  { key: "curves", flag: "--curves <file>", off: "do not write the curves", type: "file-or-off", group: "Output", shown: "downpour-curves.svg beside the model",
+    help: "SVG chart of loss and accuracy per epoch" },
   { key: "json", flag: "--json", type: "boolean", group: "Output", shown: "off", help: "print the epoch reports as JSON on stdout" },
   { key: "quiet", flag: "--quiet", type: "boolean", group: "Output", shown: "off", help: "no progress bar: one line per epoch" },
   { key: "spec", type: "object", group: "Config file only", help: "a full NetworkSpec { inputs?, layers, cost?, init?, seed? }" },
   { key: "train", type: "object", group: "Config file only", help: "any TrainOptions; the flat keys override its fields" },
 ];
 
-/** The keys of TrainOptions a config file's "train" object may hold. */
-export const TRAIN_OPTION_KEYS: readonly (keyof TrainOptions)[] = [
-  "optimizer", "learningRate", "momentum", "l2", "beta1", "beta2", "epsilon", "batchSize", "epochs",
-  "maxIterations", "threads", "mode", "portion", "shuffle", "seed", "convergence",
-];
+/** Every field of TrainOptions (a Record, so a field added to TrainOptions fails the build until it is listed). */
+const TRAIN_OPTION_FIELDS: Record<keyof TrainOptions, true> = {
+  optimizer: true, learningRate: true, learningRateDecay: true, momentum: true, l2: true, beta1: true, beta2: true, epsilon: true,
+  batchSize: true, epochs: true, maxIterations: true, threads: true, mode: true, portion: true, shuffle: true, seed: true, convergence: true,
+};
+
+/** The keys a config file's "train" object may hold. */
+export const TRAIN_OPTION_KEYS = Object.keys(TRAIN_OPTION_FIELDS) as readonly (keyof TrainOptions)[];
 
 /** The settings that are also TrainOptions fields, under the same name. */
 export const FLAT_TRAIN_KEYS = [
-  "optimizer", "learningRate", "momentum", "l2", "batchSize", "epochs", "maxIterations", "threads", "mode", "portion", "seed",
+  "optimizer", "learningRate", "learningRateDecay", "momentum", "l2", "batchSize", "epochs", "maxIterations", "threads", "mode", "portion", "seed",
 ] as const satisfies readonly (SettingKey & keyof TrainOptions)[];
 
 /** "--batch-size" for batchSize (what the user typed to set it). */

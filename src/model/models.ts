@@ -21,8 +21,12 @@ export interface ModelOptions {
   train?: TrainOptions;
 }
 
-/** Options of fit: hyper-parameters plus progress and validation hooks. */
-export type FitOptions = TrainOptions & Omit<TrainerHooks, "state">;
+/** Options of fit: hyper-parameters plus progress, per-epoch and validation hooks. */
+export type FitOptions = TrainOptions &
+  Omit<TrainerHooks, "state"> & {
+    /** Called as each epoch ends (reports are also returned, and kept in history). */
+    onEpoch?: (report: EpochReport) => void;
+  };
 
 /** What every model class shares: a layered network, training, inference and its optimizer state. */
 export class Model {
@@ -39,18 +43,23 @@ export class Model {
 
   /** Trains on `data` (mini-batch, on all cores by default); resolves with this call's epoch reports. */
   async fit(data: Dataset, options: FitOptions = {}): Promise<EpochReport[]> {
-    const { validation, onProgress, platform, ...hyper } = options;
+    const { validation, onProgress, onEpoch, platform, ...hyper } = options;
     const merged: TrainOptions = { ...this.trainDefaults, ...hyper };
     if (!this.network.kernels.core.shared) merged.threads = 0;
     const state = this.stateFor(merged);
-    const trainer = await LocalTrainer.create(this.network, this.trainingData(data), merged, { validation, onProgress, platform, state });
+    const trainer = await LocalTrainer.create(this.network, this.trainingData(data), merged, {
+      validation: validation && this.trainingData(validation), onProgress, platform, state,
+    });
     const reports: EpochReport[] = [];
     try {
-      for await (const report of trainer.epochs()) reports.push(report);
+      for await (const report of trainer.epochs()) {
+        reports.push(report);
+        this.history.push(report);
+        onEpoch?.(report);
+      }
     } finally {
       await trainer.close();
     }
-    this.history.push(...reports);
     return reports;
   }
 

@@ -23,9 +23,10 @@ export function requireFits(network: Network, data: Dataset, what = "dataset"): 
   }
 }
 
+// Labelled data, softmax outputs, or a single sigmoid output (binary); not e.g. an auto-encoder's reconstructions.
 function isClassifier(network: Network, data: Dataset): boolean {
   const last = network.spec.layers[network.spec.layers.length - 1]!.activation;
-  return data.labels !== undefined || last === "softmax" || last === "sigmoid";
+  return data.labels !== undefined || last === "softmax" || (last === "sigmoid" && network.outputs === 1);
 }
 
 function predictedClass(y: Float32Array, row: number, cols: number): number {

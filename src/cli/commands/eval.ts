@@ -1,0 +1,77 @@
+// `downpour eval`: a saved model's loss and accuracy on a dataset (MNIST's test set, the synthetic preset's held-out
+// rows, or a file), its inputs scaled as in training; a table or JSON.
+import { Command, Option } from "commander";
+import type { Dataset } from "../../data/index.js";
+import type { Model } from "../../model/models.js";
+import { dataSource, findMnistSets, isFile, mnistPlaces, readDataFile, syntheticTestData } from "../datasets.js";
+import { CliError } from "../errors.js";
+import { inputPath, type CliIO } from "../io.js";
+import { loadTrainedModel, type Preprocess } from "../model-file.js";
+import { parseInteger } from "../parse.js";
+import { applyScaling } from "../scaling.js";
+import { evaluationTable } from "../summary.js";
+import { evaluationReadOptions, headerOptions, labelColumnOption, modelFileOption } from "./shared.js";
+
+export interface EvalFlags {
+  model: string;
+  data?: string;
+  labelColumn?: number | string;
+  header?: boolean;
+  classes?: number;
+  json?: boolean;
+}
+
+export interface EvalResult {
+  readonly model: string;
+  readonly kind: string;
+  readonly data: string;
+  readonly samples: number;
+  readonly loss: number;
+  /** Absent for regression and auto-encoders. */
+  readonly accuracy?: number;
+}
+
+/** Evaluates the model file on --data (default: the preset it was trained on); prints a table or JSON to io.stdout. */
+export async function runEval(flags: EvalFlags, io: CliIO): Promise<EvalResult> {
+  const file = inputPath(io, flags.model);
+  const { model, preprocess } = await loadTrainedModel(file);
+  try {
+    const data = await evaluationData(flags, preprocess, model, io);
+    const evaluation = model.evaluate(applyScaling(data.dataset, preprocess.scaling));
+    const accuracy = model.kind === "AutoEncoder" ? undefined : evaluation.accuracy;
+    const result: EvalResult = {
+      model: file, kind: model.kind, data: data.name, samples: evaluation.samples, loss: evaluation.loss, ...(accuracy !== undefined ? { accuracy } : {}),
+    };
+    io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${evaluationTable(flags.model, data.name, { ...evaluation, accuracy })}\n`);
+    return result;
+  } finally {
+    model.dispose();
+  }
+}
+
+async function evaluationData(flags: EvalFlags, preprocess: Partial<Preprocess>, model: Model, io: CliIO): Promise<{ dataset: Dataset; name: string }> {
+  const arg = flags.data ?? (preprocess.data === "mnist" || preprocess.data === "synthetic" ? preprocess.data : undefined);
+  if (arg === undefined) throw new CliError(`the model was trained on ${preprocess.data ?? "unrecorded data"}: give the evaluation data with --data <path|mnist>`);
+  const source = dataSource(arg, io.cwd);
+  if (isFile(source)) return { dataset: await readDataFile(source, evaluationReadOptions(flags, preprocess, model)), name: source.name };
+  if (source.kind === "synthetic") return { dataset: syntheticTestData(), name: "synthetic (held-out rows)" };
+  const sets = await findMnistSets(io.env);
+  if (!sets) throw new CliError(`MNIST is not in ${mnistPlaces(io.env)}; get it with: downpour data mnist`);
+  return { dataset: sets.test, name: "mnist test set" };
+}
+
+/** Adds `eval` to the program. */
+export function registerEval(program: Command, io: CliIO): void {
+  const command = program
+    .command("eval")
+    .description("loss and accuracy of a saved model on a dataset")
+    .addOption(modelFileOption())
+    .option("--data <path|mnist|synthetic>", "evaluation data: mnist (its test set), synthetic (its held-out rows) or a .csv/.libsvm file (default: the preset the model was trained on)")
+    .addOption(labelColumnOption("the CSV label column (default: as in training, else the last)"))
+    .addOption(new Option("--classes <n>", "labels are class indices in [0, n) (default: the model's outputs when it has several)").argParser(parseInteger))
+    .option("--json", "print the result as JSON")
+    .action(async (flags: EvalFlags) => {
+      await runEval(flags, io);
+    });
+  for (const option of headerOptions()) command.addOption(option);
+}

@@ -1,0 +1,133 @@
+// `downpour train`: merge the settings, read the data, build the model, train it on all cores with progress, then
+// print the per-epoch summary (or JSON) and write the model file and the learning curves.
+import { availableParallelism } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { Command, Option } from "commander";
+import type { Model, ModelKind } from "../../model/models.js";
+import { detectPlatform } from "../../runtime/platform.js";
+import type { ResolvedTrainOptions } from "../../train/options.js";
+import type { EpochReport } from "../../train/trainer.js";
+import { checkModelSettings, createModel, ignoredSettings } from "../build-model.js";
+import { resolveSettings, type TrainFlags } from "../config.js";
+import { writeCurves } from "../curves.js";
+import { isFile } from "../datasets.js";
+import type { CliIO } from "../io.js";
+import { saveTrainedModel } from "../model-file.js";
+import { parseColumn, parseHoldout, parseInteger, parseIntegerList, parseNumber } from "../parse.js";
+import { epochProgress } from "../progress.js";
+import { SETTINGS, type SettingDef, type TrainSettings, type ValueType } from "../settings.js";
+import { epochTable } from "../summary.js";
+import { checkTrainOptions, trainOptionsOf } from "../train-options.js";
+import { loadTrainingData, type TrainingData } from "../training-data.js";
+
+export const DEFAULT_CURVES = "downpour-curves.svg";
+
+/** What a train run produced. */
+export interface TrainResult {
+  readonly kind: ModelKind;
+  readonly data: string;
+  readonly reports: EpochReport[];
+  readonly modelFile?: string;
+  readonly curvesFile?: string;
+}
+
+/** Trains with the merged settings; prints progress to io.stderr and the summary (or JSON) to io.stdout. */
+export async function runTrain(flags: TrainFlags, io: CliIO): Promise<TrainResult> {
+  const { settings, sources } = await resolveSettings(flags, io.cwd);
+  const options = trainOptionsOf(settings);
+  const resolved = checkTrainOptions(options, sources, (await detectPlatform()).hardwareConcurrency());
+  checkModelSettings(settings, sources);
+  const ignored = ignoredSettings(settings, sources);
+  if (ignored.length > 0) io.stderr(`downpour: warning: model ${settings.model} does not use ${ignored.join(", ")}\n`);
+  const data = await loadTrainingData(settings, sources, io);
+  const model = await createModel(settings, shapeOf(data), options);
+  try {
+    io.stderr(`${describeRun(model, data, resolved)}\n`);
+    const progress = epochProgress(io, resolved.epochs, settings.quiet);
+    const hooks = { validation: data.test, onProgress: progress.onProgress, onEpoch: progress.onEpoch };
+    const reports = await model.fit(data.train, { ...options, ...hooks }).finally(() => progress.stop());
+    const files = await writeOutputs(model, reports, data, settings, io);
+    const result: TrainResult = { kind: model.kind, data: data.source.name, reports, ...files };
+    io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(reports)}\n`);
+    return result;
+  } finally {
+    model.dispose();
+  }
+}
+
+function shapeOf(data: TrainingData) {
+  return { inputs: data.train.features, outputs: data.train.outputs, name: data.train.name ?? data.source.name };
+}
+
+/** "MultiLayerPerceptron 784-128-10 (relu, softmax) on mnist: 60000 rows, 10000 test rows; 10 epochs of 64, sgd ..." */
+function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions): string {
+  const spec = model.network.spec;
+  const sizes = [spec.inputs, ...spec.layers.map((l) => l.units)].join("-");
+  const test = data.test ? `${data.test.size} test rows` : "no test set";
+  const step = o.optimizer === "sgd" ? `learning rate ${o.learningRate}, momentum ${o.momentum}` : `learning rate ${o.learningRate}`;
+  const threads = model.network.kernels.core.shared ? o.threads : 0;
+  return (
+    `training ${model.kind} ${sizes} (${spec.layers.map((l) => l.activation).join(", ")}; ${spec.cost}) on ${data.source.name}: ` +
+    `${data.train.size} rows, ${test}; ${o.epochs} epoch${o.epochs === 1 ? "" : "s"} of batch ${o.batchSize}, ${o.optimizer} (${step}), ` +
+    `${threads === 0 ? "main thread" : `${threads} thread${threads === 1 ? "" : "s"}`}, ${o.mode}`
+  );
+}
+
+/** Saves the model (with how its inputs were prepared) and the curves, as the settings ask; says where on stderr. */
+async function writeOutputs(model: Model, reports: EpochReport[], data: TrainingData, settings: TrainSettings, io: CliIO) {
+  const modelFile = settings.save === false ? undefined : resolve(io.cwd, settings.save);
+  const curvesFile = settings.curves === false ? undefined : resolve(modelFile ? dirname(modelFile) : io.cwd, settings.curves ?? DEFAULT_CURVES);
+  if (modelFile) {
+    const file = isFile(data.source) ? { labelColumn: settings.labelColumn, classes: settings.classes } : {};
+    await saveTrainedModel(model, modelFile, { data: data.source.name, scaling: data.scaling, ...file });
+    io.stderr(`model saved to ${modelFile}\n`);
+  }
+  if (curvesFile) {
+    await writeCurves(curvesFile, reports, `${model.kind} on ${data.source.name}`);
+    io.stderr(`curves written to ${curvesFile}\n`);
+  }
+  return { ...(modelFile ? { modelFile } : {}), ...(curvesFile ? { curvesFile } : {}) };
+}
+
+const PARSERS: Partial<Record<ValueType, (text: string) => unknown>> = {
+  integer: parseInteger,
+  number: parseNumber,
+  integers: parseIntegerList,
+  holdout: parseHoldout,
+  column: parseColumn,
+};
+
+/** The flag (and its --no- form) of one setting, in its help group. */
+function flagOptions(def: SettingDef): Option[] {
+  const shown = def.key === "threads" ? `all cores, ${availableParallelism()} here` : def.shown;
+  const option = new Option(def.flag!, `${def.help} (default: ${shown})`).helpGroup(`${def.group} options:`);
+  if (def.choices) option.choices(def.choices);
+  const parser = PARSERS[def.type];
+  if (parser) option.argParser(parser);
+  if (!def.off) return [option];
+  return [option, new Option(`--no-${def.flag!.slice(2).split(" ")[0]}`, def.off).helpGroup(`${def.group} options:`)];
+}
+
+/** Adds `train` to the program; its action runs runTrain with the parsed flags. */
+export function registerTrain(program: Command, io: CliIO): void {
+  const command = program
+    .command("train")
+    .description("build a model and train it on all cores, then save it and its learning curves")
+    .option("--config <file.json>", "JSON file of settings: the flags' names in camelCase, plus \"spec\" and \"train\"; flags override it")
+    .addHelpText("after", TRAIN_EXAMPLES)
+    .action(async (flags: TrainFlags) => {
+      await runTrain(flags, io);
+    });
+  for (const def of SETTINGS.filter((s) => s.flag)) for (const option of flagOptions(def)) command.addOption(option);
+}
+
+const TRAIN_EXAMPLES = `
+Examples:
+  downpour train                                    MNIST (synthetic data if absent), 784-128-10 MLP, 10 epochs
+  downpour train --data pima.csv --model logistic --epochs 50
+  downpour train --config run.json --epochs 5       the file's settings, with 5 epochs
+
+A config file holds the same settings, e.g. { "data": "mnist", "hidden": [800], "epochs": 30 }, or a full network
+"spec": { "layers": [{ "units": 300, "activation": "relu" }, { "units": 10, "activation": "softmax" }] } and "train"
+options (any TrainOptions: "beta1", "shuffle", "convergence": { "window": 50, "minImprovement": 0.01 }, ...).`;
+

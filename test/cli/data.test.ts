@@ -1,0 +1,47 @@
+// `downpour data`: where the cache is and whether MNIST is found; downloading MNIST from a local server.
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, test } from "node:test";
+import { runDataMnist, runDataWhere } from "../../src/cli/commands/data.js";
+import { MNIST_FILES } from "../../src/data/index.js";
+import { sharedDataDir } from "../data/paths.js";
+import { serveFiles, startServer } from "../data/servers.js";
+import { captureIO, tempDir } from "./helpers.js";
+
+const dir = tempDir("cli-data");
+const sharedMnist = join(sharedDataDir(), "mnist");
+const haveMnist = MNIST_FILES.every((f) => existsSync(join(sharedMnist, f.name)));
+
+describe("downpour data", () => {
+  test("where: the cache directory, and MNIST not found with how to get it", () => {
+    const io = captureIO(dir, { DOWNPOUR_CACHE: join(dir, "cache") });
+    const result = runDataWhere(io);
+    assert.equal(result.cache, join(dir, "cache"));
+    assert.equal(result.mnist, undefined);
+    assert.match(io.out(), /^cache: .*cache {2}\(set \$DOWNPOUR_CACHE to move it\)\nmnist: not found \(get it with: downpour data mnist\)\n$/);
+  });
+
+  test("where: MNIST found in $DOWNPOUR_DATA/mnist", { skip: !haveMnist && "no shared MNIST" }, () => {
+    const io = captureIO(dir, { DOWNPOUR_CACHE: join(dir, "cache"), DOWNPOUR_DATA: sharedDataDir() });
+    assert.equal(runDataWhere(io).mnist, sharedMnist);
+    assert.match(io.out(), /mnist: found in /);
+  });
+
+  test("mnist: downloads and verifies into --cache, then finds the files present", { skip: !haveMnist && "no shared MNIST" }, async () => {
+    const server = await startServer(serveFiles((name) => (MNIST_FILES.some((f) => f.name === name) ? readFileSync(join(sharedMnist, name)) : undefined)));
+    try {
+      const io = captureIO(dir);
+      const first = await runDataMnist({ cache: "cache", baseUrl: [server.baseUrl] }, io);
+      assert.equal(first.dir, join(dir, "cache", "mnist"));
+      assert.equal(first.downloaded.length, 4);
+      assert.match(io.out(), /^MNIST is in .*cache\/mnist\n {2}train-images-idx3-ubyte\.gz {2}downloaded from http:\/\/127\.0\.0\.1/);
+      assert.equal(io.err().split("\n").filter((l) => l.startsWith("downloading ")).length, 4);
+      const again = await runDataMnist({ cache: "cache", baseUrl: [server.baseUrl] }, captureIO(dir));
+      assert.equal(again.present.length, 4);
+      assert.equal(server.requests.length, 4, "nothing fetched the second time");
+    } finally {
+      await server.close();
+    }
+  });
+});
