@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { Kernels, type KernelsOptions } from "../src/core/kernels.js";
 import { engineHasRelaxedSimd, type CoreVariant } from "../src/runtime/variants.js";
+import { mulberry32 } from "../src/util/random.js";
 
 /** The edge sizes every kernel is swept over. */
 export const EDGE_SIZES = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 33, 64, 100, 257] as const;
@@ -25,16 +26,7 @@ export function kernelsFor(variant: CoreVariant, options: KernelsOptions = {}): 
 }
 
 /** Mulberry32: a small, fast, seeded PRNG returning floats in [0, 1). */
-export function seededRandom(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** n values uniform in [lo, hi). */
 export function randomArray(random: () => number, n: number, lo = -1, hi = 1): Float32Array {
