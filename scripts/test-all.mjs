@@ -22,9 +22,15 @@ const runs = [
     name: "deno",
     command: bin("deno"),
     args: ["test", "-A", "--no-check", ...crossRuntimeDirs],
-    parse: (out) => [count(out, /(\d+) passed/), count(out, /(\d+) failed/)],
+    // Deno counts top-level tests and, in brackets, their steps (the node:test subtests): count the steps.
+    parse: (out) => [countSteps(out, /(\d+) passed(?: \((\d+) steps?\))?/), countSteps(out, /(\d+) failed(?: \((\d+) steps?\))?/)],
   },
 ];
+
+function countSteps(text, pattern) {
+  const match = pattern.exec(text);
+  return match ? Number(match[2] ?? match[1]) : undefined;
+}
 
 function count(text, pattern) {
   const match = pattern.exec(text);
