@@ -40,10 +40,11 @@ export function kernelNames(module: WebAssembly.Module): string[] {
     .sort();
 }
 
+import type { CoreTransfer } from "./worker-core.js";
+
 /** Message the main thread posts once to start a worker. */
-export interface WorkerInit {
+export interface WorkerInit extends CoreTransfer {
   type: "init";
-  coreBytes: Uint8Array;
   memory: WebAssembly.Memory;
   control: SharedArrayBuffer;
   slot: number;

@@ -54,7 +54,7 @@ export class WorkerPool {
     const url = new URL("./worker.js", import.meta.url);
     const members = await Promise.all(
       Array.from({ length: threads }, async (_, slot) => {
-        const init: WorkerInit = { type: "init", coreBytes: core.bytes, memory: core.memory, control, slot };
+        const init: WorkerInit = { type: "init", coreBytes: core.bytes, module: core.module, memory: core.memory, control, slot };
         const handle = await startWorker(platform, url, init);
         return { handle, views: slotViews(control, slot), seq: 0 };
       }),

@@ -14,13 +14,25 @@ function waitForMessage(handle: WorkerHandle, type: string): Promise<void> {
   });
 }
 
+// Posts the init message; where the runtime cannot clone a WebAssembly.Module, sends it without (the worker then
+// compiles the bytes it also carries).
+function postInit(handle: WorkerHandle, init: unknown): void {
+  try {
+    handle.postMessage(init);
+  } catch (error) {
+    const { module, ...rest } = init as { module?: unknown };
+    if (module === undefined) throw error;
+    handle.postMessage(rest);
+  }
+}
+
 /** Spawns `url`, posts `init` once it is alive, and resolves when it is ready. The init message is cloned. */
 export async function startWorker(platform: Platform, url: URL, init: unknown): Promise<WorkerHandle> {
   const handle = platform.spawnWorker(url);
   try {
     await waitForMessage(handle, "alive");
     const ready = waitForMessage(handle, "ready");
-    handle.postMessage(init);
+    postInit(handle, init);
     await ready;
   } catch (error) {
     await handle.terminate();

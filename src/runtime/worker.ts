@@ -4,6 +4,7 @@ import {
   ARG_COUNT, DONE, KERNEL, kernelNames, MESSAGE_LENGTH, QUIT, REQUEST, slotViews, STATUS,
   type SlotViews, type WorkerInit,
 } from "./control.js";
+import { instantiateInWorker } from "./worker-core.js";
 import { parentPort } from "./worker-port.js";
 
 function writeError(views: SlotViews, error: unknown): void {
@@ -34,9 +35,9 @@ function serve(kernels: Array<(...args: number[]) => unknown>, views: SlotViews)
 }
 
 async function start(port: Awaited<ReturnType<typeof parentPort>>, init: WorkerInit): Promise<void> {
-  const module = await WebAssembly.compile(init.coreBytes as BufferSource);
-  const instance = await WebAssembly.instantiate(module, { env: { memory: init.memory, abort: () => { throw new Error("core aborted"); } } });
-  const kernels = kernelNames(module).map((name) => instance.exports[name] as (...args: number[]) => unknown);
+  const { module, exports } = await instantiateInWorker(init, init.memory);
+  const table = exports as unknown as Record<string, (...args: number[]) => unknown>;
+  const kernels = kernelNames(module).map((name) => table[name]!);
   port.postMessage({ type: "ready" });
   serve(kernels, slotViews(init.control, init.slot));
   port.postMessage({ type: "closed" });

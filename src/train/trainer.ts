@@ -266,7 +266,7 @@ async function startWorkers(platform: Platform, network: Network, plan: TrainPla
   const core = network.kernels.core;
   const handles = await Promise.all(
     Array.from({ length: plan.threads }, (_, worker) => {
-      const init: TrainWorkerInit = { type: "train-init", coreBytes: core.bytes, memory: core.memory, plan, buffers, worker, parties: plan.threads };
+      const init: TrainWorkerInit = { type: "train-init", coreBytes: core.bytes, module: core.module, memory: core.memory, plan, buffers, worker, parties: plan.threads };
       return startWorker(platform, url, init);
     }),
   );

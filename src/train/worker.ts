@@ -1,5 +1,6 @@
 // Training worker entry: instantiates the shared core over the run's memory, then runs one share of each epoch
 // the main thread commands through the control block, until told to quit.
+import { instantiateInWorker, type CoreTransfer } from "../runtime/worker-core.js";
 import { parentPort } from "../runtime/worker-port.js";
 import type { CoreExports } from "../runtime/exports.js";
 import { Command, controlViews, signalFailure, Slot, type ControlBuffers } from "./control.js";
@@ -8,9 +9,8 @@ import type { TrainPlan } from "./plan.js";
 import { StepRunner } from "./steps.js";
 
 /** The message that starts a training worker. */
-export interface TrainWorkerInit {
+export interface TrainWorkerInit extends CoreTransfer {
   type: "train-init";
-  coreBytes: Uint8Array;
   memory: WebAssembly.Memory;
   plan: TrainPlan;
   buffers: ControlBuffers;
@@ -19,9 +19,7 @@ export interface TrainWorkerInit {
 }
 
 async function instantiate(init: TrainWorkerInit): Promise<CoreExports> {
-  const module = await WebAssembly.compile(init.coreBytes as BufferSource);
-  const instance = await WebAssembly.instantiate(module, { env: { memory: init.memory, abort: () => { throw new Error("core aborted"); } } });
-  return instance.exports as unknown as CoreExports;
+  return (await instantiateInWorker(init, init.memory)).exports;
 }
 
 function serve(init: TrainWorkerInit, core: CoreExports, report: (message: unknown) => void): void {
