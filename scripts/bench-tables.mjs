@@ -12,8 +12,9 @@ function table(name, headers, format) {
 }
 
 function place(name, body) {
-  const pattern = new RegExp(`<!-- bench:${name} -->[\\s\\S]*?(?=\\n\\n|$)`);
-  text = text.replace(pattern, `<!-- bench:${name} -->\n${body}`);
+  const pattern = new RegExp(`<!-- bench:${name} -->[\\s\\S]*?<!-- /bench:${name} -->`);
+  if (!pattern.test(text)) throw new Error(`README.md has no <!-- bench:${name} --> ... <!-- /bench:${name} --> block`);
+  text = text.replace(pattern, `<!-- bench:${name} -->\n${body}\n<!-- /bench:${name} -->`);
 }
 
 place("gemm", table("gemm", ["case", "ours GFLOP/s", "tfjs-wasm GFLOP/s", "ours/peer"], (r) => [r.case, r.ours_gflops, r.peer_gflops, r.ratio]));
