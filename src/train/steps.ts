@@ -4,7 +4,7 @@
 import type { CoreExports } from "../runtime/exports.js";
 import { activationBackward, activationForward } from "../model/activations.js";
 import { outputLossFor, type OutputLoss } from "../model/loss.js";
-import type { BufferSet, LayerPlan, TrainPlan, UpdateItem } from "./plan.js";
+import type { BufferSet, TrainPlan, UpdateItem } from "./plan.js";
 
 /** A seed for dropout masks that differs per step and layer and depends on nothing else. */
 function maskSeed(seed: number, step: number, layer: number): number {

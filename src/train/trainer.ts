@@ -69,7 +69,7 @@ export class LocalTrainer {
     readonly options: ResolvedTrainOptions,
     private readonly plan: TrainPlan,
     private readonly builder: PlanBuilder,
-    private readonly buffers: ControlBuffers,
+    buffers: ControlBuffers,
     private readonly workers: WorkerHandle[],
     private readonly hooks: TrainerHooks,
     private readonly failures: string[],
@@ -168,11 +168,11 @@ export class LocalTrainer {
 
   private async runOneEpoch(epoch: number): Promise<EpochReport> {
     if (this.closed) throw new TrainingError("the trainer is closed");
-    const { batches, samples } = this.prepareEpoch(epoch);
+    const { samples } = this.prepareEpoch(epoch);
     const started = performance.now();
     let fed = 0;
     const feed = (upTo: number): void => {
-      for (; fed < upTo; fed++) if (this.convergence?.push(this.batchLoss(fed)) ) Atomics.store(this.control.i32, Slot.StopRequested, 1);
+      for (; fed < upTo; fed++) if (this.convergence?.push(this.batchLoss(fed))) Atomics.store(this.control.i32, Slot.StopRequested, 1);
     };
     if (this.workers.length === 0) runEpoch(this.runner, this.control, 0, 1);
     else await this.waitForWorkers(epoch, samples, started, this.options.mode === "sync" ? feed : () => undefined);

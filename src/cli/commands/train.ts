@@ -1,7 +1,7 @@
 // `downpour train`: merge the settings, read the data, build the model, train it on all cores with progress, then
 // print the per-epoch summary (or JSON) and write the model file and the learning curves.
 import { availableParallelism } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { dirname, resolve } from "node:path";
 import { Command, Option } from "commander";
 import type { Model, ModelKind } from "../../model/models.js";
 import { detectPlatform } from "../../runtime/platform.js";
