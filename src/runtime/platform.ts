@@ -6,6 +6,10 @@ export interface WorkerHandle {
   postMessage(message: unknown): void;
   onMessage(listener: (message: unknown) => void): void;
   onError(listener: (error: Error) => void): void;
+  /** Called once if the thread ends by itself or is terminated (runtimes without an exit event never call it). */
+  onExit(listener: (code: number) => void): void;
+  /** Removes every listener added through this handle. */
+  removeListeners(): void;
   /** Stops the thread; resolves when it is gone. */
   terminate(): Promise<void>;
 }

@@ -34,6 +34,7 @@ export async function startWorker(platform: Platform, url: URL, init: unknown): 
     const ready = waitForMessage(handle, "ready");
     postInit(handle, init);
     await ready;
+    handle.removeListeners(); // the start-up listeners; the caller adds its own
   } catch (error) {
     await handle.terminate();
     throw error;

@@ -14,6 +14,8 @@ export const nodePlatform: Platform = {
       postMessage: (message) => worker.postMessage(message),
       onMessage: (listener) => worker.on("message", listener),
       onError: (listener) => worker.on("error", listener),
+      onExit: (listener) => worker.on("exit", listener),
+      removeListeners: () => worker.removeAllListeners(),
       terminate: async () => {
         await worker.terminate();
       },

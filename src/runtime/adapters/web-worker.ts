@@ -1,17 +1,36 @@
 // A WorkerHandle over the standard Web Worker API, used by the Bun, Deno and browser adapters.
 import type { WorkerHandle } from "../platform.js";
 
-/** Starts `url` as an ES-module Web Worker. */
+/** Starts `url` as an ES-module Web Worker. Web Workers have no exit event: onExit fires only on terminate(). */
 export function spawnWebWorker(url: URL): WorkerHandle {
   const worker = new Worker(url, { type: "module" });
+  const removers: Array<() => void> = [];
+  const exits: Array<(code: number) => void> = [];
+  let exited = false;
+  const listen = (type: string, listener: (event: Event) => void): void => {
+    worker.addEventListener(type, listener);
+    removers.push(() => worker.removeEventListener(type, listener));
+  };
   return {
     postMessage: (message) => worker.postMessage(message),
-    onMessage: (listener) => worker.addEventListener("message", (event) => listener((event as MessageEvent).data)),
+    onMessage: (listener) => listen("message", (event) => listener((event as MessageEvent).data)),
     onError: (listener) =>
-      worker.addEventListener("error", (event) => {
-        (event as Event).preventDefault?.();
+      listen("error", (event) => {
+        event.preventDefault?.();
         listener(new Error((event as ErrorEvent).message ?? "worker error"));
       }),
-    terminate: async () => worker.terminate(),
+    onExit: (listener) => {
+      exits.push(listener);
+    },
+    removeListeners: () => {
+      for (const remove of removers.splice(0)) remove();
+      exits.length = 0;
+    },
+    terminate: async () => {
+      worker.terminate();
+      if (exited) return;
+      exited = true;
+      for (const listener of exits.splice(0)) listener(1);
+    },
   };
 }
