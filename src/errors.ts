@@ -22,3 +22,9 @@ export class CoreLoadError extends DownpourError {}
 
 /** A worker thread failed to start or a kernel trapped inside one. */
 export class WorkerError extends DownpourError {}
+
+/** An argument outside what the call accepts (a key range, a count); the message names it and what was expected. */
+export class InvalidArgumentError extends DownpourError {}
+
+/** A call on an object in the wrong state (a closed trainer or pool). */
+export class InvalidStateError extends DownpourError {}

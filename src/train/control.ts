@@ -1,86 +1,118 @@
-// The shared control block of a training run: commands from the main thread, the work queues' counters,
-// a barrier, progress counters and per-batch losses, all in SharedArrayBuffers driven with Atomics.
+// The shared control block of a training run: commands from the main thread, the work queue's tickets and
+// completion count, the exchange point's handshake, a doorbell that wakes the main thread, progress counters,
+// per-portion losses and the per-worker mailboxes of async mode, all in (Shared)ArrayBuffers driven with Atomics.
+// Without worker threads the same block lives in plain ArrayBuffers (no SharedArrayBuffer needed).
 
-export const enum Slot {
-  CommandSeq = 0,
-  Command,
-  Epoch,
-  Batches, // mini-batches (sync) or portions (async) in this command
-  FirstStep, // global step of the command's first mini-batch
-  PortionNext, // phase 1 queue
-  UpdateNext, // phase 2 queue
-  BarrierCount,
-  BarrierGeneration,
-  BatchesDone,
-  SamplesDone,
-  WorkersDone,
-  StopRequested,
-  Stopped,
-  Failed,
-  AsyncStep,
-  Size,
-}
+export const Slot = {
+  CommandSeq: 0,
+  Command: 1,
+  Batches: 2, // mini-batches (sync) or portions (async) in this epoch
+  FirstStep: 3, // global step of the epoch's first mini-batch
+  Next: 4, // the next ticket to hand out
+  Completed: 5, // tickets completed (sync); every ticket's dependencies are a prefix of this count
+  ExchangeRequested: 6, // sync: batches (1-based) whose gradient waits at the exchange point
+  ExchangeDone: 7, // sync: batches whose exchange the main thread finished
+  StopAfter: 8, // sync: stop before this batch (1-based count), 0 = no stop
+  BatchesDone: 9,
+  SamplesDone: 10,
+  WorkersDone: 11,
+  StopRequested: 12, // async: stop at the next portion
+  Failed: 13,
+  AsyncStep: 14,
+  Doorbell: 15, // incremented (and notified) whenever the main thread has something to serve
+  Size: 16,
+} as const;
 
-export const enum Command {
-  RunEpoch = 1,
-  Quit = 2,
-}
+export const Command = { RunEpoch: 1, Quit: 2 } as const;
+
+/** Slots of one worker's async mailbox (Int32 indices from the worker's base). */
+export const Mail = {
+  PushSeq: 0, // pushes posted
+  PushBuf: 1, // accumulator of the last posted push
+  PushDone: 2, // pushes the main thread finished
+  FetchSeq: 3,
+  FetchBuf: 4, // replica the last posted fetch fills
+  FetchDone: 5,
+  PushRows: 6, // samples in the last posted push
+  Size: 8,
+} as const;
 
 /** Views of one run's control memory. */
 export interface ControlViews {
   i32: Int32Array;
   /** The epoch's learning rate, set by the main thread before each epoch. */
   learningRate: Float64Array;
-  /** Loss sums per (worker, batch): lossSums[worker * maxBatches + batch]. */
+  /** Loss sums: sync per (batch, portion) at batch * portionsPerBatch + portion; async per (worker, batch). */
   lossSums: Float64Array;
   maxBatches: number;
+  /** Async mailboxes: worker w's slots start at w * Mail.Size. */
+  mail: Int32Array;
 }
 
 export interface ControlBuffers {
-  control: SharedArrayBuffer;
-  scalars: SharedArrayBuffer;
-  losses: SharedArrayBuffer;
+  control: ArrayBufferLike;
+  scalars: ArrayBufferLike;
+  losses: ArrayBufferLike;
+  mail: ArrayBufferLike;
   maxBatches: number;
 }
 
-export function createControl(threads: number, maxBatches: number): ControlBuffers {
+/** Control memory for `threads` workers; shared only when there are worker threads. */
+export function createControl(threads: number, maxBatches: number, lossSlotsPerBatch: number): ControlBuffers {
+  const make = (bytes: number): ArrayBufferLike => (threads > 0 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   return {
-    control: new SharedArrayBuffer(Slot.Size * 4),
-    scalars: new SharedArrayBuffer(8),
-    losses: new SharedArrayBuffer(Math.max(1, threads) * maxBatches * 8),
+    control: make(Slot.Size * 4),
+    scalars: make(8),
+    losses: make(Math.max(1, threads, lossSlotsPerBatch) * maxBatches * 8),
+    mail: make(Math.max(1, threads) * Mail.Size * 4),
     maxBatches,
   };
 }
 
 export function controlViews(buffers: ControlBuffers): ControlViews {
-  return { i32: new Int32Array(buffers.control), learningRate: new Float64Array(buffers.scalars), lossSums: new Float64Array(buffers.losses), maxBatches: buffers.maxBatches };
+  return {
+    i32: new Int32Array(buffers.control),
+    learningRate: new Float64Array(buffers.scalars),
+    lossSums: new Float64Array(buffers.losses),
+    maxBatches: buffers.maxBatches,
+    mail: new Int32Array(buffers.mail),
+  };
 }
 
-const SPINS = 20000;
+/** Thrown in a worker that stops because another worker (or the main thread) marked the run failed. */
+export class RunFailedSignal extends Error {}
+
+/** Loads before a waiting thread sleeps: a few microseconds, so a descheduled peer gets the core back quickly. */
+const SPINS = 2000;
+const WAIT_MS = 50;
 
 /**
- * Blocks until all `parties` threads have arrived; the last to arrive runs `atLast` before releasing the others.
- * Spins briefly before sleeping in Atomics.wait, since phases are short.
+ * Blocks a worker thread until `view[index] >= target` or about 50 ms have passed: spins briefly, then sleeps in
+ * Atomics.wait (so a descheduled peer gets the core back quickly). Throws RunFailedSignal once the run is failed.
  */
-export function barrier(i32: Int32Array, parties: number, atLast?: () => void): void {
-  const generation = Atomics.load(i32, Slot.BarrierGeneration);
-  if (Atomics.add(i32, Slot.BarrierCount, 1) === parties - 1) {
-    atLast?.();
-    Atomics.store(i32, Slot.BarrierCount, 0);
-    Atomics.add(i32, Slot.BarrierGeneration, 1);
-    Atomics.notify(i32, Slot.BarrierGeneration);
-    return;
-  }
-  for (let spin = 0; spin < SPINS; spin++) if (Atomics.load(i32, Slot.BarrierGeneration) !== generation) return;
-  while (Atomics.load(i32, Slot.BarrierGeneration) === generation) {
-    if (Atomics.load(i32, Slot.Failed)) throw new Error("stopped: another worker failed");
-    Atomics.wait(i32, Slot.BarrierGeneration, generation, 100);
-  }
+export function waitAWhile(i32: Int32Array, view: Int32Array, index: number, target: number): void {
+  for (let spin = 0; spin < SPINS; spin++) if (Atomics.load(view, index) >= target) return;
+  const seen = Atomics.load(view, index);
+  if (seen >= target) return;
+  if (Atomics.load(i32, Slot.Failed)) throw new RunFailedSignal("stopped: another worker failed");
+  Atomics.wait(view, index, seen, WAIT_MS);
+  if (Atomics.load(i32, Slot.Failed)) throw new RunFailedSignal("stopped: another worker failed");
 }
 
-/** Marks the run failed and wakes every thread waiting at the barrier, so none waits forever. */
+/** Adds `delta` to a slot and wakes its waiters. */
+export function addAndNotify(i32: Int32Array, slot: number, delta = 1): number {
+  const before = Atomics.add(i32, slot, delta);
+  Atomics.notify(i32, slot);
+  return before;
+}
+
+/** Wakes the main thread: something is waiting to be served. */
+export function ringDoorbell(i32: Int32Array): void {
+  addAndNotify(i32, Slot.Doorbell);
+}
+
+/** Marks the run failed and wakes every waiting thread, so none waits forever. */
 export function signalFailure(i32: Int32Array): void {
   Atomics.store(i32, Slot.Failed, 1);
-  Atomics.add(i32, Slot.BarrierGeneration, 0);
-  Atomics.notify(i32, Slot.BarrierGeneration);
+  for (const slot of [Slot.Completed, Slot.ExchangeDone, Slot.Doorbell]) Atomics.notify(i32, slot);
 }

@@ -1,32 +1,41 @@
 // The memory plan of a training run: every buffer the workers touch, allocated in the shared arena and
-// described by byte pointers, so the plan can be posted to worker threads as plain data.
+// described by byte pointers, so the plan can be posted to worker threads as plain data. Parameters, gradients,
+// optimizer-state slots and replicas are blocks of one layout (w0, b0, w1, b1, ...): a layer's tensor sits at the
+// same offset in each, so one flat key names the same parameter everywhere.
 import type { Arena, Slab } from "../runtime/arena.js";
 import type { Network } from "../model/network.js";
 import { fanIn, type Activation, type ResolvedSpec } from "../model/spec.js";
 import type { ResolvedTrainOptions } from "./options.js";
 import type { OptimizerState } from "./state.js";
 
-/** A layer's parameters, optimizer state and (sync mode) prepacked weights. */
+/** A layer's shape, its tensors' offsets in the parameter layout, and (sync mode) its prepacked weights. */
 export interface LayerPlan {
   inputs: number;
   units: number;
   activation: Activation;
   keep: number; // 1 - dropout
-  w: number;
-  b: number;
-  /** Optimizer state slabs for w and b: [velocity] for sgd, [squares] for adagrad, [m, v] for adam. */
-  stateW: number[];
-  stateB: number[];
+  /** Byte offsets of w_l and b_l from the start of any block of the parameter layout. */
+  wOff: number;
+  bOff: number;
   packedW: number; // op(B) = W, for the forward pass (sync mode)
   packedWT: number; // op(B) = W^T, for the backward pass (sync mode, layers after the first)
 }
 
-/** Per-layer activations, dropout mask and deltas for `rows` samples, plus gradients. */
+/** Per-layer activations, dropout mask and deltas for `rows` samples. */
 export interface BufferSet {
   rows: number;
   xb: number;
   tb: number;
-  layers: Array<{ z: number; out: number; a: number; mask: number; d: number; gw: number; gb: number }>;
+  layers: Array<{ z: number; out: number; a: number; mask: number; d: number }>;
+}
+
+/** One worker's blocks of the parameter layout in async mode. */
+export interface WorkerBlocks {
+  /** Gradient accumulators (two when a parameter client is served: one fills while the other is pushed). */
+  grads: number[];
+  /** The worker's own copies of the parameters (two when served by a client: one is computed on, one is fetched
+   *  into); empty when the worker trains on the shared parameters in place. */
+  replicas: number[];
 }
 
 /** One update work item of sync mode's second phase: rows [r0, r1) of a layer's weights, or its bias. */
@@ -46,10 +55,24 @@ export interface TrainPlan {
   x: number;
   y: number;
   perm: number;
+  /** Floats in one block of the parameter layout (with its 64-byte padding): the length of the key space. */
+  keys: number;
+  /** The network's parameter block. */
+  params: number;
+  /** The sync gradient block (layout = params); async: unused (see `blocks`). */
+  grads: number;
+  /** Optimizer-state blocks, one per slot (layout = params). */
+  state: number[];
   layers: LayerPlan[];
   sets: BufferSet[];
+  /** Async mode: per worker. */
+  blocks: WorkerBlocks[];
   workspaces: number[];
   updateItems: UpdateItem[];
+  /** Sync mode: whether the engine stops at the exchange point after each mini-batch's gradient. */
+  exchange: boolean;
+  /** Async mode: whether workers hand gradients to and take parameters from the main thread's mailboxes. */
+  mailbox: { nFetch: number; nPush: number } | undefined;
 }
 
 /** Rows of weights per sync update item (a multiple of 8, so W^T panels can be repacked band by band). */
@@ -68,6 +91,11 @@ export class PlanBuilder {
     return slab.ptr;
   }
 
+  /** A zeroed block of the network's parameter layout (gradients, a replica). */
+  block(network: Network, name: string): number {
+    return this.alloc(network.params.block.length, name);
+  }
+
   /** Runs `cleanup` on release (for memory the plan uses but did not allocate itself). */
   onRelease(cleanup: () => void): void {
     this.cleanups.push(cleanup);
@@ -78,17 +106,16 @@ export class PlanBuilder {
     for (const cleanup of this.cleanups.splice(0)) cleanup();
   }
 
-  layers(network: Network, state: OptimizerState, sync: boolean, packedBytes: (n: number, k: number) => number): LayerPlan[] {
+  layers(network: Network, sync: boolean, packedBytes: (n: number, k: number) => number): LayerPlan[] {
     const spec = network.spec;
+    const base = network.params.block.ptr;
     return spec.layers.map((layer, l) => {
       const inputs = fanIn(spec, l);
       const units = layer.units;
       return {
         inputs, units, activation: layer.activation, keep: 1 - layer.dropout,
-        w: network.weights(l).ptr,
-        b: network.bias(l).ptr,
-        stateW: state.weightState(l),
-        stateB: state.biasState(l),
+        wOff: network.weights(l).ptr - base,
+        bOff: network.bias(l).ptr - base,
         packedW: sync ? this.alloc(packedBytes(units, inputs) / 4, `packed w${l}`) : 0,
         packedWT: sync && l > 0 ? this.alloc(packedBytes(inputs, units) / 4, `packed w${l}^T`) : 0,
       };
@@ -111,12 +138,15 @@ export class PlanBuilder {
           a: dropout ? this.alloc(n, `a${l}`) : out,
           mask: dropout ? this.alloc(n, `mask${l}`) : 0,
           d: this.alloc(n, `d${l}`),
-          gw: this.alloc(fanIn(spec, l) * layer.units, `grad w${l}`),
-          gb: this.alloc(layer.units, `grad b${l}`),
         };
       }),
     };
   }
+}
+
+/** Pointers of the optimizer state's slot blocks, each laid out like the parameters. */
+export function stateBlocks(state: OptimizerState): number[] {
+  return Array.from({ length: state.slots }, (_, s) => state.slot(s).ptr);
 }
 
 /** Sync mode's update items: bands of UPDATE_ROWS weight rows per layer, then one bias item per layer. */

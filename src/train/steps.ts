@@ -1,6 +1,7 @@
 // The arithmetic of training, as calls into the core over a TrainPlan's pointers: a work portion's forward and
-// backward pass, a sync update item (weight gradient band, optimizer step, repacking), and an async portion.
-// Runs on whichever thread owns a StepRunner; no JavaScript loops over elements.
+// backward pass, a sync gradient item (one weight band's gradient over the batch) and its apply item (optimizer
+// step and repacking), and an async portion's gradient, accumulated or applied. Computing a gradient and applying
+// it are separate calls, so a gradient can leave the process in between. No JavaScript loops over elements.
 import type { CoreExports } from "../runtime/exports.js";
 import { activationBackward, activationForward } from "../model/activations.js";
 import { outputLossFor, type OutputLoss } from "../model/loss.js";
@@ -11,9 +12,14 @@ function maskSeed(seed: number, step: number, layer: number): number {
   return (Math.imul(seed, 0x9e3779b1) ^ Math.imul(step + 1, 0x85ebca6b) ^ Math.imul(layer + 1, 0xc2b2ae35)) | 0;
 }
 
+/** Runs training steps of one plan on one thread. */
 export class StepRunner {
   /** Learning rate of the current epoch (the options' rate times its decay so far). */
   learningRate: number;
+  /** The parameter block the passes read (the network's, or a worker's replica). */
+  paramsBase: number;
+  /** The gradient block gradients are written to (layout = params). */
+  gradsBase: number;
   private readonly outputLoss: OutputLoss;
   private f32!: Float32Array;
   private perm!: Int32Array;
@@ -26,6 +32,8 @@ export class StepRunner {
   ) {
     this.outputLoss = outputLossFor(plan.spec);
     this.learningRate = plan.options.learningRate;
+    this.paramsBase = plan.params;
+    this.gradsBase = plan.grads;
     this.refreshViews();
   }
 
@@ -66,8 +74,9 @@ export class StepRunner {
       const L = layers[l]!;
       const B = set.layers[l]!;
       const off = 4 * r0 * L.units;
-      if (packed) core.f32_gemm_prepacked(B.z + off, L.units, input, L.inputs, L.packedW, count, L.units, L.inputs, 0, 1, 0, L.b, this.ws);
-      else core.f32_gemm(B.z + off, L.units, input, L.inputs, L.w, L.units, count, L.units, L.inputs, 0, 0, 1, 0, L.b, this.ws);
+      const b = this.paramsBase + L.bOff;
+      if (packed) core.f32_gemm_prepacked(B.z + off, L.units, input, L.inputs, L.packedW, count, L.units, L.inputs, 0, 1, 0, b, this.ws);
+      else core.f32_gemm(B.z + off, L.units, input, L.inputs, this.paramsBase + L.wOff, L.units, count, L.units, L.inputs, 0, 0, 1, 0, b, this.ws);
       if (l === last) break;
       activationForward[L.activation](core, B.out + off, B.z + off, count, L.units);
       if (L.keep < 1) {
@@ -96,72 +105,77 @@ export class StepRunner {
     const prev = set.layers[l - 1]!;
     const off = 4 * r0 * P.units;
     if (packed) core.f32_gemm_prepacked(prev.d + off, P.units, d, L.units, L.packedWT, count, P.units, L.units, 0, 1, 0, 0, this.ws);
-    else core.f32_gemm(prev.d + off, P.units, d, L.units, L.w, L.units, count, P.units, L.units, 0, 1, 1, 0, 0, this.ws);
+    else core.f32_gemm(prev.d + off, P.units, d, L.units, this.paramsBase + L.wOff, L.units, count, P.units, L.units, 0, 1, 1, 0, 0, this.ws);
     if (P.keep < 1) core.f32_mul(prev.d + off, prev.mask + off, count * P.units);
     activationBackward[P.activation](core, prev.d + off, prev.d + off, prev.out + off, count, P.units);
   }
 
-  /** Sync mode, phase 2: one band's weight gradient over the whole batch, its optimizer step and repacking. */
-  runUpdate(set: BufferSet, item: UpdateItem, batchRows: number, step: number): void {
+  /** Sync mode: one item's gradient (a weight band, or a bias) over the whole batch, into the gradient block. */
+  gradientItem(set: BufferSet, item: UpdateItem, batchRows: number): void {
+    if (item.bias) this.biasGradient(set, item.layer, batchRows, 0);
+    else this.weightGradient(set, item.layer, batchRows, item.r0, item.r1 - item.r0, 0);
+  }
+
+  /** Sync mode: one item's optimizer step from the gradient block, then the band's repacking. */
+  applyItem(item: UpdateItem, step: number): void {
     const L = this.plan.layers[item.layer]!;
     if (item.bias) {
-      this.biasGradient(set, item.layer, batchRows);
-      this.applyOptimizer(L.b, set.layers[item.layer]!.gb, L.stateB, L.units, 0, step);
+      this.applyOptimizer(L.bOff, L.units, 0, step);
       return;
     }
-    const rows = item.r1 - item.r0;
-    const off = 4 * item.r0 * L.units;
-    this.weightGradient(set, item.layer, batchRows, item.r0, rows);
-    this.applyOptimizer(L.w, set.layers[item.layer]!.gw, L.stateW, rows * L.units, this.plan.options.l2, step, off);
-    this.core.f32_gemm_pack_b(L.packedW, L.w, L.units, 0, L.units, L.inputs, item.r0, item.r1, 0, L.units);
-    if (L.packedWT) this.core.f32_gemm_pack_b(L.packedWT, L.w, L.units, 1, L.inputs, L.units, 0, L.units, item.r0, item.r1);
+    this.applyOptimizer(L.wOff + 4 * item.r0 * L.units, (item.r1 - item.r0) * L.units, this.plan.options.l2, step);
+    const w = this.paramsBase + L.wOff;
+    this.core.f32_gemm_pack_b(L.packedW, w, L.units, 0, L.units, L.inputs, item.r0, item.r1, 0, L.units);
+    if (L.packedWT) this.core.f32_gemm_pack_b(L.packedWT, w, L.units, 1, L.inputs, L.units, 0, L.units, item.r0, item.r1);
   }
 
   /** Packs every layer's weights for the forward and backward passes (before sync training starts). */
   packAll(): void {
     for (const L of this.plan.layers) {
-      this.core.f32_gemm_pack_b(L.packedW, L.w, L.units, 0, L.units, L.inputs, 0, L.inputs, 0, L.units);
-      if (L.packedWT) this.core.f32_gemm_pack_b(L.packedWT, L.w, L.units, 1, L.inputs, L.units, 0, L.units, 0, L.inputs);
+      const w = this.paramsBase + L.wOff;
+      this.core.f32_gemm_pack_b(L.packedW, w, L.units, 0, L.units, L.inputs, 0, L.inputs, 0, L.units);
+      if (L.packedWT) this.core.f32_gemm_pack_b(L.packedWT, w, L.units, 1, L.inputs, L.units, 0, L.units, 0, L.inputs);
     }
   }
 
-  /** Async mode: a portion's gradient (as part of a batch of `batchRows`), applied at once to the shared weights. */
-  applyPortion(set: BufferSet, count: number, step: number): void {
+  /** Every layer's gradient over `rows` samples of the set into the gradient block; `accumulate` adds to it. */
+  gradients(set: BufferSet, rows: number, accumulate = false): void {
+    const beta = accumulate ? 1 : 0;
     this.plan.layers.forEach((L, l) => {
-      this.weightGradient(set, l, count, 0, L.inputs);
-      this.applyOptimizer(L.w, set.layers[l]!.gw, L.stateW, L.inputs * L.units, this.plan.options.l2, step);
-      this.biasGradient(set, l, count);
-      this.applyOptimizer(L.b, set.layers[l]!.gb, L.stateB, L.units, 0, step);
+      this.weightGradient(set, l, rows, 0, L.inputs, beta);
+      this.biasGradient(set, l, rows, beta);
     });
   }
 
-  /** Gradients into the set's gw/gb over `rows` samples without applying them (for gradient checks). */
-  gradients(set: BufferSet, rows: number): void {
-    this.plan.layers.forEach((L, l) => {
-      this.weightGradient(set, l, rows, 0, L.inputs);
-      this.biasGradient(set, l, rows);
+  /** Async mode in place: one optimizer step of every layer from the gradient block onto the parameters. */
+  applyAll(step: number): void {
+    this.plan.layers.forEach((L) => {
+      this.applyOptimizer(L.wOff, L.inputs * L.units, this.plan.options.l2, step);
+      this.applyOptimizer(L.bOff, L.units, 0, step);
     });
   }
 
-  // gw rows [r0, r0+count) = A_{l-1}^T[r0.., :] * D_l over `samples` rows.
-  private weightGradient(set: BufferSet, l: number, samples: number, r0: number, count: number): void {
+  // gw rows [r0, r0+count) = A_{l-1}^T[r0.., :] * D_l over `samples` rows (+ beta * gw).
+  private weightGradient(set: BufferSet, l: number, samples: number, r0: number, count: number, beta: number): void {
     const L = this.plan.layers[l]!;
     const a = l === 0 ? set.xb : set.layers[l - 1]!.a;
-    const gw = set.layers[l]!.gw + 4 * r0 * L.units;
-    this.core.f32_gemm(gw, L.units, a + 4 * r0, L.inputs, set.layers[l]!.d, L.units, count, L.units, samples, 1, 0, 1, 0, 0, this.ws);
+    const gw = this.gradsBase + L.wOff + 4 * r0 * L.units;
+    this.core.f32_gemm(gw, L.units, a + 4 * r0, L.inputs, set.layers[l]!.d, L.units, count, L.units, samples, 1, 0, 1, beta, 0, this.ws);
   }
 
-  private biasGradient(set: BufferSet, l: number, samples: number): void {
+  private biasGradient(set: BufferSet, l: number, samples: number, beta: number): void {
     const L = this.plan.layers[l]!;
-    this.core.f32_col_sum(set.layers[l]!.gb, set.layers[l]!.d, samples, L.units, 0);
+    this.core.f32_col_sum(this.gradsBase + L.bOff, set.layers[l]!.d, samples, L.units, beta);
   }
 
-  // One optimizer step over n parameters at byte offset `off` of w (and of its gradient band's state).
-  private applyOptimizer(w: number, g: number, state: number[], n: number, l2: number, step: number, off = 0): void {
+  // One optimizer step over n parameters at byte offset `off` of the layout (in params, grads and each state slot).
+  private applyOptimizer(off: number, n: number, l2: number, step: number): void {
     const o = this.plan.options;
-    const gb = g + off;
-    if (o.optimizer === "sgd") this.core.f32_sgd_update(w + off, state.length ? state[0]! + off : 0, gb, n, this.learningRate, o.momentum, l2);
-    else if (o.optimizer === "adagrad") this.core.f32_adagrad_update(w + off, state[0]! + off, gb, n, this.learningRate, o.epsilon, l2);
-    else this.core.f32_adam_update(w + off, state[0]! + off, state[1]! + off, gb, n, this.learningRate, o.beta1, o.beta2, o.epsilon, l2, step + 1);
+    const { state } = this.plan;
+    const w = this.paramsBase + off;
+    const g = this.gradsBase + off;
+    if (o.optimizer === "sgd") this.core.f32_sgd_update(w, state.length ? state[0]! + off : 0, g, n, this.learningRate, o.momentum, l2);
+    else if (o.optimizer === "adagrad") this.core.f32_adagrad_update(w, state[0]! + off, g, n, this.learningRate, o.epsilon, l2);
+    else this.core.f32_adam_update(w, state[0]! + off, state[1]! + off, g, n, this.learningRate, o.beta1, o.beta2, o.epsilon, l2, step + 1);
   }
 }

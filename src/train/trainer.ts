@@ -1,23 +1,37 @@
 // Local training on all cores: puts the data and every buffer in the network's shared memory, starts worker
-// threads that each take work portions from a queue, and drives epochs, progress, convergence and evaluation.
-import { DownpourError, ShapeError, WorkerError } from "../errors.js";
+// threads that take work tickets from one queue, and drives epochs from the main thread, which serves the
+// training seam (the exchange point of sync mode, the mailboxes of async mode), reports progress, makes the stop
+// decisions, and turns any worker's failure into a rejected TrainingError.
+import { DownpourError, InvalidStateError, ShapeError, WorkerError } from "../errors.js";
 import type { Dataset } from "../data/dataset.js";
 import type { Network } from "../model/network.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "../runtime/platform.js";
 import { startWorker } from "../runtime/spawn.js";
 import { permutationInto } from "../util/random.js";
-import { Command, controlViews, createControl, Slot, type ControlBuffers, type ControlViews } from "./control.js";
+import { Command, controlViews, createControl, Mail, ringDoorbell, signalFailure, Slot, type ControlBuffers, type ControlViews } from "./control.js";
 import { ConvergenceCheck } from "./convergence.js";
-import { runEpoch } from "./engine.js";
+import { newMailboxState, runEpoch, syncShape, type MailboxState } from "./engine.js";
 import { evaluate, requireFits, type Evaluation } from "./evaluate.js";
+import { LocalExchange, type GradientExchange, type ParameterClient, type ParameterOptions } from "./exchange.js";
 import { resolveTrainOptions, TrainOptionsError, type ResolvedTrainOptions, type TrainOptions } from "./options.js";
-import { OptimizerState } from "./state.js";
-import { PlanBuilder, updateItems, type TrainPlan } from "./plan.js";
+import { OptimizerState, stateSlots } from "./state.js";
+import { PlanBuilder, stateBlocks, updateItems, type TrainPlan, type WorkerBlocks } from "./plan.js";
 import { StepRunner } from "./steps.js";
 import type { TrainWorkerInit } from "./worker.js";
 
-/** A training run failed in a worker; the message carries the worker's error. */
-export class TrainingError extends DownpourError {}
+/** A training run failed: a worker threw, exited or was terminated, or the exchange or parameter client failed. */
+export class TrainingError extends DownpourError {
+  /** The worker thread that failed, when one did. */
+  readonly worker: number | undefined;
+  /** The epoch (1-based) that was running. */
+  readonly epoch: number | undefined;
+
+  constructor(message: string, options: { cause?: unknown; worker?: number; epoch?: number } = {}) {
+    super(message, options);
+    this.worker = options.worker;
+    this.epoch = options.epoch;
+  }
+}
 
 /** Reported while an epoch runs (about five times a second). */
 export interface TrainProgress {
@@ -35,7 +49,8 @@ export interface EpochReport {
   /** Mini-batches (updates) so far, over all epochs. */
   iterations: number;
   samples: number;
-  /** Mean training loss over the epoch's samples (with the weights as they were when each was seen). */
+  /** Mean training loss over the epoch's samples (with the weights as they were when each was seen; combined over
+   *  every replica when an exchange joins several). */
   loss: number;
   seconds: number;
   samplesPerSecond: number;
@@ -53,16 +68,38 @@ export interface TrainerHooks {
   /** Optimizer state to continue from (and to keep updated); it must be of the options' optimizer.
    *  Default: fresh state, released with the trainer. */
   state?: OptimizerState;
+  /** Sync mode: combines this replica's gradient with those of other replicas once per mini-batch.
+   *  Default: none (this trainer alone; the same as LocalExchange). */
+  exchange?: GradientExchange;
+  /** Async mode: workers pull parameters from and push gradients to this client instead of updating the
+   *  network's parameters in place; the network receives the client's parameters after every epoch. */
+  parameters?: ParameterOptions;
 }
 
 const PROGRESS_MS = 200;
 
+/** How a worker's failure is described. */
+interface Failure {
+  worker: number | undefined;
+  message: string;
+  cause?: unknown;
+}
+
+/** Trains one network on one dataset with the options' threads; see TrainerHooks for the seam. */
 export class LocalTrainer {
   private readonly control: ControlViews;
   private readonly runner: StepRunner;
   private readonly convergence: ConvergenceCheck | undefined;
+  private readonly exchange: GradientExchange;
+  private readonly client: ParameterClient | undefined;
+  private readonly inlineMailbox: MailboxState = newMailboxState();
+  private readonly failures: Failure[] = [];
+  private readonly combinedLoss: Float64Array;
   private iterations = 0;
+  private exchanged = 0;
+  private epoch = 0;
   private closed = false;
+  private closing = false;
 
   private constructor(
     readonly network: Network,
@@ -70,9 +107,7 @@ export class LocalTrainer {
     private readonly plan: TrainPlan,
     private readonly builder: PlanBuilder,
     buffers: ControlBuffers,
-    private readonly workers: WorkerHandle[],
     private readonly hooks: TrainerHooks,
-    private readonly failures: string[],
     /** The optimizer state this run updates. */
     readonly state: OptimizerState,
   ) {
@@ -81,7 +116,12 @@ export class LocalTrainer {
     this.runner = new StepRunner(core.exports, core.memory, plan, 0);
     const c = options.convergence;
     this.convergence = c ? new ConvergenceCheck(c.window, c.minImprovement) : undefined;
+    this.exchange = hooks.exchange ?? new LocalExchange();
+    this.client = hooks.parameters?.client;
+    this.combinedLoss = new Float64Array(buffers.maxBatches);
   }
+
+  private workers: WorkerHandle[] = [];
 
   /** Copies `train` into shared memory, allocates the run's buffers and starts the worker threads. */
   static async create(network: Network, train: Dataset, options: TrainOptions = {}, hooks: TrainerHooks = {}): Promise<LocalTrainer> {
@@ -90,22 +130,25 @@ export class LocalTrainer {
     requireFits(network, train, "training data");
     if (hooks.validation) requireFits(network, hooks.validation, "validation data");
     if (train.size < 1) throw new ShapeError("training data has no samples");
+    checkSeam(resolved, hooks);
     const core = network.kernels.core;
-    if (resolved.threads > 0 && !core.shared) {
-      throw new WorkerError("training on worker threads needs the network in a shared-memory core: Kernels.load({ shared: true })");
-    }
+    if (resolved.threads > 0 && !core.shared) throw new WorkerError(needsSharedMemory());
     const state = hooks.state ?? OptimizerState.create(network, resolved.optimizer, resolved.momentum);
-    if (state.kind !== resolved.optimizer || state.network !== network) {
-      throw new TrainOptionsError(`optimizer state is ${state.kind} state of another run; options.optimizer is ${resolved.optimizer}`);
+    if (state.kind !== resolved.optimizer || state.network !== network || state.slots !== stateSlots(resolved.optimizer, resolved.momentum)) {
+      throw new TrainOptionsError(
+        `optimizer state is ${state.kind} state with ${state.slots} slots${state.network !== network ? " of another network" : ""}; options ask for ${resolved.optimizer} with momentum ${resolved.momentum}`,
+      );
     }
     const builder = new PlanBuilder(network.kernels.arena);
     if (!hooks.state) builder.onRelease(() => state.dispose());
+    let trainer: LocalTrainer | undefined;
     try {
-      const plan = buildPlan(builder, network, train, resolved, state);
-      const buffers = createControl(resolved.threads, Math.ceil(train.size / resolved.batchSize));
-      const failures: string[] = [];
-      const workers = await startWorkers(platform, network, plan, buffers, failures);
-      return new LocalTrainer(network, resolved, plan, builder, buffers, workers, hooks, failures, state);
+      const plan = buildPlan(builder, network, train, resolved, state, hooks);
+      const shape = resolved.mode === "sync" ? syncShape(new StepRunner(core.exports, core.memory, plan, 0)).portions : 0;
+      const buffers = createControl(resolved.threads, Math.ceil(train.size / resolved.batchSize), shape);
+      trainer = new LocalTrainer(network, resolved, plan, builder, buffers, hooks, state);
+      trainer.workers = await trainer.startWorkers(platform, buffers);
+      return trainer;
     } catch (error) {
       builder.release();
       throw error;
@@ -121,7 +164,7 @@ export class LocalTrainer {
     }
   }
 
-  /** Runs every epoch; resolves with the reports. */
+  /** Runs every epoch; resolves with the reports. Rejects with TrainingError if a worker or the seam fails. */
   async train(): Promise<EpochReport[]> {
     const reports: EpochReport[] = [];
     for await (const report of this.epochs()) reports.push(report);
@@ -132,65 +175,76 @@ export class LocalTrainer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.closing = true;
     this.post(Command.Quit);
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.builder.release();
   }
 
-  private post(command: Command): void {
+  private post(command: number): void {
     const i32 = this.control.i32;
     Atomics.store(i32, Slot.Command, command);
     Atomics.add(i32, Slot.CommandSeq, 1);
     Atomics.notify(i32, Slot.CommandSeq);
   }
 
-  private prepareEpoch(epoch: number): { batches: number; samples: number } {
+  private async prepareEpoch(): Promise<{ batches: number; samples: number }> {
     const { options, plan } = this;
     const perm = new Int32Array(this.network.kernels.core.memory.buffer, plan.perm, plan.samples);
     // Seeded by the global step, so training in several fit() calls repeats one long run exactly.
     if (options.shuffle) permutationInto(perm, Math.imul(options.seed, 7919) + this.state.step);
     else for (let i = 0; i < perm.length; i++) perm[i] = i;
-    const batches = Math.min(Math.ceil(plan.samples / options.batchSize), options.maxIterations - this.iterations);
+    let batches = Math.min(Math.ceil(plan.samples / options.batchSize), options.maxIterations - this.iterations);
+    if (options.mode === "sync") batches = Math.min(batches, await this.exchange.epochBatches(batches, this.epoch));
     const samples = Math.min(plan.samples, batches * options.batchSize);
     const i32 = this.control.i32;
-    for (const slot of [Slot.PortionNext, Slot.UpdateNext, Slot.BatchesDone, Slot.SamplesDone, Slot.WorkersDone, Slot.StopRequested, Slot.Stopped, Slot.Failed]) {
+    for (const slot of [Slot.Next, Slot.Completed, Slot.ExchangeRequested, Slot.ExchangeDone, Slot.StopAfter, Slot.BatchesDone, Slot.SamplesDone, Slot.WorkersDone, Slot.StopRequested]) {
       Atomics.store(i32, slot, 0);
     }
-    Atomics.store(i32, Slot.Epoch, epoch);
+    this.exchanged = 0;
     Atomics.store(i32, Slot.FirstStep, this.state.step);
     Atomics.store(i32, Slot.AsyncStep, this.state.step);
     Atomics.store(i32, Slot.Batches, options.mode === "sync" ? batches : Math.ceil(samples / options.portion));
     this.control.lossSums.fill(0);
+    this.combinedLoss.fill(0);
     this.control.learningRate[0] = options.learningRate * options.learningRateDecay ** this.state.epochs;
     if (options.mode === "sync") this.runner.packAll();
     return { batches, samples };
   }
 
   private async runOneEpoch(epoch: number): Promise<EpochReport> {
-    if (this.closed) throw new TrainingError("the trainer is closed");
-    const { samples } = this.prepareEpoch(epoch);
+    if (this.closed) throw new InvalidStateError("the trainer is closed");
+    this.epoch = epoch;
+    this.throwIfFailed();
+    const { samples } = await this.prepareEpoch();
     const started = performance.now();
-    let fed = 0;
-    const feed = (upTo: number): void => {
-      for (; fed < upTo; fed++) if (this.convergence?.push(this.batchLoss(fed))) Atomics.store(this.control.i32, Slot.StopRequested, 1);
-    };
-    if (this.workers.length === 0) runEpoch(this.runner, this.control, 0, 1);
-    else await this.waitForWorkers(epoch, samples, started, this.options.mode === "sync" ? feed : () => undefined);
-    if (Atomics.load(this.control.i32, Slot.Failed)) throw new TrainingError(`training failed in a worker: ${this.failures.join("\n") || "unknown error"}`);
+    try {
+      if (this.workers.length === 0) await this.runInline();
+      else await this.runWithWorkers(samples, started);
+      if (this.client) await this.client.pull(this.paramsView());
+    } catch (error) {
+      this.fail(undefined, `the training seam failed: ${(error as Error)?.message ?? error}`, error);
+    }
+    this.throwIfFailed();
+    return this.finishEpoch(epoch, started);
+  }
+
+  private finishEpoch(epoch: number, started: number): EpochReport {
     const i32 = this.control.i32;
-    const done = this.options.mode === "sync" ? Atomics.load(i32, Slot.BatchesDone) : Math.ceil(Atomics.load(i32, Slot.SamplesDone) / this.options.batchSize);
-    feed(done);
+    const sync = this.options.mode === "sync";
+    const done = sync ? Atomics.load(i32, Slot.BatchesDone) : Math.ceil(Atomics.load(i32, Slot.SamplesDone) / this.options.batchSize);
+    if (!sync) for (let b = 0; b < done; b++) if (this.convergence?.push(this.batchLoss(b))) Atomics.store(i32, Slot.StopRequested, 1);
     this.iterations += done;
     this.state.epochs++;
-    this.state.step = this.options.mode === "sync" ? this.state.step + done : Atomics.load(i32, Slot.AsyncStep);
+    this.state.step = sync ? this.state.step + done : Atomics.load(i32, Slot.AsyncStep);
     const seen = Atomics.load(i32, Slot.SamplesDone);
     const seconds = (performance.now() - started) / 1000;
-    const stopped = Atomics.load(i32, Slot.Stopped) !== 0 || Atomics.load(i32, Slot.StopRequested) !== 0;
+    const stopped = Atomics.load(i32, Slot.StopAfter) !== 0 || Atomics.load(i32, Slot.StopRequested) !== 0;
     return {
       epoch,
       iterations: this.iterations,
       samples: seen,
-      loss: this.totalLoss(done) / Math.max(1, seen),
+      loss: this.totalLoss(done) / Math.max(1, this.totalRows(done)),
       seconds,
       samplesPerSecond: seen / seconds,
       validation: this.hooks.validation ? evaluate(this.network, this.hooks.validation) : undefined,
@@ -198,38 +252,169 @@ export class LocalTrainer {
     };
   }
 
-  private async waitForWorkers(epoch: number, epochSamples: number, started: number, feed: (batches: number) => void): Promise<void> {
+  // threads: 0 — the calling thread runs the engine and serves the seam whenever the engine waits.
+  private async runInline(): Promise<void> {
+    const epoch = runEpoch(this.runner, this.control, 0, this.inlineMailbox);
+    for (let r = epoch.next(); !r.done; r = epoch.next()) await this.serve();
+  }
+
+  private async runWithWorkers(epochSamples: number, started: number): Promise<void> {
     const i32 = this.control.i32;
     this.post(Command.RunEpoch);
+    let lastProgress = started;
     for (;;) {
-      const finished = Atomics.load(i32, Slot.WorkersDone);
-      if (finished >= this.workers.length) return;
-      const waiting = Atomics.waitAsync(i32, Slot.WorkersDone, finished, PROGRESS_MS);
+      if (this.failures.length) return;
+      const bell = Atomics.load(i32, Slot.Doorbell);
+      await this.serve();
+      if (Atomics.load(i32, Slot.WorkersDone) >= this.workers.length) return;
+      const now = performance.now();
+      if (now - lastProgress >= PROGRESS_MS) {
+        lastProgress = now;
+        this.reportProgress(epochSamples, started);
+      }
+      if (Atomics.load(i32, Slot.Doorbell) !== bell) continue;
+      const waiting = Atomics.waitAsync(i32, Slot.Doorbell, bell, PROGRESS_MS);
       if (waiting.async) await waiting.value;
-      const batchesDone = Atomics.load(i32, Slot.BatchesDone);
-      feed(batchesDone);
-      const samples = Atomics.load(i32, Slot.SamplesDone);
-      this.hooks.onProgress?.({
-        epoch, samples, epochSamples,
-        loss: this.recentLoss(batchesDone),
-        samplesPerSecond: samples / ((performance.now() - started) / 1000),
-      });
     }
+  }
+
+  private reportProgress(epochSamples: number, started: number): void {
+    const batchesDone = Atomics.load(this.control.i32, Slot.BatchesDone);
+    const samples = Atomics.load(this.control.i32, Slot.SamplesDone);
+    this.hooks.onProgress?.({
+      epoch: this.epoch, samples, epochSamples,
+      loss: this.recentLoss(batchesDone),
+      samplesPerSecond: samples / ((performance.now() - started) / 1000),
+    });
+  }
+
+  /** Serves what the engine waits for: pending exchange points, then the mailboxes. */
+  private async serve(): Promise<void> {
+    const requested = Atomics.load(this.control.i32, Slot.ExchangeRequested);
+    while (this.exchanged < requested && !this.failures.length) await this.serveExchange(this.exchanged++);
+    if (this.client) await this.serveMailboxes(this.client);
+  }
+
+  // The exchange point of batch b: combine the gradient, decide whether to stop, release the apply items.
+  private async serveExchange(b: number): Promise<void> {
+    const i32 = this.control.i32;
+    const rows = this.batchRows(b);
+    const local = { loss: this.localBatchLoss(b), rows };
+    const step = Atomics.load(i32, Slot.FirstStep) + b;
+    const combined = await this.exchange.allreduce(this.view(this.plan.grads), local, step);
+    this.combinedLoss[b] = combined.loss / Math.max(1, combined.rows);
+    if (this.convergence?.push(this.combinedLoss[b]!)) Atomics.store(i32, Slot.StopAfter, b + 1);
+    Atomics.store(i32, Slot.ExchangeDone, b + 1);
+    Atomics.notify(i32, Slot.ExchangeDone);
+  }
+
+  // Every worker's pending pushes (push n from accumulator (n - 1) % 2) and fetch.
+  private async serveMailboxes(client: ParameterClient): Promise<void> {
+    const { mail } = this.control;
+    for (let w = 0; w < this.plan.blocks.length; w++) {
+      const at = w * Mail.Size;
+      const blocks = this.plan.blocks[w]!;
+      for (let n = Atomics.load(mail, at + Mail.PushDone) + 1; n <= Atomics.load(mail, at + Mail.PushSeq); n++) {
+        await client.push(this.view(blocks.grads[(n - 1) % 2]!), undefined, { worker: w, seq: n });
+        Atomics.store(mail, at + Mail.PushDone, n);
+        Atomics.notify(mail, at + Mail.PushDone);
+      }
+      const fetch = Atomics.load(mail, at + Mail.FetchSeq);
+      if (Atomics.load(mail, at + Mail.FetchDone) < fetch) {
+        await client.pull(this.view(blocks.replicas[Atomics.load(mail, at + Mail.FetchBuf)]!));
+        Atomics.store(mail, at + Mail.FetchDone, fetch);
+        Atomics.notify(mail, at + Mail.FetchDone);
+      }
+    }
+  }
+
+  /** A live view of one block of the parameter layout at `ptr`. */
+  private view(ptr: number): Float32Array {
+    return new Float32Array(this.network.kernels.core.memory.buffer, ptr, this.plan.keys);
+  }
+
+  private paramsView(): Float32Array {
+    return this.view(this.plan.params);
+  }
+
+  private async startWorkers(platform: Platform, buffers: ControlBuffers): Promise<WorkerHandle[]> {
+    const url = new URL("./worker.js", import.meta.url);
+    const core = this.network.kernels.core;
+    const starts = await Promise.allSettled(
+      Array.from({ length: this.plan.threads }, (_, worker) => {
+        const init: TrainWorkerInit = { type: "train-init", coreBytes: core.bytes, module: core.module, memory: core.memory, plan: this.plan, buffers, worker };
+        return startWorker(platform, url, init);
+      }),
+    );
+    const handles = starts.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    const failed = starts.find((s): s is PromiseRejectedResult => s.status === "rejected");
+    if (failed) {
+      await Promise.all(handles.map((h) => h.terminate()));
+      throw failed.reason;
+    }
+    handles.forEach((handle, worker) => this.watch(handle, worker));
+    return handles;
+  }
+
+  private watch(handle: WorkerHandle, worker: number): void {
+    handle.onMessage((message) => {
+      const m = message as { type?: string; message?: string };
+      if (m?.type === "train-error") this.fail(worker, String(m.message));
+    });
+    handle.onError((error) => this.fail(worker, error.message, error));
+    handle.onExit((code) => {
+      if (!this.closing) this.fail(worker, `exited with code ${code}`);
+    });
+  }
+
+  // Records a failure, marks the run failed so every worker stops, and wakes the main loop.
+  private fail(worker: number | undefined, message: string, cause?: unknown): void {
+    this.failures.push({ worker, message, cause });
+    signalFailure(this.control.i32);
+    ringDoorbell(this.control.i32);
+  }
+
+  // After a failure: stop every worker, release every buffer, and reject with the first failure.
+  private throwIfFailed(): void {
+    const first = this.failures[0];
+    if (!first) return;
+    void this.close();
+    const who = first.worker === undefined ? "" : ` in worker ${first.worker}`;
+    throw new TrainingError(`training failed${who} during epoch ${this.epoch}: ${first.message}`, { cause: first.cause, worker: first.worker, epoch: this.epoch });
   }
 
   private batchRows(b: number): number {
     return Math.min(this.options.batchSize, this.plan.samples - b * this.options.batchSize);
   }
 
-  private batchLoss(b: number): number {
+  // This replica's summed loss of batch b, in portion order (the same whatever the thread count).
+  private localBatchLoss(b: number): number {
+    const { lossSums } = this.control;
     let sum = 0;
-    for (let w = 0; w < Math.max(1, this.workers.length); w++) sum += this.control.lossSums[w * this.control.maxBatches + b]!;
-    return sum / this.batchRows(b);
+    if (this.options.mode === "sync") {
+      const portions = syncShape(this.runner).portions;
+      for (let p = 0; p < portions; p++) sum += lossSums[b * portions + p]!;
+    } else {
+      for (let w = 0; w < Math.max(1, this.workers.length); w++) sum += lossSums[w * this.control.maxBatches + b]!;
+    }
+    return sum;
+  }
+
+  // Mean loss of batch b (combined over replicas when an exchange served it).
+  private batchLoss(b: number): number {
+    if (this.plan.exchange && b < this.exchanged) return this.combinedLoss[b]!;
+    return this.localBatchLoss(b) / this.batchRows(b);
   }
 
   private totalLoss(batches: number): number {
     let sum = 0;
     for (let b = 0; b < batches; b++) sum += this.batchLoss(b) * this.batchRows(b);
+    return sum;
+  }
+
+  private totalRows(batches: number): number {
+    let sum = 0;
+    for (let b = 0; b < batches; b++) sum += this.batchRows(b);
     return sum;
   }
 
@@ -241,7 +426,25 @@ export class LocalTrainer {
   }
 }
 
-function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, options: ResolvedTrainOptions, state: OptimizerState): TrainPlan {
+function checkSeam(options: ResolvedTrainOptions, hooks: TrainerHooks): void {
+  if (hooks.exchange && options.mode !== "sync") throw new TrainOptionsError(`a gradient exchange needs mode "sync"; mode is "${options.mode}"`);
+  if (hooks.parameters && options.mode !== "async") throw new TrainOptionsError(`a parameter client needs mode "async"; mode is "${options.mode}"`);
+  for (const field of ["nFetch", "nPush"] as const) {
+    const n = hooks.parameters?.[field];
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1)) throw new TrainOptionsError(`parameters.${field} must be a positive integer, got ${JSON.stringify(n)}`);
+  }
+}
+
+function needsSharedMemory(): string {
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
+  if (typeof SharedArrayBuffer === "undefined" || isolated === false) {
+    return "training on worker threads needs SharedArrayBuffer, which this page does not have: serve it cross-origin isolated " +
+      "(headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), or train with threads: 0";
+  }
+  return "training on worker threads needs the network in a shared-memory core: Kernels.load({ shared: true })";
+}
+
+function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, options: ResolvedTrainOptions, state: OptimizerState, hooks: TrainerHooks): TrainPlan {
   const core = network.kernels.core.exports;
   const spec = network.spec;
   const sync = options.mode === "sync";
@@ -252,30 +455,33 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
   const f32 = network.kernels.core.f32();
   f32.set(train.x.subarray(0, train.size * train.features), x >>> 2);
   f32.set(train.y.subarray(0, train.size * train.outputs), y >>> 2);
-  const layers = builder.layers(network, state, sync, (n, k) => core.f32_gemm_packed_b_bytes(n, k));
+  const layers = builder.layers(network, sync, (n, k) => core.f32_gemm_packed_b_bytes(n, k));
   const sets = sync
     ? [builder.bufferSet(spec, options.batchSize)]
     : Array.from({ length: parties }, () => builder.bufferSet(spec, options.portion));
-  const wsBytes = core.f32_gemm_workspace_bytes(1 << 20, 1 << 20, 1 << 20);
-  const workspaces = Array.from({ length: parties }, (_, i) => builder.alloc(wsBytes / 4, `workspace ${i}`));
-  return { spec, options, threads: options.threads, samples: train.size, x, y, perm, layers, sets, workspaces, updateItems: updateItems(spec) };
+  const served = hooks.parameters !== undefined;
+  const blocks: WorkerBlocks[] = sync
+    ? []
+    : Array.from({ length: parties }, (_, w) => ({
+        grads: Array.from({ length: served ? 2 : 1 }, (_, k) => builder.block(network, `grads ${w}.${k}`)),
+        replicas: served ? [0, 1].map((k) => builder.block(network, `replica ${w}.${k}`)) : [],
+      }));
+  const mailbox = hooks.parameters ? { nFetch: hooks.parameters.nFetch ?? 1, nPush: hooks.parameters.nPush ?? 1 } : undefined;
+  const workspaces = Array.from({ length: parties }, (_, i) => builder.alloc(maxGemmWorkspaceBytes(network) / 4, `workspace ${i}`));
+  return {
+    spec, options, threads: options.threads, samples: train.size, x, y, perm,
+    keys: network.params.block.length,
+    params: network.params.block.ptr,
+    grads: sync ? builder.block(network, "gradients") : 0,
+    state: stateBlocks(state),
+    layers, sets, blocks, workspaces,
+    updateItems: updateItems(spec),
+    exchange: sync && (hooks.exchange !== undefined || options.convergence !== undefined),
+    mailbox,
+  };
 }
 
-async function startWorkers(platform: Platform, network: Network, plan: TrainPlan, buffers: ControlBuffers, failures: string[]): Promise<WorkerHandle[]> {
-  const url = new URL("./worker.js", import.meta.url);
-  const core = network.kernels.core;
-  const handles = await Promise.all(
-    Array.from({ length: plan.threads }, (_, worker) => {
-      const init: TrainWorkerInit = { type: "train-init", coreBytes: core.bytes, module: core.module, memory: core.memory, plan, buffers, worker, parties: plan.threads };
-      return startWorker(platform, url, init);
-    }),
-  );
-  for (const handle of handles) {
-    handle.onMessage((message) => {
-      const m = message as { type?: string; message?: string; worker?: number };
-      if (m?.type === "train-error") failures.push(`worker ${m.worker}: ${m.message}`);
-    });
-    handle.onError((error) => failures.push(error.message));
-  }
-  return handles;
+/** Workspace bytes of the largest GEMM any call can make (the workspace is bounded by the blocking sizes). */
+function maxGemmWorkspaceBytes(network: Network): number {
+  return network.kernels.core.exports.f32_gemm_workspace_bytes(1 << 20, 1 << 20, 1 << 20);
 }

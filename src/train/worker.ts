@@ -1,10 +1,11 @@
 // Training worker entry: instantiates the shared core over the run's memory, then runs one share of each epoch
-// the main thread commands through the control block, until told to quit.
+// the main thread commands through the control block, blocking in Atomics.wait wherever the engine must wait,
+// until told to quit. Any error is reported to the main thread and marks the run failed.
 import { instantiateInWorker, type CoreTransfer } from "../runtime/worker-core.js";
 import { parentPort } from "../runtime/worker-port.js";
 import type { CoreExports } from "../runtime/exports.js";
-import { Command, controlViews, signalFailure, Slot, type ControlBuffers } from "./control.js";
-import { runEpoch } from "./engine.js";
+import { Command, controlViews, ringDoorbell, RunFailedSignal, signalFailure, Slot, waitAWhile, type ControlBuffers } from "./control.js";
+import { newMailboxState, runEpoch } from "./engine.js";
 import type { TrainPlan } from "./plan.js";
 import { StepRunner } from "./steps.js";
 
@@ -15,7 +16,6 @@ export interface TrainWorkerInit extends CoreTransfer {
   plan: TrainPlan;
   buffers: ControlBuffers;
   worker: number;
-  parties: number;
 }
 
 async function instantiate(init: TrainWorkerInit): Promise<CoreExports> {
@@ -25,20 +25,24 @@ async function instantiate(init: TrainWorkerInit): Promise<CoreExports> {
 function serve(init: TrainWorkerInit, core: CoreExports, report: (message: unknown) => void): void {
   const control = controlViews(init.buffers);
   const runner = new StepRunner(core, init.memory, init.plan, init.worker);
+  const mailbox = newMailboxState();
   const { i32 } = control;
   let seen = 0;
   for (;;) {
     Atomics.wait(i32, Slot.CommandSeq, seen);
-    seen = Atomics.load(i32, Slot.CommandSeq);
+    const now = Atomics.load(i32, Slot.CommandSeq);
+    if (now === seen) continue;
+    seen = now;
     if (Atomics.load(i32, Slot.Command) === Command.Quit) return;
     try {
-      runEpoch(runner, control, init.worker, init.parties);
+      const epoch = runEpoch(runner, control, init.worker, mailbox);
+      for (let r = epoch.next(); !r.done; r = epoch.next()) waitAWhile(i32, r.value.view, r.value.index, r.value.target);
     } catch (error) {
-      if (!Atomics.load(i32, Slot.Failed)) report({ type: "train-error", worker: init.worker, message: String((error as Error)?.stack ?? error) });
+      if (!(error instanceof RunFailedSignal)) report({ type: "train-error", worker: init.worker, message: String((error as Error)?.stack ?? error) });
       signalFailure(i32);
     }
     Atomics.add(i32, Slot.WorkersDone, 1);
-    Atomics.notify(i32, Slot.WorkersDone);
+    ringDoorbell(i32);
   }
 }
 

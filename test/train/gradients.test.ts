@@ -6,10 +6,7 @@ import { createDataset, type Dataset } from "../../src/data/dataset.js";
 import { Network } from "../../src/model/network.js";
 import type { Activation, Cost } from "../../src/model/spec.js";
 import { evaluate } from "../../src/train/evaluate.js";
-import { resolveTrainOptions } from "../../src/train/options.js";
-import { PlanBuilder, updateItems } from "../../src/train/plan.js";
-import { OptimizerState } from "../../src/train/state.js";
-import { StepRunner } from "../../src/train/steps.js";
+import { computeGradients } from "../../src/train/gradients.js";
 import { kernelsFor, randomArray, seededRandom } from "../helpers.js";
 
 interface Case {
@@ -43,40 +40,9 @@ function dataFor(c: Case, random: () => number): Dataset {
   return createDataset({ features: 4, outputs: 3, x, y });
 }
 
-// Analytic gradients of the mean loss over all rows, in layout order (w0, b0, w1, b1).
+// Analytic gradients of the mean loss over all rows, in layout order (w0, b0, w1, b1), through the public API.
 function analyticGradients(network: Network, data: Dataset, packed: boolean): Float32Array[] {
-  const options = resolveTrainOptions({ threads: 0, batchSize: data.size, portion: 3 }, 1);
-  const builder = new PlanBuilder(network.kernels.arena);
-  const state = OptimizerState.create(network, "sgd", 0);
-  try {
-    const core = network.kernels.core;
-    const x = builder.alloc(data.x.length, "x");
-    const y = builder.alloc(data.y.length, "y");
-    const perm = builder.alloc(data.size, "perm");
-    core.f32().set(data.x, x >>> 2);
-    core.f32().set(data.y, y >>> 2);
-    new Int32Array(core.memory.buffer, perm, data.size).forEach((_, i, a) => (a[i] = i));
-    const layers = builder.layers(network, state, true, (n, k) => core.exports.f32_gemm_packed_b_bytes(n, k));
-    const set = builder.bufferSet(network.spec, data.size);
-    const ws = builder.alloc(core.exports.f32_gemm_workspace_bytes(64, 64, 64) / 4, "ws");
-    const plan = { spec: network.spec, options, threads: 0, samples: data.size, x, y, perm, layers, sets: [set], workspaces: [ws], updateItems: updateItems(network.spec) };
-    const runner = new StepRunner(core.exports, core.memory, plan, 0);
-    runner.packAll();
-    for (let r0 = 0; r0 < data.size; r0 += options.portion) {
-      const count = Math.min(options.portion, data.size - r0);
-      runner.gather(set, r0, r0, count);
-      runner.forwardBackward(set, r0, count, data.size, 0, packed);
-    }
-    runner.gradients(set, data.size);
-    const f32 = core.f32();
-    return set.layers.flatMap((l, i) => [
-      f32.slice(l.gw >>> 2, (l.gw >>> 2) + network.weights(i).length),
-      f32.slice(l.gb >>> 2, (l.gb >>> 2) + network.bias(i).length),
-    ]);
-  } finally {
-    builder.release();
-    state.dispose();
-  }
+  return computeGradients(network, data, { packed, portion: 3 }).tensors.map((t) => t.data);
 }
 
 function numericGradient(network: Network, data: Dataset, slabIndex: number, i: number, h: number): number {

@@ -1,0 +1,99 @@
+// The training seam, where gradients leave a trainer and parameters arrive: GradientExchange combines the
+// gradients of data-parallel replicas once per mini-batch (sync, as Hama's master merges its grooms' updates);
+// ParameterClient pulls parameters and pushes accumulated gradients over key ranges of the flat parameter
+// vector (async, as Downpour SGD's workers talk to parameter-server shards). The local trainer uses the trivial
+// LocalExchange; in-memory implementations join replicas in one process for tests.
+import { InvalidArgumentError } from "../errors.js";
+
+/**
+ * A range [begin, end) of keys: float offsets into one block of the parameter layout (w0, b0, w1, b1, ...
+ * each padded to 64 bytes; the padding keys exist and stay zero). Keys name the same parameter in the
+ * parameters, the gradients and every optimizer-state slot.
+ */
+export interface KeyRange {
+  begin: number;
+  end: number;
+}
+
+/** A replica's contribution to one mini-batch, or the combined one. */
+export interface BatchStats {
+  /** Summed loss of the samples. */
+  loss: number;
+  /** Samples. */
+  rows: number;
+}
+
+/**
+ * Combines the gradients of every data-parallel replica once per mini-batch. Called on the main thread only, one
+ * call at a time, in step order; training threads wait at the exchange point until the call resolves.
+ */
+export interface GradientExchange {
+  /**
+   * Called once before each epoch with this replica's mini-batch count; resolves with the count every replica
+   * runs (the minimum), so all replicas stop on the same batch. The local exchange returns `batches`.
+   */
+  epochBatches(batches: number, epoch: number): Promise<number>;
+  /**
+   * `grads` is this replica's mean gradient over `local.rows` samples, laid out like the parameters (a live view
+   * of shared memory: copy it before it crosses a thread or a socket). Resolves once `grads` holds the mean over
+   * every replica's samples (rows-weighted), with the combined stats; the caller may not touch `grads` meanwhile,
+   * and the exchange must not keep it after resolving. Rejecting fails the training run.
+   */
+  allreduce(grads: Float32Array, local: BatchStats, step: number): Promise<BatchStats>;
+}
+
+/** One replica alone: its gradient is already the mean. */
+export class LocalExchange implements GradientExchange {
+  async epochBatches(batches: number): Promise<number> {
+    return batches;
+  }
+
+  async allreduce(_grads: Float32Array, local: BatchStats): Promise<BatchStats> {
+    return local;
+  }
+}
+
+/** Who is pushing: a retried push (same worker and sequence) must be applied once. */
+export interface PushInfo {
+  worker: number;
+  /** 1, 2, 3, ... per worker. */
+  seq: number;
+}
+
+/**
+ * A client of a parameter store sharded by key ranges of the flat parameter vector. Called on the main thread;
+ * several calls may be in flight at once.
+ */
+export interface ParameterClient {
+  /** Length of the key space (one block of the parameter layout, in floats). */
+  readonly keys: number;
+  /**
+   * Sends `grads[begin..end)` (the whole vector when `range` is omitted), a gradient summed over portions, to be
+   * applied by the store's optimizer. Copies what it needs before returning (the caller may reuse `grads` at once);
+   * resolves with the version (updates applied) of the range once the store applied it.
+   */
+  push(grads: Float32Array, range?: KeyRange, from?: PushInfo): Promise<number>;
+  /**
+   * Resolves once `into[begin..end)` holds the store's current values, with their version. The caller must not
+   * touch that part of `into` until it resolves.
+   */
+  pull(into: Float32Array, range?: KeyRange): Promise<number>;
+}
+
+/** Options of async training against a parameter client (Downpour SGD's nFetch and nPush). */
+export interface ParameterOptions {
+  client: ParameterClient;
+  /** Portions between a worker's requests for fresh parameters; it computes on its copy meanwhile. Default 1. */
+  nFetch?: number;
+  /** Portions whose gradients a worker accumulates before handing them over. Default 1. */
+  nPush?: number;
+}
+
+/** The whole key space, or `range` checked against it. */
+export function keyRange(keys: number, range?: KeyRange): KeyRange {
+  const r = range ?? { begin: 0, end: keys };
+  if (!(Number.isInteger(r.begin) && Number.isInteger(r.end) && 0 <= r.begin && r.begin <= r.end && r.end <= keys)) {
+    throw new InvalidArgumentError(`key range [${r.begin}, ${r.end}) is not within [0, ${keys})`);
+  }
+  return r;
+}
