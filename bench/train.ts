@@ -1,87 +1,190 @@
 // Training benchmark: one epoch of MNIST on a 784-128-10 MLP (relu, softmax cross-entropy, batch 64, SGD with
-// momentum), ours on 1 and 2 worker threads beside @tensorflow/tfjs-layers' model.fit on the tfjs-backend-wasm
-// (SIMD) backend, same data and hyper-parameters; samples/s and test accuracy; writes bench/results/train.json.
+// momentum): ours on 1 and 2 worker threads (idle, and with one core taken by a busy process) beside
+// @tensorflow/tfjs-layers' model.fit on tfjs-backend-wasm (SIMD) and a NumPy/OpenBLAS version (1 and 2 BLAS threads);
+// samples/s and test accuracy. Writes bench/.scratch/train.json, or bench/results/train.json with --record.
+// Run: npm run bench:train [-- --record | --quick | --node-20]  (see bench/run.mjs).
+import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import * as tfl from "@tensorflow/tfjs-layers";
+import { Kernels, MultiLayerPerceptron, type Dataset } from "../src/index.js";
 import { loadMnist } from "../src/data/mnist.js";
-import type { Dataset } from "../src/data/dataset.js";
-import { Kernels } from "../src/core/kernels.js";
-import { MultiLayerPerceptron } from "../src/model/models.js";
-import { formatTable, machineInfo, round, writeJsonAtomic } from "./lib/report.js";
+import { withBusyCore } from "./lib/busy.js";
+import { numpyMissing, runNumpyPeer, type NumpyResult } from "./lib/numpy-peer.js";
+import { benchFlags, formatTable, machineInfo, repoRoot, resultsPath, round, runEnvironment, writeJsonAtomic } from "./lib/report.js";
 import { loadPeer } from "./lib/tfjs-peer.js";
 
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const dataDir = process.env.DOWNPOUR_DATA ?? join(root, "../shared/data");
+const flags = benchFlags();
+const dataDir = process.env.DOWNPOUR_DATA ?? join(repoRoot, "../shared/data");
+const mnistDir = join(dataDir, "mnist");
 const LEARNING_RATE = 0.05;
 const MOMENTUM = 0.9;
 const BATCH = 64;
+/** Mini-batches of the timed run in --quick mode (0: the whole epoch); warm-up batches before each timed run. */
+const QUICK_BATCHES = flags.quick ? 150 : 0;
+const WARM_BATCHES = flags.quick ? 30 : 100;
+const MLP = { inputs: 784, hidden: [128], outputs: 10, seed: 1 };
 
 interface RunResult {
   samplesPerSecond: number;
   accuracy: number;
+  /** sha256 of the final parameters (all tensors' bytes), to compare runs bit for bit. */
+  digest: string;
 }
 
+/** One timed epoch of ours after a short warm-up run (JIT tiers, worker start-up), through the public fit(). */
 async function ours(train: Dataset, test: Dataset, threads: number, mode: "sync" | "async" = "sync"): Promise<RunResult> {
   const kernels = await Kernels.load({ shared: true });
-  const model = await MultiLayerPerceptron.create({ inputs: 784, hidden: [128], outputs: 10, seed: 1 }, { kernels });
   const options = { epochs: 1, batchSize: BATCH, learningRate: LEARNING_RATE, momentum: MOMENTUM, threads, mode };
-  await model.fit(train, { ...options, maxIterations: 100 }); // warm-up: JIT tiers, worker start-up
-  const fresh = await MultiLayerPerceptron.create({ inputs: 784, hidden: [128], outputs: 10, seed: 1 }, { kernels });
-  const [report] = await fresh.fit(train, options);
-  const result = { samplesPerSecond: report!.samplesPerSecond, accuracy: fresh.evaluate(test).accuracy! };
-  model.dispose();
-  fresh.dispose();
-  return result;
+  const warm = await MultiLayerPerceptron.create(MLP, { kernels });
+  try {
+    await warm.fit(train, { ...options, maxIterations: WARM_BATCHES });
+  } finally {
+    warm.dispose();
+  }
+  const model = await MultiLayerPerceptron.create(MLP, { kernels });
+  try {
+    const [report] = await model.fit(train, QUICK_BATCHES ? { ...options, maxIterations: QUICK_BATCHES } : options);
+    const hash = createHash("sha256");
+    for (const tensor of model.network.tensors()) hash.update(new Uint8Array(tensor.data.buffer, tensor.data.byteOffset, tensor.data.byteLength));
+    return { samplesPerSecond: report!.samplesPerSecond, accuracy: model.evaluate(test).accuracy!, digest: hash.digest("hex") };
+  } finally {
+    model.dispose();
+  }
 }
 
-async function peer(train: Dataset, test: Dataset): Promise<RunResult & { backend: string }> {
-  const { tf, binary } = await loadPeer(1);
-  tf.setBackend("wasm");
-  const xs = tf.tensor2d(train.x, [train.size, 784]);
-  const ys = tf.tensor2d(train.y, [train.size, 10]);
-  const model = tfl.sequential({
-    layers: [tfl.layers.dense({ inputShape: [784], units: 128, activation: "relu" }), tfl.layers.dense({ units: 10, activation: "softmax" })],
-  });
-  model.compile({ optimizer: tf.train.momentum(LEARNING_RATE, MOMENTUM), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
-  const warm = 100 * BATCH;
-  await model.fit(tf.slice(xs, [0, 0], [warm, 784]), tf.slice(ys, [0, 0], [warm, 10]), { batchSize: BATCH, epochs: 1, verbose: 0 });
-  const fresh = tfl.sequential({
-    layers: [tfl.layers.dense({ inputShape: [784], units: 128, activation: "relu" }), tfl.layers.dense({ units: 10, activation: "softmax" })],
-  });
-  fresh.compile({ optimizer: tf.train.momentum(LEARNING_RATE, MOMENTUM), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+/** tfjs-layers model.fit on the wasm backend (SIMD build, 1 thread), same recipe (its default Glorot init). */
+async function tfjsPeer(train: Dataset, test: Dataset): Promise<RunResult & { backend: string }> {
+  const { tf, binary, version } = await loadPeer(1);
+  const samples = QUICK_BATCHES ? QUICK_BATCHES * BATCH : train.size;
+  const xs = tf.tensor2d(train.x.subarray(0, samples * 784), [samples, 784]);
+  const ys = tf.tensor2d(train.y.subarray(0, samples * 10), [samples, 10]);
+  const build = () => {
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [784], units: 128, activation: "relu" }), tfl.layers.dense({ units: 10, activation: "softmax" })],
+    });
+    model.compile({ optimizer: tf.train.momentum(LEARNING_RATE, MOMENTUM), loss: "categoricalCrossentropy", metrics: ["accuracy"] });
+    return model;
+  };
+  const warm = WARM_BATCHES * BATCH;
+  await build().fit(tf.slice(xs, [0, 0], [warm, 784]), tf.slice(ys, [0, 0], [warm, 10]), { batchSize: BATCH, epochs: 1, verbose: 0 });
+  const model = build();
   const t0 = performance.now();
-  await fresh.fit(xs, ys, { batchSize: BATCH, epochs: 1, shuffle: true, verbose: 0 });
+  await model.fit(xs, ys, { batchSize: BATCH, epochs: 1, shuffle: true, verbose: 0 });
   const seconds = (performance.now() - t0) / 1000;
   const testX = tf.tensor2d(test.x, [test.size, 784]);
-  const predicted = tf.argMax(fresh.predict(testX) as ReturnType<typeof tf.tensor2d>, 1).dataSync();
+  const predicted = tf.argMax(model.predict(testX) as ReturnType<typeof tf.tensor2d>, 1).dataSync();
   let correct = 0;
   for (let i = 0; i < test.size; i++) if (predicted[i] === test.labels![i]) correct++;
-  return { samplesPerSecond: train.size / seconds, accuracy: correct / test.size, backend: `tfjs-backend-wasm ${binary}, 1 thread` };
+  return { samplesPerSecond: samples / seconds, accuracy: correct / test.size, digest: "", backend: `@tensorflow/tfjs-backend-wasm ${version} ${binary}, 1 thread` };
 }
 
-const { train, test } = await loadMnist(join(dataDir, "mnist"));
+interface Row {
+  case: string;
+  unit: string;
+  ours: number;
+  peer: number | null;
+  peer_name: string | null;
+  ratio: number | null;
+  engine: string;
+  cpu: string;
+  build: string;
+}
+
+const started = performance.now();
+const probe = await Kernels.load({ shared: true });
+const env = runEnvironment(probe.core.variant);
+const machine = machineInfo();
+console.log(`engine ${env.engine}; CPU ${env.cpu} (${machine.cpus} CPUs); core build ${env.build} (core-${env.build}-shared.wasm)`);
+console.log(
+  `MNIST 784-128-10, relu + softmax cross-entropy, batch ${BATCH}, SGD lr ${LEARNING_RATE} momentum ${MOMENTUM}, ` +
+    (QUICK_BATCHES ? `QUICK: ${QUICK_BATCHES} mini-batches per timed run (not an epoch; do not compare)` : "1 epoch") + "\n",
+);
+
+const { train, test } = await loadMnist(mnistDir);
+const progress = (what: string) => process.stderr.write(`  done ${what} (${((performance.now() - started) / 1000).toFixed(0)} s)\n`);
 const one = await ours(train, test, 1);
+progress("ours, 1 thread");
 const two = await ours(train, test, 2);
+progress("ours, 2 threads");
 const twoAsync = await ours(train, test, 2, "async");
-const tfjs = await peer(train, test);
+progress("ours, 2 threads async");
+const busy = await withBusyCore(async (b) => {
+  const c1 = await ours(train, test, 1);
+  const c2 = await ours(train, test, 2);
+  return { one: c1, two: c2, placement: b.placement };
+});
+progress(`ours, 1 and 2 threads with a busy process on ${busy.placement}`);
+const tfjs = await tfjsPeer(train, test);
+progress("tfjs-wasm");
+const numpyReason = numpyMissing();
+const numpy: NumpyResult[] = numpyReason ? [] : [1, 2].map((t) => runNumpyPeer(mnistDir, t, QUICK_BATCHES));
+if (!numpyReason) progress("numpy, 1 and 2 BLAS threads");
 
-const rows = [
-  { case: "samples/s, 1 worker thread (sync)", ours: round(one.samplesPerSecond, 0), peer: round(tfjs.samplesPerSecond, 0) },
-  { case: "samples/s, 2 worker threads (sync)", ours: round(two.samplesPerSecond, 0), peer: round(tfjs.samplesPerSecond, 0) },
-  { case: "samples/s, 2 worker threads (async)", ours: round(twoAsync.samplesPerSecond, 0), peer: round(tfjs.samplesPerSecond, 0) },
-  { case: "test accuracy after 1 epoch, 1 thread", ours: round(one.accuracy, 4), peer: round(tfjs.accuracy, 4) },
-  { case: "test accuracy after 1 epoch, 2 threads (sync)", ours: round(two.accuracy, 4), peer: round(tfjs.accuracy, 4) },
-  { case: "test accuracy after 1 epoch, 2 threads (async)", ours: round(twoAsync.accuracy, 4), peer: round(tfjs.accuracy, 4) },
-].map((r) => ({ ...r, ratio: round(r.ours / r.peer, 2) }));
+const TFJS = "tfjs-wasm";
+const rows: Row[] = [];
+const add = (name: string, unit: string, ourValue: number, peerValue: number | null, peerName: string | null, digits: number) =>
+  rows.push({
+    case: name, unit, ours: round(ourValue, digits), peer: peerValue === null ? null : round(peerValue, digits), peer_name: peerName,
+    ratio: peerValue === null ? null : round(ourValue / peerValue, 2), ...env,
+  });
+const S = "samples/s";
+add("samples/s, 1 worker thread (sync)", S, one.samplesPerSecond, tfjs.samplesPerSecond, TFJS, 0);
+add("samples/s, 2 worker threads (sync)", S, two.samplesPerSecond, tfjs.samplesPerSecond, TFJS, 0);
+add("samples/s, 2 worker threads (async)", S, twoAsync.samplesPerSecond, tfjs.samplesPerSecond, TFJS, 0);
+const [np1, np2] = numpy;
+if (np1 && np2) {
+  add("samples/s, 1 worker thread (sync) vs numpy 1 BLAS thread", S, one.samplesPerSecond, np1.samples_per_second, "numpy, 1 thread", 0);
+  add("samples/s, 2 worker threads (sync) vs numpy 2 BLAS threads", S, two.samplesPerSecond, np2.samples_per_second, "numpy, 2 threads", 0);
+}
+add("samples/s, 1 worker thread (sync), one core taken by a busy process", S, busy.one.samplesPerSecond, null, null, 0);
+add("samples/s, 2 worker threads (sync), one core taken by a busy process", S, busy.two.samplesPerSecond, null, null, 0);
+const scaling = two.samplesPerSecond / one.samplesPerSecond;
+const contention = busy.two.samplesPerSecond / busy.one.samplesPerSecond;
+add("2 threads / 1 thread (sync), idle", "x", scaling, np1 && np2 ? np2.samples_per_second / np1.samples_per_second : null, np1 ? "numpy 2 / 1 threads" : null, 2);
+add("2 threads / 1 thread (sync), one core taken by a busy process", "x", contention, null, null, 2);
+add("test accuracy after 1 epoch, 1 thread", "accuracy", one.accuracy, tfjs.accuracy, TFJS, 4);
+add("test accuracy after 1 epoch, 2 threads (sync)", "accuracy", two.accuracy, tfjs.accuracy, TFJS, 4);
+add("test accuracy after 1 epoch, 2 threads (async)", "accuracy", twoAsync.accuracy, tfjs.accuracy, TFJS, 4);
+if (np1) add("test accuracy after 1 epoch, 1 thread vs numpy", "accuracy", one.accuracy, np1.accuracy, "numpy, 1 thread", 4);
+// The ratio of ratios means nothing: the scaling row shows ours and numpy's scaling side by side only.
+rows.find((r) => r.case === "2 threads / 1 thread (sync), idle")!.ratio = null;
 
-const scaling = round(two.samplesPerSecond / one.samplesPerSecond, 2);
-console.log(`MNIST 784-128-10, relu + softmax cross-entropy, batch ${BATCH}, SGD lr ${LEARNING_RATE} momentum ${MOMENTUM}, 1 epoch`);
-console.log(`peer: @tensorflow/tfjs-layers model.fit on ${tfjs.backend}\n`);
-console.log(formatTable(["case", "ours", "peer", "ratio"], rows.map((r) => [r.case, String(r.ours), String(r.peer), r.ratio.toFixed(2)]), ["left", "right", "right", "right"]));
-console.log(`\n2 threads / 1 thread: ${scaling.toFixed(2)}x`);
-console.log(`target 1 thread >= 3x tfjs-wasm: ${rows[0]!.ratio >= 3 ? "met" : "NOT met"} (${rows[0]!.ratio.toFixed(2)}x)`);
-console.log(`target 2 threads >= 1.6x our 1 thread: ${scaling >= 1.6 ? "met" : "NOT met"} (${scaling.toFixed(2)}x)`);
-const out = join(root, "bench/results/train.json");
-writeJsonAtomic(out, { rows, scaling_2_over_1: scaling, runtime: `node ${process.version}`, date: new Date().toISOString(), machine: machineInfo() });
-console.log(`wrote ${out}`);
+const syncDigests = { "1 thread": one.digest, "2 threads": two.digest, "1 thread, busy core": busy.one.digest, "2 threads, busy core": busy.two.digest };
+const bitIdentical = new Set(Object.values(syncDigests)).size === 1;
+
+console.log(`peers: ${tfjs.backend} via @tensorflow/tfjs-layers model.fit`);
+if (np1) {
+  const b = np1.blas;
+  console.log(
+    `       numpy ${np1.numpy} (python ${np1.python}) over ${b.library ?? "its BLAS"} ${b.version ?? ""}, kernel ${b.kernel ?? "unknown"}, ` +
+      `threads set via ${b.via} (reported ${np1.blas.threads} and ${np2!.blas.threads}); OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE unset in its process`,
+  );
+} else {
+  console.log(`note: numpy peer skipped: ${numpyReason}`);
+}
+console.log(`busy process for the contention rows: a node busy loop on ${busy.placement}, started before and stopped after both runs\n`);
+const cell = (v: number | null) => (v === null ? "-" : String(v));
+console.log(
+  formatTable(
+    ["case", "ours", "peer", "value", "ours/peer"],
+    rows.map((r) => [r.case, cell(r.ours), r.peer_name ?? "-", cell(r.peer), r.ratio === null ? "-" : r.ratio.toFixed(2)]),
+    ["left", "right", "left", "right", "right"],
+  ),
+);
+console.log(`\nsync runs' final weights (sha256): ${Object.entries(syncDigests).map(([k, v]) => `${k} ${v.slice(0, 12)}`).join(", ")}`);
+const target = (ok: boolean, text: string) => console.log(`  [${ok ? "PASS" : "FAIL"}] ${text}`);
+console.log("\ntargets:");
+target(rows[0]!.ratio! >= 3, `1 thread >= 3x tfjs-wasm: ${rows[0]!.ratio!.toFixed(2)}x`);
+target(scaling >= 1.6, `idle: 2 threads >= 1.6x 1 thread: ${scaling.toFixed(2)}x`);
+target(contention >= 1.0, `one core busy: 2 threads >= 1.0x 1 thread: ${contention.toFixed(2)}x`);
+target(bitIdentical, `sync final weights bit-identical across 1 and 2 threads (idle and busy): ${bitIdentical ? "equal" : "DIFFER"}`);
+
+const out = resultsPath("train", flags);
+writeJsonAtomic(out, {
+  rows, ...env, cpus: machine.cpus, date: new Date().toISOString(), quick: flags.quick,
+  scaling_2_over_1: round(scaling, 2), contention_2_over_1: round(contention, 2), sync_bit_identical: bitIdentical,
+  busy_placement: busy.placement,
+  peers: { tfjs: tfjs.backend, numpy: np1 ? { numpy: np1.numpy, python: np1.python, blas: np1.blas } : { skipped: numpyReason } },
+});
+console.log(`\nwrote ${out}${flags.record ? "" : " (scratch; --record writes bench/results/)"} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
+process.exit(0);

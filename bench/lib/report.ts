@@ -1,7 +1,9 @@
 // Shared benchmark helpers: best-of-N timing, rounding, an aligned text table, machine facts and atomic JSON output.
-import { mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
-import { dirname } from "node:path";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runtimeName } from "../../src/runtime/platform.js";
 
 /** Options of measure and measureInterleaved. */
 export interface MeasureOptions {
@@ -84,10 +86,58 @@ export function formatTable(headers: ReadonlyArray<string>, rows: ReadonlyArray<
   return [line(headers), widths.map((w) => "-".repeat(w)).join("-|-"), ...rows.map(line)].join("\n");
 }
 
-/** CPU count and model of this machine. */
+/** CPU count and model of this machine (the model from /proc/cpuinfo where there is one, else os.cpus()). */
 export function machineInfo(): { cpus: number; model: string } {
   const list = cpus();
-  return { cpus: list.length, model: list[0]?.model.trim() ?? "unknown" };
+  let model = list[0]?.model.trim() ?? "";
+  try {
+    model = /^model name\s*:\s*(.+)$/m.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1]?.trim() || model;
+  } catch {
+    // not Linux: os.cpus() it is
+  }
+  return { cpus: list.length, model: model || "unknown" };
+}
+
+/** The engine running this code, one format everywhere: "node 24.21.0", "bun 1.2.3", "deno 2.1.0". */
+export function engineName(): string {
+  const versions = process.versions as Record<string, string | undefined>;
+  const name = runtimeName();
+  return `${name} ${versions[name] ?? process.versions.node}`;
+}
+
+/** What every result row and file records: engine, CPU model, core build (Kernels.core.variant). */
+export interface RunEnvironment {
+  engine: string;
+  cpu: string;
+  build: string;
+}
+
+/** The environment of this run, for `build` (e.g. "relaxed", "simd"). */
+export function runEnvironment(build: string): RunEnvironment {
+  return { engine: engineName(), cpu: machineInfo().model, build };
+}
+
+/** Command-line flags every benchmark takes: --record (write bench/results/) and --quick (short runs while developing). */
+export interface BenchFlags {
+  record: boolean;
+  quick: boolean;
+}
+
+export function benchFlags(argv: ReadonlyArray<string> = process.argv.slice(2)): BenchFlags {
+  const known = new Set(["--record", "--quick"]);
+  const unknown = argv.filter((a) => !known.has(a));
+  if (unknown.length) throw new Error(`unknown flag(s) ${unknown.join(" ")}; expected --record, --quick`);
+  const flags = { record: argv.includes("--record"), quick: argv.includes("--quick") || process.env.DOWNPOUR_BENCH_QUICK === "1" };
+  if (flags.record && flags.quick) throw new Error("--quick runs are not recorded: drop --quick or --record");
+  return flags;
+}
+
+/** The repository root (this file is <root>/<dist>/bench/lib/report.js). */
+export const repoRoot = fileURLToPath(new URL("../../../", import.meta.url));
+
+/** Where a benchmark writes NAME.json: bench/results/ with --record, else the gitignored bench/.scratch/. */
+export function resultsPath(name: string, flags: BenchFlags): string {
+  return join(repoRoot, "bench", flags.record ? "results" : ".scratch", `${name}.json`);
 }
 
 /**
