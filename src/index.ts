@@ -1,16 +1,28 @@
-// downpour: layered neural networks on WebAssembly SIMD kernels in worker threads.
-export * from "./runtime/index.js";
+// downpour: layered neural networks on WebAssembly SIMD kernels in worker threads. The main entry is runtime-free
+// (no node:* import, directly or transitively): the core, the models, training, in-memory datasets and model bytes.
+// File paths, model files and the data readers are in `downpour/node` (src/node/index.ts).
+export * from "./core/index.js";
 export * from "./model/spec.js";
 export { Network, type Tensor } from "./model/network.js";
 export {
   AutoEncoder, LayeredANN, LinearRegression, LogisticRegression, Model, MultiLayerPerceptron, Perceptron,
   type FitOptions, type MlpConfig, type ModelKind, type ModelOptions,
-} from "./model/models.js";
-export { loadModel, saveModel } from "./model/persist.js";
-export { ModelFileError, readModelFile, writeModelFile, type ModelFileContents } from "./model/file/index.js";
-export { defaultKernels } from "./model/default-kernels.js";
+} from "./api/models.js";
+export { decodeModel, encodeModel, type DecodeModelOptions } from "./api/model-bytes.js";
+export { defaultKernels, setDefaultKernels } from "./api/default-kernels.js";
+export { ModelFileError } from "./model/file/errors.js";
+export { MODEL_FILE_MAGIC, MODEL_FILE_VERSION, type ModelFileContents, type ModelFileTensor } from "./model/file/format.js";
 export * from "./train/options.js";
 export { LocalTrainer, TrainingError, type EpochReport, type TrainerHooks, type TrainProgress } from "./train/trainer.js";
 export { evaluate, type Evaluation } from "./train/evaluate.js";
 export { OptimizerState } from "./train/state.js";
-export * from "./data/index.js";
+// In-memory data: datasets and their row operations, scaling, seeded randomness, synthetic data.
+export { DataError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./data/errors.js";
+export {
+  createDataset, holdOut, oneHot, selectRows, shuffle, sliceRows, split, take, type Dataset, type DatasetParts,
+} from "./data/dataset.js";
+export { gaussian, mulberry32, seededPermutation } from "./data/random.js";
+export {
+  minMaxNormalize, minMaxStats, zScoreNormalize, zScoreStats, type MinMaxStats, type Normalized, type ZScoreStats,
+} from "./data/normalize.js";
+export { syntheticClassification, type SyntheticClassificationOptions } from "./data/synthetic.js";

@@ -1,7 +1,7 @@
 // The typed kernel API: one object holding a core, its arena and a scratch workspace, with checked methods.
 import { Arena, type ArenaOptions, type Slab } from "../runtime/arena.js";
 import { loadCore, type Core, type CoreOptions } from "../runtime/core.js";
-import { detectPlatform, type Platform } from "../runtime/platform.js";
+import { detectPlatform, type Platform, type PlatformOptions } from "../runtime/platform.js";
 import { activationBackward, activationForward, softmaxBackward, softmaxForward, type Activation } from "./activations.js";
 import { planGemm, runGemm, type GemmOptions } from "./gemm.js";
 import { binaryCrossEntropy, sigmoidCrossEntropy, softmaxCrossEntropy, squaredError } from "./losses.js";
@@ -9,9 +9,9 @@ import type { Matrix } from "./matrix.js";
 import { adagradUpdate, adamUpdate, sgdUpdate, type AdagradOptions, type AdamOptions, type SgdOptions } from "./optimizers.js";
 import { axpy, colSum, copy, fill, scale } from "./vector.js";
 
-/** Options of Kernels.load. */
-export interface KernelsOptions extends CoreOptions, ArenaOptions {
-  /** Runtime adapter. Default: the detected one. */
+/** Options of Kernels.load; `coreBase`/`coreUrl` (see PlatformOptions) say where the .wasm builds are served. */
+export interface KernelsOptions extends CoreOptions, ArenaOptions, PlatformOptions {
+  /** Runtime adapter. Default: the detected one (made for `coreBase`/`coreUrl` when they are given). */
   platform?: Platform;
 }
 
@@ -26,7 +26,7 @@ export class Kernels {
 
   /** Loads the core for this runtime (see CoreOptions) and opens an arena over its memory. */
   static async load(options: KernelsOptions = {}): Promise<Kernels> {
-    const platform = options.platform ?? (await detectPlatform());
+    const platform = options.platform ?? (await detectPlatform(options));
     const core = await loadCore(platform, options);
     return new Kernels(core, new Arena(core, options));
   }

@@ -1,6 +1,7 @@
 // Instantiates the WASM core from bytes over a given or new WebAssembly.Memory; runtime-free (no file system here).
 import { CoreLoadError } from "../errors.js";
 import type { CoreExports } from "./exports.js";
+import { requireSharedMemory } from "./isolation.js";
 import { coreFileName, pickVariant, type CoreVariant } from "./variants.js";
 
 /** 64 KiB, the WebAssembly page. */
@@ -74,6 +75,7 @@ function newMemory(options: CoreOptions, shared: boolean): WebAssembly.Memory {
 /** Compiles and instantiates core bytes. Resolves when the instance is ready; the bytes are not copied. */
 export async function instantiateCore(bytes: Uint8Array, variant: CoreVariant, options: CoreOptions = {}): Promise<Core> {
   const shared = options.shared ?? false;
+  if (shared) requireSharedMemory("a shared-memory core (shared: true)");
   const memory = options.memory ?? newMemory(options, shared);
   let module: WebAssembly.Module;
   let instance: WebAssembly.Instance;
@@ -95,6 +97,7 @@ function abortFromCore(): never {
 export async function loadCore(source: CoreSource, options: CoreOptions = {}): Promise<Core> {
   const variant = pickVariant(options.variant ?? "auto");
   const shared = options.shared ?? false;
+  if (shared) requireSharedMemory("a shared-memory core (shared: true)");
   const fileName = coreFileName(variant, shared);
   let bytes: Uint8Array;
   try {

@@ -14,17 +14,31 @@ export interface WorkerHandle {
   terminate(): Promise<void>;
 }
 
+/**
+ * Creates a Web Worker for a worker entry, written by the caller as the literal
+ * `() => new Worker(new URL("./worker.js", import.meta.url), { type: "module" })` so that bundlers emit the entry.
+ */
+export type WorkerFactory = () => Worker;
+
 /** One runtime's adapter: Node, Bun, Deno or a browser. */
 export interface Platform extends CoreSource {
   readonly name: "node" | "bun" | "deno" | "web";
   /** Logical cores available to this process. */
   hardwareConcurrency(): number;
-  /** Starts an ES-module worker running `url`. */
-  spawnWorker(url: URL): WorkerHandle;
+  /** Starts an ES-module worker running `url`; Web Worker runtimes call `create` instead when it is given. */
+  spawnWorker(url: URL, create?: WorkerFactory): WorkerHandle;
 }
 
-/** The package's build/ folder, which holds the compiled core (this file is dist/src/runtime/platform.js). */
-export const buildDir = new URL("../../../build/", import.meta.url);
+/** Options of the adapter factories (nodePlatform, bunPlatform, denoPlatform, webPlatform) and detectPlatform. */
+export interface PlatformOptions {
+  /**
+   * Folder (URL, or a path relative to the page in browsers) holding the core builds `core-*.wasm`. Default: the
+   * package's build/ folder, found from dist/ or from the sources; in a browser, the URLs bundlers emit.
+   */
+  coreBase?: URL | string;
+  /** URL of each build by file name; overrides coreBase (for bundles that rename assets). */
+  coreUrl?: (fileName: string) => URL | string;
+}
 
 /** Name of the runtime executing this code. */
 export function runtimeName(): Platform["name"] {
@@ -37,21 +51,22 @@ export function runtimeName(): Platform["name"] {
 
 let detected: Promise<Platform> | undefined;
 
-/** The adapter for the runtime executing this code (loaded once, on first use). */
-export function detectPlatform(): Promise<Platform> {
-  detected ??= importAdapter(runtimeName());
+/** The adapter for the runtime executing this code: the default one is loaded once; options make a new one. */
+export function detectPlatform(options?: PlatformOptions): Promise<Platform> {
+  if (options && (options.coreBase !== undefined || options.coreUrl !== undefined)) return createPlatform(runtimeName(), options);
+  detected ??= createPlatform(runtimeName(), {});
   return detected;
 }
 
-async function importAdapter(name: Platform["name"]): Promise<Platform> {
+async function createPlatform(name: Platform["name"], options: PlatformOptions): Promise<Platform> {
   switch (name) {
     case "node":
-      return (await import("./adapters/node.js")).nodePlatform;
+      return (await import("./adapters/node.js")).nodePlatform(options);
     case "bun":
-      return (await import("./adapters/bun.js")).bunPlatform;
+      return (await import("./adapters/bun.js")).bunPlatform(options);
     case "deno":
-      return (await import("./adapters/deno.js")).denoPlatform;
+      return (await import("./adapters/deno.js")).denoPlatform(options);
     default:
-      return (await import("./adapters/web.js")).webPlatform;
+      return (await import("./adapters/web.js")).webPlatform(options);
   }
 }

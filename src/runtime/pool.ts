@@ -7,8 +7,9 @@ import {
 } from "./control.js";
 import type { Core } from "./core.js";
 import type { KernelName } from "./exports.js";
+import { requireSharedMemory } from "./isolation.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "./platform.js";
-import { startWorker } from "./spawn.js";
+import { startWorker, type WorkerEntry } from "./spawn.js";
 
 /** One kernel invocation: the export's name and its numeric arguments (pointers, shapes, scalars). */
 export interface KernelCall {
@@ -46,16 +47,20 @@ export class WorkerPool {
 
   /** Starts `threads` workers over the core's shared memory; resolves when every one has instantiated it. */
   static async start(core: Core, options: PoolOptions = {}): Promise<WorkerPool> {
+    requireSharedMemory("a worker pool");
     if (!core.shared) throw new WorkerError("a worker pool needs a core loaded with { shared: true }");
     const platform = options.platform ?? (await detectPlatform());
     const threads = options.threads ?? platform.hardwareConcurrency();
     if (!Number.isInteger(threads) || threads < 1) throw new WorkerError(`threads must be a positive integer, got ${threads}`);
     const control = new SharedArrayBuffer(threads * SLOT_BYTES);
-    const url = new URL("./worker.js", import.meta.url);
+    const entry: WorkerEntry = {
+      url: new URL("./worker.js", import.meta.url),
+      create: () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" }),
+    };
     const members = await Promise.all(
       Array.from({ length: threads }, async (_, slot) => {
         const init: WorkerInit = { type: "init", coreBytes: core.bytes, module: core.module, memory: core.memory, control, slot };
-        const handle = await startWorker(platform, url, init);
+        const handle = await startWorker(platform, entry, init);
         return { handle, views: slotViews(control, slot), seq: 0 };
       }),
     );

@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { syntheticClassification } from "../../src/data/synthetic.js";
 import { ModelFileError } from "../../src/model/file/index.js";
-import { AutoEncoder, LayeredANN, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model } from "../../src/model/models.js";
-import { loadModel, saveModel } from "../../src/model/persist.js";
+import { AutoEncoder, LayeredANN, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model } from "../../src/api/models.js";
+import { loadModel, saveModel } from "../../src/api/persist.js";
 
 const data = syntheticClassification({ size: 300, features: 6, classes: 3, seed: 2 });
 const dir = await mkdtemp(join(tmpdir(), "downpour-persist-"));

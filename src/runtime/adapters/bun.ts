@@ -1,12 +1,16 @@
 // Bun adapter: reads core builds with Bun.file and runs Web Workers.
-import { buildDir, type Platform } from "../platform.js";
+import { coreReader } from "../build-dir.js";
+import type { Platform, PlatformOptions } from "../platform.js";
 import { spawnWebWorker } from "./web-worker.js";
 
 declare const Bun: { file(url: URL): { arrayBuffer(): Promise<ArrayBuffer> } };
 
-export const bunPlatform: Platform = {
-  name: "bun",
-  readCore: async (fileName) => new Uint8Array(await Bun.file(new URL(fileName, buildDir)).arrayBuffer()),
-  hardwareConcurrency: () => navigator.hardwareConcurrency,
-  spawnWorker: spawnWebWorker,
-};
+/** The Bun adapter; `options` say where the core builds are (default: the package's build/ folder). */
+export function bunPlatform(options: PlatformOptions = {}): Platform {
+  return {
+    name: "bun",
+    readCore: coreReader(options, async (url) => new Uint8Array(await Bun.file(url).arrayBuffer())),
+    hardwareConcurrency: () => navigator.hardwareConcurrency,
+    spawnWorker: spawnWebWorker,
+  };
+}

@@ -1,12 +1,16 @@
 // Deno adapter: reads core builds with Deno.readFile and runs Web Workers.
-import { buildDir, type Platform } from "../platform.js";
+import { coreReader } from "../build-dir.js";
+import type { Platform, PlatformOptions } from "../platform.js";
 import { spawnWebWorker } from "./web-worker.js";
 
 declare const Deno: { readFile(url: URL): Promise<Uint8Array> };
 
-export const denoPlatform: Platform = {
-  name: "deno",
-  readCore: (fileName) => Deno.readFile(new URL(fileName, buildDir)),
-  hardwareConcurrency: () => navigator.hardwareConcurrency,
-  spawnWorker: spawnWebWorker,
-};
+/** The Deno adapter; `options` say where the core builds are (default: the package's build/ folder). */
+export function denoPlatform(options: PlatformOptions = {}): Platform {
+  return {
+    name: "deno",
+    readCore: coreReader(options, (url) => Deno.readFile(url)),
+    hardwareConcurrency: () => navigator.hardwareConcurrency,
+    spawnWorker: spawnWebWorker,
+  };
+}

@@ -1,24 +1,35 @@
-// Node adapter: reads core builds with node:fs and runs workers on node:worker_threads.
-import { readFile } from "node:fs/promises";
-import { availableParallelism } from "node:os";
-import { Worker } from "node:worker_threads";
-import { buildDir, type Platform } from "../platform.js";
+// Node adapter: reads core builds with node:fs and runs workers on node:worker_threads. The built-ins come through
+// process.getBuiltinModule (see ../builtin.ts), so nothing here is a static `node:` import.
+import type * as NodeFs from "node:fs/promises";
+import type * as NodeOs from "node:os";
+import type * as NodeThreads from "node:worker_threads";
+import { coreReader } from "../build-dir.js";
+import { nodeBuiltin } from "../builtin.js";
+import type { Platform, PlatformOptions } from "../platform.js";
 
-export const nodePlatform: Platform = {
-  name: "node",
-  readCore: async (fileName) => new Uint8Array(await readFile(new URL(fileName, buildDir))),
-  hardwareConcurrency: () => availableParallelism(),
-  spawnWorker(url) {
-    const worker = new Worker(url, { workerData: { downpourPort: "node" } });
-    return {
-      postMessage: (message) => worker.postMessage(message),
-      onMessage: (listener) => worker.on("message", listener),
-      onError: (listener) => worker.on("error", listener),
-      onExit: (listener) => worker.on("exit", listener),
-      removeListeners: () => worker.removeAllListeners(),
-      terminate: async () => {
-        await worker.terminate();
-      },
-    };
-  },
-};
+/** The Node adapter; `options` say where the core builds are (default: the package's build/ folder). */
+export async function nodePlatform(options: PlatformOptions = {}): Promise<Platform> {
+  const [fs, os, threads] = await Promise.all([
+    nodeBuiltin<typeof NodeFs>("node:fs/promises"),
+    nodeBuiltin<typeof NodeOs>("node:os"),
+    nodeBuiltin<typeof NodeThreads>("node:worker_threads"),
+  ]);
+  return {
+    name: "node",
+    readCore: coreReader(options, async (url) => new Uint8Array(await fs.readFile(url))),
+    hardwareConcurrency: () => os.availableParallelism(),
+    spawnWorker(url) {
+      const worker = new threads.Worker(url, { workerData: { downpourPort: "node" } });
+      return {
+        postMessage: (message) => worker.postMessage(message),
+        onMessage: (listener) => worker.on("message", listener),
+        onError: (listener) => worker.on("error", listener),
+        onExit: (listener) => worker.on("exit", listener),
+        removeListeners: () => worker.removeAllListeners(),
+        terminate: async () => {
+          await worker.terminate();
+        },
+      };
+    },
+  };
+}

@@ -1,9 +1,13 @@
 // A WorkerHandle over the standard Web Worker API, used by the Bun, Deno and browser adapters.
-import type { WorkerHandle } from "../platform.js";
+import type { WorkerFactory, WorkerHandle } from "../platform.js";
 
-/** Starts `url` as an ES-module Web Worker. Web Workers have no exit event: onExit fires only on terminate(). */
-export function spawnWebWorker(url: URL): WorkerHandle {
-  const worker = new Worker(url, { type: "module" });
+/**
+ * Starts `url` as an ES-module Web Worker, or calls `create` when given (the caller's literal
+ * `new Worker(new URL(...), { type: "module" })`, which bundlers see). Web Workers have no exit event: onExit
+ * fires only on terminate().
+ */
+export function spawnWebWorker(url: URL, create?: WorkerFactory): WorkerHandle {
+  const worker = create ? create() : new Worker(url, { type: "module" });
   const removers: Array<() => void> = [];
   const exits: Array<(code: number) => void> = [];
   let exited = false;

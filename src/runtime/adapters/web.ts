@@ -1,14 +1,21 @@
-// Browser adapter: fetches core builds next to the bundle's build/ folder and runs Web Workers.
-import { buildDir, type Platform } from "../platform.js";
+// Browser adapter: fetches core builds (from `coreBase`/`coreUrl`, else the URLs a bundler emits next to the
+// package's build/ folder) and runs module Web Workers.
+import { bundledCoreUrl, coreReader, fetchBytes, readFromBuild } from "../build-dir.js";
+import type { Platform, PlatformOptions } from "../platform.js";
 import { spawnWebWorker } from "./web-worker.js";
 
-export const webPlatform: Platform = {
-  name: "web",
-  async readCore(fileName) {
-    const response = await fetch(new URL(fileName, buildDir));
-    if (!response.ok) throw new Error(`GET ${response.url}: HTTP ${response.status}`);
-    return new Uint8Array(await response.arrayBuffer());
-  },
-  hardwareConcurrency: () => navigator.hardwareConcurrency ?? 1,
-  spawnWorker: spawnWebWorker,
-};
+/** The browser adapter, e.g. `webPlatform({ coreBase: new URL("/assets/downpour/", location.href) })`. */
+export function webPlatform(options: PlatformOptions = {}): Platform {
+  return {
+    name: "web",
+    readCore: coreReader(options, fetchBytes, async (fileName, read) => {
+      try {
+        return await read(bundledCoreUrl(fileName));
+      } catch {
+        return readFromBuild(fileName, read); // the sources served as they are (src/runtime/ is one level less deep)
+      }
+    }),
+    hardwareConcurrency: () => navigator.hardwareConcurrency ?? 1,
+    spawnWorker: spawnWebWorker,
+  };
+}

@@ -1,0 +1,7 @@
+// Public entry `downpour/core`: the runtime (loading, arena, worker pool, adapters) and the typed, checked kernels.
+export * from "../runtime/index.js";
+export { Kernels, type KernelsOptions } from "./kernels.js";
+export { ParallelGemm } from "./parallel-gemm.js";
+export { planGemm, type GemmOptions } from "./gemm.js";
+export { matrix, describe, type Matrix } from "./matrix.js";
+export type { AdagradOptions, AdamOptions, SgdOptions } from "./optimizers.js";

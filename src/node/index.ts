@@ -1,0 +1,16 @@
+// Public entry `downpour/node` (Node, Bun, Deno): everything of the main entry plus what takes file paths: model
+// files (saveModel/loadModel, readModelFile/writeModelFile), the data readers (IDX, CSV, libsvm), MNIST loading
+// and download, and the data cache folder.
+export * from "../index.js";
+export { loadModel, saveModel } from "../api/persist.js";
+export { readModelFile, writeModelFile } from "../model/file/io.js";
+export { readIdx, readIdxRecords, IDX_UBYTE_MAGICS, type IdxChunk, type IdxReadOptions, type IdxHeader } from "../data/idx.js";
+export { readCsv, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "../data/csv.js";
+export { readLibsvm, type LibsvmOptions } from "../data/libsvm.js";
+export { defaultCacheDir, type DataEnv } from "../data/cache.js";
+export type { ContentSpec } from "../data/checksum.js";
+export type { DownloadProgress, DownloadSource } from "../data/download.js";
+export {
+  loadMnist, downloadMnist, verifyMnist, findMnist, MNIST_FILES, MNIST_BASE_URLS,
+  type MnistFile, type MnistDownloadOptions, type MnistDownloadResult,
+} from "../data/mnist.js";
