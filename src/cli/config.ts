@@ -3,7 +3,7 @@
 import { readFile } from "node:fs/promises";
 import { ConfigError } from "./errors.js";
 import { readablePath } from "./io.js";
-import { isHoldout } from "./parse.js";
+import { isDelimiter, isHoldout } from "./parse.js";
 import {
   DEFAULT_SETTINGS, SETTINGS, TRAIN_OPTION_KEYS, flagName, settingDef,
   type SettingDef, type SettingKey, type TrainSettings,
@@ -92,6 +92,10 @@ function problem(def: SettingDef, value: unknown): string | undefined {
       return isHoldout(value) ? undefined : "a count of rows (an integer >= 0) or a fraction in (0, 1)";
     case "column":
       return Number.isInteger(value) || (typeof value === "string" && value !== "") ? undefined : "a column index or a header name";
+    case "columns":
+      return Array.isArray(value) && value.length > 0 && value.every((c) => Number.isInteger(c) && c >= 0) ? undefined : "an array of 0-based column indices, like [0, 1, 2]";
+    case "delimiter":
+      return isDelimiter(value) ? undefined : 'one character, like ";" or "\t"';
     case "choice":
       return def.choices!.includes(value as string) ? undefined : `one of ${def.choices!.map((c) => `"${c}"`).join(", ")}`;
     case "file-or-off":

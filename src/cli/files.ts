@@ -1,58 +1,37 @@
-// Writing output files atomically: a temp file beside the target, renamed over it once complete.
-import { randomBytes } from "node:crypto";
-import { open, rename, rm, type FileHandle } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
+// Output files of the CLI written atomically (src/node/files.ts), with failures as CliErrors naming the file.
+import { AtomicFile as NodeAtomicFile, writeFileAtomic as nodeWriteFileAtomic } from "../node/files.js";
 import { CliError } from "./errors.js";
 
-/** ".<name>.<pid>.<hex>.tmp" in the target's directory, so the rename stays on one file system. */
-function tempPathFor(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+function cannotWrite(path: string, error: unknown): CliError {
+  return new CliError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
 }
 
 /** A file being written: chunks go to a temp file; commit() renames it over the target, abort() removes it. */
 export class AtomicFile {
-  private constructor(
-    readonly path: string,
-    private readonly temp: string,
-    private readonly handle: FileHandle,
-  ) {}
+  private constructor(private readonly file: NodeAtomicFile) {}
+
+  get path(): string {
+    return this.file.path;
+  }
 
   static async create(path: string): Promise<AtomicFile> {
-    const temp = tempPathFor(path);
-    const handle = await open(temp, "wx").catch((error: Error) => {
-      throw new CliError(`cannot write ${path}: ${error.message}`, { cause: error });
-    });
-    return new AtomicFile(path, temp, handle);
+    return new AtomicFile(await NodeAtomicFile.create(path).catch((error: unknown) => Promise.reject(cannotWrite(path, error))));
   }
 
   async write(text: string): Promise<void> {
-    await this.handle.write(text);
+    await this.file.write(text);
   }
 
   async commit(): Promise<void> {
-    try {
-      await this.handle.close();
-      await rename(this.temp, this.path);
-    } catch (error) {
-      await rm(this.temp, { force: true });
-      throw new CliError(`cannot write ${this.path}: ${(error as Error).message}`, { cause: error });
-    }
+    await this.file.commit().catch((error: unknown) => Promise.reject(cannotWrite(this.path, error)));
   }
 
   async abort(): Promise<void> {
-    await this.handle.close().catch(() => {});
-    await rm(this.temp, { force: true });
+    await this.file.abort();
   }
 }
 
 /** Writes `text` to `path` whole or not at all. */
 export async function writeFileAtomic(path: string, text: string): Promise<void> {
-  const file = await AtomicFile.create(path);
-  try {
-    await file.write(text);
-  } catch (error) {
-    await file.abort();
-    throw new CliError(`cannot write ${path}: ${(error as Error).message}`, { cause: error });
-  }
-  await file.commit();
+  await nodeWriteFileAtomic(path, text).catch((error: unknown) => Promise.reject(cannotWrite(path, error)));
 }

@@ -9,10 +9,15 @@ import { asScaling, type Scaling } from "./scaling.js";
 
 /** How training read and scaled its data. */
 export interface Preprocess {
-  /** "mnist", "synthetic" or the training file's name. */
+  /** "mnist", "digits", "synthetic" or the training file's name. */
   readonly data: string;
   readonly scaling?: Scaling;
+  /** How the training file was read (absent for the presets). */
+  readonly format?: "csv" | "libsvm" | "idx";
   readonly labelColumn?: number | string;
+  readonly featureColumns?: readonly number[];
+  readonly delimiter?: string;
+  readonly comment?: string;
   readonly classes?: number;
 }
 

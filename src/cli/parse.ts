@@ -36,3 +36,31 @@ export function isHoldout(value: unknown): value is number {
 export function parseColumn(text: string): number | string {
   return INTEGER.test(text.trim()) ? Number(text) : text;
 }
+
+/** Columns by 0-based index: "0-7", "1,2,5", or both ("0-3,7"); in the order given, each at most once. */
+export function parseColumns(text: string): number[] {
+  const columns: number[] = [];
+  for (const item of text.split(",").map((s) => s.trim())) {
+    const range = /^(\d+)\s*-\s*(\d+)$/.exec(item);
+    if (range) {
+      const [from, to] = [Number(range[1]), Number(range[2])];
+      if (to < from) throw new InvalidArgumentError(`the range ${item} runs backwards; write ${to}-${from}.`);
+      for (let j = from; j <= to; j++) columns.push(j);
+    } else if (/^\d+$/.test(item)) columns.push(Number(item));
+    else throw new InvalidArgumentError("expected 0-based column indices and ranges separated by commas, like 0-7 or 1,2,5.");
+  }
+  const repeated = columns.find((c, i) => columns.indexOf(c) !== i);
+  if (repeated !== undefined) throw new InvalidArgumentError(`column ${repeated} is named twice.`);
+  return columns;
+}
+
+/** One field-separator character; "\t" (backslash t) or "tab" for a tab. */
+export function parseDelimiter(text: string): string {
+  const delimiter = text === "\\t" || text.toLowerCase() === "tab" ? "\t" : text;
+  if (!isDelimiter(delimiter)) throw new InvalidArgumentError('expected one character, like ";" or \\t for tab.');
+  return delimiter;
+}
+
+export function isDelimiter(value: unknown): value is string {
+  return typeof value === "string" && value.length === 1 && !['"', "\n", "\r"].includes(value);
+}

@@ -1,7 +1,6 @@
 // Feature scaling of the CLI: fitted on training data, applied to test and prediction inputs, checked when read back.
-import {
-  createDataset, minMaxNormalize, zScoreNormalize, type Dataset, type MinMaxStats, type ZScoreStats,
-} from "../data/index.js";
+import { createDataset, type Dataset } from "../data/dataset.js";
+import { minMaxNormalize, zScoreNormalize, type MinMaxStats, type ZScoreStats } from "../data/normalize.js";
 import type { Normalization } from "./settings.js";
 
 /** The stats a dataset was scaled with (stored in the model file). */

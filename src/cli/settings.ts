@@ -10,13 +10,25 @@ export type Normalization = (typeof NORMALIZATIONS)[number];
 
 export const MODES = ["sync", "async"] as const;
 
+/** The data file formats --format chooses between (as src/cli/datasets.ts reads them). */
+export const FORMATS = ["csv", "libsvm", "idx"] as const;
+export type Format = (typeof FORMATS)[number];
+
+/** How many epochs the summary table shows: auto (all on a terminal, else first, best and last), all, or short. */
+export const SUMMARIES = ["auto", "all", "short"] as const;
+export type Summary = (typeof SUMMARIES)[number];
+
 /** Everything `train` runs with, after defaults, the config file and the flags are merged. */
 export interface TrainSettings {
   data: string;
   testData?: string;
   holdout?: number;
   normalize?: Normalization;
+  format?: Format;
   labelColumn?: number | string;
+  features?: number[];
+  delimiter?: string;
+  comment?: string;
   header?: boolean;
   classes?: number;
   model: ModelName;
@@ -49,12 +61,14 @@ export interface TrainSettings {
   curves?: string | false;
   json: boolean;
   quiet: boolean;
+  summary?: Summary;
 }
 
 export type SettingKey = keyof TrainSettings;
 
 /** How a setting's value is spelled and checked. */
-export type ValueType = "string" | "integer" | "number" | "boolean" | "integers" | "holdout" | "column" | "choice" | "file-or-off" | "object";
+export type ValueType =
+  | "string" | "integer" | "number" | "boolean" | "integers" | "holdout" | "column" | "columns" | "delimiter" | "choice" | "file-or-off" | "object";
 
 export interface SettingDef {
   readonly key: SettingKey;
@@ -80,19 +94,27 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   quiet: false,
 };
 
-const EXTENSIONS = ".csv, .libsvm, .svm or .txt file (optionally .gz)";
+const EXTENSIONS = ".csv, .tsv, .libsvm, .svm, .txt or .idx file (optionally .gz)";
 
 export const SETTINGS: readonly SettingDef[] = [
   { key: "data", flag: "--data <preset|path>", type: "string", group: "Data", shown: "mnist",
-    help: `mnist (falls back to synthetic data when MNIST is absent), synthetic, or a ${EXTENSIONS}` },
+    help: `mnist (downloaded when not cached; when left at the default and the download fails, the bundled digits), digits (UCI 8x8 handwritten digits, bundled), synthetic, or a ${EXTENSIONS}` },
+  { key: "format", flag: "--format <format>", type: "choice", choices: FORMATS, group: "Data", shown: "by extension; .txt by content (index:value tokens: libsvm, else csv)",
+    help: "how --data and --test-data files are read" },
   { key: "testData", flag: "--test-data <path>", type: "string", group: "Data", shown: "none",
     help: "a separate evaluation set, in the format and columns of --data" },
-  { key: "holdout", flag: "--holdout <n|fraction>", type: "holdout", group: "Data", shown: "MNIST's own 10k test set; 0.1 of other data",
+  { key: "holdout", flag: "--holdout <n|fraction>", type: "holdout", group: "Data", shown: "MNIST's own 10k test set, a fixed fifth of digits; 0.1 of other data",
     help: "rows of the training data kept for evaluation (seeded random pick): a count or a fraction; 0 for none" },
-  { key: "normalize", flag: "--normalize <method>", type: "choice", choices: NORMALIZATIONS, group: "Data", shown: "minmax for files, none for mnist and synthetic",
+  { key: "normalize", flag: "--normalize <method>", type: "choice", choices: NORMALIZATIONS, group: "Data", shown: "minmax for files, none for the presets",
     help: "feature scaling fitted on the training data, applied to test data and stored in the model" },
   { key: "labelColumn", flag: "--label-column <index|name>", type: "column", group: "Data", shown: "-1, the last",
-    help: "the CSV label column: 0-based index (negative counts from the end) or header name" },
+    help: "the CSV label column: 0-based index (negative counts from the end) or header name (autoencoder: no label unless given)" },
+  { key: "features", flag: "--features <columns>", type: "columns", group: "Data", shown: "every column but the label",
+    help: "the CSV's input columns, 0-based: ranges and lists like 0-7 or 1,2,5" },
+  { key: "delimiter", flag: "--delimiter <char>", type: "delimiter", group: "Data", shown: ", (.tsv: tab)",
+    help: "the CSV field separator, one character; \\t for tab" },
+  { key: "comment", flag: "--comment <prefix>", type: "string", group: "Data", shown: "none",
+    help: "skip CSV lines starting with this, like '#'" },
   { key: "header", flag: "--header", off: "the CSV's first line is data", type: "boolean", group: "Data", shown: "auto-detected",
     help: "the CSV's first line is a header" },
   { key: "classes", flag: "--classes <n>", type: "integer", group: "Data", shown: "none: the label is one output",
@@ -133,6 +155,8 @@ export const SETTINGS: readonly SettingDef[] = [
     help: "SVG chart of loss and accuracy per epoch" },
   { key: "json", flag: "--json", type: "boolean", group: "Output", shown: "off", help: "print the epoch reports as JSON on stdout" },
   { key: "quiet", flag: "--quiet", type: "boolean", group: "Output", shown: "off", help: "no progress bar: one line per epoch" },
+  { key: "summary", flag: "--summary <rows>", type: "choice", choices: SUMMARIES, group: "Output", shown: "auto: every epoch on a terminal, else (or with --quiet) the first, best and last",
+    help: "epochs in the summary table: all, or short (the first, best and last)" },
   { key: "spec", type: "object", group: "Config file only", help: "a full NetworkSpec { inputs?, layers, cost?, init?, seed? }" },
   { key: "train", type: "object", group: "Config file only", help: "any TrainOptions; the flat keys override its fields" },
 ];

@@ -1,4 +1,5 @@
-// Numeric CSV reader streaming by lines: header detection, a label column by index or name, one-hot classes.
+// Numeric CSV reader streaming by lines: header detection, delimiter and comment lines, a label column by index or
+// name (or none), the feature columns to keep, one-hot classes.
 import { basename } from "node:path";
 import { createDataset, type Dataset } from "./dataset.js";
 import { dataErrorAt, DataError, describeLocation } from "./errors.js";
@@ -10,14 +11,21 @@ import { checkClasses, checkClassLabel, parseNumber, targetsFrom } from "./targe
 export interface CsvRowOptions {
   /** true: the first line is a header; "auto" (default): it is one when its fields are not all numbers. */
   readonly header?: boolean | "auto";
-  /** Field separator, "," by default. */
+  /** Field separator: one character, "," by default ("\t" for tab-separated files). */
   readonly delimiter?: string;
+  /** Lines starting with this (after leading blanks) are skipped, like blank lines; default: none. */
+  readonly comment?: string;
+  /** How messages name the options (e.g. the CLI's flags "--delimiter", "--features"); default: the option names. */
+  readonly optionNames?: Partial<Record<"delimiter" | "comment" | "labelColumn" | "featureColumns", string>>;
 }
 
 /** How to turn a numeric CSV file into a Dataset. */
 export interface CsvOptions extends CsvRowOptions {
-  /** 0-based index (negative counts from the end) or header name of the label column; default -1, the last. */
-  readonly labelColumn?: number | string;
+  /** 0-based index (negative counts from the end) or header name of the label column; default -1, the last;
+   * null: no label column (every column may be a feature, and y is a copy of x, as an auto-encoder's targets). */
+  readonly labelColumn?: number | string | null;
+  /** 0-based indices of the feature columns, in order; default: every column but the label column. */
+  readonly featureColumns?: readonly number[];
   /** When set, labels are class indices in [0, classes) and y is one-hot; otherwise y is the label value. */
   readonly classes?: number;
 }
@@ -28,7 +36,15 @@ export interface CsvRow {
   readonly values: number[];
 }
 
-type CsvRecord = { kind: "header"; line: number; names: string[] } | ({ kind: "row" } & CsvRow);
+type CsvRecord = { kind: "header"; line: number; names: string[] } | ({ kind: "row"; text: string } & CsvRow);
+
+/** Numbers joined by another separator ("1 2 3", "1;2"): data read with the wrong delimiter, not a header name. */
+const OTHER_SEPARATOR = /^[-+\d.eE]+(?:\s*[\s;|:]\s*[-+\d.eE]+)+$/;
+
+/** True when a first line's fields make it a header: not all of them are numbers (nor numbers joined by another separator). */
+export function isHeaderRow(fields: readonly string[]): boolean {
+  return !fields.every((f) => parseNumber(f) !== undefined || OTHER_SEPARATOR.test(f));
+}
 
 /** The data rows, streamed; every row has as many fields as the first line, each a number. */
 export async function* readCsvRows(path: string, options: CsvRowOptions = {}): AsyncGenerator<CsvRow> {
@@ -37,45 +53,58 @@ export async function* readCsvRows(path: string, options: CsvRowOptions = {}): A
   }
 }
 
-/** The whole file as a Dataset: every column but the label column are features. */
+/** The header's names, or undefined when the file has none (as `header` says, or detected as readCsvRows does). */
+export async function readCsvHeader(path: string, options: CsvRowOptions = {}): Promise<string[] | undefined> {
+  for await (const record of csvRecords(path, options)) return record.kind === "header" ? record.names : undefined;
+  return undefined;
+}
+
+/** The whole file as a Dataset: the feature columns (default: every column but the label column) and the label. */
 export async function readCsv(path: string, options: CsvOptions = {}): Promise<Dataset> {
   checkClasses(path, options.classes);
+  const noLabel = options.labelColumn === null;
   const x = new Growable((n) => new Float32Array(n));
   const raw = new Growable((n) => new Float64Array(n));
   let header: string[] | undefined;
-  let labelIndex = -1;
+  let columns: { label: number; features: readonly number[] } | undefined;
   for await (const record of csvRecords(path, options)) {
     if (record.kind === "header") {
       header = record.names;
       continue;
     }
     const { line, values } = record;
-    if (labelIndex < 0) labelIndex = resolveLabelColumn(path, options.labelColumn ?? -1, values.length, header);
-    const label = values[labelIndex]!;
-    if (options.classes !== undefined) {
-      checkClassLabel(label, options.classes, { file: path, line, column: labelIndex + 1, ...fieldName(header, labelIndex) });
+    columns ??= resolveColumns(path, line, options, values.length, header, record.text);
+    if (!noLabel) {
+      const label = values[columns.label]!;
+      if (options.classes !== undefined) {
+        checkClassLabel(label, options.classes, { file: path, line, column: columns.label + 1, ...fieldName(header, columns.label) });
+      }
+      raw.push(label);
     }
-    raw.push(label);
-    for (let j = 0; j < values.length; j++) if (j !== labelIndex) x.push(values[j]!);
+    for (const j of columns.features) x.push(values[j]!);
   }
-  if (raw.length === 0) throw new DataError(`${path}: no data rows`, { file: path });
-  const features = x.length / raw.length;
-  return createDataset({ features, x: x.toArray(), ...targetsFrom(raw.toArray(), options.classes), name: basename(path) });
+  if (!columns) throw new DataError(`${path}: no data rows`, { file: path });
+  const features = columns.features.length;
+  const name = basename(path);
+  const xs = x.toArray();
+  if (noLabel) return createDataset({ features, outputs: features, x: xs, y: xs.slice(), name });
+  return createDataset({ features, x: xs, ...targetsFrom(raw.toArray(), options.classes), name });
 }
 
-/** The header (if any) then each data row, checked for field count and numbers; blank lines are skipped. */
+/** The header (if any) then each data row, checked for field count and numbers; blank and comment lines are skipped. */
 async function* csvRecords(path: string, options: CsvRowOptions): AsyncGenerator<CsvRecord> {
-  const delimiter = options.delimiter ?? ",";
+  const delimiter = checkDelimiter(path, options);
+  const comment = options.comment === undefined || options.comment === "" ? undefined : options.comment;
   const headerOption = options.header ?? "auto";
-  let width: { fields: number; line: number } | undefined;
+  let width: { fields: number; line: number; text: string } | undefined;
   let header: string[] | undefined;
   for await (const { line, text } of readLines(path)) {
-    if (text.trim() === "") continue;
+    const trimmed = text.trim();
+    if (trimmed === "" || (comment !== undefined && trimmed.startsWith(comment))) continue;
     const fields = text.split(delimiter).map(unquote);
     if (!width) {
-      width = { fields: fields.length, line };
-      if (fields.length < 2) throw dataErrorAt({ file: path, line }, `has 1 field, expected at least 2 (features and a label)`);
-      if (headerOption === true || (headerOption === "auto" && !fields.every((f) => parseNumber(f) !== undefined))) {
+      width = { fields: fields.length, line, text: trimmed };
+      if (headerOption === true || (headerOption === "auto" && isHeaderRow(fields))) {
         header = fields;
         yield { kind: "header", line, names: fields };
         continue;
@@ -83,35 +112,74 @@ async function* csvRecords(path: string, options: CsvRowOptions): AsyncGenerator
     }
     if (fields.length !== width.fields) {
       throw new DataError(
-        `${describeLocation({ file: path, line })} has ${fields.length} fields, expected ${width.fields} (as on line ${width.line})`,
+        `${describeLocation({ file: path, line })} has ${fields.length} fields, expected ${width.fields} (as on line ${width.line})${commentHint(width, options)}`,
         { file: path, line },
       );
     }
-    yield { kind: "row", line, values: fields.map((field, j) => toNumber(field, { path, line, column: j, header })) };
+    yield { kind: "row", line, text, values: fields.map((field, j) => toNumber(field, { path, line, column: j, header, options })) };
   }
 }
 
-function toNumber(field: string, at: { path: string; line: number; column: number; header: string[] | undefined }): number {
+function commentHint(first: { line: number; text: string }, options: CsvRowOptions): string {
+  return options.comment === undefined && /^[#%;/]/.test(first.text) ? ` (line ${first.line} looks like a comment: set ${options.optionNames?.comment ?? "comment"})` : "";
+}
+
+function checkDelimiter(path: string, options: CsvRowOptions): string {
+  const delimiter = options.delimiter ?? ",";
+  if (delimiter.length !== 1 || delimiter === '"' || delimiter === "\n" || delimiter === "\r") {
+    throw new DataError(`${path}: ${options.optionNames?.delimiter ?? "delimiter"} is ${JSON.stringify(delimiter)}, expected one character (not a quote or a line break)`, { file: path });
+  }
+  return delimiter;
+}
+
+function delimiterHint(sample: string, options: CsvRowOptions): string {
+  return /[\t;| ]/.test(sample.trim()) ? ` (fields separated by something else than ${JSON.stringify(options.delimiter ?? ",")}? set ${options.optionNames?.delimiter ?? "delimiter"})` : "";
+}
+
+function toNumber(field: string, at: { path: string; line: number; column: number; header: string[] | undefined; options: CsvRowOptions }): number {
   const value = parseNumber(field);
   if (value === undefined) {
     const location = { file: at.path, line: at.line, column: at.column + 1, ...fieldName(at.header, at.column) };
-    throw dataErrorAt(location, `expected a number, got ${JSON.stringify(field)}`);
+    const comment = at.column === 0 && at.options.comment === undefined && /^[#%;/]/.test(field);
+    const hint = comment ? ` (a comment line? set ${at.options.optionNames?.comment ?? "comment"})` : delimiterHint(field, at.options);
+    throw dataErrorAt(location, `expected a number, got ${JSON.stringify(field)}${hint}`);
   }
   return value;
 }
 
+/** The 0-based label column (-1 for none) and feature columns, checked against the first data row's width. */
+function resolveColumns(path: string, line: number, options: CsvOptions, fields: number, header: string[] | undefined, firstField: string): { label: number; features: readonly number[] } {
+  const names = { labelColumn: "labelColumn", featureColumns: "featureColumns", ...options.optionNames };
+  const label = options.labelColumn === null ? -1 : resolveLabelColumn(path, options.labelColumn ?? -1, fields, header, names.labelColumn);
+  if (label >= 0 && fields < 2 && options.featureColumns === undefined) {
+    throw dataErrorAt({ file: path, line }, `has 1 field, expected at least 2 (features and a label)${delimiterHint(firstField, options)}`);
+  }
+  if (options.featureColumns === undefined) return { label, features: Array.from({ length: fields }, (_, j) => j).filter((j) => j !== label) };
+  const features = options.featureColumns;
+  if (features.length === 0) throw new DataError(`${path}: ${names.featureColumns} names no column`, { file: path });
+  for (const j of features) {
+    if (!Number.isInteger(j) || j < 0 || j >= fields) {
+      throw dataErrorAt({ file: path, line }, `${names.featureColumns} names column ${j}, but the rows have ${fields} column${fields === 1 ? "" : "s"} (0-${fields - 1})`);
+    }
+    if (j === label) {
+      throw dataErrorAt({ file: path, line, column: j + 1, ...fieldName(header, j) }, `${names.featureColumns} includes column ${j}, the label column (${names.labelColumn})`);
+    }
+  }
+  return { label, features };
+}
+
 /** The 0-based label column from an index (negative from the end) or a header name. */
-function resolveLabelColumn(path: string, column: number | string, fields: number, header: string[] | undefined): number {
+function resolveLabelColumn(path: string, column: number | string, fields: number, header: string[] | undefined, flag: string): number {
   if (typeof column === "string") {
-    if (!header) throw new DataError(`${path}: labelColumn ${JSON.stringify(column)} names a header column, but the file has no header`, { file: path });
+    if (!header) throw new DataError(`${path}: ${flag} ${JSON.stringify(column)} names a header column, but the file has no header`, { file: path });
     const index = header.indexOf(column);
     if (index < 0) {
-      throw new DataError(`${path}: no header column is named ${JSON.stringify(column)}; the header has ${header.map((h) => JSON.stringify(h)).join(", ")}`, { file: path });
+      throw new DataError(`${path}: ${flag}: no header column is named ${JSON.stringify(column)}; the header has ${header.map((h) => JSON.stringify(h)).join(", ")}`, { file: path });
     }
     return index;
   }
   if (!Number.isInteger(column) || column < -fields || column >= fields) {
-    throw new DataError(`${path}: labelColumn is ${column}, expected an integer in [${-fields}, ${fields - 1}] for ${fields} fields`, { file: path });
+    throw new DataError(`${path}: ${flag} is ${column}, expected an integer in [${-fields}, ${fields - 1}] for ${fields} fields`, { file: path });
   }
   return column < 0 ? fields + column : column;
 }

@@ -1,11 +1,10 @@
 // Downloading a gzip file from a list of base URLs: verified on its uncompressed content, then written atomically.
-import { randomBytes } from "node:crypto";
-import { rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { gunzip, gzip } from "node:zlib";
 import { contentProblem, type ContentSpec } from "./checksum.js";
 import { DownpourError } from "../errors.js";
+import { writeFileAtomic } from "../node/files.js";
 import { DataError, DownloadError, type DownloadAttempt } from "./errors.js";
 import { hasGzipMagic } from "./files.js";
 
@@ -43,7 +42,7 @@ export async function downloadVerified(spec: ContentSpec, dir: string, source: D
       attempts.push({ url, problem: describeFailure(error) });
       continue;
     }
-    await writeAtomically(file, gz).catch((error: Error) => {
+    await writeFileAtomic(file, gz, { fsync: true }).catch((error: Error) => {
       throw new DataError(`${file}: cannot write the download (${error.message})`, { file }, { cause: error });
     });
     return url;
@@ -98,18 +97,6 @@ async function fetchBytes(url: string, file: string, source: DownloadSource): Pr
     throw error;
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Writes a temporary file in the same directory and renames it, so the target is whole or absent. */
-async function writeAtomically(path: string, data: Uint8Array): Promise<void> {
-  const temp = `${path}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
-  try {
-    await writeFile(temp, data);
-    await rename(temp, path);
-  } catch (error) {
-    await unlink(temp).catch(() => {});
-    throw error;
   }
 }
 

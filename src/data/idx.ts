@@ -1,5 +1,7 @@
 // IDX reader (the MNIST format), raw or gzip, streaming records in chunks so a large file needs not fit in memory.
+import { basename } from "node:path";
 import type { Readable } from "node:stream";
+import { createDataset, type Dataset } from "./dataset.js";
 import { DataError } from "./errors.js";
 import { asDataError, openDataStream } from "./files.js";
 
@@ -178,4 +180,13 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 
 function hex(value: number, digits: number): string {
   return value.toString(16).padStart(digits, "0");
+}
+
+/** An IDX file's records as unlabelled rows (each record flattened; raw values), y a copy of x (auto-encoder targets). */
+export async function readIdxRows(path: string): Promise<Dataset> {
+  const { dims, data } = await readIdx(path);
+  const features = dims.slice(1).reduce((a, b) => a * b, 1);
+  if (dims[0] === 0) throw new DataError(`${path}: no records`, { file: path });
+  const x = Float32Array.from(data);
+  return createDataset({ features, outputs: features, x, y: x.slice(), name: basename(path) });
 }

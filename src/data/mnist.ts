@@ -28,6 +28,12 @@ export const MNIST_BASE_URLS: readonly string[] = [
   "https://ossci-datasets.s3.amazonaws.com/mnist/",
 ];
 
+/** The base URLs to download from: $DOWNPOUR_MNIST_URLS (separated by spaces or commas) when set, else MNIST_BASE_URLS. */
+export function mnistBaseUrls(env: DataEnv = process.env): readonly string[] {
+  const urls = (env.DOWNPOUR_MNIST_URLS ?? "").split(/[\s,]+/).filter((url) => url !== "");
+  return urls.length > 0 ? urls : MNIST_BASE_URLS;
+}
+
 const IMAGE_SIDE = 28;
 const CLASSES = 10;
 

@@ -1,8 +1,9 @@
-// Helpers of the CLI tests: an io that captures stdout and stderr, temp dirs, and the shared Pima CSV.
+// Helpers of the CLI tests: an io that captures stdout and stderr, temp dirs, the shared Pima CSV, the built binary.
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { CliIO } from "../../src/cli/io.js";
-import { projectRoot, sharedDataDir } from "../data/paths.js";
+import { sharedDataDir } from "../data/paths.js";
 
 export { tempDir, writeTemp } from "../data/temp.js";
 
@@ -26,9 +27,9 @@ export function pimaCsv(): string | undefined {
   return existsSync(path) ? readFileSync(path, "utf8") : undefined;
 }
 
-/** The built CLI entry point. */
+/** The built CLI entry point of the same build as this file (this is <out>/test/cli/helpers.js; it is <out>/src/cli/main.js). */
 export function cliMain(): string {
-  return join(projectRoot(), "dist/src/cli/main.js");
+  return fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
 }
 
 /** The rows of a CSV text (blank lines dropped), each split into fields. */

@@ -1,20 +1,32 @@
-// The built `downpour` binary end to end: exit codes (0 ok, 1 error, 2 usage), messages on stderr, --help.
+// The built `downpour` binary end to end: exit codes (0 ok, 1 error, 2 usage), messages on stderr, --help, and a
+// reader that closes the pipe early (`downpour --help | head`) ending it quietly.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
 import { describe, test } from "node:test";
 import { SETTINGS } from "../../src/cli/settings.js";
 import { cliMain, tempDir } from "./helpers.js";
 
 const dir = tempDir("cli-process");
+const TIMEOUT = { timeout: 60_000 };
 
 function downpour(...args: string[]) {
   const env = { ...process.env, DOWNPOUR_CACHE: dir, DOWNPOUR_DATA: "", DOWNPOUR_DEBUG: "" };
   return spawnSync(process.execPath, [cliMain(), ...args], { cwd: dir, env, encoding: "utf8", timeout: 60_000 });
 }
 
+/** Runs the binary with stdout piped and the pipe's reading end destroyed at once; resolves with its exit and stderr. */
+function withClosedStdout(...args: string[]): Promise<{ code: number | null; signal: string | null; stderr: string }> {
+  const env = { ...process.env, DOWNPOUR_CACHE: dir, DOWNPOUR_DATA: "", DOWNPOUR_DEBUG: "" };
+  const child = spawn(process.execPath, [cliMain(), ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+  child.stdout.destroy();
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (text: string) => void (stderr += text));
+  return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr })));
+}
+
 describe("downpour binary", () => {
-  test("train --data synthetic --epochs 1 --quiet --no-save --no-curves exits 0 and writes no file", () => {
+  test("train --data synthetic --epochs 1 --quiet --no-save --no-curves exits 0 and writes no file", TIMEOUT, () => {
     const run = downpour("train", "--data", "synthetic", "--epochs", "1", "--quiet", "--no-save", "--no-curves");
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stderr, /^epoch 1\/1 {2}loss /m);
@@ -22,25 +34,25 @@ describe("downpour binary", () => {
     assert.deepEqual(readdirSync(dir), []);
   });
 
-  test("a flag value commander rejects is a usage error: exit 2, the flag named on stderr", () => {
+  test("a flag value commander rejects is a usage error: exit 2, the flag named on stderr", TIMEOUT, () => {
     const run = downpour("train", "--epochs", "ten");
     assert.equal(run.status, 2);
     assert.match(run.stderr, /^downpour: option '--epochs <n>' argument 'ten' is invalid\. expected an integer\./);
     assert.equal(run.stdout, "");
   });
 
-  test("a value the library rejects exits 1 with `downpour: <message>` and no stack trace", () => {
+  test("a value the library rejects exits 1 with `downpour: <message>` and no stack trace", TIMEOUT, () => {
     const run = downpour("train", "--data", "synthetic", "--epochs", "0");
     assert.equal(run.status, 1);
     assert.equal(run.stderr, "downpour: --epochs: epochs must be a positive integer, got 0\n");
   });
 
-  test("an unknown command or option is a usage error (2)", () => {
+  test("an unknown command or option is a usage error (2)", TIMEOUT, () => {
     assert.equal(downpour("trian").status, 2);
     assert.equal(downpour("train", "--epoch", "3").status, 2);
   });
 
-  test("train --help lists every flag with its default; exit 0", () => {
+  test("train --help lists every flag with its default; exit 0", TIMEOUT, () => {
     const run = downpour("train", "--help");
     assert.equal(run.status, 0);
     for (const def of SETTINGS.filter((s) => s.flag)) {
@@ -48,5 +60,13 @@ describe("downpour binary", () => {
       if (def.off) assert.ok(run.stdout.includes(`--no-${def.flag!.slice(2).split(" ")[0]}`), `--no- of ${def.flag}`);
     }
     assert.equal((run.stdout.match(/\(default:\s/g) ?? []).length, SETTINGS.filter((s) => s.flag).length);
+  });
+
+  test("--help into a pipe closed early (like `| head`) exits 0 without an EPIPE stack trace", TIMEOUT, async () => {
+    for (const args of [["--help"], ["train", "--help"]]) {
+      const run = await withClosedStdout(...args);
+      assert.equal(run.stderr, "", `${args.join(" ")}: nothing on stderr`);
+      assert.equal(run.code, 0, `${args.join(" ")}: exit ${run.code} ${run.signal ?? ""}`);
+    }
   });
 });

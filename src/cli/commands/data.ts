@@ -2,9 +2,10 @@
 // and whether MNIST is found.
 import { resolve } from "node:path";
 import { Command } from "commander";
-import cliProgress from "cli-progress";
-import { defaultCacheDir, downloadMnist, findMnist, type DownloadProgress, type MnistDownloadResult } from "../../data/index.js";
+import { defaultCacheDir } from "../../data/cache.js";
+import { downloadMnist, findMnist, mnistBaseUrls, type MnistDownloadResult } from "../../data/mnist.js";
 import type { CliIO } from "../io.js";
+import { downloadProgress } from "../progress.js";
 
 export interface DataMnistFlags {
   cache?: string;
@@ -17,7 +18,7 @@ export async function runDataMnist(flags: DataMnistFlags, io: CliIO): Promise<Mn
   const progress = downloadProgress(io);
   let result: MnistDownloadResult;
   try {
-    result = await downloadMnist({ cacheDir, baseUrls: flags.baseUrl, onProgress: progress.onProgress });
+    result = await downloadMnist({ cacheDir, baseUrls: flags.baseUrl ?? mnistBaseUrls(io.env), onProgress: progress.onProgress });
   } finally {
     progress.stop();
   }
@@ -27,30 +28,6 @@ export async function runDataMnist(flags: DataMnistFlags, io: CliIO): Promise<Mn
   ];
   io.stdout(`MNIST is in ${result.dir}\n${lines.join("\n")}\n`);
   return result;
-}
-
-/** Byte progress: a bar per file on a terminal, else one line as each file starts. */
-function downloadProgress(io: CliIO): { onProgress: (p: DownloadProgress) => void; stop: () => void } {
-  let current: string | undefined;
-  let bar: cliProgress.SingleBar | undefined;
-  const stop = () => {
-    bar?.stop();
-    bar = undefined;
-  };
-  const onProgress = (p: DownloadProgress) => {
-    const key = `${p.file} ${p.url}`;
-    if (key !== current) {
-      stop();
-      current = key;
-      if (!io.terminal || p.totalBytes === undefined) io.stderr(`downloading ${p.url}\n`);
-      else {
-        bar = new cliProgress.SingleBar({ stream: io.terminal, format: `${p.file} {bar} {percentage}% | {value}/{total} bytes`, clearOnComplete: true }, cliProgress.Presets.shades_classic);
-        bar.start(p.totalBytes, 0);
-      }
-    }
-    bar?.update(p.receivedBytes);
-  };
-  return { onProgress, stop };
 }
 
 /** The cache directory and the MNIST directory found (undefined when absent). */
@@ -69,7 +46,7 @@ export function registerData(program: Command, io: CliIO): void {
     .command("mnist")
     .description("download MNIST into the cache (verifying each file's sha256) and print where it is")
     .option("--cache <dir>", "cache root; the files go in <dir>/mnist (default: $DOWNPOUR_CACHE, $XDG_CACHE_HOME/downpour or ~/.cache/downpour)")
-    .option("--base-url <url...>", "base URLs to try in order (default: yann.lecun.com, then two mirrors)")
+    .option("--base-url <url...>", "base URLs to try in order (default: $DOWNPOUR_MNIST_URLS, else yann.lecun.com, then two mirrors)")
     .action(async (flags: DataMnistFlags) => {
       await runDataMnist(flags, io);
     });

@@ -1,22 +1,20 @@
-// `downpour eval`: a saved model's loss and accuracy on a dataset (MNIST's test set, the synthetic preset's held-out
-// rows, or a file), its inputs scaled as in training; a table or JSON.
+// `downpour eval`: a saved model's loss and accuracy on a dataset (MNIST's test set, the digits' or the synthetic
+// preset's held-out rows, or a file), its inputs scaled as in training; a table or JSON.
 import { Command, Option } from "commander";
-import type { Dataset } from "../../data/index.js";
+import type { Dataset } from "../../data/dataset.js";
 import type { Model } from "../../model/models.js";
-import { dataSource, findMnistSets, isFile, mnistPlaces, readDataFile, syntheticTestData } from "../datasets.js";
+import { dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, PRESETS, readDataFile, syntheticTestData } from "../datasets.js";
 import { CliError } from "../errors.js";
 import { inputPath, type CliIO } from "../io.js";
 import { loadTrainedModel, type Preprocess } from "../model-file.js";
 import { parseInteger } from "../parse.js";
 import { applyScaling } from "../scaling.js";
 import { evaluationTable } from "../summary.js";
-import { evaluationReadOptions, headerOptions, labelColumnOption, modelFileOption } from "./shared.js";
+import { evaluationReadOptions, labelColumnOption, modelFileOption, readOptions, type ReadFlags } from "./shared.js";
 
-export interface EvalFlags {
+export interface EvalFlags extends ReadFlags {
   model: string;
   data?: string;
-  labelColumn?: number | string;
-  header?: boolean;
   classes?: number;
   json?: boolean;
 }
@@ -50,11 +48,19 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<EvalResult> 
 }
 
 async function evaluationData(flags: EvalFlags, preprocess: Partial<Preprocess>, model: Model, io: CliIO): Promise<{ dataset: Dataset; name: string }> {
-  const arg = flags.data ?? (preprocess.data === "mnist" || preprocess.data === "synthetic" ? preprocess.data : undefined);
-  if (arg === undefined) throw new CliError(`the model was trained on ${preprocess.data ?? "unrecorded data"}: give the evaluation data with --data <path|mnist>`);
-  const source = dataSource(arg, io.cwd);
-  if (isFile(source)) return { dataset: await readDataFile(source, evaluationReadOptions(flags, preprocess, model)), name: source.name };
+  const preset = (PRESETS as readonly (string | undefined)[]).includes(preprocess.data) ? preprocess.data : undefined;
+  const arg = flags.data ?? preset;
+  if (arg === undefined) throw new CliError(`the model was trained on ${preprocess.data ?? "unrecorded data"}: give the evaluation data with --data <path|mnist|digits>`);
+  const source = await dataSource(arg, io.cwd, "--data", flags.format);
+  if (isFile(source)) {
+    const dataset = await readDataFile(source, evaluationReadOptions(flags, preprocess, model));
+    if (dataset.features !== model.network.inputs) {
+      throw new CliError(`${source.name}: ${dataset.features} feature columns, the model takes ${model.network.inputs} inputs (choose the columns with --features or --label-column)`);
+    }
+    return { dataset, name: source.name };
+  }
   if (source.kind === "synthetic") return { dataset: syntheticTestData(), name: "synthetic (held-out rows)" };
+  if (source.kind === "digits") return { dataset: (await digitsSets()).test, name: "digits (held-out rows)" };
   const sets = await findMnistSets(io.env);
   if (!sets) throw new CliError(`MNIST is not in ${mnistPlaces(io.env)}; get it with: downpour data mnist`);
   return { dataset: sets.test, name: "mnist test set" };
@@ -66,12 +72,12 @@ export function registerEval(program: Command, io: CliIO): void {
     .command("eval")
     .description("loss and accuracy of a saved model on a dataset")
     .addOption(modelFileOption())
-    .option("--data <path|mnist|synthetic>", "evaluation data: mnist (its test set), synthetic (its held-out rows) or a .csv/.libsvm file (default: the preset the model was trained on)")
+    .option("--data <path|preset>", "evaluation data: mnist (its test set), digits or synthetic (their held-out rows), or a data file (default: the preset the model was trained on)")
     .addOption(labelColumnOption("the CSV label column (default: as in training, else the last)"))
     .addOption(new Option("--classes <n>", "labels are class indices in [0, n) (default: the model's outputs when it has several)").argParser(parseInteger))
     .option("--json", "print the result as JSON")
     .action(async (flags: EvalFlags) => {
       await runEval(flags, io);
     });
-  for (const option of headerOptions()) command.addOption(option);
+  for (const option of readOptions("as in training, else all but the label")) command.addOption(option);
 }

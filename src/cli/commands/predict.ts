@@ -1,26 +1,25 @@
-// `downpour predict`: streams a CSV of feature rows through a saved model chunk by chunk (so the file need not fit in
-// memory), scaling inputs as in training, and writes a CSV of outputs (and the argmax class) to a file or stdout.
+// `downpour predict`: streams a data file's feature rows through a saved model chunk by chunk (CSV rows are read as
+// they come, so the file need not fit in memory), scaling inputs as in training, and writes a CSV of outputs (and
+// the argmax class) to a file or stdout. The file's format is decided as train and eval decide it.
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
-import { readCsvRows } from "../../data/index.js";
-import { readLines } from "../../data/files.js";
+import { readCsvHeader, readCsvRows } from "../../data/csv.js";
 import type { Model } from "../../model/models.js";
+import { fileSource, readDataFile, type FileSource } from "../datasets.js";
 import { CliError } from "../errors.js";
 import { AtomicFile } from "../files.js";
 import { inputPath, type CliIO } from "../io.js";
 import { loadTrainedModel } from "../model-file.js";
 import { scaleRows, type Scaling } from "../scaling.js";
-import { headerOptions, labelColumnOption, modelFileOption } from "./shared.js";
+import { FLAG_NAMES, labelColumnOption, modelFileOption, readOptions, type ReadFlags } from "./shared.js";
 
 /** Rows predicted at a time. */
 export const PREDICT_CHUNK = 1024;
 
-export interface PredictFlags {
+export interface PredictFlags extends ReadFlags {
   model: string;
   input: string;
   output?: string;
-  labelColumn?: number | string;
-  header?: boolean;
   classes?: boolean;
 }
 
@@ -32,24 +31,26 @@ interface Sink {
 /** Predicts every row of --input; resolves with the row count and the output file (if any). */
 export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows: number; output?: string }> {
   const { model, preprocess } = await loadTrainedModel(inputPath(io, flags.model));
-  const output = flags.output === undefined ? undefined : await AtomicFile.create(resolve(io.cwd, flags.output));
-  const sink: Sink = output ?? { write: async (text) => io.stdout(text) };
   try {
-    const rows = await predictRows(model, preprocess.scaling, flags, inputPath(io, flags.input), sink);
-    await output?.commit();
-    return { rows, ...(output ? { output: output.path } : {}) };
-  } catch (error) {
-    await output?.abort();
-    throw error;
+    const source = await fileSource(flags.input, inputPath(io, flags.input), flags.format);
+    const output = flags.output === undefined ? undefined : await AtomicFile.create(resolve(io.cwd, flags.output));
+    const sink: Sink = output ?? { write: async (text) => io.stdout(text) };
+    try {
+      const rows = await predictRows(model, preprocess.scaling, flags, source, sink);
+      await output?.commit();
+      return { rows, ...(output ? { output: output.path } : {}) };
+    } catch (error) {
+      await output?.abort();
+      throw error;
+    }
   } finally {
     model.dispose();
   }
 }
 
-async function predictRows(model: Model, scaling: Scaling | undefined, flags: PredictFlags, input: string, sink: Sink): Promise<number> {
+async function predictRows(model: Model, scaling: Scaling | undefined, flags: PredictFlags, source: FileSource, sink: Sink): Promise<number> {
   const inputs = model.network.inputs;
   const outputs = model.network.outputs;
-  const dropIndex = flags.labelColumn === undefined ? undefined : await labelIndex(input, flags.labelColumn, flags.header);
   await sink.write(`${[...Array.from({ length: outputs }, (_, j) => `output${j}`), ...(flags.classes ? ["class"] : [])].join(",")}\n`);
   const chunk = new Float32Array(PREDICT_CHUNK * inputs);
   let filled = 0;
@@ -60,8 +61,7 @@ async function predictRows(model: Model, scaling: Scaling | undefined, flags: Pr
     total += filled;
     filled = 0;
   };
-  for await (const { line, values } of readCsvRows(input, { header: flags.header ?? "auto" })) {
-    const features = rowFeatures(values, dropIndex, { input, line, inputs });
+  for await (const features of featureRows(source, flags, inputs)) {
     chunk.set(features, filled * inputs);
     if (++filled === PREDICT_CHUNK) await flush();
   }
@@ -69,15 +69,49 @@ async function predictRows(model: Model, scaling: Scaling | undefined, flags: Pr
   return total;
 }
 
-/** The row's values without the label column, checked against the model's input count. */
-function rowFeatures(values: number[], dropIndex: number | undefined, at: { input: string; line: number; inputs: number }): number[] {
-  const index = dropIndex === undefined ? undefined : dropIndex < 0 ? values.length + dropIndex : dropIndex;
-  if (index !== undefined && (index < 0 || index >= values.length)) {
-    throw new CliError(`${at.input} line ${at.line}: --label-column ${dropIndex} is not one of the row's ${values.length} columns`);
+/** The input rows' features: CSV streamed row by row (--features, or all but --label-column); libsvm and idx read whole. */
+async function* featureRows(source: FileSource, flags: PredictFlags, inputs: number): AsyncGenerator<ArrayLike<number>> {
+  if (source.format !== "csv") {
+    const data = await readDataFile(source, { features: inputs, noLabel: true });
+    if (data.features !== inputs) throw new CliError(`${source.name}: rows of ${data.features} values, the model takes ${inputs} inputs`);
+    for (let r = 0; r < data.size; r++) yield data.x.subarray(r * inputs, (r + 1) * inputs);
+    return;
   }
-  const features = index === undefined ? values : values.filter((_, j) => j !== index);
+  const csv = { header: flags.header ?? "auto", delimiter: flags.delimiter, comment: flags.comment, optionNames: FLAG_NAMES } as const;
+  const dropIndex = flags.labelColumn === undefined ? undefined : await labelIndex(source, flags.labelColumn, csv);
+  if (dropIndex !== undefined && flags.features !== undefined) throw new CliError("--features and --label-column both choose the input columns; give one of them");
+  const rows = readCsvRows(source.path, csv);
+  for await (const { line, values } of withFormatHint(rows, source)) yield rowFeatures(values, { dropIndex, columns: flags.features }, { input: source.path, line, inputs });
+}
+
+/** The rows, with a parse error's message saying the file was read as CSV and how to choose another format. */
+async function* withFormatHint<T>(rows: AsyncGenerator<T>, source: FileSource): AsyncGenerator<T> {
+  try {
+    yield* rows;
+  } catch (error) {
+    if (error instanceof Error && "line" in error && error.line !== undefined && !(error instanceof CliError)) {
+      error.message += ` (read as csv, chosen by ${source.how}; choose another with --format csv|libsvm|idx)`;
+    }
+    throw error;
+  }
+}
+
+/** The row's features (the --features columns, or all but the label column), checked against the model's input count. */
+function rowFeatures(
+  values: number[], pick: { dropIndex?: number; columns?: readonly number[] }, at: { input: string; line: number; inputs: number },
+): number[] {
+  if (pick.columns) {
+    const outside = pick.columns.find((j) => j >= values.length);
+    if (outside !== undefined) throw new CliError(`${at.input} line ${at.line}: --features names column ${outside}, but the row has ${values.length} columns (0-${values.length - 1})`);
+  }
+  const index = pick.dropIndex === undefined ? undefined : pick.dropIndex < 0 ? values.length + pick.dropIndex : pick.dropIndex;
+  if (index !== undefined && (index < 0 || index >= values.length)) {
+    throw new CliError(`${at.input} line ${at.line}: --label-column ${pick.dropIndex} is not one of the row's ${values.length} columns`);
+  }
+  const features = pick.columns ? pick.columns.map((j) => values[j]!) : index === undefined ? values : values.filter((_, j) => j !== index);
   if (features.length !== at.inputs) {
-    const hint = index === undefined && features.length === at.inputs + 1 ? " (drop a label column with --label-column)" : "";
+    const flag = pick.columns ? "--features" : "";
+    const hint = flag ? ` (from ${flag})` : index === undefined && features.length === at.inputs + 1 ? " (drop a label column with --label-column, or choose the inputs with --features)" : "";
     throw new CliError(`${at.input} line ${at.line}: ${features.length} values, the model takes ${at.inputs} inputs${hint}`);
   }
   return features;
@@ -101,39 +135,28 @@ function argmax(row: Float32Array): number {
   return best;
 }
 
-/** The index (maybe negative) of the label column: given, or found by name in the file's header. */
-async function labelIndex(input: string, column: number | string, header: boolean | undefined): Promise<number> {
+/** The index (maybe negative) of the label column: given, or found by name in the header the CSV reader detects. */
+async function labelIndex(source: FileSource, column: number | string, csv: Parameters<typeof readCsvHeader>[1]): Promise<number> {
   if (typeof column === "number") return column;
-  const names = await headerNames(input, header);
-  if (!names) throw new CliError(`${input}: --label-column ${JSON.stringify(column)} names a header column, but the file has no header`);
+  const names = await readCsvHeader(source.path, csv);
+  if (!names) throw new CliError(`${source.path}: --label-column ${JSON.stringify(column)} names a header column, but the file has no header`);
   const index = names.indexOf(column);
-  if (index < 0) throw new CliError(`${input}: no header column is named ${JSON.stringify(column)}; the header has ${names.map((n) => JSON.stringify(n)).join(", ")}`);
+  if (index < 0) throw new CliError(`${source.path}: --label-column: no header column is named ${JSON.stringify(column)}; the header has ${names.map((n) => JSON.stringify(n)).join(", ")}`);
   return index;
-}
-
-/** The first non-blank line's fields when it is a header (given, or detected: not all numbers). */
-async function headerNames(input: string, header: boolean | undefined): Promise<string[] | undefined> {
-  if (header === false) return undefined;
-  for await (const { text } of readLines(input)) {
-    if (text.trim() === "") continue;
-    const fields = text.split(",").map((f) => f.trim().replace(/^"(.*)"$/, "$1").trim());
-    return header === true || fields.some((f) => f === "" || Number.isNaN(Number(f))) ? fields : undefined;
-  }
-  return undefined;
 }
 
 /** Adds `predict` to the program. */
 export function registerPredict(program: Command, io: CliIO): void {
   const command = program
     .command("predict")
-    .description("run a saved model over the rows of a CSV file; writes a CSV of outputs (output0,...)")
+    .description("run a saved model over the rows of a data file (CSV, one column or more; libsvm; idx); writes a CSV of outputs (output0,...)")
     .addOption(modelFileOption())
-    .requiredOption("--input <in.csv>", "CSV of feature rows (header auto-detected), read in chunks")
+    .requiredOption("--input <file>", "feature rows: CSV (header auto-detected, read in chunks), libsvm or idx, detected as train detects it")
     .option("--output <out.csv>", "where to write the outputs (default: stdout)")
-    .addOption(labelColumnOption("a column to drop before predicting: 0-based index (negative from the end) or header name (default: none)"))
+    .addOption(labelColumnOption("a CSV column to drop before predicting: 0-based index (negative from the end) or header name (default: none)"))
     .addOption(new Option("--classes", "add a class column: the argmax of the outputs (0/1 at 0.5 for one output)"))
     .action(async (flags: PredictFlags) => {
       await runPredict(flags, io);
     });
-  for (const option of headerOptions()) command.addOption(option);
+  for (const option of readOptions("all columns")) command.addOption(option);
 }

@@ -13,7 +13,7 @@ import { writeCurves } from "../curves.js";
 import { isFile } from "../datasets.js";
 import type { CliIO } from "../io.js";
 import { saveTrainedModel } from "../model-file.js";
-import { parseColumn, parseHoldout, parseInteger, parseIntegerList, parseNumber } from "../parse.js";
+import { parseColumn, parseColumns, parseDelimiter, parseHoldout, parseInteger, parseIntegerList, parseNumber } from "../parse.js";
 import { epochProgress } from "../progress.js";
 import { SETTINGS, type SettingDef, type TrainSettings, type ValueType } from "../settings.js";
 import { epochTable } from "../summary.js";
@@ -48,11 +48,17 @@ export async function runTrain(flags: TrainFlags, io: CliIO): Promise<TrainResul
     const reports = await model.fit(data.train, { ...options, ...hooks }).finally(() => progress.stop());
     const files = await writeOutputs(model, reports, data, settings, io);
     const result: TrainResult = { kind: model.kind, data: data.source.name, reports, ...files };
-    io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(reports)}\n`);
+    io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(reports, shortSummary(settings, io))}\n`);
     return result;
   } finally {
     model.dispose();
   }
+}
+
+/** --summary short, or auto when --quiet or stdout is not a terminal: the first, best and last epochs only. */
+function shortSummary(settings: TrainSettings, io: CliIO): boolean {
+  const summary = settings.summary ?? "auto";
+  return summary === "short" || (summary === "auto" && (settings.quiet || !io.stdoutIsTerminal));
 }
 
 function shapeOf(data: TrainingData) {
@@ -78,7 +84,12 @@ async function writeOutputs(model: Model, reports: EpochReport[], data: Training
   const modelFile = settings.save === false ? undefined : resolve(io.cwd, settings.save);
   const curvesFile = settings.curves === false ? undefined : resolve(modelFile ? dirname(modelFile) : io.cwd, settings.curves ?? DEFAULT_CURVES);
   if (modelFile) {
-    const file = isFile(data.source) ? { labelColumn: settings.labelColumn, classes: settings.classes } : {};
+    const file = isFile(data.source)
+      ? {
+          format: data.source.format, labelColumn: settings.labelColumn, featureColumns: settings.features, delimiter: settings.delimiter,
+          comment: settings.comment, classes: settings.classes,
+        }
+      : {};
     await saveTrainedModel(model, modelFile, { data: data.source.name, scaling: data.scaling, ...file });
     io.stderr(`model saved to ${modelFile}\n`);
   }
@@ -95,6 +106,8 @@ const PARSERS: Partial<Record<ValueType, (text: string) => unknown>> = {
   integers: parseIntegerList,
   holdout: parseHoldout,
   column: parseColumn,
+  columns: parseColumns,
+  delimiter: parseDelimiter,
 };
 
 /** The flag (and its --no- form) of one setting, in its help group. */
@@ -123,7 +136,8 @@ export function registerTrain(program: Command, io: CliIO): void {
 
 const TRAIN_EXAMPLES = `
 Examples:
-  downpour train                                    MNIST (synthetic data if absent), 784-128-10 MLP, 10 epochs
+  downpour train                                    MNIST (downloaded once; the bundled digits if that fails), 784-128-10 MLP
+  downpour train --data digits --hidden 32 --epochs 30   the bundled UCI 8x8 digits, offline
   downpour train --data pima.csv --model logistic --epochs 50
   downpour train --config run.json --epochs 5       the file's settings, with 5 epochs
 
