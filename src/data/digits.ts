@@ -1,12 +1,15 @@
 // The UCI 8x8 handwritten digits (E. Alpaydin and C. Kaynak, 1998; CC BY 4.0) shipped in assets/: 1797 rows of
 // 64 pixel counts 0..16 and the digit, read as a Dataset scaled to [0, 1] and split with a fixed seed.
+import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { readCsv } from "./csv.js";
 import { createDataset, holdOut, selectRows, type Dataset } from "./dataset.js";
 import { seededPermutation } from "./random.js";
 
-/** The bundled file (this module is dist/src/data/digits.js; the file is assets/digits.csv.gz at the package root). */
-export const DIGITS_FILE = fileURLToPath(new URL("../../../assets/digits.csv.gz", import.meta.url));
+/** The bundled file, assets/digits.csv.gz at the package root (this module is <out>/src/data/digits.js, or src/data/digits.ts when run from sources). */
+export const DIGITS_FILE = ["../../../assets/digits.csv.gz", "../../assets/digits.csv.gz"]
+  .map((relative) => fileURLToPath(new URL(relative, import.meta.url)))
+  .find((path) => existsSync(path)) ?? fileURLToPath(new URL("../../../assets/digits.csv.gz", import.meta.url));
 
 /** Shape of the set, the divisor of its pixel counts, and the fixed split: a seeded random fifth held out. */
 export const DIGITS = { rows: 1797, features: 64, classes: 10, maxPixel: 16, testFraction: 0.2, splitSeed: 7 } as const;
