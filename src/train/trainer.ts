@@ -5,6 +5,7 @@
 import { DownpourError, InvalidStateError, ShapeError, WorkerError } from "../errors.js";
 import type { Dataset } from "../data/dataset.js";
 import type { Network } from "../model/network.js";
+import { requireSharedMemory } from "../runtime/isolation.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "../runtime/platform.js";
 import { startWorker } from "../runtime/spawn.js";
 import { permutationInto } from "../util/random.js";
@@ -77,6 +78,8 @@ export interface TrainerHooks {
 }
 
 const PROGRESS_MS = 200;
+/** How long to wait for a failed worker's report after it marked the run failed. */
+const FAILURE_REPORT_MS = 1000;
 
 /** How a worker's failure is described. */
 interface Failure {
@@ -99,7 +102,7 @@ export class LocalTrainer {
   private exchanged = 0;
   private epoch = 0;
   private closed = false;
-  private closing = false;
+  private closing: Promise<void> | undefined;
 
   private constructor(
     readonly network: Network,
@@ -132,7 +135,10 @@ export class LocalTrainer {
     if (train.size < 1) throw new ShapeError("training data has no samples");
     checkSeam(resolved, hooks);
     const core = network.kernels.core;
-    if (resolved.threads > 0 && !core.shared) throw new WorkerError(needsSharedMemory());
+    if (resolved.threads > 0) requireSharedMemory(`training on ${resolved.threads} worker threads`);
+    if (resolved.threads > 0 && !core.shared) {
+      throw new WorkerError("training on worker threads needs the network in a shared-memory core: Kernels.load({ shared: true })");
+    }
     const state = hooks.state ?? OptimizerState.create(network, resolved.optimizer, resolved.momentum);
     if (state.kind !== resolved.optimizer || state.network !== network || state.slots !== stateSlots(resolved.optimizer, resolved.momentum)) {
       throw new TrainOptionsError(
@@ -171,11 +177,14 @@ export class LocalTrainer {
     return reports;
   }
 
-  /** Stops the workers and releases the run's buffers (not the network). */
-  async close(): Promise<void> {
-    if (this.closed) return;
+  /** Stops the workers and releases the run's buffers (not the network); resolves when both are done. */
+  close(): Promise<void> {
     this.closed = true;
-    this.closing = true;
+    this.closing ??= this.shutDown();
+    return this.closing;
+  }
+
+  private async shutDown(): Promise<void> {
     this.post(Command.Quit);
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.builder.release();
@@ -225,6 +234,7 @@ export class LocalTrainer {
     } catch (error) {
       this.fail(undefined, `the training seam failed: ${(error as Error)?.message ?? error}`, error);
     }
+    if (Atomics.load(this.control.i32, Slot.Failed)) await this.awaitFailureReport();
     this.throwIfFailed();
     return this.finishEpoch(epoch, started);
   }
@@ -338,12 +348,13 @@ export class LocalTrainer {
   }
 
   private async startWorkers(platform: Platform, buffers: ControlBuffers): Promise<WorkerHandle[]> {
-    const url = new URL("./worker.js", import.meta.url);
+    // Both literal forms, so bundlers emit the worker module (the factory serves Web Workers).
+    const entry = { url: new URL("./worker.js", import.meta.url), create: () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" }) };
     const core = this.network.kernels.core;
     const starts = await Promise.allSettled(
       Array.from({ length: this.plan.threads }, (_, worker) => {
         const init: TrainWorkerInit = { type: "train-init", coreBytes: core.bytes, module: core.module, memory: core.memory, plan: this.plan, buffers, worker };
-        return startWorker(platform, url, init);
+        return startWorker(platform, entry, init);
       }),
     );
     const handles = starts.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
@@ -363,7 +374,7 @@ export class LocalTrainer {
     });
     handle.onError((error) => this.fail(worker, error.message, error));
     handle.onExit((code) => {
-      if (!this.closing) this.fail(worker, `exited with code ${code}`);
+      if (!this.closing) this.fail(worker, `the thread exited (code ${code})`);
     });
   }
 
@@ -372,6 +383,12 @@ export class LocalTrainer {
     this.failures.push({ worker, message, cause });
     signalFailure(this.control.i32);
     ringDoorbell(this.control.i32);
+  }
+
+  // A worker marks the run failed in shared memory before its message arrives; wait briefly for the message.
+  private async awaitFailureReport(): Promise<void> {
+    for (let waited = 0; !this.failures.length && waited < FAILURE_REPORT_MS; waited += 10) await new Promise((r) => setTimeout(r, 10));
+    if (!this.failures.length) this.failures.push({ worker: undefined, message: "a worker stopped the run without reporting why" });
   }
 
   // After a failure: stop every worker, release every buffer, and reject with the first failure.
@@ -433,15 +450,6 @@ function checkSeam(options: ResolvedTrainOptions, hooks: TrainerHooks): void {
     const n = hooks.parameters?.[field];
     if (n !== undefined && !(Number.isInteger(n) && n >= 1)) throw new TrainOptionsError(`parameters.${field} must be a positive integer, got ${JSON.stringify(n)}`);
   }
-}
-
-function needsSharedMemory(): string {
-  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated;
-  if (typeof SharedArrayBuffer === "undefined" || isolated === false) {
-    return "training on worker threads needs SharedArrayBuffer, which this page does not have: serve it cross-origin isolated " +
-      "(headers Cross-Origin-Opener-Policy: same-origin and Cross-Origin-Embedder-Policy: require-corp), or train with threads: 0";
-  }
-  return "training on worker threads needs the network in a shared-memory core: Kernels.load({ shared: true })";
 }
 
 function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, options: ResolvedTrainOptions, state: OptimizerState, hooks: TrainerHooks): TrainPlan {

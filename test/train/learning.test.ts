@@ -7,7 +7,7 @@ import { createDataset, holdOut } from "../../src/data/dataset.js";
 import { readCsv } from "../../src/data/csv.js";
 import { loadMnist } from "../../src/data/mnist.js";
 import { minMaxNormalize } from "../../src/data/normalize.js";
-import { AutoEncoder, LogisticRegression, MultiLayerPerceptron } from "../../src/model/models.js";
+import { AutoEncoder, LogisticRegression, MultiLayerPerceptron } from "../../src/api/models.js";
 import { sharedDataDir } from "../data/paths.js";
 
 const XOR = createDataset({ features: 2, outputs: 1, x: new Float32Array([0, 0, 0, 1, 1, 0, 1, 1]), y: new Float32Array([0, 1, 1, 0]) });

@@ -20,12 +20,22 @@ export async function nodePlatform(options: PlatformOptions = {}): Promise<Platf
     hardwareConcurrency: () => os.availableParallelism(),
     spawnWorker(url) {
       const worker = new threads.Worker(url, { workerData: { downpourPort: "node" } });
+      // Our own listeners only: removeAllListeners() would also drop the hooks with which a Worker starts its port.
+      // biome-ignore lint/suspicious/noExplicitAny: EventEmitter's own listener type
+      type Listener = (...args: any[]) => void;
+      const added: Array<[string, Listener]> = [];
+      const listen = (event: string, listener: Listener): void => {
+        worker.on(event, listener);
+        added.push([event, listener]);
+      };
       return {
         postMessage: (message) => worker.postMessage(message),
-        onMessage: (listener) => worker.on("message", listener),
-        onError: (listener) => worker.on("error", listener),
-        onExit: (listener) => worker.on("exit", listener),
-        removeListeners: () => worker.removeAllListeners(),
+        onMessage: (listener) => listen("message", listener),
+        onError: (listener) => listen("error", listener),
+        onExit: (listener) => listen("exit", listener),
+        removeListeners: () => {
+          for (const [event, listener] of added.splice(0)) worker.off(event, listener);
+        },
         terminate: async () => {
           await worker.terminate();
         },
