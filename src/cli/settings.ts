@@ -1,6 +1,6 @@
 // The settings of `downpour train`: one table gives each its config-file key, flag, value type, help and default.
 import { ACTIVATIONS, COSTS, INITS, type Activation, type Cost, type Init, type NetworkSpec } from "../model/spec.js";
-import { OPTIMIZERS, type OptimizerKind, type TrainMode, type TrainOptions } from "../train/options.js";
+import { OPTIMIZERS, TRAIN_DEFAULTS as D, type OptimizerKind, type TrainMode, type TrainOptions } from "../train/options.js";
 
 export const MODEL_NAMES = ["mlp", "perceptron", "linear", "logistic", "autoencoder"] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
@@ -130,22 +130,22 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: "dropout", flag: "--dropout <p>", type: "number", group: "Model", shown: "0", help: "dropout of each hidden layer (mlp)" },
   { key: "init", flag: "--init <scheme>", type: "choice", choices: INITS, group: "Model", shown: "auto: he before relu, else xavier",
     help: "weight initialization (mlp)" },
-  { key: "seed", flag: "--seed <n>", type: "integer", group: "Model", shown: "1",
+  { key: "seed", flag: "--seed <n>", type: "integer", group: "Model", shown: String(D.seed),
     help: "seed of the initial weights, shuffling, dropout and the holdout pick" },
-  { key: "epochs", flag: "--epochs <n>", type: "integer", group: "Training", shown: "10", help: "passes over the training data" },
-  { key: "batchSize", flag: "--batch-size <n>", type: "integer", group: "Training", shown: "64", help: "samples per mini-batch" },
-  { key: "learningRate", flag: "--learning-rate <rate>", type: "number", group: "Training", shown: "0.1 sgd, 0.05 adagrad, 0.001 adam",
+  { key: "epochs", flag: "--epochs <n>", type: "integer", group: "Training", shown: String(D.epochs), help: "passes over the training data" },
+  { key: "batchSize", flag: "--batch-size <n>", type: "integer", group: "Training", shown: String(D.batchSize), help: "samples per mini-batch" },
+  { key: "learningRate", flag: "--learning-rate <rate>", type: "number", group: "Training", shown: Object.entries(D.learningRate).map(([k, v]) => `${v} ${k}`).join(", "),
     help: "step size" },
-  { key: "learningRateDecay", flag: "--learning-rate-decay <factor>", type: "number", group: "Training", shown: "1, constant",
+  { key: "learningRateDecay", flag: "--learning-rate-decay <factor>", type: "number", group: "Training", shown: D.learningRateDecay === 1 ? "1, constant" : String(D.learningRateDecay),
     help: "multiply the learning rate by this after every epoch" },
-  { key: "momentum", flag: "--momentum <m>", type: "number", group: "Training", shown: "0.9", help: "SGD momentum (0 disables it)" },
-  { key: "l2", flag: "--l2 <lambda>", type: "number", group: "Training", shown: "0", help: "L2 weight decay" },
-  { key: "optimizer", flag: "--optimizer <name>", type: "choice", choices: OPTIMIZERS, group: "Training", shown: "sgd", help: "update rule" },
+  { key: "momentum", flag: "--momentum <m>", type: "number", group: "Training", shown: String(D.momentum), help: "SGD momentum (0 disables it)" },
+  { key: "l2", flag: "--l2 <lambda>", type: "number", group: "Training", shown: String(D.l2), help: "L2 weight decay" },
+  { key: "optimizer", flag: "--optimizer <name>", type: "choice", choices: OPTIMIZERS, group: "Training", shown: D.optimizer, help: "update rule" },
   { key: "threads", flag: "--threads <n>", type: "integer", group: "Training", shown: "all cores",
     help: "worker threads (0: train on the main thread)" },
-  { key: "mode", flag: "--mode <mode>", type: "choice", choices: MODES, group: "Training", shown: "sync",
+  { key: "mode", flag: "--mode <mode>", type: "choice", choices: MODES, group: "Training", shown: D.mode,
     help: "sync: combine the threads' gradients per mini-batch (deterministic); async: lock-free updates" },
-  { key: "portion", flag: "--portion <rows>", type: "integer", group: "Training", shown: "8", help: "rows per work portion handed to a thread" },
+  { key: "portion", flag: "--portion <rows>", type: "integer", group: "Training", shown: String(D.portion), help: "rows per work portion handed to a thread" },
   { key: "maxIterations", flag: "--max-iterations <n>", type: "integer", group: "Training", shown: "no limit", help: "stop after this many mini-batches" },
   { key: "convergenceWindow", flag: "--convergence-window <batches>", type: "integer", group: "Training", shown: "off",
     help: "stop when the mean loss of this many mini-batches stops falling" },

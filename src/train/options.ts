@@ -54,7 +54,27 @@ export type ResolvedTrainOptions = Required<Omit<TrainOptions, "convergence" | "
 
 export class TrainOptionsError extends DownpourError {}
 
-const DEFAULT_RATE: Record<OptimizerKind, number> = { sgd: 0.1, adagrad: 0.05, adam: 0.001 };
+/** The one source of every training default (the CLI's help text is derived from it). */
+export const TRAIN_DEFAULTS = {
+  optimizer: "sgd",
+  learningRate: { sgd: 0.1, adagrad: 0.05, adam: 0.001 },
+  learningRateDecay: 1,
+  momentum: 0.9,
+  l2: 0,
+  beta1: 0.9,
+  beta2: 0.999,
+  epsilon: 1e-8,
+  batchSize: 64,
+  epochs: 10,
+  mode: "sync",
+  portion: 8,
+  shuffle: true,
+  seed: 1,
+} as const satisfies Omit<Required<TrainOptions>, "learningRate" | "threads" | "maxIterations" | "convergence"> & {
+  learningRate: Record<OptimizerKind, number>;
+};
+
+const D = TRAIN_DEFAULTS;
 
 function check(field: string, value: number, ok: (v: number) => boolean, expected: string): number {
   if (typeof value !== "number" || !ok(value)) throw new TrainOptionsError(`${field} must be ${expected}, got ${JSON.stringify(value)}`);
@@ -67,9 +87,9 @@ const unit = (v: number) => Number.isFinite(v) && v >= 0 && v < 1;
 
 /** Applies defaults and validates; `cores` is the default thread count. */
 export function resolveTrainOptions(options: TrainOptions, cores: number): ResolvedTrainOptions {
-  const optimizer = options.optimizer ?? "sgd";
+  const optimizer = options.optimizer ?? D.optimizer;
   if (!OPTIMIZERS.includes(optimizer)) throw new TrainOptionsError(`optimizer must be one of ${OPTIMIZERS.join(", ")}, got ${JSON.stringify(optimizer)}`);
-  const mode = options.mode ?? "sync";
+  const mode = options.mode ?? D.mode;
   if (mode !== "sync" && mode !== "async") throw new TrainOptionsError(`mode must be "sync" or "async", got ${JSON.stringify(mode)}`);
   const convergence = options.convergence
     ? {
@@ -80,20 +100,20 @@ export function resolveTrainOptions(options: TrainOptions, cores: number): Resol
   return {
     optimizer,
     mode,
-    learningRate: check("learningRate", options.learningRate ?? DEFAULT_RATE[optimizer], finitePositive, "a positive number"),
-    learningRateDecay: check("learningRateDecay", options.learningRateDecay ?? 1, (v) => Number.isFinite(v) && v > 0 && v <= 1, "in (0, 1]"),
-    momentum: check("momentum", options.momentum ?? 0.9, unit, "in [0, 1)"),
-    l2: check("l2", options.l2 ?? 0, (v) => Number.isFinite(v) && v >= 0, "a number >= 0"),
-    beta1: check("beta1", options.beta1 ?? 0.9, unit, "in [0, 1)"),
-    beta2: check("beta2", options.beta2 ?? 0.999, unit, "in [0, 1)"),
-    epsilon: check("epsilon", options.epsilon ?? 1e-8, finitePositive, "a positive number"),
-    batchSize: check("batchSize", options.batchSize ?? 64, positiveInt, "a positive integer"),
-    epochs: check("epochs", options.epochs ?? 10, positiveInt, "a positive integer"),
+    learningRate: check("learningRate", options.learningRate ?? D.learningRate[optimizer], finitePositive, "a positive number"),
+    learningRateDecay: check("learningRateDecay", options.learningRateDecay ?? D.learningRateDecay, (v) => Number.isFinite(v) && v > 0 && v <= 1, "in (0, 1]"),
+    momentum: check("momentum", options.momentum ?? D.momentum, unit, "in [0, 1)"),
+    l2: check("l2", options.l2 ?? D.l2, (v) => Number.isFinite(v) && v >= 0, "a number >= 0"),
+    beta1: check("beta1", options.beta1 ?? D.beta1, unit, "in [0, 1)"),
+    beta2: check("beta2", options.beta2 ?? D.beta2, unit, "in [0, 1)"),
+    epsilon: check("epsilon", options.epsilon ?? D.epsilon, finitePositive, "a positive number"),
+    batchSize: check("batchSize", options.batchSize ?? D.batchSize, positiveInt, "a positive integer"),
+    epochs: check("epochs", options.epochs ?? D.epochs, positiveInt, "a positive integer"),
     maxIterations: check("maxIterations", options.maxIterations ?? Number.POSITIVE_INFINITY, (v) => v === Number.POSITIVE_INFINITY || positiveInt(v), "a positive integer"),
     threads: check("threads", options.threads ?? cores, (v) => Number.isInteger(v) && v >= 0, "an integer >= 0"),
-    portion: check("portion", options.portion ?? 8, positiveInt, "a positive integer"),
-    shuffle: options.shuffle ?? true,
-    seed: check("seed", options.seed ?? 1, Number.isInteger, "an integer"),
+    portion: check("portion", options.portion ?? D.portion, positiveInt, "a positive integer"),
+    shuffle: options.shuffle ?? D.shuffle,
+    seed: check("seed", options.seed ?? D.seed, Number.isInteger, "an integer"),
     convergence,
   };
 }
