@@ -207,7 +207,7 @@ async function main(): Promise<void> {
   }
   console.log(lines.join("\n"));
 
-  writeJsonAtomic(RESULTS, { rows, ...environment, cpus: machine.cpus, date: new Date().toISOString(), quick: flags.quick, cpu_share: round(share, 2) });
+  await writeJsonAtomic(RESULTS, { rows, ...environment, cpus: machine.cpus, date: new Date().toISOString(), quick: flags.quick, cpu_share: round(share, 2) });
   console.log(`\nwrote ${RESULTS}${flags.record ? "" : " (scratch; --record writes bench/results/)"} (${((performance.now() - started) / 1000).toFixed(0)} s)`);
 }
 

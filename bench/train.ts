@@ -180,7 +180,7 @@ target(contention >= 1.0, `one core busy: 2 threads >= 1.0x 1 thread: ${contenti
 target(bitIdentical, `sync final weights bit-identical across 1 and 2 threads (idle and busy): ${bitIdentical ? "equal" : "DIFFER"}`);
 
 const out = resultsPath("train", flags);
-writeJsonAtomic(out, {
+await writeJsonAtomic(out, {
   rows, ...env, cpus: machine.cpus, date: new Date().toISOString(), quick: flags.quick,
   scaling_2_over_1: round(scaling, 2), contention_2_over_1: round(contention, 2), sync_bit_identical: bitIdentical,
   busy_placement: busy.placement,

@@ -16,6 +16,11 @@ export * from "./train/options.js";
 export { LocalTrainer, TrainingError, type EpochReport, type TrainerHooks, type TrainProgress } from "./train/trainer.js";
 export { evaluate, type Evaluation } from "./train/evaluate.js";
 export { OptimizerState } from "./train/state.js";
+export { computeGradients, type GradientOptions, type Gradients } from "./train/gradients.js";
+export {
+  LocalExchange, type BatchStats, type GradientExchange, type KeyRange, type ParameterClient, type ParameterOptions, type PushInfo,
+} from "./train/exchange.js";
+export { MemoryExchangeGroup, MemoryParameterStore } from "./train/memory-exchange.js";
 // In-memory data: datasets and their row operations, scaling, seeded randomness, synthetic data.
 export { DataError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./data/errors.js";
 export {

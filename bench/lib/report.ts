@@ -1,9 +1,10 @@
 // Shared benchmark helpers: best-of-N timing, rounding, an aligned text table, machine facts and atomic JSON output.
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { runtimeName } from "../../src/runtime/platform.js";
+import { writeFileAtomic } from "../../src/node/files.js";
 
 /** Options of measure and measureInterleaved. */
 export interface MeasureOptions {
@@ -154,14 +155,7 @@ export function watchCpuShare(): () => number {
 }
 
 /** Writes `data` as JSON to `path` atomically: a temporary file in the same folder, then a rename over `path`. */
-export function writeJsonAtomic(path: string, data: unknown): void {
+export async function writeJsonAtomic(path: string, data: unknown): Promise<void> {
   mkdirSync(dirname(path), { recursive: true });
-  const temp = `${path}.${process.pid}.tmp`;
-  try {
-    writeFileSync(temp, JSON.stringify(data, null, 2) + "\n");
-    renameSync(temp, path);
-  } catch (error) {
-    rmSync(temp, { force: true });
-    throw error;
-  }
+  await writeFileAtomic(path, `${JSON.stringify(data, null, 2)}\n`);
 }

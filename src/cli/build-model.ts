@@ -1,6 +1,6 @@
 // From train settings and the data's shape to a model: the five kinds, an mlp's (or a config's full) spec checked
 // early with errors that name the setting, and the settings each kind ignores.
-import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model } from "../model/models.js";
+import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model } from "../api/models.js";
 import { resolveSpec, type NetworkSpec } from "../model/spec.js";
 import type { TrainOptions } from "../train/options.js";
 import type { Sources } from "./config.js";

@@ -3,8 +3,8 @@
 import { rm } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { ModelFileError, readModelFile, writeModelFile } from "../model/file/index.js";
-import type { Model } from "../model/models.js";
-import { loadModel, saveModel } from "../model/persist.js";
+import type { Model } from "../api/models.js";
+import { loadModel, saveModel } from "../api/persist.js";
 import { asScaling, type Scaling } from "./scaling.js";
 
 /** How training read and scaled its data. */

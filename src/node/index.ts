@@ -4,13 +4,15 @@
 export * from "../index.js";
 export { loadModel, saveModel } from "../api/persist.js";
 export { readModelFile, writeModelFile } from "../model/file/io.js";
-export { readIdx, readIdxRecords, IDX_UBYTE_MAGICS, type IdxChunk, type IdxReadOptions, type IdxHeader } from "../data/idx.js";
-export { readCsv, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "../data/csv.js";
+export { readIdx, readIdxRecords, readIdxRows, IDX_UBYTE_MAGICS, type IdxChunk, type IdxReadOptions, type IdxHeader } from "../data/idx.js";
+export { isHeaderRow, readCsv, readCsvHeader, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "../data/csv.js";
 export { readLibsvm, type LibsvmOptions } from "../data/libsvm.js";
 export { defaultCacheDir, type DataEnv } from "../data/cache.js";
 export type { ContentSpec } from "../data/checksum.js";
 export type { DownloadProgress, DownloadSource } from "../data/download.js";
 export {
-  loadMnist, downloadMnist, verifyMnist, findMnist, MNIST_FILES, MNIST_BASE_URLS,
+  loadMnist, downloadMnist, mnistBaseUrls, verifyMnist, findMnist, MNIST_FILES, MNIST_BASE_URLS,
   type MnistFile, type MnistDownloadOptions, type MnistDownloadResult,
 } from "../data/mnist.js";
+export { DIGITS, DIGITS_FILE, loadDigits, loadDigitsAll } from "../data/digits.js";
+export { AtomicFile, writeFileAtomic, type AtomicWriteOptions } from "./files.js";

@@ -102,9 +102,6 @@ const ALLOWED: Record<string, readonly string[]> = {
   node: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index"],
   cli: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index", "node"],
 };
-// Re-export stubs at old paths, kept while other folders still import them; remove from here as they go.
-const DEPRECATED_STUBS = new Set(["model/models.ts", "model/persist.ts"]);
-
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));
 }
@@ -130,7 +127,7 @@ describe("source layering", { skip: onlyNode || (!existsSync(join(root, "src")) 
       const name = relative(src, file);
       const from = folderOf(name);
       const allowed = ALLOWED[from];
-      if (!allowed || DEPRECATED_STUBS.has(name.split(sep).join("/"))) continue;
+      if (!allowed) continue;
       for (const target of sourceImports(file)) {
         const to = folderOf(relative(src, target));
         if (to !== from && !allowed.includes(to) && !isLeaf(target)) problems.push(`${name} imports ${relative(src, target)} (${from} -> ${to})`);

@@ -2,7 +2,7 @@
 // preset's held-out rows, or a file), its inputs scaled as in training; a table or JSON.
 import { Command, Option } from "commander";
 import type { Dataset } from "../../data/dataset.js";
-import type { Model } from "../../model/models.js";
+import type { Model } from "../../api/models.js";
 import { dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, PRESETS, readDataFile, syntheticTestData } from "../datasets.js";
 import { CliError } from "../errors.js";
 import { inputPath, type CliIO } from "../io.js";

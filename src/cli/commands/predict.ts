@@ -4,7 +4,7 @@
 import { resolve } from "node:path";
 import { Command, Option } from "commander";
 import { readCsvHeader, readCsvRows } from "../../data/csv.js";
-import type { Model } from "../../model/models.js";
+import type { Model } from "../../api/models.js";
 import { fileSource, readDataFile, type FileSource } from "../datasets.js";
 import { CliError } from "../errors.js";
 import { AtomicFile } from "../files.js";

@@ -1,6 +1,6 @@
 // What eval and predict share: the default model file, and flags for reading data files with a model's settings.
 import { Option } from "commander";
-import type { Model } from "../../model/models.js";
+import type { Model } from "../../api/models.js";
 import type { FileFormat, ReadOptions } from "../datasets.js";
 import type { Preprocess } from "../model-file.js";
 import { parseColumn, parseColumns, parseDelimiter } from "../parse.js";

@@ -3,7 +3,7 @@
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { Command, Option } from "commander";
-import type { Model, ModelKind } from "../../model/models.js";
+import type { Model, ModelKind } from "../../api/models.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import type { ResolvedTrainOptions } from "../../train/options.js";
 import type { EpochReport } from "../../train/trainer.js";
