@@ -4,6 +4,7 @@
 import type { Kernels } from "../core/kernels.js";
 import { createDataset, type Dataset } from "../data/dataset.js";
 import { evaluate, type Evaluation } from "../train/evaluate.js";
+import { computeGradients, type GradientOptions, type Gradients } from "../train/gradients.js";
 import type { TrainOptions } from "../train/options.js";
 import { OptimizerState } from "../train/state.js";
 import { LocalTrainer, type EpochReport, type TrainerHooks } from "../train/trainer.js";
@@ -93,6 +94,12 @@ export class Model {
   /** Mean loss and accuracy (classifiers) on a dataset. */
   evaluate(data: Dataset): Evaluation {
     return evaluate(this.network, this.trainingData(data));
+  }
+
+  /** The mean loss over every sample of `data` and its gradient per parameter tensor (w0, b0, ...; copies), as
+   *  training computes it, without changing the model. Compare with `network.tensors()` for the parameters. */
+  gradients(data: Dataset, options?: GradientOptions): Gradients {
+    return computeGradients(this.network, this.trainingData(data), options);
   }
 
   /** Releases the model's memory. */
