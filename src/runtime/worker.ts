@@ -21,7 +21,7 @@ function serve(kernels: Array<(...args: number[]) => unknown>, views: SlotViews)
   for (;;) {
     Atomics.wait(i32, REQUEST, seen);
     seen = Atomics.load(i32, REQUEST);
-    const kernel = i32[KERNEL];
+    const kernel = i32[KERNEL]!;
     if (kernel === QUIT) return;
     i32[STATUS] = 0;
     try {

@@ -95,7 +95,9 @@ for (const variant of variantsToTest()) {
           withSlabs(kernels, [n, n, n, n], ([sx, sy, sw, sdx]) => {
             const x = randomArray(random, n, -3, 3);
             // Keep relu's inputs away from its kink, so that x +- h stays on one side.
-            if (name === "relu") x.forEach((v, i) => (x[i] = Math.abs(v) < 0.05 ? v + 0.1 : v));
+            if (name === "relu") x.forEach((v, i) => {
+              x[i] = Math.abs(v) < 0.05 ? v + 0.1 : v;
+            });
             const w = randomArray(random, n);
             sx!.set(x);
             sw!.set(w);

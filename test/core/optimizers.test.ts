@@ -88,7 +88,7 @@ for (const variant of variantsToTest()) {
               c.kernel(kernels, sw!, state, sg!, step);
               c.reference(w, refState, g, n, step);
               assertClose(sw!.toArray(), w, TOL, `${c.label} n=${n} step ${step}: w`);
-              state.forEach((s, i) => assertClose(s.toArray(), refState[i]!, TOL, `${c.label} n=${n} step ${step}: state ${i}`));
+              for (const [i, s] of state.entries()) assertClose(s.toArray(), refState[i]!, TOL, `${c.label} n=${n} step ${step}: state ${i}`);
               assert.deepEqual(sg!.toArray(), g, `${c.label}: the gradient was modified`);
             }
           });

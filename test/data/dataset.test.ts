@@ -1,6 +1,5 @@
-// Dataset helpers: one-hot, min-max and z-score scaling with reused stats, seeded shuffle, splits, hold-out, synthetic data.
+// Dataset helpers on a small generated table: one-hot, min-max/z-score with reused stats, seeded shuffle, splits, hold-out, synthetic data.
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { describe, test } from "node:test";
 import {
   createDataset,
@@ -8,7 +7,6 @@ import {
   holdOut,
   minMaxNormalize,
   oneHot,
-  readCsv,
   seededPermutation,
   shuffle,
   split,
@@ -17,9 +15,22 @@ import {
   zScoreNormalize,
   type Dataset,
 } from "../../src/data/index.js";
-import { sharedDataDir } from "./paths.js";
+import { mulberry32 } from "../../src/util/random.js";
 
-const pimaPromise = readCsv(join(sharedDataDir(), "pima-diabetes.csv"), { classes: 2 });
+/** 23 seeded rows x 4 features, 2 classes one-hot; column 1 is 3i + 1 (so 1..67), every row distinct. */
+function fixtureTable(): Dataset {
+  const rows = 23;
+  const random = mulberry32(5);
+  const x = new Float32Array(rows * 4);
+  const labels = new Int32Array(rows);
+  for (let i = 0; i < rows; i++) {
+    x.set([Math.round(random() * 100), 3 * i + 1, random() * 10 - 5, i % 4], i * 4);
+    labels[i] = random() < 0.4 ? 1 : 0;
+  }
+  return createDataset({ features: 4, outputs: 2, x, y: oneHot(labels, 2), labels, name: "fixture" });
+}
+
+const table = fixtureTable();
 
 function column(ds: Dataset, j: number): number[] {
   return Array.from({ length: ds.size }, (_, i) => ds.x[i * ds.features + j]!);
@@ -57,19 +68,20 @@ describe("oneHot and createDataset", () => {
 });
 
 describe("normalization", () => {
-  test("min-max maps every Pima column into [0, 1], exactly 0 and 1 at the extremes", async () => {
-    const { dataset, stats } = minMaxNormalize(await pimaPromise);
+  test("min-max maps every column into [0, 1], exactly 0 and 1 at the extremes", () => {
+    const { dataset, stats } = minMaxNormalize(table);
     for (let j = 0; j < dataset.features; j++) {
       const values = column(dataset, j);
       assert.equal(Math.min(...values), 0, `column ${j} min`);
       assert.equal(Math.max(...values), 1, `column ${j} max`);
     }
     assert.equal(stats.kind, "min-max");
-    assert.equal(stats.max[1], 199); // plasma glucose
+    assert.equal(stats.min[1], 1);
+    assert.equal(stats.max[1], 67);
   });
 
-  test("z-score gives each Pima column mean 0 and standard deviation 1", async () => {
-    const { dataset } = zScoreNormalize(await pimaPromise);
+  test("z-score gives each column mean 0 and standard deviation 1", () => {
+    const { dataset } = zScoreNormalize(table);
     for (let j = 0; j < dataset.features; j++) {
       const values = column(dataset, j);
       const m = mean(values);
@@ -79,8 +91,8 @@ describe("normalization", () => {
     }
   });
 
-  test("stats from the training part are reused on the test part", async () => {
-    const { train, test: held } = holdOut(await pimaPromise, 168);
+  test("stats from the training part are reused on the test part", () => {
+    const { train, test: held } = holdOut(table, 5);
     const minMax = minMaxNormalize(train);
     const again = minMaxNormalize(held, minMax.stats);
     assert.equal(again.stats, minMax.stats);
@@ -90,7 +102,7 @@ describe("normalization", () => {
     const zTrain = zScoreNormalize(train);
     const zTest = zScoreNormalize(held, zTrain.stats);
     assert.equal(zTest.dataset.x[1], Math.fround((held.x[1]! - zTrain.stats.mean[1]!) / zTrain.stats.std[1]!));
-    assert.throws(() => minMaxNormalize(tiny, minMax.stats), /min-max stats have 8 columns, the dataset has 3 features/);
+    assert.throws(() => minMaxNormalize(tiny, minMax.stats), /min-max stats have 4 columns, the dataset has 3 features/);
   });
 
   test("a constant column maps to 0, never NaN; the input is left alone", () => {
@@ -115,46 +127,43 @@ describe("row operations", () => {
     assert.notDeepEqual(a, Int32Array.from({ length: 1000 }, (_, i) => i));
   });
 
-  test("shuffle keeps every row with its label and y, in a seeded order", async () => {
-    const pima = await pimaPromise;
-    const shuffled = shuffle(pima, 7);
-    assert.equal(shuffled.size, pima.size);
-    const order = seededPermutation(pima.size, 7);
-    for (let i = 0; i < pima.size; i++) {
-      assert.equal(rowKey(shuffled, i), rowKey(pima, order[i]!));
+  test("shuffle keeps every row with its label and y, in a seeded order", () => {
+    const shuffled = shuffle(table, 7);
+    assert.equal(shuffled.size, table.size);
+    const order = seededPermutation(table.size, 7);
+    for (let i = 0; i < table.size; i++) {
+      assert.equal(rowKey(shuffled, i), rowKey(table, order[i]!));
       assert.equal(shuffled.y[2 * i + shuffled.labels![i]!], 1);
     }
     const keys = (ds: Dataset) => Array.from({ length: ds.size }, (_, i) => rowKey(ds, i));
-    assert.deepEqual(keys(shuffled).sort(), keys(pima).sort());
-    assert.deepEqual(keys(shuffle(pima, 7)), keys(shuffled));
-    assert.notDeepEqual(keys(shuffle(pima, 8)), keys(shuffled));
+    assert.deepEqual(keys(shuffled).sort(), keys(table).sort());
+    assert.deepEqual(keys(shuffle(table, 7)), keys(shuffled));
+    assert.notDeepEqual(keys(shuffle(table, 8)), keys(shuffled));
   });
 
-  test("split gives near-equal contiguous parts whose sizes add up", async () => {
-    const pima = await pimaPromise;
-    for (const parts of [1, 3, 5, 7, 768]) {
-      const splits = split(pima, parts);
+  test("split gives near-equal contiguous parts whose sizes add up", () => {
+    for (const parts of [1, 3, 5, 7, 23]) {
+      const splits = split(table, parts);
       const sizes = splits.map((s) => s.size);
-      assert.equal(sizes.reduce((a, b) => a + b, 0), 768);
+      assert.equal(sizes.reduce((a, b) => a + b, 0), 23);
       assert.ok(Math.max(...sizes) - Math.min(...sizes) <= 1, `${parts} parts: ${sizes}`);
-      assert.equal(splits[splits.length - 1]!.x.at(-1), pima.x.at(-1));
+      assert.equal(splits[splits.length - 1]!.x.at(-1), table.x.at(-1));
     }
-    assert.deepEqual(split(pima, 5).map((s) => s.size), [154, 154, 154, 153, 153]);
-    assert.equal(split(pima, 5)[1]!.x[0], pima.x[154 * 8]);
-    assert.throws(() => split(pima, 0), /split: parts is 0/);
+    assert.deepEqual(split(table, 5).map((s) => s.size), [5, 5, 5, 4, 4]);
+    assert.equal(split(table, 5)[1]!.x[0], table.x[5 * 4]);
+    assert.throws(() => split(table, 0), /split: parts is 0/);
     assert.throws(() => split(tiny, 5), /expected an integer in \[1, 4\]/);
   });
 
-  test("holdOut keeps the last rows for testing, take the first rows", async () => {
-    const pima = await pimaPromise;
-    const { train, test: held } = holdOut(pima, 68);
-    assert.equal(train.size, 700);
-    assert.equal(held.size, 68);
-    assert.equal(rowKey(held, 0), rowKey(pima, 700));
-    assert.equal(take(pima, 10).size, 10);
-    assert.equal(rowKey(take(pima, 10), 9), rowKey(pima, 9));
-    assert.throws(() => take(pima, 769), /take: n is 769/);
-    assert.throws(() => holdOut(pima, -1), DataError);
+  test("holdOut keeps the last rows for testing, take the first rows", () => {
+    const { train, test: held } = holdOut(table, 3);
+    assert.equal(train.size, 20);
+    assert.equal(held.size, 3);
+    assert.equal(rowKey(held, 0), rowKey(table, 20));
+    assert.equal(take(table, 10).size, 10);
+    assert.equal(rowKey(take(table, 10), 9), rowKey(table, 9));
+    assert.throws(() => take(table, 24), /take: n is 24/);
+    assert.throws(() => holdOut(table, -1), DataError);
   });
 });
 

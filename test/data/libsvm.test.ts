@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DataError, readLibsvm } from "../../src/data/index.js";
-import { tempDir, writeTemp } from "./temp.js";
+import { tempDir, writeTemp } from "../support/temp.js";
 
 async function rejectsAt(promise: Promise<unknown>, pattern: RegExp, line?: number): Promise<void> {
   await assert.rejects(promise, (error: unknown) => {

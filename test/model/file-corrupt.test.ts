@@ -98,20 +98,20 @@ describe("decodeModel: header", () => {
   const fieldCases: Array<[string, (h: any) => unknown, RegExp]> = [
     ["the header is an array", () => [], /field \(header\) must be an object, found \[\]/],
     ["the header is null", () => null, /field \(header\) must be an object, found null/],
-    ["kind is missing", (h) => (delete h.kind, h), /field kind is missing; expected a non-empty string/],
+    ["kind is missing", (h) => { delete h.kind; }, /field kind is missing; expected a non-empty string/],
     ["kind is a number", (h) => ({ ...h, kind: 3 }), /field kind must be a non-empty string, found 3/],
-    ["spec is missing", (h) => (delete h.spec, h), /field spec is missing; expected the model's layer spec/],
-    ["meta is missing", (h) => (delete h.meta, h), /field meta is missing; expected an object/],
+    ["spec is missing", (h) => { delete h.spec; }, /field spec is missing; expected the model's layer spec/],
+    ["meta is missing", (h) => { delete h.meta; }, /field meta is missing; expected an object/],
     ["meta is a string", (h) => ({ ...h, meta: "adam" }), /field meta must be an object, found "adam"/],
-    ["tensors is missing", (h) => (delete h.tensors, h), /field tensors is missing; expected an array/],
+    ["tensors is missing", (h) => { delete h.tensors; }, /field tensors is missing; expected an array/],
     ["tensors is an object", (h) => ({ ...h, tensors: {} }), /field tensors must be an array, found \{\}/],
-    ["a tensor entry is a string", (h) => ((h.tensors[2] = "w"), h), /field tensors\[2\] must be an object, found "w"/],
-    ["a tensor name is missing", (h) => (delete h.tensors[1].name, h), /field tensors\[1\]\.name is missing/],
-    ["a tensor shape is negative", (h) => ((h.tensors[0].shape = [3, -5]), h), /field tensors\[0\]\.shape must be an array of non-negative integers, found \[3,-5\]/],
-    ["a tensor shape is fractional", (h) => ((h.tensors[0].shape = [1.5]), h), /field tensors\[0\]\.shape must be an array of non-negative integers/],
-    ["a tensor shape holds a string", (h) => ((h.tensors[0].shape = ["3", 5]), h), /field tensors\[0\]\.shape must be an array of non-negative integers/],
-    ["a tensor group is null", (h) => ((h.tensors[3].group = null), h), /field tensors\[3\]\.group must be a non-empty string, found null/],
-    ["tensor names repeat", (h) => ((h.tensors[4].name = "b1"), h), /field tensors\[4\]\.name repeats "b1" of tensors\[1\]; tensor names must be unique/],
+    ["a tensor entry is a string", (h) => { h.tensors[2] = "w"; }, /field tensors\[2\] must be an object, found "w"/],
+    ["a tensor name is missing", (h) => { delete h.tensors[1].name; }, /field tensors\[1\]\.name is missing/],
+    ["a tensor shape is negative", (h) => { h.tensors[0].shape = [3, -5]; }, /field tensors\[0\]\.shape must be an array of non-negative integers, found \[3,-5\]/],
+    ["a tensor shape is fractional", (h) => { h.tensors[0].shape = [1.5]; }, /field tensors\[0\]\.shape must be an array of non-negative integers/],
+    ["a tensor shape holds a string", (h) => { h.tensors[0].shape = ["3", 5]; }, /field tensors\[0\]\.shape must be an array of non-negative integers/],
+    ["a tensor group is null", (h) => { h.tensors[3].group = null; }, /field tensors\[3\]\.group must be a non-empty string, found null/],
+    ["tensor names repeat", (h) => { h.tensors[4].name = "b1"; }, /field tensors\[4\]\.name repeats "b1" of tensors\[1\]; tensor names must be unique/],
   ];
   for (const [name, edit, pattern] of fieldCases) {
     test(`bad header field: ${name}`, () => {
@@ -154,7 +154,7 @@ describe("decodeModel: size", () => {
   }
 
   test("a shape enlarged in the header makes the data truncated", () => {
-    assertRejects(withHeader(bytes, (h) => ((h.tensors[0].shape = [3, 50]), h)), [/is truncated: tensor "w1" \(shape \[3,50\]\) needs 600 bytes/]);
+    assertRejects(withHeader(bytes, (h) => { h.tensors[0].shape = [3, 50]; }), [/is truncated: tensor "w1" \(shape \[3,50\]\) needs 600 bytes/]);
   });
 
   for (const extra of [1, 4, 1000]) {

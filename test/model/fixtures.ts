@@ -71,9 +71,11 @@ export function withHeaderText(bytes: Uint8Array, headerText: string): Uint8Arra
   return withValidChecksum(out);
 }
 
-/** `bytes` rebuilt with its parsed header transformed by `edit` (which may mutate and return it). */
+/** `bytes` rebuilt with its parsed header transformed by `edit`: it returns a replacement, or mutates and returns nothing. */
 export function withHeader(bytes: Uint8Array, edit: (header: any) => unknown): Uint8Array {
-  return withHeaderText(bytes, JSON.stringify(edit(headerOf(bytes))));
+  const header = headerOf(bytes);
+  const replaced = edit(header);
+  return withHeaderText(bytes, JSON.stringify(replaced === undefined ? header : replaced));
 }
 
 /** The encoded sample file. */

@@ -21,7 +21,7 @@ async function roundTrip(model: Model, name: string): Promise<Model> {
 }
 
 describe("model files", () => {
-  test("every model class round-trips to identical outputs and keeps its class", async () => {
+  test("every model class round-trips to identical outputs and keeps its class", { timeout: 60_000 }, async () => {
     const models: Model[] = [
       await MultiLayerPerceptron.create({ inputs: 6, hidden: [7, 5], outputs: 3, seed: 1 }),
       await LayeredANN.create({ inputs: 6, layers: [{ units: 4, activation: "tanh" }, { units: 2, activation: "identity" }], seed: 2 }),
@@ -42,7 +42,7 @@ describe("model files", () => {
   });
 
   for (const optimizer of ["sgd", "adagrad", "adam"] as const) {
-    test(`training 1 epoch, saving, loading and training 1 more equals 2 epochs straight (${optimizer})`, async () => {
+    test(`training 1 epoch, saving, loading and training 1 more equals 2 epochs straight (${optimizer})`, { timeout: 120_000 }, async () => {
       const options = { optimizer, epochs: 1, batchSize: 20, threads: 2, learningRateDecay: 0.5 };
       const config = { inputs: 6, hidden: [8], outputs: 3, seed: 7 };
       const straight = await MultiLayerPerceptron.create(config);
@@ -57,7 +57,7 @@ describe("model files", () => {
     });
   }
 
-  test("files that are not good models are refused with ModelFileError naming the file", async () => {
+  test("files that are not good models are refused with ModelFileError naming the file", { timeout: 60_000 }, async () => {
     const model = await MultiLayerPerceptron.create({ inputs: 6, hidden: [4], outputs: 3, seed: 1 });
     const path = join(dir, "good.dpnn");
     await saveModel(model, path);

@@ -1,7 +1,7 @@
 // The arena: alignment, zero-fill, reuse and coalescing of freed slabs, growth, exhaustion and layout tables.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { Arena } from "../../src/runtime/arena.js";
+import type { Arena } from "../../src/runtime/arena.js";
 import { ArenaExhaustedError, DownpourError } from "../../src/errors.js";
 import { kernelsFor, seededRandom } from "../helpers.js";
 
@@ -47,9 +47,9 @@ describe("arena", () => {
     const live: { slab: ReturnType<Arena["alloc"]>; tag: number }[] = [];
     for (let step = 0; step < 400; step++) {
       if (live.length && random() < 0.45) {
-        const [{ slab, tag }] = live.splice(Math.floor(random() * live.length), 1);
-        assert.ok(slab!.f32().every((v) => v === tag), `slab ${tag} corrupted`);
-        arena.release(slab!);
+        const { slab, tag } = live.splice(Math.floor(random() * live.length), 1)[0]!;
+        assert.ok(slab.f32().every((v) => v === tag), `slab ${tag} corrupted`);
+        arena.release(slab);
       } else {
         const slab = arena.alloc(1 + Math.floor(random() * 300));
         slab.f32().fill(step);

@@ -12,15 +12,18 @@ describe("worker pool", () => {
   let kernels: Kernels;
   let pool: WorkerPool;
 
+  // Every test here runs on worker threads: a hung worker fails the test instead of the whole run.
+  const workers = { timeout: 60_000 };
+
   before(async () => {
     kernels = await Kernels.load({ shared: true });
     pool = await WorkerPool.start(kernels.core, { threads: 2 });
-  });
+  }, workers);
   after(async () => {
     await pool?.close();
-  });
+  }, workers);
 
-  test("2-thread GEMM matches 1-thread GEMM bit for bit, every transpose, uneven rows", async () => {
+  test("2-thread GEMM matches 1-thread GEMM bit for bit, every transpose, uneven rows", workers, async () => {
     const parallel = new ParallelGemm(pool, kernels.arena);
     const random = seededRandom(11);
     for (const [m, n, k] of [[1, 9, 17], [33, 31, 7], [257, 64, 100], [100, 257, 33]] as const) {
@@ -44,7 +47,7 @@ describe("worker pool", () => {
     }
   });
 
-  test("runs queue in order and each call sees the previous one's result", async () => {
+  test("runs queue in order and each call sees the previous one's result", workers, async () => {
     const c = kernels.arena.alloc(1);
     const one = kernels.arena.alloc(1).set([1]);
     const ws = kernels.arena.alloc(4096);
@@ -55,7 +58,7 @@ describe("worker pool", () => {
     for (const s of [c, one, ws]) kernels.arena.release(s);
   });
 
-  test("a trapping kernel rejects with WorkerError naming the worker and kernel; the pool stays usable", async () => {
+  test("a trapping kernel rejects with WorkerError naming the worker and kernel; the pool stays usable", workers, async () => {
     const huge = 0x7ffffff0;
     await assert.rejects(
       pool.run([{ kernel: "f32_gemm", args: [huge, 8, huge, 8, huge, 8, 8, 8, 8, 0, 0, 1, 0, 0, huge] }]),
