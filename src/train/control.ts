@@ -47,24 +47,38 @@ export interface ControlViews {
   maxBatches: number;
   /** Async mailboxes: worker w's slots start at w * Mail.Size. */
   mail: Int32Array;
+  /** Sync: per ticket of the epoch, 0 (not finished), Ticket.Publishing, or Ticket.Done + the winning party. */
+  tickets: Int32Array;
+  /** Sync: the ticket each party is executing (-1: none) and since when (ms, performance.timeOrigin + now()). */
+  holders: Int32Array;
+  since: Float64Array;
 }
+
+/** States of a sync ticket: a party that finished computing one claims it with compareExchange(0 -> Publishing). */
+export const Ticket = { Publishing: 1, Done: 2 } as const;
 
 export interface ControlBuffers {
   control: ArrayBufferLike;
   scalars: ArrayBufferLike;
   losses: ArrayBufferLike;
   mail: ArrayBufferLike;
+  tickets: ArrayBufferLike;
+  holders: ArrayBufferLike;
+  since: ArrayBufferLike;
   maxBatches: number;
 }
 
 /** Control memory for `threads` workers; shared only when there are worker threads. */
-export function createControl(threads: number, maxBatches: number, lossSlotsPerBatch: number): ControlBuffers {
+export function createControl(threads: number, maxBatches: number, lossSlotsPerBatch: number, ticketsPerBatch: number): ControlBuffers {
   const make = (bytes: number): ArrayBufferLike => (threads > 0 ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
   return {
     control: make(Slot.Size * 4),
     scalars: make(8),
     losses: make(Math.max(1, threads, lossSlotsPerBatch) * maxBatches * 8),
     mail: make(Math.max(1, threads) * Mail.Size * 4),
+    tickets: make(Math.max(1, maxBatches * ticketsPerBatch) * 4),
+    holders: make(Math.max(1, threads) * 4),
+    since: make(Math.max(1, threads) * 8),
     maxBatches,
   };
 }
@@ -76,6 +90,9 @@ export function controlViews(buffers: ControlBuffers): ControlViews {
     lossSums: new Float64Array(buffers.losses),
     maxBatches: buffers.maxBatches,
     mail: new Int32Array(buffers.mail),
+    tickets: new Int32Array(buffers.tickets),
+    holders: new Int32Array(buffers.holders),
+    since: new Float64Array(buffers.since),
   };
 }
 
@@ -87,15 +104,15 @@ const SPINS = 2000;
 const WAIT_MS = 50;
 
 /**
- * Blocks a worker thread until `view[index] >= target` or about 50 ms have passed: spins briefly, then sleeps in
+ * Blocks a worker thread until `view[index] >= target` or `timeoutMs` (default 50 ms) have passed: spins briefly, then sleeps in
  * Atomics.wait (so a descheduled peer gets the core back quickly). Throws RunFailedSignal once the run is failed.
  */
-export function waitAWhile(i32: Int32Array, view: Int32Array, index: number, target: number): void {
+export function waitAWhile(i32: Int32Array, view: Int32Array, index: number, target: number, timeoutMs = WAIT_MS): void {
   for (let spin = 0; spin < SPINS; spin++) if (Atomics.load(view, index) >= target) return;
   const seen = Atomics.load(view, index);
   if (seen >= target) return;
   if (Atomics.load(i32, Slot.Failed)) throw new RunFailedSignal("stopped: another worker failed");
-  Atomics.wait(view, index, seen, WAIT_MS);
+  Atomics.wait(view, index, seen, timeoutMs);
   if (Atomics.load(i32, Slot.Failed)) throw new RunFailedSignal("stopped: another worker failed");
 }
 

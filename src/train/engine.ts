@@ -6,14 +6,16 @@
 // back; each applies its gradient in place, or accumulates it and hands it over through the worker's mailbox.
 // Worker threads drive the generator by blocking (Atomics.wait); the calling thread drives it by awaiting the
 // main thread's service (the exchange point, the mailboxes): one engine for both.
-import { Mail, ringDoorbell, Slot, type ControlViews } from "./control.js";
+import { Mail, ringDoorbell, Slot, Ticket, type ControlViews } from "./control.js";
+import type { TrainPlan } from "./plan.js";
 import type { StepRunner } from "./steps.js";
 
-/** What a party waits for: `view[index] >= target`. */
+/** What a party waits for: `view[index] >= target`; it looks again after `timeoutMs` at the latest. */
 export interface WaitFor {
   view: Int32Array;
   index: number;
   target: number;
+  timeoutMs?: number;
 }
 
 /** The ticket structure of a sync epoch. */
@@ -28,18 +30,18 @@ export interface SyncShape {
   perBatch: number;
 }
 
-export function syncShape(runner: StepRunner): SyncShape {
-  const { options, updateItems, exchange } = runner.plan;
+export function syncShape(plan: TrainPlan): SyncShape {
+  const { options, updateItems, exchange } = plan;
   const portions = Math.ceil(options.batchSize / options.portion);
   const items = updateItems.length;
   return { portions, items, split: exchange, perBatch: portions + items * (exchange ? 2 : 1) };
 }
 
-/** Runs worker `worker`'s share of the epoch described in the control block. */
-export function runEpoch(runner: StepRunner, control: ControlViews, worker: number, mailbox: MailboxState): Generator<WaitFor, void, void> {
+/** Runs party `party`'s share of the epoch described in the control block. */
+export function runEpoch(runner: StepRunner, control: ControlViews, party: number, mailbox: MailboxState): Generator<WaitFor, void, void> {
   runner.refreshViews();
   runner.learningRate = control.learningRate[0]!;
-  return runner.plan.options.mode === "async" ? asyncEpoch(runner, control, worker, mailbox) : syncEpoch(runner, control);
+  return runner.plan.options.mode === "async" ? asyncEpoch(runner, control, party, mailbox) : new SyncEpoch(runner, control, party).run();
 }
 
 function* waitUntil(view: Int32Array, index: number, target: number, abandoned: () => boolean): Generator<WaitFor, boolean, void> {
@@ -50,59 +52,179 @@ function* waitUntil(view: Int32Array, index: number, target: number, abandoned: 
   return true;
 }
 
-function* syncEpoch(runner: StepRunner, control: ControlViews): Generator<WaitFor, void, void> {
-  const { i32, lossSums } = control;
-  const { samples, options, updateItems } = runner.plan;
-  const set = runner.plan.sets[0]!;
-  const shape = syncShape(runner);
-  const { portions, items, perBatch } = shape;
-  const total = Atomics.load(i32, Slot.Batches) * perBatch;
-  const firstStep = Atomics.load(i32, Slot.FirstStep);
-  for (let t = Atomics.add(i32, Slot.Next, 1); t < total; t = Atomics.add(i32, Slot.Next, 1)) {
-    const b = Math.floor(t / perBatch);
-    const i = t - b * perBatch;
-    const abandoned = (): boolean => {
-      const stop = Atomics.load(i32, Slot.StopAfter);
-      return stop > 0 && b >= stop;
-    };
-    if (abandoned()) return;
-    const phase = i < portions ? 0 : i < portions + items ? 1 : 2;
-    const needs = b * perBatch + (phase === 0 ? 0 : phase === 1 ? portions : portions + items);
-    if (!(yield* waitUntil(i32, Slot.Completed, needs, abandoned))) return;
-    if (phase === 2 && !(yield* waitUntil(i32, Slot.ExchangeDone, b + 1, abandoned))) return;
-    const first = b * options.batchSize;
-    const rows = Math.min(options.batchSize, samples - first);
-    if (phase === 0) {
-      const r0 = i * options.portion;
-      if (r0 < rows) {
-        const count = Math.min(options.portion, rows - r0);
-        runner.gather(set, r0, first + r0, count);
-        lossSums[b * portions + i] = runner.forwardBackward(set, r0, count, rows, firstStep + b, true);
-      }
-    } else if (phase === 1) {
-      const item = updateItems[i - portions]!;
-      runner.gradientItem(set, item, rows);
-      if (!shape.split) runner.applyItem(item, firstStep + b);
-    } else {
-      runner.applyItem(updateItems[i - portions - items]!, firstStep + b);
-    }
-    complete(control, shape, b, rows);
-  }
+/** A ticket: batch b's i-th, in phase 0 (portions), 1 (gradient or fused items) or 2 (split apply items). */
+interface TicketInfo {
+  t: number;
+  b: number;
+  i: number;
+  phase: 0 | 1 | 2;
 }
 
-// Counts a ticket done; at the phase boundaries, requests the exchange or closes the batch, and wakes waiters.
-function complete(control: ControlViews, shape: SyncShape, b: number, rows: number): void {
-  const { i32 } = control;
-  const done = Atomics.add(i32, Slot.Completed, 1) + 1 - b * shape.perBatch;
-  if (done === shape.portions) Atomics.notify(i32, Slot.Completed);
-  else if (done === shape.portions + shape.items && shape.split) {
-    Atomics.store(i32, Slot.ExchangeRequested, b + 1);
-    ringDoorbell(i32);
-    Atomics.notify(i32, Slot.Completed);
-  } else if (done === shape.perBatch) {
-    Atomics.add(i32, Slot.BatchesDone, 1);
-    Atomics.add(i32, Slot.SamplesDone, rows);
-    Atomics.notify(i32, Slot.Completed);
+/** Time in ms that every thread reads alike. */
+const now = (): number => performance.timeOrigin + performance.now();
+
+/** A party waiting this many times longer than a ticket usually takes recomputes it (a backup), and not sooner. */
+const BACKUP_FACTOR = 4;
+const BACKUP_MIN_MS = 0.25;
+/** How often a waiting party looks for a ticket to back up. */
+const BACKUP_POLL_MS = 0.25;
+
+/**
+ * One party's share of a sync epoch. Portions and gradient items are computed into the party's private memory and
+ * then claimed (compareExchange on the ticket): only the first to claim publishes, so when a party that holds a
+ * ticket is descheduled, a waiting party recomputes the ticket and the batch goes on; the late party's result is
+ * dropped. Apply items update in place and are never run twice.
+ */
+class SyncEpoch {
+  private readonly shape: SyncShape;
+  private readonly total: number;
+  private readonly firstStep: number;
+  /** This party's recent execution time per phase, in ms. */
+  private readonly usualMs = [0.1, 0.1, 0.1];
+
+  constructor(
+    private readonly runner: StepRunner,
+    private readonly control: ControlViews,
+    private readonly party: number,
+  ) {
+    this.shape = syncShape(runner.plan);
+    this.total = Atomics.load(control.i32, Slot.Batches) * this.shape.perBatch;
+    this.firstStep = Atomics.load(control.i32, Slot.FirstStep);
+  }
+
+  *run(): Generator<WaitFor, void, void> {
+    const { i32 } = this.control;
+    for (let t = Atomics.add(i32, Slot.Next, 1); t < this.total; t = Atomics.add(i32, Slot.Next, 1)) {
+      const ticket = this.info(t);
+      const abandoned = (): boolean => this.abandoned(ticket.b);
+      if (abandoned()) return;
+      if (!(yield* this.awaitDependencies(ticket, abandoned))) return;
+      if (ticket.phase === 2 && !(yield* waitUntil(i32, Slot.ExchangeDone, ticket.b + 1, abandoned))) return;
+      this.execute(ticket);
+    }
+  }
+
+  private info(t: number): TicketInfo {
+    const { portions, items, perBatch } = this.shape;
+    const b = Math.floor(t / perBatch);
+    const i = t - b * perBatch;
+    return { t, b, i, phase: i < portions ? 0 : i < portions + items ? 1 : 2 };
+  }
+
+  private phaseStart(b: number, phase: number): number {
+    const { portions, items, perBatch } = this.shape;
+    return b * perBatch + (phase === 0 ? 0 : phase === 1 ? portions : portions + items);
+  }
+
+  private abandoned(b: number): boolean {
+    const stop = Atomics.load(this.control.i32, Slot.StopAfter);
+    return stop > 0 && b >= stop;
+  }
+
+  // Waits until every ticket before this one's phase is complete, backing up overdue tickets meanwhile.
+  private *awaitDependencies(ticket: TicketInfo, abandoned: () => boolean): Generator<WaitFor, boolean, void> {
+    const { i32 } = this.control;
+    const target = this.phaseStart(ticket.b, ticket.phase);
+    while (Atomics.load(i32, Slot.Completed) < target) {
+      yield { view: i32, index: Slot.Completed, target, timeoutMs: BACKUP_POLL_MS };
+      if (abandoned()) return false;
+      if (Atomics.load(i32, Slot.Completed) < target) this.backUpOverdue(target);
+    }
+    return true;
+  }
+
+  // Recomputes a ticket before `target` that another party has held for far longer than such tickets take.
+  private backUpOverdue(target: number): void {
+    const { holders, since, tickets } = this.control;
+    for (let p = 0; p < holders.length; p++) {
+      if (p === this.party) continue;
+      const t = Atomics.load(holders, p);
+      if (t < 0 || t >= target || Atomics.load(tickets, t) !== 0) continue;
+      const ticket = this.info(t);
+      if (ticket.phase === 2) continue;
+      if (now() - since[p]! < Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * this.usualMs[ticket.phase]!)) continue;
+      this.execute(ticket);
+      return;
+    }
+  }
+
+  private execute(ticket: TicketInfo): void {
+    const { holders, since } = this.control;
+    const started = now();
+    since[this.party] = started;
+    Atomics.store(holders, this.party, ticket.t);
+    if (ticket.phase === 0) this.runPortion(ticket);
+    else if (ticket.phase === 1) this.runGradient(ticket);
+    else this.runApply(ticket);
+    Atomics.store(holders, this.party, -1);
+    this.usualMs[ticket.phase] = 0.75 * this.usualMs[ticket.phase]! + 0.25 * (now() - started);
+  }
+
+  private batchRows(b: number): { first: number; rows: number } {
+    const { samples, options } = this.runner.plan;
+    const first = b * options.batchSize;
+    return { first, rows: Math.min(options.batchSize, samples - first) };
+  }
+
+  private runPortion({ t, b, i }: TicketInfo): void {
+    const { runner } = this;
+    const { options, sets, portionSets } = runner.plan;
+    const { first, rows } = this.batchRows(b);
+    const r0 = i * options.portion;
+    const count = Math.min(options.portion, rows - r0);
+    if (count <= 0) {
+      if (this.claim(t)) this.finish(t, b, rows);
+      return;
+    }
+    const own = portionSets[this.party]!;
+    runner.gather(own, 0, first + r0, count);
+    const loss = runner.forwardBackward(own, 0, count, rows, this.firstStep + b, true, r0);
+    if (!this.claim(t)) return;
+    runner.publish(own, sets[0]!, r0, count);
+    this.control.lossSums[b * this.shape.portions + i] = loss;
+    this.finish(t, b, rows);
+  }
+
+  private runGradient({ t, b, i }: TicketInfo): void {
+    const { runner } = this;
+    const { plan } = runner;
+    const { rows } = this.batchRows(b);
+    const item = plan.updateItems[i - this.shape.portions]!;
+    runner.gradsBase = plan.partyGrads[this.party]!;
+    runner.gradientItem(plan.sets[0]!, item, rows);
+    if (!this.claim(t)) return;
+    if (!this.shape.split) runner.applyItem(item, this.firstStep + b);
+    this.finish(t, b, rows);
+  }
+
+  private runApply({ t, b, i }: TicketInfo): void {
+    const { runner } = this;
+    runner.gradsBase = runner.plan.grads;
+    runner.applyItem(runner.plan.updateItems[i - this.shape.portions - this.shape.items]!, this.firstStep + b);
+    this.finish(t, b, this.batchRows(b).rows);
+  }
+
+  private claim(t: number): boolean {
+    return Atomics.compareExchange(this.control.tickets, t, 0, Ticket.Publishing) === 0;
+  }
+
+  // Marks a ticket done by this party (its claimer, or the only party that runs apply items) and counts it; at the
+  // phase boundaries, requests the exchange or closes the batch, and wakes the waiters.
+  private finish(t: number, b: number, rows: number): void {
+    const { i32, tickets } = this.control;
+    const shape = this.shape;
+    Atomics.store(tickets, t, Ticket.Done + this.party);
+    const done = Atomics.add(i32, Slot.Completed, 1) + 1 - b * shape.perBatch;
+    if (done === shape.portions) Atomics.notify(i32, Slot.Completed);
+    else if (done === shape.portions + shape.items && shape.split) {
+      Atomics.store(i32, Slot.ExchangeRequested, b + 1);
+      ringDoorbell(i32);
+      Atomics.notify(i32, Slot.Completed);
+    } else if (done === shape.perBatch) {
+      Atomics.add(i32, Slot.BatchesDone, 1);
+      Atomics.add(i32, Slot.SamplesDone, rows);
+      Atomics.notify(i32, Slot.Completed);
+    }
   }
 }
 

@@ -41,12 +41,13 @@ export function computeGradients(network: Network, data: Dataset, options: Gradi
     const perm = builder.alloc(rows, "perm");
     core.f32().set(data.x, x >>> 2);
     core.f32().set(data.y, y >>> 2);
-    new Int32Array(core.memory.buffer, perm, rows).forEach((_, i, a) => (a[i] = i));
+    const order = new Int32Array(core.memory.buffer, perm, rows);
+    for (let i = 0; i < rows; i++) order[i] = i;
     const layers = builder.layers(network, true, (n, k) => core.exports.f32_gemm_packed_b_bytes(n, k));
     if (!options.dropout) for (const layer of layers) layer.keep = 1;
     const plan: TrainPlan = {
       spec: network.spec, options: resolved, threads: 0, samples: data.size, x, y, perm,
-      keys: network.params.block.length, params: network.params.block.ptr, grads: builder.block(network, "gradients"), state: [],
+      keys: network.params.block.length, params: network.params.block.ptr, grads: builder.block(network, "gradients"), partyGrads: [], portionSets: [], state: [],
       layers, sets: [builder.bufferSet(network.spec, rows)], blocks: [],
       workspaces: [builder.alloc(core.exports.f32_gemm_workspace_bytes(1 << 20, 1 << 20, 1 << 20) / 4, "workspace")],
       updateItems: updateItems(network.spec), exchange: false, mailbox: undefined,

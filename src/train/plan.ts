@@ -59,8 +59,13 @@ export interface TrainPlan {
   keys: number;
   /** The network's parameter block. */
   params: number;
-  /** The sync gradient block (layout = params); async: unused (see `blocks`). */
+  /** The sync gradient block (layout = params) that the exchange point and split apply items use; async: unused. */
   grads: number;
+  /** Sync: each party's own gradient block (layout = params): update items compute into the party's block, so an
+   *  item a descheduled party holds can be recomputed by another (a backup) without the two writing one place. */
+  partyGrads: number[];
+  /** Sync: each party's private rows for one portion; the winner of a portion publishes them into sets[0]. */
+  portionSets: BufferSet[];
   /** Optimizer-state blocks, one per slot (layout = params). */
   state: number[];
   layers: LayerPlan[];

@@ -63,9 +63,10 @@ export class StepRunner {
   /**
    * Forward and backward pass for rows [r0, r0+count) of a gathered set: leaves each layer's deltas (gradient of
    * the mean loss over `batchRows` samples) in the set. `packed`: use the prepacked weights (sync mode).
+   * `maskRow`: the rows' position in their mini-batch, which picks their dropout masks (default r0).
    * Returns the summed loss of the rows.
    */
-  forwardBackward(set: BufferSet, r0: number, count: number, batchRows: number, step: number, packed: boolean): number {
+  forwardBackward(set: BufferSet, r0: number, count: number, batchRows: number, step: number, packed: boolean, maskRow = r0): number {
     const { core, plan } = this;
     const layers = plan.layers;
     const last = layers.length - 1;
@@ -81,7 +82,7 @@ export class StepRunner {
       activationForward[L.activation](core, B.out + off, B.z + off, count, L.units);
       if (L.keep < 1) {
         const n = count * L.units;
-        core.f32_dropout_mask(B.mask + off, n, L.keep, maskSeed(plan.options.seed, step, l), r0 * L.units);
+        core.f32_dropout_mask(B.mask + off, n, L.keep, maskSeed(plan.options.seed, step, l), maskRow * L.units);
         core.f32_copy(B.a + off, B.out + off, n);
         core.f32_mul(B.a + off, B.mask + off, n);
       }
@@ -108,6 +109,22 @@ export class StepRunner {
     else core.f32_gemm(prev.d + off, P.units, d, L.units, this.paramsBase + L.wOff, L.units, count, P.units, L.units, 0, 1, 1, 0, 0, this.ws);
     if (P.keep < 1) core.f32_mul(prev.d + off, prev.mask + off, count * P.units);
     activationBackward[P.activation](core, prev.d + off, prev.d + off, prev.out + off, count, P.units);
+  }
+
+  /**
+   * Copies what the update items read of rows [0, count) of a portion's private set (its inputs, every hidden
+   * layer's activations and every layer's deltas) into rows [r0, r0+count) of the batch's shared set.
+   */
+  publish(portion: BufferSet, batch: BufferSet, r0: number, count: number): void {
+    const { core, plan } = this;
+    core.f32_copy(batch.xb + 4 * r0 * plan.spec.inputs, portion.xb, count * plan.spec.inputs);
+    plan.layers.forEach((L, l) => {
+      const from = portion.layers[l]!;
+      const to = batch.layers[l]!;
+      const off = 4 * r0 * L.units;
+      if (l < plan.layers.length - 1) core.f32_copy(to.a + off, from.a, count * L.units);
+      core.f32_copy(to.d + off, from.d, count * L.units);
+    });
   }
 
   /** Sync mode: one item's gradient (a weight band, or a bias) over the whole batch, into the gradient block. */

@@ -9,7 +9,7 @@ import { requireSharedMemory } from "../runtime/isolation.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "../runtime/platform.js";
 import { startWorker } from "../runtime/spawn.js";
 import { permutationInto } from "../util/random.js";
-import { Command, controlViews, createControl, Mail, ringDoorbell, signalFailure, Slot, type ControlBuffers, type ControlViews } from "./control.js";
+import { Command, controlViews, createControl, Mail, ringDoorbell, signalFailure, Slot, Ticket, type ControlBuffers, type ControlViews } from "./control.js";
 import { ConvergenceCheck } from "./convergence.js";
 import { newMailboxState, runEpoch, syncShape, type MailboxState } from "./engine.js";
 import { evaluate, requireFits, type Evaluation } from "./evaluate.js";
@@ -150,8 +150,8 @@ export class LocalTrainer {
     let trainer: LocalTrainer | undefined;
     try {
       const plan = buildPlan(builder, network, train, resolved, state, hooks);
-      const shape = resolved.mode === "sync" ? syncShape(new StepRunner(core.exports, core.memory, plan, 0)).portions : 0;
-      const buffers = createControl(resolved.threads, Math.ceil(train.size / resolved.batchSize), shape);
+      const shape = resolved.mode === "sync" ? syncShape(plan) : { portions: 0, perBatch: 0 };
+      const buffers = createControl(resolved.threads, Math.ceil(train.size / resolved.batchSize), shape.portions, shape.perBatch);
       trainer = new LocalTrainer(network, resolved, plan, builder, buffers, hooks, state);
       trainer.workers = await trainer.startWorkers(platform, buffers);
       return trainer;
@@ -215,6 +215,8 @@ export class LocalTrainer {
     Atomics.store(i32, Slot.AsyncStep, this.state.step);
     Atomics.store(i32, Slot.Batches, options.mode === "sync" ? batches : Math.ceil(samples / options.portion));
     this.control.lossSums.fill(0);
+    this.control.tickets.fill(0);
+    this.control.holders.fill(-1);
     this.combinedLoss.fill(0);
     this.control.learningRate[0] = options.learningRate * options.learningRateDecay ** this.state.epochs;
     if (options.mode === "sync") this.runner.packAll();
@@ -311,11 +313,26 @@ export class LocalTrainer {
     const rows = this.batchRows(b);
     const local = { loss: this.localBatchLoss(b), rows };
     const step = Atomics.load(i32, Slot.FirstStep) + b;
+    this.gatherGradient(b);
     const combined = await this.exchange.allreduce(this.view(this.plan.grads), local, step);
     this.combinedLoss[b] = combined.loss / Math.max(1, combined.rows);
     if (this.convergence?.push(this.combinedLoss[b]!)) Atomics.store(i32, Slot.StopAfter, b + 1);
     Atomics.store(i32, Slot.ExchangeDone, b + 1);
     Atomics.notify(i32, Slot.ExchangeDone);
+  }
+
+  // Batch b's gradient into the one gradient block: each item's band from the party that computed it.
+  private gatherGradient(b: number): void {
+    const { plan } = this;
+    const shape = syncShape(plan);
+    const f32 = this.network.kernels.core.f32();
+    plan.updateItems.forEach((item, u) => {
+      const party = this.control.tickets[b * shape.perBatch + shape.portions + u]! - Ticket.Done;
+      const L = plan.layers[item.layer]!;
+      const [off, n] = item.bias ? [L.bOff, L.units] : [L.wOff + 4 * item.r0 * L.units, (item.r1 - item.r0) * L.units];
+      const from = (plan.partyGrads[party]! + off) >>> 2;
+      f32.copyWithin((plan.grads + off) >>> 2, from, from + n);
+    });
   }
 
   // Every worker's pending pushes (push n from accumulator (n - 1) % 2) and fetch.
@@ -363,7 +380,7 @@ export class LocalTrainer {
       await Promise.all(handles.map((h) => h.terminate()));
       throw failed.reason;
     }
-    handles.forEach((handle, worker) => this.watch(handle, worker));
+    for (const [worker, handle] of handles.entries()) this.watch(handle, worker);
     return handles;
   }
 
@@ -409,7 +426,7 @@ export class LocalTrainer {
     const { lossSums } = this.control;
     let sum = 0;
     if (this.options.mode === "sync") {
-      const portions = syncShape(this.runner).portions;
+      const portions = syncShape(this.plan).portions;
       for (let p = 0; p < portions; p++) sum += lossSums[b * portions + p]!;
     } else {
       for (let w = 0; w < Math.max(1, this.workers.length); w++) sum += lossSums[w * this.control.maxBatches + b]!;
@@ -474,6 +491,8 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
         grads: Array.from({ length: served ? 2 : 1 }, (_, k) => builder.block(network, `grads ${w}.${k}`)),
         replicas: served ? [0, 1].map((k) => builder.block(network, `replica ${w}.${k}`)) : [],
       }));
+  const partyGrads = sync ? Array.from({ length: parties }, (_, p) => builder.block(network, `grads of party ${p}`)) : [];
+  const portionSets = sync ? Array.from({ length: parties }, () => builder.bufferSet(spec, options.portion)) : [];
   const mailbox = hooks.parameters ? { nFetch: hooks.parameters.nFetch ?? 1, nPush: hooks.parameters.nPush ?? 1 } : undefined;
   const workspaces = Array.from({ length: parties }, (_, i) => builder.alloc(maxGemmWorkspaceBytes(network) / 4, `workspace ${i}`));
   return {
@@ -481,6 +500,7 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
     keys: network.params.block.length,
     params: network.params.block.ptr,
     grads: sync ? builder.block(network, "gradients") : 0,
+    partyGrads, portionSets,
     state: stateBlocks(state),
     layers, sets, blocks, workspaces,
     updateItems: updateItems(spec),
