@@ -20,7 +20,8 @@ export const Slot = {
   Failed: 13,
   AsyncStep: 14,
   Doorbell: 15, // incremented (and notified) whenever the main thread has something to serve
-  Size: 16,
+  Backups: 16, // sync: tickets whose result came from a backup (a party that recomputed another's overdue ticket)
+  Size: 17,
 } as const;
 
 export const Command = { RunEpoch: 1, Quit: 2 } as const;

@@ -100,7 +100,7 @@ class SyncEpoch {
       if (abandoned()) return;
       if (!(yield* this.awaitDependencies(ticket, abandoned))) return;
       if (ticket.phase === 2 && !(yield* waitUntil(i32, Slot.ExchangeDone, ticket.b + 1, abandoned))) return;
-      this.execute(ticket);
+      this.execute(ticket, false);
     }
   }
 
@@ -143,19 +143,19 @@ class SyncEpoch {
       const ticket = this.info(t);
       if (ticket.phase === 2) continue;
       if (now() - since[p]! < Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * this.usualMs[ticket.phase]!)) continue;
-      this.execute(ticket);
+      this.execute(ticket, true);
       return;
     }
   }
 
-  private execute(ticket: TicketInfo): void {
+  private execute(ticket: TicketInfo, backup: boolean): void {
     const { holders, since } = this.control;
     const started = now();
     since[this.party] = started;
     Atomics.store(holders, this.party, ticket.t);
-    if (ticket.phase === 0) this.runPortion(ticket);
-    else if (ticket.phase === 1) this.runGradient(ticket);
-    else this.runApply(ticket);
+    this.maybeStall(ticket);
+    const won = ticket.phase === 0 ? this.runPortion(ticket) : ticket.phase === 1 ? this.runGradient(ticket) : this.runApply(ticket);
+    if (backup && won) Atomics.add(this.control.i32, Slot.Backups, 1);
     Atomics.store(holders, this.party, -1);
     this.usualMs[ticket.phase] = 0.75 * this.usualMs[ticket.phase]! + 0.25 * (now() - started);
   }
@@ -166,42 +166,54 @@ class SyncEpoch {
     return { first, rows: Math.min(options.batchSize, samples - first) };
   }
 
-  private runPortion({ t, b, i }: TicketInfo): void {
+  // Tests only: pause here as a descheduled thread would (never on the calling thread, which must not block).
+  private maybeStall(ticket: TicketInfo): void {
+    const stall = this.runner.plan.stall;
+    if (!stall || stall.party !== this.party || this.runner.plan.threads === 0 || ticket.phase === 2 || ticket.t % stall.every !== 0) return;
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stall.ms);
+  }
+
+  // Each run* returns whether this party's result counted (it won the claim).
+  private runPortion({ t, b, i }: TicketInfo): boolean {
     const { runner } = this;
     const { options, sets, portionSets } = runner.plan;
     const { first, rows } = this.batchRows(b);
     const r0 = i * options.portion;
     const count = Math.min(options.portion, rows - r0);
     if (count <= 0) {
-      if (this.claim(t)) this.finish(t, b, rows);
-      return;
+      if (!this.claim(t)) return false;
+      this.finish(t, b, rows);
+      return true;
     }
     const own = portionSets[this.party]!;
     runner.gather(own, 0, first + r0, count);
     const loss = runner.forwardBackward(own, 0, count, rows, this.firstStep + b, true, r0);
-    if (!this.claim(t)) return;
+    if (!this.claim(t)) return false;
     runner.publish(own, sets[0]!, r0, count);
     this.control.lossSums[b * this.shape.portions + i] = loss;
     this.finish(t, b, rows);
+    return true;
   }
 
-  private runGradient({ t, b, i }: TicketInfo): void {
+  private runGradient({ t, b, i }: TicketInfo): boolean {
     const { runner } = this;
     const { plan } = runner;
     const { rows } = this.batchRows(b);
     const item = plan.updateItems[i - this.shape.portions]!;
     runner.gradsBase = plan.partyGrads[this.party]!;
     runner.gradientItem(plan.sets[0]!, item, rows);
-    if (!this.claim(t)) return;
+    if (!this.claim(t)) return false;
     if (!this.shape.split) runner.applyItem(item, this.firstStep + b);
     this.finish(t, b, rows);
+    return true;
   }
 
-  private runApply({ t, b, i }: TicketInfo): void {
+  private runApply({ t, b, i }: TicketInfo): boolean {
     const { runner } = this;
     runner.gradsBase = runner.plan.grads;
     runner.applyItem(runner.plan.updateItems[i - this.shape.portions - this.shape.items]!, this.firstStep + b);
     this.finish(t, b, this.batchRows(b).rows);
+    return true;
   }
 
   private claim(t: number): boolean {

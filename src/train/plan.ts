@@ -78,6 +78,15 @@ export interface TrainPlan {
   exchange: boolean;
   /** Async mode: whether workers hand gradients to and take parameters from the main thread's mailboxes. */
   mailbox: { nFetch: number; nPush: number } | undefined;
+  /** Tests only: a worker that pauses in the middle of some tickets, as if the OS had descheduled it. */
+  stall?: StallFault;
+}
+
+/** Worker `party` sleeps `ms` after starting every `every`-th ticket (tests of backups). */
+export interface StallFault {
+  party: number;
+  every: number;
+  ms: number;
 }
 
 /** Rows of weights per sync update item (a multiple of 8, so W^T panels can be repacked band by band). */

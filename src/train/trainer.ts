@@ -16,7 +16,7 @@ import { evaluate, requireFits, type Evaluation } from "./evaluate.js";
 import { LocalExchange, type GradientExchange, type ParameterClient, type ParameterOptions } from "./exchange.js";
 import { resolveTrainOptions, TrainOptionsError, type ResolvedTrainOptions, type TrainOptions } from "./options.js";
 import { OptimizerState, stateSlots } from "./state.js";
-import { PlanBuilder, stateBlocks, updateItems, type TrainPlan, type WorkerBlocks } from "./plan.js";
+import { PlanBuilder, stateBlocks, updateItems, type StallFault, type TrainPlan, type WorkerBlocks } from "./plan.js";
 import { StepRunner } from "./steps.js";
 import type { TrainWorkerInit } from "./worker.js";
 
@@ -58,6 +58,9 @@ export interface EpochReport {
   validation?: Evaluation;
   /** Why training stops after this epoch, if it does before the last. */
   stop?: "converged" | "max-iterations";
+  /** Sync mode: work items whose result came from a backup, recomputed by one thread because the thread holding
+   *  them was descheduled for far longer than such items take. */
+  backups: number;
 }
 
 /** Hooks and data beside the hyper-parameters. */
@@ -75,6 +78,8 @@ export interface TrainerHooks {
   /** Async mode: workers pull parameters from and push gradients to this client instead of updating the
    *  network's parameters in place; the network receives the client's parameters after every epoch. */
   parameters?: ParameterOptions;
+  /** Tests only: makes one worker pause in the middle of some work items, as a descheduled thread would. */
+  stall?: StallFault;
 }
 
 const PROGRESS_MS = 200;
@@ -207,7 +212,7 @@ export class LocalTrainer {
     if (options.mode === "sync") batches = Math.min(batches, await this.exchange.epochBatches(batches, this.epoch));
     const samples = Math.min(plan.samples, batches * options.batchSize);
     const i32 = this.control.i32;
-    for (const slot of [Slot.Next, Slot.Completed, Slot.ExchangeRequested, Slot.ExchangeDone, Slot.StopAfter, Slot.BatchesDone, Slot.SamplesDone, Slot.WorkersDone, Slot.StopRequested]) {
+    for (const slot of [Slot.Backups, Slot.Next, Slot.Completed, Slot.ExchangeRequested, Slot.ExchangeDone, Slot.StopAfter, Slot.BatchesDone, Slot.SamplesDone, Slot.WorkersDone, Slot.StopRequested]) {
       Atomics.store(i32, slot, 0);
     }
     this.exchanged = 0;
@@ -261,6 +266,7 @@ export class LocalTrainer {
       samplesPerSecond: seen / seconds,
       validation: this.hooks.validation ? evaluate(this.network, this.hooks.validation) : undefined,
       stop: stopped ? "converged" : this.iterations >= this.options.maxIterations ? "max-iterations" : undefined,
+      backups: Atomics.load(i32, Slot.Backups),
     };
   }
 
@@ -506,6 +512,7 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
     updateItems: updateItems(spec),
     exchange: sync && (hooks.exchange !== undefined || options.convergence !== undefined),
     mailbox,
+    ...(hooks.stall ? { stall: hooks.stall } : {}),
   };
 }
 

@@ -15,7 +15,7 @@ const dir = tempDir("cli-output");
 
 function report(epoch: number, validation?: { loss: number; accuracy?: number }): EpochReport {
   return {
-    epoch, iterations: epoch * 10, samples: 640, loss: 1 / epoch, seconds: 0.5, samplesPerSecond: 1280,
+    epoch, iterations: epoch * 10, samples: 640, loss: 1 / epoch, seconds: 0.5, samplesPerSecond: 1280, backups: 0,
     ...(validation ? { validation: { loss: validation.loss, accuracy: validation.accuracy, samples: 100 } } : {}),
   };
 }

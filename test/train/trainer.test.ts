@@ -11,6 +11,8 @@ import { TrainOptionsError, type TrainOptions } from "../../src/train/options.js
 import { evaluate } from "../../src/train/evaluate.js";
 import { LocalTrainer, type TrainProgress } from "../../src/train/trainer.js";
 
+const TIMEOUT = { timeout: 60_000 };
+
 const blobs = syntheticClassification({ size: 1200, features: 12, classes: 4, seed: 9 });
 const { train, test: held } = holdOut(blobs, 200);
 
@@ -27,7 +29,7 @@ async function trainedWeights(kernels: Kernels, options: TrainOptions, data: Dat
 }
 
 describe("local trainer", () => {
-  test("sync mode gives bit-identical weights on 0, 1 and 2 threads (with dropout)", async () => {
+  test("sync mode gives bit-identical weights on 0, 1 and 2 threads (with dropout)", TIMEOUT, async () => {
     const kernels = await Kernels.load({ shared: true });
     const runs = [];
     for (const threads of [0, 1, 2]) {
@@ -46,7 +48,7 @@ describe("local trainer", () => {
     ["adam", { optimizer: "adam", learningRate: 0.01 }],
     ["async (lock-free) sgd on 2 threads", { mode: "async", threads: 2 }],
   ] as Array<[string, TrainOptions]>) {
-    test(`${name} learns held-out blobs to >= 0.9 accuracy`, async () => {
+    test(`${name} learns held-out blobs to >= 0.9 accuracy`, TIMEOUT, async () => {
       const kernels = await Kernels.load({ shared: true });
       const { network } = await trainedWeights(kernels, { threads: 2, epochs: 6, ...options });
       const { accuracy } = evaluate(network, held);
@@ -54,7 +56,7 @@ describe("local trainer", () => {
     });
   }
 
-  test("maxIterations stops after exactly that many mini-batches; progress is reported", async () => {
+  test("maxIterations stops after exactly that many mini-batches; progress is reported", TIMEOUT, async () => {
     const kernels = await Kernels.load({ shared: true });
     const network = Network.create(kernels, { inputs: 12, layers: [{ units: 4, activation: "softmax" }] });
     const progress: TrainProgress[] = [];
@@ -68,7 +70,7 @@ describe("local trainer", () => {
     for (const p of progress) assert.ok(p.samples <= p.epochSamples);
   });
 
-  test("the convergence check stops training once the windowed loss stops falling", async () => {
+  test("the convergence check stops training once the windowed loss stops falling", TIMEOUT, async () => {
     const kernels = await Kernels.load({ shared: true });
     const network = Network.create(kernels, { inputs: 12, layers: [{ units: 4, activation: "softmax" }] });
     const trainer = await LocalTrainer.create(network, train, { epochs: 200, batchSize: 100, threads: 2, convergence: { window: 10, minImprovement: 0.01 } });
@@ -79,7 +81,7 @@ describe("local trainer", () => {
     assert.ok(reports.length < 200, `ran ${reports.length} epochs`);
   });
 
-  test("bad options and data give errors that name the field or the shapes", async () => {
+  test("bad options and data give errors that name the field or the shapes", TIMEOUT, async () => {
     const shared = await Kernels.load({ shared: true });
     const network = Network.create(shared, { inputs: 12, layers: [{ units: 4, activation: "softmax" }] });
     await assert.rejects(LocalTrainer.create(network, train, { batchSize: 0 }), (e: Error) => e instanceof TrainOptionsError && /batchSize must be a positive integer/.test(e.message));
@@ -92,5 +94,26 @@ describe("local trainer", () => {
     const inThread = await LocalTrainer.create(privateNet, train, { threads: 0, epochs: 1 });
     assert.equal((await inThread.train()).length, 1);
     await inThread.close();
+  });
+});
+
+describe("a descheduled thread does not hold up a mini-batch", () => {
+  test("items held by a stalled worker are recomputed by the other (backups), and sync results stay bit-identical", { timeout: 60_000 }, async () => {
+    const kernels = await Kernels.load({ shared: true });
+    const reference = await trainedWeights(kernels, { threads: 0 });
+    reference.network.dispose();
+    const network = Network.create(kernels, {
+      inputs: 12,
+      layers: [{ units: 16, activation: "relu", dropout: 0.2 }, { units: 9, activation: "tanh" }, { units: 4, activation: "softmax" }],
+      seed: 4,
+    });
+    // Worker 1 sleeps 20 ms at every 7th ticket it starts, far longer than any item takes.
+    const trainer = await LocalTrainer.create(network, train, { epochs: 2, batchSize: 50, portion: 6, threads: 2 }, { stall: { party: 1, every: 7, ms: 20 } });
+    const reports = await trainer.train();
+    await trainer.close();
+    const backups = reports.reduce((n, r) => n + r.backups, 0);
+    assert.ok(backups > 0, "no item was backed up");
+    assert.deepEqual(network.tensors().map((t) => t.data), reference.weights);
+    network.dispose();
   });
 });
