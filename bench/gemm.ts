@@ -62,7 +62,10 @@ function operands(kernels: Kernels, s: GemmShape) {
   const a = view(...shapes.a, 1);
   const b = view(...shapes.b, 2);
   const c = view(s.m, s.n);
-  return { a, b, c, release: () => slabs.forEach((slab) => kernels.arena.release(slab)) };
+  const release = (): void => {
+    for (const slab of slabs) kernels.arena.release(slab);
+  };
+  return { a, b, c, release };
 }
 
 function checkAgainstPeer(name: string, ours: Float32Array, peer: Float32Array): void {

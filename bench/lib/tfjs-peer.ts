@@ -80,7 +80,11 @@ function installThreadShims(threads: number): { restore: () => void } {
     const list = realCpus();
     return Array.from({ length: Math.max(list.length, threads * 2) }, (_, i) => list[i % list.length]!);
   };
-  return { restore: () => void (os.cpus = realCpus) };
+  return {
+    restore: () => {
+      os.cpus = realCpus;
+    },
+  };
 }
 
 /**

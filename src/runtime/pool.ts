@@ -65,7 +65,7 @@ export class WorkerPool {
       }),
     );
     const pool = new WorkerPool(core, members);
-    members.forEach((member) => member.handle.onError((error) => pool.markDead(member, error.message)));
+    for (const member of members) member.handle.onError((error) => pool.markDead(member, error.message));
     return pool;
   }
 

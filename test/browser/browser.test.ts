@@ -125,7 +125,10 @@ describe("downpour in chromium", { skip: skipReason(), timeout: 240_000 }, () =>
         const k = await dp.Kernels.load();
         const [m, n, kk] = [33, 17, 40];
         let s = 7;
-        const rand = (): number => ((s = (s * 1103515245 + 12345) >>> 0) / 2 ** 32) * 2 - 1;
+        const rand = (): number => {
+          s = (s * 1103515245 + 12345) >>> 0;
+          return (s / 2 ** 32) * 2 - 1;
+        };
         const a = Float32Array.from({ length: m * kk }, rand);
         const b = Float32Array.from({ length: kk * n }, rand);
         const c = k.arena.alloc(m * n);

@@ -78,7 +78,7 @@ describe("config file errors", () => {
     await assert.rejects(readConfigFile(broken, "broken.json"), (error: Error) => error instanceof ConfigError && /broken\.json: not valid JSON/.test(error.message));
   });
 
-  test("train fails on a bad config key before reading any data", async () => {
+  test("train fails on a bad config key before reading any data", { timeout: 60_000 }, async () => {
     const path = writeTemp(dir, "bad.json", JSON.stringify({ data: "absent.csv", learning_rate: 0.1 }));
     const io = captureIO(dir);
     await assert.rejects(runTrain({ config: path }, io), /unknown key "learning_rate" \(did you mean "learningRate"\?\)/);

@@ -11,13 +11,11 @@ import { runTrain } from "../../src/cli/commands/train.js";
 import { CliError } from "../../src/cli/errors.js";
 import { DIGITS } from "../../src/data/digits.js";
 import { MNIST_FILES } from "../../src/data/mnist.js";
-import { sharedDataDir } from "../data/paths.js";
-import { refusedBaseUrl, serveFiles, startServer } from "../data/servers.js";
+import { sharedData } from "../support/paths.js";
+import { refusedBaseUrl, serveFiles, startServer } from "../support/servers.js";
 import { captureIO, cliMain, tempDir } from "./helpers.js";
 
 const dir = tempDir("cli-first-run");
-const sharedMnist = join(sharedDataDir(), "mnist");
-const haveMnist = MNIST_FILES.every((f) => existsSync(join(sharedMnist, f.name)));
 const TIMEOUT = { timeout: 120_000 };
 const quick = { epochs: 1, threads: 2, quiet: true, curves: false as const, save: false as const, hidden: [32] };
 
@@ -68,12 +66,14 @@ describe("first run", () => {
     assert.match(fallback.stderr, /training on the bundled UCI 8x8 handwritten digits instead/);
   });
 
-  describe("with a local MNIST mirror", { skip: !haveMnist && "no shared MNIST" }, () => {
+  describe("with a local MNIST mirror serving the shared MNIST", () => {
     let server: Awaited<ReturnType<typeof startServer>>;
     before(async () => {
+      const sharedMnist = sharedData("mnist");
       server = await startServer(serveFiles((name) => (MNIST_FILES.some((f) => f.name === name) ? readFileSync(join(sharedMnist, name)) : undefined)));
     });
-    after(() => server.close());
+    // When before() failed (no shared MNIST), there is no server to close.
+    after(() => server?.close());
 
     test("no --data, MNIST not cached: downloads it (the failing mirror first, then the good one), verifies and trains on it", TIMEOUT, async () => {
       const cache = join(dir, "cache");

@@ -1,9 +1,8 @@
 // Helpers of the CLI tests: an io that captures stdout and stderr, temp dirs, the shared Pima CSV, the built binary.
-import { existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { CliIO } from "../../src/cli/io.js";
-import { sharedDataDir } from "../data/paths.js";
+import { sharedData } from "../support/paths.js";
 
 export { tempDir, writeTemp } from "../data/temp.js";
 
@@ -12,8 +11,12 @@ export function captureIO(cwd: string, env: Record<string, string | undefined> =
   let out = "";
   let err = "";
   return {
-    stdout: (text) => void (out += text),
-    stderr: (text) => void (err += text),
+    stdout: (text) => {
+      out += text;
+    },
+    stderr: (text) => {
+      err += text;
+    },
     env,
     cwd,
     out: () => out,
@@ -21,10 +24,12 @@ export function captureIO(cwd: string, env: Record<string, string | undefined> =
   };
 }
 
-/** The shared Pima Indians Diabetes CSV (768 rows, 8 features, 0/1 label, no header), or undefined when absent. */
-export function pimaCsv(): string | undefined {
-  const path = join(sharedDataDir(), "pima-diabetes.csv");
-  return existsSync(path) ? readFileSync(path, "utf8") : undefined;
+/**
+ * The shared Pima Indians Diabetes CSV (768 rows, 8 features, 0/1 label, no header). Call it inside a test or hook:
+ * when the file is absent it throws sharedData()'s MissingSharedDataError, so the tests fail saying what is missing.
+ */
+export function pimaCsv(): string {
+  return readFileSync(sharedData("pima-diabetes.csv"), "utf8");
 }
 
 /** The built CLI entry point of the same build as this file (this is <out>/test/cli/helpers.js; it is <out>/src/cli/main.js). */

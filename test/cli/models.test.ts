@@ -1,21 +1,25 @@
 // The other model kinds and data options on the Pima CSV: auto-encoder and linear regression (no accuracy),
 // --test-data, libsvm, and the errors for a model that does not fit the data or conflicting test-set flags.
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { runEval } from "../../src/cli/commands/eval.js";
 import { runPredict } from "../../src/cli/commands/predict.js";
 import { runTrain } from "../../src/cli/commands/train.js";
 import { CliError } from "../../src/cli/errors.js";
 import { captureIO, csvRows, pimaCsv, tempDir, writeTemp } from "./helpers.js";
 
-const pima = pimaCsv();
 const dir = tempDir("cli-models");
 const quick = { epochs: 2, threads: 2, quiet: true, curves: false } as const;
 const TIMEOUT = { timeout: 60_000 };
 
-describe("model kinds and data options", { skip: pima === undefined && "pima-diabetes.csv is not in the shared data folder" }, () => {
-  const rows = pima ? csvRows(pima) : [];
-  writeTemp(dir, "pima.csv", pima ?? "");
+describe("model kinds and data options", () => {
+  let rows: string[][] = [];
+  // The shared Pima CSV: absent, every test here fails with sharedData()'s message.
+  before(() => {
+    const pima = pimaCsv();
+    rows = csvRows(pima);
+    writeTemp(dir, "pima.csv", pima);
+  });
 
   test("autoencoder: every column is an input (no label); reconstruction loss without accuracy; predict gives one column per input", TIMEOUT, async () => {
     const io = captureIO(dir);

@@ -3,29 +3,36 @@
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
 import { readdirSync } from "node:fs";
-import { describe, test } from "node:test";
+import { before, describe, test } from "node:test";
 import { SETTINGS } from "../../src/cli/settings.js";
+import { refusedBaseUrl } from "../support/servers.js";
 import { cliMain, tempDir } from "./helpers.js";
 
 const dir = tempDir("cli-process");
 const TIMEOUT = { timeout: 60_000 };
+/** The child's environment: an empty cache, no shared data, and MNIST mirrors on which nothing listens (never the network). */
+let env: NodeJS.ProcessEnv = {};
 
 function downpour(...args: string[]) {
-  const env = { ...process.env, DOWNPOUR_CACHE: dir, DOWNPOUR_DATA: "", DOWNPOUR_DEBUG: "" };
   return spawnSync(process.execPath, [cliMain(), ...args], { cwd: dir, env, encoding: "utf8", timeout: 60_000 });
 }
 
 /** Runs the binary with stdout piped and the pipe's reading end destroyed at once; resolves with its exit and stderr. */
 function withClosedStdout(...args: string[]): Promise<{ code: number | null; signal: string | null; stderr: string }> {
-  const env = { ...process.env, DOWNPOUR_CACHE: dir, DOWNPOUR_DATA: "", DOWNPOUR_DEBUG: "" };
   const child = spawn(process.execPath, [cliMain(), ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
   child.stdout.destroy();
   let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (text: string) => void (stderr += text));
+  child.stderr.setEncoding("utf8").on("data", (text: string) => {
+    stderr += text;
+  });
   return new Promise((resolve) => child.on("close", (code, signal) => resolve({ code, signal, stderr })));
 }
 
 describe("downpour binary", () => {
+  before(async () => {
+    env = { ...process.env, DOWNPOUR_CACHE: dir, DOWNPOUR_DATA: "", DOWNPOUR_DEBUG: "", DOWNPOUR_MNIST_URLS: await refusedBaseUrl() };
+  });
+
   test("train --data synthetic --epochs 1 --quiet --no-save --no-curves exits 0 and writes no file", TIMEOUT, () => {
     const run = downpour("train", "--data", "synthetic", "--epochs", "1", "--quiet", "--no-save", "--no-curves");
     assert.equal(run.status, 0, run.stderr);

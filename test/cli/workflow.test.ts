@@ -10,29 +10,31 @@ import { runTrain, type TrainResult } from "../../src/cli/commands/train.js";
 import { AXIS_TITLES } from "../../src/cli/curves.js";
 import { captureIO, csvRows, pimaCsv, tempDir, writeTemp } from "./helpers.js";
 
-const pima = pimaCsv();
+/** The shared Pima CSV, read in before(): absent, every test here fails with sharedData()'s message. */
+let pima = "";
 const dir = tempDir("cli-workflow");
 const FEATURES = 8;
 const TIMEOUT = { timeout: 60_000 };
 
 /** The Pima rows without their label, under a header f0..f7, repeated `times`. */
 function featureCsv(times = 1): string {
-  const rows = csvRows(pima!).map((fields) => fields.slice(0, FEATURES).join(","));
+  const rows = csvRows(pima).map((fields) => fields.slice(0, FEATURES).join(","));
   const header = Array.from({ length: FEATURES }, (_, j) => `f${j}`).join(",");
   return `${header}\n${Array.from({ length: times }, () => rows.join("\n")).join("\n")}\n`;
 }
 
-describe("train, eval and predict on a CSV", { skip: pima === undefined && "pima-diabetes.csv is not in the shared data folder" }, () => {
+describe("train, eval and predict on a CSV", () => {
   let trained: TrainResult;
   const trainIO = captureIO(dir);
 
   before(async () => {
-    writeTemp(dir, "pima.csv", pima!);
+    pima = pimaCsv();
+    writeTemp(dir, "pima.csv", pima);
     const flags = { data: "pima.csv", model: "logistic", normalize: "zscore", batchSize: 16, epochs: 20, threads: 2, quiet: true, save: "pima.dpnn", curves: "pima.svg" } as const;
     trained = await runTrain(flags, trainIO);
   }, TIMEOUT);
 
-  test("train writes the model and an SVG of the curves; held-out accuracy >= 0.7", () => {
+  test("train writes the model and an SVG of the curves; held-out accuracy >= 0.7", TIMEOUT, () => {
     assert.equal(trained.reports.length, 20);
     const accuracy = trained.reports.at(-1)!.validation!.accuracy!;
     assert.ok(accuracy >= 0.7, `test accuracy ${accuracy}`);
@@ -44,7 +46,7 @@ describe("train, eval and predict on a CSV", { skip: pima === undefined && "pima
     assert.deepEqual(readdirSync(dir).filter((f) => f.endsWith(".tmp") || f.includes(".draft")), [], "no temp files left");
   });
 
-  test("train prints one line per epoch on stderr (no terminal) and a short summary table on stdout (--quiet)", () => {
+  test("train prints one line per epoch on stderr (no terminal) and a short summary table on stdout (--quiet)", TIMEOUT, () => {
     const lines = trainIO.err().split("\n").filter((l) => /^epoch \d+\/20 /.test(l));
     assert.equal(lines.length, 20);
     assert.match(lines[0]!, /loss \d\.\d{4} {2}test loss \d\.\d{4} {2}test accuracy \d+\.\d\d% {2}[\d,]+ samples\/s/);
@@ -91,7 +93,7 @@ describe("train, eval and predict on a CSV", { skip: pima === undefined && "pima
 
   test("predict streams chunk by chunk to stdout, and drops a label column by name", TIMEOUT, async () => {
     const times = Math.ceil((2 * PREDICT_CHUNK + 1) / 768);
-    const labelled = csvRows(pima!).map((fields) => fields.join(","));
+    const labelled = csvRows(pima).map((fields) => fields.join(","));
     const text = `${[...Array.from({ length: FEATURES }, (_, j) => `f${j}`), "Outcome"].join(",")}\n${Array.from({ length: times }, () => labelled.join("\n")).join("\n")}\n`;
     writeTemp(dir, "labelled.csv", text);
     const io = captureIO(dir);
@@ -108,7 +110,7 @@ describe("train, eval and predict on a CSV", { skip: pima === undefined && "pima
     const io = captureIO(dir);
     await assert.rejects(runPredict({ model: "pima.dpnn", input: "short.csv", output: "short-out.csv" }, io), /short\.csv line 1: 5 values, the model takes 8 inputs/);
     assert.ok(!existsSync(join(dir, "short-out.csv")));
-    writeTemp(dir, "labels.csv", csvRows(pima!).slice(0, 3).map((f) => f.join(",")).join("\n"));
+    writeTemp(dir, "labels.csv", csvRows(pima).slice(0, 3).map((f) => f.join(",")).join("\n"));
     await assert.rejects(runPredict({ model: "pima.dpnn", input: "labels.csv" }, io), /labels\.csv line 1: 9 values, the model takes 8 inputs \(drop a label column with --label-column, or choose the inputs with --features\)/);
     writeTemp(dir, "ragged.csv", `${featureCsv().split("\n").slice(0, 7).join("\n")}\n1,2,3,4,5\n`);
     await assert.rejects(runPredict({ model: "pima.dpnn", input: "ragged.csv" }, io), /ragged\.csv line 8 has 5 fields, expected 8/);

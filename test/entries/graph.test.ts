@@ -63,12 +63,14 @@ function walk(entry: string): Graph {
   return { files: [...seen].map((f) => relative(outDir, f)).sort(), problems };
 }
 
+const TIMEOUT = { timeout: 60_000 };
+
 const onlyNode = (globalThis as { Bun?: unknown; Deno?: unknown }).Bun ?? (globalThis as { Deno?: unknown }).Deno
   ? "reads the compiled tree; run once, under Node"
   : false;
 
 describe("entry import graphs", { skip: onlyNode }, () => {
-  test("downpour (src/index.js) and its workers import nothing from node:* and no bare specifier", () => {
+  test("downpour (src/index.js) and its workers import nothing from node:* and no bare specifier", TIMEOUT, () => {
     const graph = walk(join(outDir, "src/index.js"));
     assert.deepEqual(graph.problems, []);
     for (const file of ["src/runtime/worker.js", "src/runtime/adapters/web.js", "src/core/kernels.js", "src/api/models.js", "src/data/dataset.js"]) {
@@ -77,11 +79,11 @@ describe("entry import graphs", { skip: onlyNode }, () => {
     for (const file of graph.files) assert.ok(!/(csv|idx|libsvm|mnist|download|files|cache|checksum|persist|io)\.js$/.test(file), `${file} is node-only`);
   });
 
-  test("downpour/core (src/core/index.js) is runtime-free too", () => {
+  test("downpour/core (src/core/index.js) is runtime-free too", TIMEOUT, () => {
     assert.deepEqual(walk(join(outDir, "src/core/index.js")).problems, []);
   });
 
-  test("the walker sees what it must refuse", () => {
+  test("the walker sees what it must refuse", TIMEOUT, () => {
     const graph = walk(join(outDir, "src/node/index.js"));
     assert.ok(graph.problems.some((p) => p.includes("node:fs")), "the node entry reaches node:fs");
     assert.ok(graph.problems.some((p) => p.includes("in data/")), "node readers in data/ use Node APIs");
@@ -118,7 +120,7 @@ function sourceImports(file: string): string[] {
 }
 
 describe("source layering", { skip: onlyNode || (!existsSync(join(root, "src")) && "no src/ beside the build") }, () => {
-  test("runtime <- core <- model <- train <- api, train imports nothing from api", () => {
+  test("runtime <- core <- model <- train <- api, train imports nothing from api", TIMEOUT, () => {
     const src = join(root, "src");
     const problems: string[] = [];
     // A leaf (a file importing nothing else in src/, like errors.ts) cannot close a cycle: any folder may use it.

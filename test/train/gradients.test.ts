@@ -58,7 +58,7 @@ function numericGradient(network: Network, data: Dataset, slabIndex: number, i: 
 
 describe("whole-network gradients against finite differences", () => {
   CASES.forEach((c, n) => {
-    test(`${c.hidden} hidden, ${c.output} output, ${c.cost}`, async () => {
+    test(`${c.hidden} hidden, ${c.output} output, ${c.cost}`, { timeout: 30_000 }, async () => {
       const kernels = await kernelsFor("simd");
       const random = seededRandom(500 + n);
       const network = Network.create(kernels, {

@@ -31,7 +31,7 @@ describe("the parameter layout", () => {
     }
     // Write a recognisable value per key into slot 1 and read it back through the named tensors.
     const keys = state.slot(1).f32();
-    keys.forEach((_, i) => (keys[i] = i));
+    for (let i = 0; i < keys.length; i++) keys[i] = i;
     for (const slab of params.slabs) {
       const offset = (slab.ptr - params.block.ptr) / 4;
       const tensor = state.tensors().find((t) => t.name === `adam1.${slab.name}`)!;

@@ -34,7 +34,11 @@ function halves(data: Dataset, half: 0 | 1): Dataset {
 
 function maxDifference(a: Float32Array[], b: Float32Array[]): number {
   let worst = 0;
-  a.forEach((t, i) => t.forEach((v, j) => (worst = Math.max(worst, Math.abs(v - b[i]![j]!)))));
+  a.forEach((t, i) => {
+    t.forEach((v, j) => {
+      worst = Math.max(worst, Math.abs(v - b[i]![j]!));
+    });
+  });
   return worst;
 }
 
@@ -139,12 +143,14 @@ describe("the training seam", () => {
     await trainer.train();
     await trainer.close();
     const out = network.predict(xor.x);
-    out.forEach((v, i) => assert.ok(Math.abs(v - xor.y[i]!) < 0.1, `XOR output ${i} is ${v}, target ${xor.y[i]}`));
+    out.forEach((v, i) => {
+      assert.ok(Math.abs(v - xor.y[i]!) < 0.1, `XOR output ${i} is ${v}, target ${xor.y[i]}`);
+    });
     store.dispose();
     network.dispose();
   });
 
-  test("the seam's options are checked: exchange needs sync, a parameter client needs async, counts are positive", async () => {
+  test("the seam's options are checked: exchange needs sync, a parameter client needs async, counts are positive", { timeout: 30_000 }, async () => {
     const kernels = await Kernels.load({ shared: true });
     const network = Network.create(kernels, SPEC);
     const store = MemoryParameterStore.create(network);

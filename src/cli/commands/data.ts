@@ -1,7 +1,7 @@
 // `downpour data mnist` downloads and verifies MNIST into the cache; `downpour data where` says where the cache is
 // and whether MNIST is found.
 import { resolve } from "node:path";
-import { Command } from "commander";
+import type { Command } from "commander";
 import { defaultCacheDir } from "../../data/cache.js";
 import { downloadMnist, findMnist, mnistBaseUrls, type MnistDownloadResult } from "../../data/mnist.js";
 import type { CliIO } from "../io.js";

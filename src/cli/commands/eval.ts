@@ -1,6 +1,6 @@
 // `downpour eval`: a saved model's loss and accuracy on a dataset (MNIST's test set, the digits' or the synthetic
 // preset's held-out rows, or a file), its inputs scaled as in training; a table or JSON.
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { Dataset } from "../../data/dataset.js";
 import type { Model } from "../../api/models.js";
 import { dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, PRESETS, readDataFile, syntheticTestData } from "../datasets.js";

@@ -2,7 +2,7 @@
 // they come, so the file need not fit in memory), scaling inputs as in training, and writes a CSV of outputs (and
 // the argmax class) to a file or stdout. The file's format is decided as train and eval decide it.
 import { resolve } from "node:path";
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import { readCsvHeader, readCsvRows } from "../../data/csv.js";
 import type { Model } from "../../api/models.js";
 import { fileSource, readDataFile, type FileSource } from "../datasets.js";

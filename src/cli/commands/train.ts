@@ -2,7 +2,7 @@
 // print the per-epoch summary (or JSON) and write the model file and the learning curves.
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
-import { Command, Option } from "commander";
+import { type Command, Option } from "commander";
 import type { Model, ModelKind } from "../../api/models.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import type { ResolvedTrainOptions } from "../../train/options.js";

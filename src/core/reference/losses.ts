@@ -29,7 +29,7 @@ export function binaryCrossEntropyReference(dy: Values | undefined, y: ArrayLike
     sum += tv * Math.log(yc) + (1 - tv) * Math.log(1 - yc);
     grad.push((yc - tv) / (yc * (1 - yc)) / rows);
   }
-  if (dy) grad.forEach((g, i) => (dy[i] = g));
+  if (dy) for (let i = 0; i < grad.length; i++) dy[i] = grad[i]!;
   return -sum / rows;
 }
 

@@ -40,8 +40,8 @@ export function adamUpdateReference(
   lr: number, beta1: number, beta2: number, eps: number, weightDecay: number, step: number,
 ): void {
   const [a, b1, b2, e, wd] = [f(lr), f(beta1), f(beta2), f(eps), f(weightDecay)];
-  const c1 = 1 - Math.pow(b1, step);
-  const c2 = 1 - Math.pow(b2, step);
+  const c1 = 1 - b1 ** step;
+  const c2 = 1 - b2 ** step;
   for (let i = 0; i < n; i++) {
     const gp = g[i]! + wd * w[i]!;
     const mv = b1 * m[i]! + (1 - b1) * gp;
