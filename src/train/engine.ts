@@ -81,6 +81,8 @@ class SyncEpoch {
   private readonly firstStep: number;
   /** This party's recent execution time per phase, in ms. */
   private readonly usualMs = [0.1, 0.1, 0.1];
+  /** Whether this is the only party (no backups: results go straight to the shared buffers). */
+  private readonly alone: boolean;
 
   constructor(
     private readonly runner: StepRunner,
@@ -90,6 +92,7 @@ class SyncEpoch {
     this.shape = syncShape(runner.plan);
     this.total = Atomics.load(control.i32, Slot.Batches) * this.shape.perBatch;
     this.firstStep = Atomics.load(control.i32, Slot.FirstStep);
+    this.alone = control.holders.length < 2;
   }
 
   *run(): Generator<WaitFor, void, void> {
@@ -98,8 +101,11 @@ class SyncEpoch {
       const ticket = this.info(t);
       const abandoned = (): boolean => this.abandoned(ticket.b);
       if (abandoned()) return;
-      if (!(yield* this.awaitDependencies(ticket, abandoned))) return;
-      if (ticket.phase === 2 && !(yield* waitUntil(i32, Slot.ExchangeDone, ticket.b + 1, abandoned))) return;
+      // (The checks before yield* spare a generator per ticket when nothing needs waiting for.)
+      const needs = this.phaseStart(ticket.b, ticket.phase);
+      if (Atomics.load(i32, Slot.Completed) < needs && !(yield* this.awaitDependencies(needs, abandoned))) return;
+      const exchanged = ticket.phase !== 2 || Atomics.load(i32, Slot.ExchangeDone) > ticket.b;
+      if (!exchanged && !(yield* waitUntil(i32, Slot.ExchangeDone, ticket.b + 1, abandoned))) return;
       this.execute(ticket, false);
     }
   }
@@ -121,10 +127,9 @@ class SyncEpoch {
     return stop > 0 && b >= stop;
   }
 
-  // Waits until every ticket before this one's phase is complete, backing up overdue tickets meanwhile.
-  private *awaitDependencies(ticket: TicketInfo, abandoned: () => boolean): Generator<WaitFor, boolean, void> {
+  // Waits until the tickets before `target` (this ticket's phase) are complete, backing up overdue ones meanwhile.
+  private *awaitDependencies(target: number, abandoned: () => boolean): Generator<WaitFor, boolean, void> {
     const { i32 } = this.control;
-    const target = this.phaseStart(ticket.b, ticket.phase);
     while (Atomics.load(i32, Slot.Completed) < target) {
       yield { view: i32, index: Slot.Completed, target, timeoutMs: BACKUP_POLL_MS };
       if (abandoned()) return false;
@@ -185,11 +190,19 @@ class SyncEpoch {
       this.finish(t, b, rows);
       return true;
     }
-    const own = portionSets[this.party]!;
-    runner.gather(own, 0, first + r0, count);
-    const loss = runner.forwardBackward(own, 0, count, rows, this.firstStep + b, true, r0);
-    if (!this.claim(t)) return false;
-    runner.publish(own, sets[0]!, r0, count);
+    let loss: number;
+    if (this.alone) {
+      // Nobody can back this party up: compute straight into the batch's rows.
+      runner.gather(sets[0]!, r0, first + r0, count);
+      loss = runner.forwardBackward(sets[0]!, r0, count, rows, this.firstStep + b, true);
+      this.claim(t);
+    } else {
+      const own = portionSets[this.party]!;
+      runner.gather(own, 0, first + r0, count);
+      loss = runner.forwardBackward(own, 0, count, rows, this.firstStep + b, true, r0);
+      if (!this.claim(t)) return false;
+      runner.publish(own, sets[0]!, r0, count);
+    }
     this.control.lossSums[b * this.shape.portions + i] = loss;
     this.finish(t, b, rows);
     return true;
