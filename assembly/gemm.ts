@@ -10,8 +10,9 @@ const NR: i32 = 8;
 const KC: i32 = 256;
 const MC: i32 = RELAXED ? 96 : 80;
 const NC: i32 = 1024;
-// Packed A holds each value splatted to a full v128, so the micro-kernel's loads fold their offsets.
-const A_BYTES: i32 = 16;
+// Plain SIMD build: packed A holds each value splatted to a full v128, so Node 20's V8 folds the micro-kernel's
+// load offsets. Relaxed build (newer engines): plain floats, broadcast by load32_splat, a quarter of the bytes.
+const A_BYTES: i32 = RELAXED ? 4 : 16;
 
 @inline function min(a: i32, b: i32): i32 {
   return a < b ? a : b;
@@ -19,6 +20,12 @@ const A_BYTES: i32 = 16;
 
 @inline function roundUp(x: i32, to: i32): i32 {
   return ((x + to - 1) / to) * to;
+}
+
+// Depth of the K blocks for depth k: at most KC, as equal as possible (784 = 4 x 196, not 3 x 256 + 16).
+@inline function kBlock(k: i32): i32 {
+  const blocks = (k + KC - 1) / KC;
+  return (k + blocks - 1) / blocks;
 }
 
 @inline function f32At(base: usize, index: i32): usize {
@@ -43,6 +50,12 @@ export function f32_gemm_workspace_bytes(m: i32, n: i32, k: i32): i32 {
   return roundUp(packedABytes(m, k), 64) + roundUp(packedBBytes(n, k), 64) + MR * NR * 4;
 }
 
+// One packed A value: splatted (plain build) or as is (relaxed build).
+@inline function storeA(out: usize, v: f32): void {
+  if (RELAXED) store<f32>(out, v);
+  else v128.store(out, f32x4.splat(v));
+}
+
 // Packs rows [i0, i0+mc) x depth [p0, p0+kc) of op(A) into panels of MR rows: panel[p * MR + r].
 function packA(dst: usize, a: usize, lda: i32, transA: i32, i0: i32, p0: i32, mc: i32, kc: i32): void {
   for (let ir = 0; ir < mc; ir += MR) {
@@ -60,13 +73,13 @@ function packAPanelN(panel: usize, a: usize, lda: i32, i0: i32, p0: i32, rows: i
     if (r < rows) {
       let src = f32At(a, (i0 + r) * lda + p0);
       for (let p = 0; p < kc; p++) {
-        v128.store(out, v128.load32_splat(src));
+        storeA(out, load<f32>(src));
         src += 4;
         out += MR * A_BYTES;
       }
     } else {
       for (let p = 0; p < kc; p++) {
-        v128.store(out, f32x4.splat(0));
+        storeA(out, 0);
         out += MR * A_BYTES;
       }
     }
@@ -79,7 +92,7 @@ function packAPanelT(panel: usize, a: usize, lda: i32, i0: i32, p0: i32, rows: i
   for (let p = 0; p < kc; p++) {
     const src = f32At(a, (p0 + p) * lda + i0);
     for (let r = 0; r < MR; r++) {
-      v128.store(out + <usize>(r * A_BYTES), r < rows ? v128.load32_splat(f32At(src, r)) : f32x4.splat(0));
+      storeA(out + <usize>(r * A_BYTES), r < rows ? load<f32>(f32At(src, r)) : 0);
     }
     out += MR * A_BYTES;
   }
@@ -155,8 +168,9 @@ export function f32_gemm_pack_b(packed: usize, b: usize, ldb: i32, transB: i32, 
     const nc = min(NC, n - jc);
     const jFrom = j0 > jc ? j0 : jc;
     const jTo = min(j1, jc + nc);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = min(KC, k - pc);
+    const kb = kBlock(k);
+    for (let pc = 0; pc < k; pc += kb) {
+      const kc = min(kb, k - pc);
       const pFrom = p0 > pc ? p0 : pc;
       const pTo = min(p1, pc + kc);
       if (pFrom >= pTo) continue;
@@ -219,7 +233,7 @@ function gemm_4x8_simd(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alpha:
   storeRow(c + 3 * row, c30, c31, va, beta, bias);
 }
 
-/** 6x8 micro-kernel, relaxed SIMD fused multiply-add over pre-splatted A (12 accumulators). */
+/** 6x8 micro-kernel, relaxed SIMD fused multiply-add, A broadcast from packed floats (12 accumulators). */
 function gemm_6x8_relaxed(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alpha: f32, beta: f32, bias: usize): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
@@ -231,25 +245,25 @@ function gemm_6x8_relaxed(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alp
   while (ap < aEnd) {
     const b0 = v128.load(bp);
     const b1 = v128.load(bp, 16);
-    let a = v128.load(ap);
+    let a = v128.load32_splat(ap);
     c00 = f32x4.relaxed_madd(a, b0, c00);
     c01 = f32x4.relaxed_madd(a, b1, c01);
-    a = v128.load(ap, 16);
+    a = v128.load32_splat(ap, 4);
     c10 = f32x4.relaxed_madd(a, b0, c10);
     c11 = f32x4.relaxed_madd(a, b1, c11);
-    a = v128.load(ap, 32);
+    a = v128.load32_splat(ap, 8);
     c20 = f32x4.relaxed_madd(a, b0, c20);
     c21 = f32x4.relaxed_madd(a, b1, c21);
-    a = v128.load(ap, 48);
+    a = v128.load32_splat(ap, 12);
     c30 = f32x4.relaxed_madd(a, b0, c30);
     c31 = f32x4.relaxed_madd(a, b1, c31);
-    a = v128.load(ap, 64);
+    a = v128.load32_splat(ap, 16);
     c40 = f32x4.relaxed_madd(a, b0, c40);
     c41 = f32x4.relaxed_madd(a, b1, c41);
-    a = v128.load(ap, 80);
+    a = v128.load32_splat(ap, 20);
     c50 = f32x4.relaxed_madd(a, b0, c50);
     c51 = f32x4.relaxed_madd(a, b1, c51);
-    ap += 96;
+    ap += 24;
     bp += 32;
   }
   const va = f32x4.splat(alpha);
@@ -324,10 +338,11 @@ function gemm(
   const ap = ws;
   const bp = ap + <usize>roundUp(packedABytes(m, k), 64);
   const tile = bp + <usize>roundUp(packedBBytes(n, k), 64);
+  const kb = kBlock(k);
   for (let jc = 0; jc < n; jc += NC) {
     const nc = min(NC, n - jc);
-    for (let pc = 0; pc < k; pc += KC) {
-      const kc = min(KC, k - pc);
+    for (let pc = 0; pc < k; pc += kb) {
+      const kc = min(kb, k - pc);
       let bBlock = bp;
       if (packed) bBlock = f32At(packed, packedBlock(n, k, jc, pc));
       else packB(bp, b, ldb, transB, pc, jc, kc, nc);
