@@ -21,7 +21,8 @@ export const Slot = {
   AsyncStep: 14,
   Doorbell: 15, // incremented (and notified) whenever the main thread has something to serve
   Backups: 16, // sync: tickets whose result came from a backup (a party that recomputed another's overdue ticket)
-  Size: 17,
+  Active: 17, // sync: parties 0 .. Active-1 take work; the others wait (set by the main thread's governor)
+  Size: 18,
 } as const;
 
 export const Command = { RunEpoch: 1, Quit: 2 } as const;
@@ -53,6 +54,8 @@ export interface ControlViews {
   /** Sync: the ticket each party is executing (-1: none) and since when (ms, performance.timeOrigin + now()). */
   holders: Int32Array;
   since: Float64Array;
+  /** Milliseconds each worker has spent waiting (for other workers, the exchange, or the governor), ever. */
+  waited: Float64Array;
 }
 
 /** States of a sync ticket: a party that finished computing one claims it with compareExchange(0 -> Publishing). */
@@ -66,6 +69,7 @@ export interface ControlBuffers {
   tickets: ArrayBufferLike;
   holders: ArrayBufferLike;
   since: ArrayBufferLike;
+  waited: ArrayBufferLike;
   maxBatches: number;
 }
 
@@ -80,6 +84,7 @@ export function createControl(threads: number, maxBatches: number, lossSlotsPerB
     tickets: make(Math.max(1, maxBatches * ticketsPerBatch) * 4),
     holders: make(Math.max(1, threads) * 4),
     since: make(Math.max(1, threads) * 8),
+    waited: make(Math.max(1, threads) * 8),
     maxBatches,
   };
 }
@@ -94,6 +99,7 @@ export function controlViews(buffers: ControlBuffers): ControlViews {
     tickets: new Int32Array(buffers.tickets),
     holders: new Int32Array(buffers.holders),
     since: new Float64Array(buffers.since),
+    waited: new Float64Array(buffers.waited),
   };
 }
 

@@ -68,6 +68,8 @@ const BACKUP_FACTOR = 4;
 const BACKUP_MIN_MS = 0.25;
 /** How often a waiting party looks for a ticket to back up. */
 const BACKUP_POLL_MS = 0.25;
+/** How often a parked party looks whether the epoch ended. */
+const PARKED_POLL_MS = 5;
 
 /**
  * One party's share of a sync epoch. Portions and gradient items are computed into the party's private memory and
@@ -83,6 +85,8 @@ class SyncEpoch {
   private readonly usualMs = [0.1, 0.1, 0.1];
   /** Whether this is the only party (no backups: results go straight to the shared buffers). */
   private readonly alone: boolean;
+  /** Whether the ticket being executed goes straight to the shared buffers (see execute). */
+  private direct = false;
 
   constructor(
     private readonly runner: StepRunner,
@@ -97,7 +101,14 @@ class SyncEpoch {
 
   *run(): Generator<WaitFor, void, void> {
     const { i32 } = this.control;
-    for (let t = Atomics.add(i32, Slot.Next, 1); t < this.total; t = Atomics.add(i32, Slot.Next, 1)) {
+    for (;;) {
+      // A party the governor parked takes no ticket (so it holds none) until it is let back in.
+      while (this.party >= Atomics.load(i32, Slot.Active)) {
+        if (Atomics.load(i32, Slot.Next) >= this.total || Atomics.load(i32, Slot.StopAfter) > 0) return;
+        yield { view: i32, index: Slot.Active, target: this.party + 1, timeoutMs: PARKED_POLL_MS };
+      }
+      const t = Atomics.add(i32, Slot.Next, 1);
+      if (t >= this.total) return;
       const ticket = this.info(t);
       const abandoned = (): boolean => this.abandoned(ticket.b);
       if (abandoned()) return;
@@ -154,10 +165,13 @@ class SyncEpoch {
   }
 
   private execute(ticket: TicketInfo, backup: boolean): void {
-    const { holders, since } = this.control;
+    const { holders, since, i32 } = this.control;
     const started = now();
+    // Alone (no other party, or the only one the governor lets work), a party computes straight into the shared
+    // rows and does not show its ticket to others: no one backs it up.
+    this.direct = this.alone || (Atomics.load(i32, Slot.Active) === 1 && !backup);
     since[this.party] = started;
-    Atomics.store(holders, this.party, ticket.t);
+    if (!this.direct) Atomics.store(holders, this.party, ticket.t);
     this.maybeStall(ticket);
     const won = ticket.phase === 0 ? this.runPortion(ticket) : ticket.phase === 1 ? this.runGradient(ticket) : this.runApply(ticket);
     if (backup && won) Atomics.add(this.control.i32, Slot.Backups, 1);
@@ -191,7 +205,7 @@ class SyncEpoch {
       return true;
     }
     let loss: number;
-    if (this.alone) {
+    if (this.direct) {
       // Nobody can back this party up: compute straight into the batch's rows.
       runner.gather(sets[0]!, r0, first + r0, count);
       loss = runner.forwardBackward(sets[0]!, r0, count, rows, this.firstStep + b, true);

@@ -11,6 +11,7 @@ import { startWorker } from "../runtime/spawn.js";
 import { permutationInto } from "../util/random.js";
 import { Command, controlViews, createControl, Mail, ringDoorbell, signalFailure, Slot, Ticket, type ControlBuffers, type ControlViews } from "./control.js";
 import { ConvergenceCheck } from "./convergence.js";
+import { ParticipationGovernor } from "./governor.js";
 import { newMailboxState, runEpoch, syncShape, type MailboxState } from "./engine.js";
 import { evaluate, requireFits, type Evaluation } from "./evaluate.js";
 import { LocalExchange, type GradientExchange, type ParameterClient, type ParameterOptions } from "./exchange.js";
@@ -103,6 +104,8 @@ export class LocalTrainer {
   private readonly inlineMailbox: MailboxState = newMailboxState();
   private readonly failures: Failure[] = [];
   private readonly combinedLoss: Float64Array;
+  /** Sync mode on several threads: how many take part (see governor.ts). */
+  private readonly governor: ParticipationGovernor | undefined;
   private iterations = 0;
   private exchanged = 0;
   private epoch = 0;
@@ -127,6 +130,7 @@ export class LocalTrainer {
     this.exchange = hooks.exchange ?? new LocalExchange();
     this.client = hooks.parameters?.client;
     this.combinedLoss = new Float64Array(buffers.maxBatches);
+    this.governor = options.mode === "sync" && options.threads > 1 ? new ParticipationGovernor(options.threads) : undefined;
   }
 
   private workers: WorkerHandle[] = [];
@@ -216,6 +220,7 @@ export class LocalTrainer {
       Atomics.store(i32, slot, 0);
     }
     this.exchanged = 0;
+    Atomics.store(i32, Slot.Active, this.governor?.active ?? Math.max(1, options.threads));
     Atomics.store(i32, Slot.FirstStep, this.state.step);
     Atomics.store(i32, Slot.AsyncStep, this.state.step);
     Atomics.store(i32, Slot.Batches, options.mode === "sync" ? batches : Math.ceil(samples / options.portion));
@@ -279,7 +284,9 @@ export class LocalTrainer {
   private async runWithWorkers(epochSamples: number, started: number): Promise<void> {
     const i32 = this.control.i32;
     this.post(Command.RunEpoch);
+    this.governor?.epochStarted();
     let lastProgress = started;
+    let governAt = started;
     for (;;) {
       if (this.failures.length) return;
       const bell = Atomics.load(i32, Slot.Doorbell);
@@ -290,10 +297,24 @@ export class LocalTrainer {
         lastProgress = now;
         this.reportProgress(epochSamples, started);
       }
+      if (this.governor && now >= governAt) governAt = now + this.govern(now);
       if (Atomics.load(i32, Slot.Doorbell) !== bell) continue;
-      const waiting = Atomics.waitAsync(i32, Slot.Doorbell, bell, PROGRESS_MS);
+      const wait = Math.max(1, Math.min(PROGRESS_MS, governAt - now));
+      const waiting = Atomics.waitAsync(i32, Slot.Doorbell, bell, wait);
       if (waiting.async) await waiting.value;
     }
+  }
+
+  // Lets the governor set how many threads take work; returns when to ask it again (ms).
+  private govern(now: number): number {
+    const i32 = this.control.i32;
+    const waited = this.control.waited.reduce((sum, ms) => sum + ms, 0);
+    const { active, nextInMs } = this.governor!.tick({ now, batches: Atomics.load(i32, Slot.BatchesDone), waited });
+    if (Atomics.load(i32, Slot.Active) !== active) {
+      Atomics.store(i32, Slot.Active, active);
+      Atomics.notify(i32, Slot.Active);
+    }
+    return nextInMs;
   }
 
   private reportProgress(epochSamples: number, started: number): void {

@@ -36,7 +36,11 @@ function serve(init: TrainWorkerInit, core: CoreExports, report: (message: unkno
     if (Atomics.load(i32, Slot.Command) === Command.Quit) return;
     try {
       const epoch = runEpoch(runner, control, init.worker, mailbox);
-      for (let r = epoch.next(); !r.done; r = epoch.next()) waitAWhile(i32, r.value.view, r.value.index, r.value.target, r.value.timeoutMs);
+      for (let r = epoch.next(); !r.done; r = epoch.next()) {
+        const from = performance.now();
+        waitAWhile(i32, r.value.view, r.value.index, r.value.target, r.value.timeoutMs);
+        control.waited[init.worker]! += performance.now() - from;
+      }
     } catch (error) {
       if (!(error instanceof RunFailedSignal)) report({ type: "train-error", worker: init.worker, message: String((error as Error)?.stack ?? error) });
       signalFailure(i32);
