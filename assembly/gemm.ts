@@ -66,33 +66,57 @@ function packA(dst: usize, a: usize, lda: i32, transA: i32, i0: i32, p0: i32, mc
   }
 }
 
-// op(A) = A: row r of the panel is contiguous in A; write it with stride MR.
+// op(A) = A: row r of the panel is contiguous in A; write it with stride MR. The relaxed build moves full panels
+// four depths at a time (six rows of four loaded, transposed into 24 consecutive floats).
 function packAPanelN(panel: usize, a: usize, lda: i32, i0: i32, p0: i32, rows: i32, kc: i32): void {
+  let p = 0;
+  if (RELAXED && rows == MR) p = packAPanelN6x4(panel, a, lda, i0, p0, kc);
   for (let r = 0; r < MR; r++) {
-    let out = panel + <usize>(r * A_BYTES);
-    if (r < rows) {
-      let src = f32At(a, (i0 + r) * lda + p0);
-      for (let p = 0; p < kc; p++) {
-        storeA(out, load<f32>(src));
-        src += 4;
-        out += MR * A_BYTES;
-      }
-    } else {
-      for (let p = 0; p < kc; p++) {
-        storeA(out, 0);
-        out += MR * A_BYTES;
-      }
+    let out = panel + <usize>((p * MR + r) * A_BYTES);
+    let src = f32At(a, (i0 + r) * lda + p0 + p);
+    for (let q = p; q < kc; q++) {
+      storeA(out, r < rows ? load<f32>(src) : 0);
+      src += 4;
+      out += MR * A_BYTES;
     }
   }
 }
 
-// op(A) = A^T: the MR values of one depth p are contiguous in A.
+// Relaxed build, full panel: depths [0, 4 * floor(kc / 4)); returns how many it packed.
+function packAPanelN6x4(panel: usize, a: usize, lda: i32, i0: i32, p0: i32, kc: i32): i32 {
+  const row = <usize>lda << 2;
+  let src = f32At(a, i0 * lda + p0);
+  let out = panel;
+  let p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    const v0 = v128.load(src), v1 = v128.load(src + row), v2 = v128.load(src + 2 * row);
+    const v3 = v128.load(src + 3 * row), v4 = v128.load(src + 4 * row), v5 = v128.load(src + 5 * row);
+    const t01 = v128.shuffle<f32>(v0, v1, 0, 4, 1, 5), u01 = v128.shuffle<f32>(v0, v1, 2, 6, 3, 7);
+    const t23 = v128.shuffle<f32>(v2, v3, 0, 4, 1, 5), u23 = v128.shuffle<f32>(v2, v3, 2, 6, 3, 7);
+    const t45 = v128.shuffle<f32>(v4, v5, 0, 4, 1, 5), u45 = v128.shuffle<f32>(v4, v5, 2, 6, 3, 7);
+    v128.store(out, v128.shuffle<f32>(t01, t23, 0, 1, 4, 5));
+    v128.store(out, v128.shuffle<f32>(t45, t01, 0, 1, 6, 7), 16);
+    v128.store(out, v128.shuffle<f32>(t23, t45, 2, 3, 6, 7), 32);
+    v128.store(out, v128.shuffle<f32>(u01, u23, 0, 1, 4, 5), 48);
+    v128.store(out, v128.shuffle<f32>(u45, u01, 0, 1, 6, 7), 64);
+    v128.store(out, v128.shuffle<f32>(u23, u45, 2, 3, 6, 7), 80);
+    src += 16;
+    out += 96;
+  }
+  return p;
+}
+
+// op(A) = A^T: the MR values of one depth p are contiguous in A (the relaxed build copies a full panel's six as a
+// vector and a pair).
 function packAPanelT(panel: usize, a: usize, lda: i32, i0: i32, p0: i32, rows: i32, kc: i32): void {
   let out = panel;
   for (let p = 0; p < kc; p++) {
     const src = f32At(a, (p0 + p) * lda + i0);
-    for (let r = 0; r < MR; r++) {
-      storeA(out + <usize>(r * A_BYTES), r < rows ? load<f32>(f32At(src, r)) : 0);
+    if (RELAXED && rows == MR) {
+      v128.store(out, v128.load(src));
+      store<u64>(out + 16, load<u64>(src + 16));
+    } else {
+      for (let r = 0; r < MR; r++) storeA(out + <usize>(r * A_BYTES), r < rows ? load<f32>(f32At(src, r)) : 0);
     }
     out += MR * A_BYTES;
   }
@@ -128,24 +152,46 @@ function packBPanelN(panel: usize, b: usize, ldb: i32, p0: i32, j0: i32, cols: i
   }
 }
 
-// op(B) = B^T: column c of the panel is contiguous in B; write it with stride NR.
+// op(B) = B^T: column c of the panel is contiguous in B; write it with stride NR. Full panels move four depths at
+// a time (eight columns of four loaded, transposed as two 4x4 blocks).
 function packBPanelT(panel: usize, b: usize, ldb: i32, p0: i32, j0: i32, cols: i32, kc: i32): void {
+  let p = 0;
+  if (cols == NR) p = packBPanelT8x4(panel, b, ldb, p0, j0, kc);
   for (let c = 0; c < NR; c++) {
-    let out = f32At(panel, c);
-    if (c < cols) {
-      let src = f32At(b, (j0 + c) * ldb + p0);
-      for (let p = 0; p < kc; p++) {
-        store<f32>(out, load<f32>(src));
-        src += 4;
-        out += NR << 2;
-      }
-    } else {
-      for (let p = 0; p < kc; p++) {
-        store<f32>(out, 0);
-        out += NR << 2;
-      }
+    let out = f32At(panel, p * NR + c);
+    let src = f32At(b, (j0 + c) * ldb + p0 + p);
+    for (let q = p; q < kc; q++) {
+      store<f32>(out, c < cols ? load<f32>(src) : 0);
+      src += 4;
+      out += NR << 2;
     }
   }
+}
+
+// Full panel: depths [0, 4 * floor(kc / 4)); returns how many it packed.
+function packBPanelT8x4(panel: usize, b: usize, ldb: i32, p0: i32, j0: i32, kc: i32): i32 {
+  const row = <usize>ldb << 2;
+  let src = f32At(b, j0 * ldb + p0);
+  let out = panel;
+  let p = 0;
+  for (; p + 4 <= kc; p += 4) {
+    transpose4(out, src, row);
+    transpose4(out + 16, src + 4 * row, row);
+    src += 16;
+    out += 4 * NR * 4;
+  }
+  return p;
+}
+
+// Writes the 4x4 block at src (rows `row` bytes apart) transposed, its rows NR floats apart at out.
+@inline function transpose4(out: usize, src: usize, row: usize): void {
+  const w0 = v128.load(src), w1 = v128.load(src + row), w2 = v128.load(src + 2 * row), w3 = v128.load(src + 3 * row);
+  const a0 = v128.shuffle<f32>(w0, w1, 0, 4, 1, 5), a1 = v128.shuffle<f32>(w2, w3, 0, 4, 1, 5);
+  const b0 = v128.shuffle<f32>(w0, w1, 2, 6, 3, 7), b1 = v128.shuffle<f32>(w2, w3, 2, 6, 3, 7);
+  v128.store(out, v128.shuffle<f32>(a0, a1, 0, 1, 4, 5));
+  v128.store(out, v128.shuffle<f32>(a0, a1, 2, 3, 6, 7), NR * 4);
+  v128.store(out, v128.shuffle<f32>(b0, b1, 0, 1, 4, 5), 2 * NR * 4);
+  v128.store(out, v128.shuffle<f32>(b0, b1, 2, 3, 6, 7), 3 * NR * 4);
 }
 
 // Float offset of the packed block (jc, pc) in a prepacked op(B) of k x n: jc blocks in order, each k deep.
