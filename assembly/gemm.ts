@@ -322,6 +322,72 @@ function gemm_6x8_relaxed(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alp
   storeRow(c + 5 * row, c50, c51, va, beta, bias);
 }
 
+/** 4x8 and 2x8 relaxed SIMD micro-kernels for a panel's last rows (A read with the panel's stride of 6 rows). */
+function gemm_4x8_relaxed(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alpha: f32, beta: f32, bias: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  const aEnd = ap + <usize>(kc * MR * A_BYTES);
+  while (ap < aEnd) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = f32x4.relaxed_madd(a, b0, c00);
+    c01 = f32x4.relaxed_madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = f32x4.relaxed_madd(a, b0, c10);
+    c11 = f32x4.relaxed_madd(a, b1, c11);
+    a = v128.load32_splat(ap, 8);
+    c20 = f32x4.relaxed_madd(a, b0, c20);
+    c21 = f32x4.relaxed_madd(a, b1, c21);
+    a = v128.load32_splat(ap, 12);
+    c30 = f32x4.relaxed_madd(a, b0, c30);
+    c31 = f32x4.relaxed_madd(a, b1, c31);
+    ap += MR * A_BYTES;
+    bp += 32;
+  }
+  const va = f32x4.splat(alpha);
+  const row = <usize>ldc << 2;
+  storeRow(c, c00, c01, va, beta, bias);
+  storeRow(c + row, c10, c11, va, beta, bias);
+  storeRow(c + 2 * row, c20, c21, va, beta, bias);
+  storeRow(c + 3 * row, c30, c31, va, beta, bias);
+}
+
+function gemm_2x8_relaxed(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alpha: f32, beta: f32, bias: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  const aEnd = ap + <usize>(kc * MR * A_BYTES);
+  while (ap < aEnd) {
+    const b0 = v128.load(bp);
+    const b1 = v128.load(bp, 16);
+    let a = v128.load32_splat(ap);
+    c00 = f32x4.relaxed_madd(a, b0, c00);
+    c01 = f32x4.relaxed_madd(a, b1, c01);
+    a = v128.load32_splat(ap, 4);
+    c10 = f32x4.relaxed_madd(a, b0, c10);
+    c11 = f32x4.relaxed_madd(a, b1, c11);
+    ap += MR * A_BYTES;
+    bp += 32;
+  }
+  const va = f32x4.splat(alpha);
+  storeRow(c, c00, c01, va, beta, bias);
+  storeRow(c + (<usize>ldc << 2), c10, c11, va, beta, bias);
+}
+
+// The register tile for a panel's first `rows` rows: the full MRx8 tile, or (relaxed build) a shorter one.
+@inline function microKernelRows(rows: i32, ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alpha: f32, beta: f32, bias: usize): void {
+  if (RELAXED && rows <= 2) gemm_2x8_relaxed(ap, bp, kc, c, ldc, alpha, beta, bias);
+  else if (RELAXED && rows <= 4) gemm_4x8_relaxed(ap, bp, kc, c, ldc, alpha, beta, bias);
+  else microKernel(ap, bp, kc, c, ldc, alpha, beta, bias);
+}
+
+// Rows the kernel chosen for `rows` computes (relaxed build: 2, 4 or 6; plain build: MR).
+@inline function tileRows(rows: i32): i32 {
+  return RELAXED ? (rows <= 2 ? 2 : rows <= 4 ? 4 : MR) : MR;
+}
+
 @inline function microKernel(ap: usize, bp: usize, kc: i32, c: usize, ldc: i32, alpha: f32, beta: f32, bias: usize): void {
   if (RELAXED) gemm_6x8_relaxed(ap, bp, kc, c, ldc, alpha, beta, bias);
   else gemm_4x8_simd(ap, bp, kc, c, ldc, alpha, beta, bias);
@@ -416,10 +482,10 @@ function macroKernel(
       const mr = min(MR, mc - ir);
       const aPanel = ap + <usize>(ir * kc * A_BYTES);
       const cTile = f32At(c, (ic + ir) * ldc + jc + jr);
-      if (mr == MR && nr == NR) {
-        microKernel(aPanel, bPanel, kc, cTile, ldc, alpha, beta, biasJ);
+      if (mr == tileRows(mr) && nr == NR) {
+        microKernelRows(mr, aPanel, bPanel, kc, cTile, ldc, alpha, beta, biasJ);
       } else {
-        microKernel(aPanel, bPanel, kc, tile, NR, 1, 0, 0);
+        microKernelRows(mr, aPanel, bPanel, kc, tile, NR, 1, 0, 0);
         storeEdge(cTile, ldc, tile, mr, nr, alpha, beta, biasJ);
       }
     }
