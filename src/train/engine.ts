@@ -210,12 +210,14 @@ class SyncEpoch {
       runner.gather(sets[0]!, r0, first + r0, count);
       loss = runner.forwardBackward(sets[0]!, r0, count, rows, this.firstStep + b, true);
       this.claim(t);
+      runner.packDeltas(sets[0]!, r0, count, rows);
     } else {
       const own = portionSets[this.party]!;
       runner.gather(own, 0, first + r0, count);
       loss = runner.forwardBackward(own, 0, count, rows, this.firstStep + b, true, r0);
       if (!this.claim(t)) return false;
       runner.publish(own, sets[0]!, r0, count);
+      runner.packDeltas(sets[0]!, r0, count, rows);
     }
     this.control.lossSums[b * this.shape.portions + i] = loss;
     this.finish(t, b, rows);

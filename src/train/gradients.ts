@@ -47,7 +47,7 @@ export function computeGradients(network: Network, data: Dataset, options: Gradi
     if (!options.dropout) for (const layer of layers) layer.keep = 1;
     const plan: TrainPlan = {
       spec: network.spec, options: resolved, threads: 0, samples: data.size, x, y, perm,
-      keys: network.params.block.length, params: network.params.block.ptr, grads: builder.block(network, "gradients"), partyGrads: [], portionSets: [], state: [],
+      keys: network.params.block.length, params: network.params.block.ptr, grads: builder.block(network, "gradients"), partyGrads: [], portionSets: [], packedD: [], state: [],
       layers, sets: [builder.bufferSet(network.spec, rows)], blocks: [],
       workspaces: [builder.alloc(core.exports.f32_gemm_workspace_bytes(1 << 20, 1 << 20, 1 << 20) / 4, "workspace")],
       updateItems: updateItems(network.spec), exchange: false, mailbox: undefined,

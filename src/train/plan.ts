@@ -66,6 +66,9 @@ export interface TrainPlan {
   partyGrads: number[];
   /** Sync: each party's private rows for one portion; the winner of a portion publishes them into sets[0]. */
   portionSets: BufferSet[];
+  /** Sync: per layer, the batch's deltas packed as the weight gradient's B operand (each portion packs its rows),
+   *  so the update items do not pack them again; 0 where unused. */
+  packedD: number[];
   /** Optimizer-state blocks, one per slot (layout = params). */
   state: number[];
   layers: LayerPlan[];

@@ -127,10 +127,26 @@ export class StepRunner {
     });
   }
 
-  /** Sync mode: one item's gradient (a weight band, or a bias) over the whole batch, into the gradient block. */
+  /** Sync mode: packs rows [r0, r0+count) of every layer's deltas in the batch set into plan.packedD (the batch
+   *  has `batchRows` rows), as the weight gradients' B operand. */
+  packDeltas(batch: BufferSet, r0: number, count: number, batchRows: number): void {
+    this.plan.layers.forEach((L, l) => {
+      this.core.f32_gemm_pack_b(this.plan.packedD[l]!, batch.layers[l]!.d, L.units, 0, L.units, batchRows, r0, r0 + count, 0, L.units);
+    });
+  }
+
+  /** Sync mode: one item's gradient (a weight band, or a bias) over the whole batch, into the gradient block; the
+   *  weight bands read the deltas packDeltas packed. */
   gradientItem(set: BufferSet, item: UpdateItem, batchRows: number): void {
-    if (item.bias) this.biasGradient(set, item.layer, batchRows, 0);
-    else this.weightGradient(set, item.layer, batchRows, item.r0, item.r1 - item.r0, 0);
+    if (item.bias) {
+      this.biasGradient(set, item.layer, batchRows, 0);
+      return;
+    }
+    const L = this.plan.layers[item.layer]!;
+    const a = item.layer === 0 ? set.xb : set.layers[item.layer - 1]!.a;
+    const gw = this.gradsBase + L.wOff + 4 * item.r0 * L.units;
+    const rows = item.r1 - item.r0;
+    this.core.f32_gemm_prepacked(gw, L.units, a + 4 * item.r0, L.inputs, this.plan.packedD[item.layer]!, rows, L.units, batchRows, 1, 1, 0, 0, this.ws);
   }
 
   /** Sync mode: one item's optimizer step from the gradient block, then the band's repacking. */

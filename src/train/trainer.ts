@@ -520,6 +520,7 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
       }));
   const partyGrads = sync ? Array.from({ length: parties }, (_, p) => builder.block(network, `grads of party ${p}`)) : [];
   const portionSets = sync ? Array.from({ length: parties }, () => builder.bufferSet(spec, options.portion)) : [];
+  const packedD = sync ? spec.layers.map((layer, l) => builder.alloc(core.f32_gemm_packed_b_bytes(layer.units, options.batchSize) / 4, `packed d${l}`)) : [];
   const mailbox = hooks.parameters ? { nFetch: hooks.parameters.nFetch ?? 1, nPush: hooks.parameters.nPush ?? 1 } : undefined;
   const workspaces = Array.from({ length: parties }, (_, i) => builder.alloc(maxGemmWorkspaceBytes(network) / 4, `workspace ${i}`));
   return {
@@ -527,7 +528,7 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
     keys: network.params.block.length,
     params: network.params.block.ptr,
     grads: sync ? builder.block(network, "gradients") : 0,
-    partyGrads, portionSets,
+    partyGrads, portionSets, packedD,
     state: stateBlocks(state),
     layers, sets, blocks, workspaces,
     updateItems: updateItems(spec),
