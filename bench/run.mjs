@@ -4,8 +4,9 @@
 // Bench flags pass through: --record (write bench/results/ instead of bench/.scratch/), --quick (short runs).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
-import { delimiter, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { systemNode } from "../scripts/node-binaries.mjs";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
 const BENCHES = ["gemm", "train"];
@@ -13,16 +14,6 @@ const BENCHES = ["gemm", "train"];
 function fail(message) {
   console.error(`bench/run.mjs: ${message}`);
   process.exit(2);
-}
-
-/** The first `node` on PATH outside any node_modules/.bin (npm puts the `node` package's binary there). */
-function systemNode() {
-  for (const dir of (process.env.PATH ?? "").split(delimiter)) {
-    if (!dir || dir.includes("node_modules")) continue;
-    const candidate = join(dir, "node");
-    if (existsSync(candidate)) return candidate;
-  }
-  fail("no node on PATH outside node_modules");
 }
 
 function versionOf(binary) {
@@ -55,7 +46,7 @@ if (engine === "node24") {
   binary = join(root, "node_modules/node/bin/node");
   if (!existsSync(binary)) fail(`${binary} is missing (the "node" devDependency; run npm ci)`);
 } else if (engine === "node20" || engine === "system") {
-  binary = systemNode();
+  binary = systemNode() ?? fail("no node on PATH outside node_modules");
 } else {
   fail(`--engine must be node24, node20 or system, got ${JSON.stringify(engine)}`);
 }

@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { parseArgs } from "node:util";
+import { NODE24, systemNode } from "./node-binaries.mjs";
 
 const { values: flags } = parseArgs({ options: { dist: { type: "string", default: "dist" }, only: { type: "string" } } });
 const testRoot = join(flags.dist, "test");
@@ -22,7 +23,8 @@ const RUN_LIMIT_MS = 20 * 60_000;
 const TEST_TIMEOUT_MS = 120_000;
 
 const bin = (name) => (existsSync(`node_modules/.bin/${name}`) ? `node_modules/.bin/${name}` : name);
-const node24 = "node_modules/node/bin/node";
+const node24 = NODE24;
+const machineNode = systemNode() ?? process.execPath;
 
 /** Every *.test.js under dir, sorted, skipping the node-only folders unless withNodeOnly. */
 function testFiles(dir, withNodeOnly) {
@@ -61,7 +63,7 @@ function nodeRun(name, command) {
 
 const runs = [
   { name: "lint", command: bin("biome"), args: ["lint"], lint: true },
-  nodeRun("node", process.execPath),
+  nodeRun("node", machineNode),
   existsSync(node24) ? nodeRun("node24", node24) : { name: "node24", skip: `${node24} is absent (the "node" devDependency): not run` },
   {
     name: "bun",
