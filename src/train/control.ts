@@ -51,12 +51,17 @@ export interface ControlViews {
   mail: Int32Array;
   /** Sync: per ticket of the epoch, 0 (not finished), Ticket.Publishing, or Ticket.Done + the winning party. */
   tickets: Int32Array;
-  /** Sync: the ticket each party is executing (-1: none) and since when (ms, performance.timeOrigin + now()). */
+  /** Parties (worker threads, or 1 for the calling thread). */
+  parties: number;
+  /** Per party, one cache line apart (see Party): the sync ticket it is executing (-1: none) and since when (ms,
+   *  performance.timeOrigin + now()), and the milliseconds it has spent waiting, ever. */
   holders: Int32Array;
   since: Float64Array;
-  /** Milliseconds each worker has spent waiting (for other workers, the exchange, or the governor), ever. */
   waited: Float64Array;
 }
+
+/** Per-party slots sit a cache line apart, so that parties writing their own do not slow each other down. */
+export const Party = { i32: 16, f64: 8 } as const;
 
 /** States of a sync ticket: a party that finished computing one claims it with compareExchange(0 -> Publishing). */
 export const Ticket = { Publishing: 1, Done: 2 } as const;
@@ -82,9 +87,9 @@ export function createControl(threads: number, maxBatches: number, lossSlotsPerB
     losses: make(Math.max(1, threads, lossSlotsPerBatch) * maxBatches * 8),
     mail: make(Math.max(1, threads) * Mail.Size * 4),
     tickets: make(Math.max(1, maxBatches * ticketsPerBatch) * 4),
-    holders: make(Math.max(1, threads) * 4),
-    since: make(Math.max(1, threads) * 8),
-    waited: make(Math.max(1, threads) * 8),
+    holders: make(Math.max(1, threads) * 64),
+    since: make(Math.max(1, threads) * 64),
+    waited: make(Math.max(1, threads) * 64),
     maxBatches,
   };
 }
@@ -97,6 +102,7 @@ export function controlViews(buffers: ControlBuffers): ControlViews {
     maxBatches: buffers.maxBatches,
     mail: new Int32Array(buffers.mail),
     tickets: new Int32Array(buffers.tickets),
+    parties: buffers.holders.byteLength / 64,
     holders: new Int32Array(buffers.holders),
     since: new Float64Array(buffers.since),
     waited: new Float64Array(buffers.waited),

@@ -6,7 +6,7 @@
 // back; each applies its gradient in place, or accumulates it and hands it over through the worker's mailbox.
 // Worker threads drive the generator by blocking (Atomics.wait); the calling thread drives it by awaiting the
 // main thread's service (the exchange point, the mailboxes): one engine for both.
-import { Mail, ringDoorbell, Slot, Ticket, type ControlViews } from "./control.js";
+import { Mail, Party, ringDoorbell, Slot, Ticket, type ControlViews } from "./control.js";
 import type { TrainPlan } from "./plan.js";
 import type { StepRunner } from "./steps.js";
 
@@ -96,7 +96,7 @@ class SyncEpoch {
     this.shape = syncShape(runner.plan);
     this.total = Atomics.load(control.i32, Slot.Batches) * this.shape.perBatch;
     this.firstStep = Atomics.load(control.i32, Slot.FirstStep);
-    this.alone = control.holders.length < 2;
+    this.alone = control.parties < 2;
   }
 
   *run(): Generator<WaitFor, void, void> {
@@ -152,13 +152,13 @@ class SyncEpoch {
   // Recomputes a ticket before `target` that another party has held for far longer than such tickets take.
   private backUpOverdue(target: number): void {
     const { holders, since, tickets } = this.control;
-    for (let p = 0; p < holders.length; p++) {
+    for (let p = 0; p < this.control.parties; p++) {
       if (p === this.party) continue;
-      const t = Atomics.load(holders, p);
+      const t = Atomics.load(holders, p * Party.i32);
       if (t < 0 || t >= target || Atomics.load(tickets, t) !== 0) continue;
       const ticket = this.info(t);
       if (ticket.phase === 2) continue;
-      if (now() - since[p]! < Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * this.usualMs[ticket.phase]!)) continue;
+      if (now() - since[p * Party.f64]! < Math.max(BACKUP_MIN_MS, BACKUP_FACTOR * this.usualMs[ticket.phase]!)) continue;
       this.execute(ticket, true);
       return;
     }
@@ -170,12 +170,12 @@ class SyncEpoch {
     // Alone (no other party, or the only one the governor lets work), a party computes straight into the shared
     // rows and does not show its ticket to others: no one backs it up.
     this.direct = this.alone || (Atomics.load(i32, Slot.Active) === 1 && !backup);
-    since[this.party] = started;
-    if (!this.direct) Atomics.store(holders, this.party, ticket.t);
+    since[this.party * Party.f64] = started;
+    if (!this.direct) Atomics.store(holders, this.party * Party.i32, ticket.t);
     this.maybeStall(ticket);
     const won = ticket.phase === 0 ? this.runPortion(ticket) : ticket.phase === 1 ? this.runGradient(ticket) : this.runApply(ticket);
     if (backup && won) Atomics.add(this.control.i32, Slot.Backups, 1);
-    Atomics.store(holders, this.party, -1);
+    Atomics.store(holders, this.party * Party.i32, -1);
     this.usualMs[ticket.phase] = 0.75 * this.usualMs[ticket.phase]! + 0.25 * (now() - started);
   }
 

@@ -9,7 +9,7 @@ import { requireSharedMemory } from "../runtime/isolation.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "../runtime/platform.js";
 import { startWorker } from "../runtime/spawn.js";
 import { permutationInto } from "../util/random.js";
-import { Command, controlViews, createControl, Mail, ringDoorbell, signalFailure, Slot, Ticket, type ControlBuffers, type ControlViews } from "./control.js";
+import { Command, controlViews, createControl, Mail, Party, ringDoorbell, signalFailure, Slot, Ticket, type ControlBuffers, type ControlViews } from "./control.js";
 import { ConvergenceCheck } from "./convergence.js";
 import { ParticipationGovernor } from "./governor.js";
 import { newMailboxState, runEpoch, syncShape, type MailboxState } from "./engine.js";
@@ -308,7 +308,8 @@ export class LocalTrainer {
   // Lets the governor set how many threads take work; returns when to ask it again (ms).
   private govern(now: number): number {
     const i32 = this.control.i32;
-    const waited = this.control.waited.reduce((sum, ms) => sum + ms, 0);
+    let waited = 0;
+    for (let p = 0; p < this.control.parties; p++) waited += this.control.waited[p * Party.f64]!;
     const { active, nextInMs } = this.governor!.tick({ now, batches: Atomics.load(i32, Slot.BatchesDone), waited });
     if (Atomics.load(i32, Slot.Active) !== active) {
       Atomics.store(i32, Slot.Active, active);

@@ -4,7 +4,7 @@
 import { instantiateInWorker, type CoreTransfer } from "../runtime/worker-core.js";
 import { parentPort } from "../runtime/worker-port.js";
 import type { CoreExports } from "../runtime/exports.js";
-import { Command, controlViews, ringDoorbell, RunFailedSignal, signalFailure, Slot, waitAWhile, type ControlBuffers } from "./control.js";
+import { Command, controlViews, Party, ringDoorbell, RunFailedSignal, signalFailure, Slot, waitAWhile, type ControlBuffers } from "./control.js";
 import { newMailboxState, runEpoch } from "./engine.js";
 import type { TrainPlan } from "./plan.js";
 import { StepRunner } from "./steps.js";
@@ -39,7 +39,7 @@ function serve(init: TrainWorkerInit, core: CoreExports, report: (message: unkno
       for (let r = epoch.next(); !r.done; r = epoch.next()) {
         const from = performance.now();
         waitAWhile(i32, r.value.view, r.value.index, r.value.target, r.value.timeoutMs);
-        control.waited[init.worker]! += performance.now() - from;
+        control.waited[init.worker * Party.f64]! += performance.now() - from;
       }
     } catch (error) {
       if (!(error instanceof RunFailedSignal)) report({ type: "train-error", worker: init.worker, message: String((error as Error)?.stack ?? error) });
