@@ -29,13 +29,11 @@ export const Command = { RunEpoch: 1, Quit: 2 } as const;
 
 /** Slots of one worker's async mailbox (Int32 indices from the worker's base). */
 export const Mail = {
-  PushSeq: 0, // pushes posted
-  PushBuf: 1, // accumulator of the last posted push
+  PushSeq: 0, // pushes posted (push n comes from accumulator (n - 1) % 2)
   PushDone: 2, // pushes the main thread finished
   FetchSeq: 3,
   FetchBuf: 4, // replica the last posted fetch fills
   FetchDone: 5,
-  PushRows: 6, // samples in the last posted push
   Size: 8,
 } as const;
 

@@ -44,6 +44,21 @@ function maxDifference(a: Float32Array[], b: Float32Array[]): number {
 
 const weightsOf = (network: Network): Float32Array[] => network.tensors().map((t) => t.data);
 
+const ONE_LAYER: NetworkSpec = { inputs: 12, layers: [{ units: 4, activation: "softmax" }], seed: 2 };
+
+// Trains one replica per data part, joined by an in-memory exchange; replica `rank` gets `options(rank)`.
+async function trainReplicas(parts: Dataset[], options: (rank: number) => TrainOptions) {
+  const kernels = await Kernels.load({ shared: true });
+  const group = new MemoryExchangeGroup(parts.length);
+  const replicas = parts.map(() => Network.create(kernels, ONE_LAYER));
+  const trainers = await Promise.all(replicas.map((network, rank) => LocalTrainer.create(network, parts[rank]!, options(rank), { exchange: group.member(rank) })));
+  const reports = await Promise.all(trainers.map((t) => t.train()));
+  await Promise.all(trainers.map((t) => t.close()));
+  return { replicas, reports };
+}
+
+const rowsOf = (from: number, count: number): Dataset => selectRows(train, Array.from({ length: count }, (_, i) => from + i));
+
 describe("the training seam", () => {
   for (const threads of [0, 1]) {
     for (const optimizer of ["sgd", "adam"] as const) {
@@ -74,19 +89,10 @@ describe("the training seam", () => {
   }
 
   test("replicas stop on the same batch: convergence is decided on the combined loss", { timeout: 60_000 }, async () => {
-    const kernels = await Kernels.load({ shared: true });
-    const group = new MemoryExchangeGroup(2);
-    const spec: NetworkSpec = { inputs: 12, layers: [{ units: 4, activation: "softmax" }], seed: 2 };
-    const replicas = [Network.create(kernels, spec), Network.create(kernels, spec)];
     // Different data per replica, so their local losses differ; only the combined loss is common.
-    const parts = [selectRows(train, Array.from({ length: 500 }, (_, i) => i)), selectRows(train, Array.from({ length: 500 }, (_, i) => 500 + i))];
-    const trainers = await Promise.all(
-      replicas.map((network, rank) =>
-        LocalTrainer.create(network, parts[rank]!, { epochs: 200, batchSize: 20, threads: rank, convergence: { window: 10, minImprovement: 0.01 } }, { exchange: group.member(rank) }),
-      ),
-    );
-    const reports = await Promise.all(trainers.map((t) => t.train()));
-    await Promise.all(trainers.map((t) => t.close()));
+    const { replicas, reports } = await trainReplicas([rowsOf(0, 500), rowsOf(500, 500)], (rank) => ({
+      epochs: 200, batchSize: 20, threads: rank, convergence: { window: 10, minImprovement: 0.01 },
+    }));
     const last = reports.map((r) => r[r.length - 1]!);
     assert.equal(last[0]!.stop, "converged");
     assert.equal(last[1]!.stop, "converged");
@@ -97,16 +103,7 @@ describe("the training seam", () => {
   });
 
   test("replicas with different split sizes run the same number of batches (the smaller count)", { timeout: 30_000 }, async () => {
-    const kernels = await Kernels.load({ shared: true });
-    const group = new MemoryExchangeGroup(2);
-    const spec: NetworkSpec = { inputs: 12, layers: [{ units: 4, activation: "softmax" }], seed: 2 };
-    const replicas = [Network.create(kernels, spec), Network.create(kernels, spec)];
-    const parts = [selectRows(train, Array.from({ length: 300 }, (_, i) => i)), selectRows(train, Array.from({ length: 500 }, (_, i) => 300 + i))];
-    const trainers = await Promise.all(
-      replicas.map((network, rank) => LocalTrainer.create(network, parts[rank]!, { epochs: 2, batchSize: 20, threads: 0 }, { exchange: group.member(rank) })),
-    );
-    const reports = await Promise.all(trainers.map((t) => t.train()));
-    await Promise.all(trainers.map((t) => t.close()));
+    const { replicas, reports } = await trainReplicas([rowsOf(0, 300), rowsOf(300, 500)], () => ({ epochs: 2, batchSize: 20, threads: 0 }));
     assert.deepEqual(reports.map((r) => r[1]!.iterations), [30, 30]);
     assert.deepEqual(weightsOf(replicas[0]!), weightsOf(replicas[1]!));
     for (const n of replicas) n.dispose();
