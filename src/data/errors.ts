@@ -27,6 +27,18 @@ export class DataError extends DownpourError {
   }
 }
 
+/** Data that would take more memory than the limit (the maxBytes read option): what it needs and what is allowed. */
+export class DataSizeError extends DataError {
+  readonly neededBytes: number;
+  readonly limitBytes: number;
+
+  constructor(message: string, location: DataLocation, sizes: { neededBytes: number; limitBytes: number }, options?: { cause?: unknown }) {
+    super(message, location, options);
+    this.neededBytes = sizes.neededBytes;
+    this.limitBytes = sizes.limitBytes;
+  }
+}
+
 /** Content whose size or sha256 differs from the published one. */
 export class ChecksumError extends DataError {}
 
