@@ -12,6 +12,16 @@ export interface WorkerHandle {
   removeListeners(): void;
   /** Stops the thread; resolves when it is gone. */
   terminate(): Promise<void>;
+  /**
+   * Lets the thread keep the process alive again (the default for a new thread). A no-op on runtimes whose
+   * workers have no ref (Deno, browsers).
+   */
+  ref(): void;
+  /**
+   * Lets the process exit while the thread lives, when nothing else keeps it alive (Node's worker_threads and
+   * Bun's Worker); a no-op on runtimes whose workers have no unref (Deno, browsers).
+   */
+  unref(): void;
 }
 
 /**

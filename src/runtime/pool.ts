@@ -32,7 +32,13 @@ interface Member {
   failure?: string;
 }
 
-/** Worker threads sharing a core's memory. Create with WorkerPool.start; close when done. */
+/**
+ * Worker threads sharing a core's memory. Create with WorkerPool.start; close when done.
+ *
+ * Lifetime: the workers keep the process alive only while a run() is in flight (or close() is stopping them);
+ * idle, they are unref'd, so a pool that is never closed does not keep Node or Bun from exiting once the rest of
+ * the program is done. Deno and browsers have no unref: there, close the pool to let the program end.
+ */
 export class WorkerPool {
   private readonly kernelIndex: Map<string, number>;
   private queue: Promise<void> = Promise.resolve();
@@ -66,6 +72,7 @@ export class WorkerPool {
     );
     const pool = new WorkerPool(core, members);
     for (const member of members) member.handle.onError((error) => pool.markDead(member, error.message));
+    pool.keepAlive(false);
     return pool;
   }
 
@@ -101,6 +108,7 @@ export class WorkerPool {
     if (this.closed) return;
     this.closed = true;
     await this.queue;
+    this.keepAlive(true); // until every thread is gone, so that awaiting close() does not let the process end first
     for (const member of this.members) {
       member.views.i32[KERNEL] = QUIT;
       Atomics.store(member.views.i32, REQUEST, ++member.seq);
@@ -111,15 +119,28 @@ export class WorkerPool {
 
   private async dispatchAndWait(calls: ReadonlyArray<KernelCall | undefined>): Promise<void> {
     const posted = this.post(calls);
-    for (const member of posted) {
-      for (;;) {
-        const done = Atomics.load(member.views.i32, DONE);
-        if (done === member.seq || done === -1) break;
-        const waiting = Atomics.waitAsync(member.views.i32, DONE, done);
-        if (waiting.async) await waiting.value;
+    this.keepAlive(true);
+    try {
+      for (const member of posted) {
+        for (;;) {
+          const done = Atomics.load(member.views.i32, DONE);
+          if (done === member.seq || done === -1) break;
+          const waiting = Atomics.waitAsync(member.views.i32, DONE, done);
+          if (waiting.async) await waiting.value;
+        }
       }
+    } finally {
+      if (!this.closed) this.keepAlive(false);
     }
     this.check(posted, calls);
+  }
+
+  // ref (a run in flight, closing) or unref (idle) every worker: see the class comment.
+  private keepAlive(alive: boolean): void {
+    for (const { handle } of this.members) {
+      if (alive) handle.ref();
+      else handle.unref();
+    }
   }
 
   private post(calls: ReadonlyArray<KernelCall | undefined>): Member[] {

@@ -39,6 +39,8 @@ export async function nodePlatform(options: PlatformOptions = {}): Promise<Platf
         terminate: async () => {
           await worker.terminate();
         },
+        ref: () => worker.ref(),
+        unref: () => worker.unref(),
       };
     },
   };
