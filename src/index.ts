@@ -15,6 +15,7 @@ export { MODEL_FILE_MAGIC, MODEL_FILE_VERSION, type ModelFileContents, type Mode
 export * from "./train/options.js";
 export { LocalTrainer, TrainingError, type EpochReport, type TrainerHooks, type TrainProgress } from "./train/trainer.js";
 export { evaluate, type Evaluation } from "./train/evaluate.js";
+export * from "./train/metrics.js";
 export { OptimizerState } from "./train/state.js";
 export { computeGradients, type GradientOptions, type Gradients } from "./train/gradients.js";
 export {

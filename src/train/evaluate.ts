@@ -1,15 +1,21 @@
-// Loss and accuracy of a network on a dataset, computed chunk by chunk through the core on the calling thread.
-import { ShapeError } from "../errors.js";
+// Loss, accuracy and metrics of a network on a dataset, computed chunk by chunk through the core on the calling thread.
 import type { Dataset } from "../data/dataset.js";
+import { DataError } from "../data/errors.js";
+import { ShapeError } from "../errors.js";
 import { outputLossFor } from "../model/loss.js";
 import type { Network } from "../model/network.js";
+import { ClassificationAccumulator, type ClassificationMetrics, RegressionAccumulator, type RegressionMetrics } from "./metrics.js";
 
-/** Mean loss and, for classifiers, the fraction of samples whose predicted class is right. */
+/** Mean loss and, for classifiers, the fraction of samples whose predicted class is right; then the metrics. */
 export interface Evaluation {
   loss: number;
   /** Undefined for regression (identity or tanh outputs without labels). */
   accuracy: number | undefined;
   samples: number;
+  /** Classification metrics for classifiers (whenever `accuracy` is set), else regression metrics (an auto-encoder's
+   *  reconstruction too). evaluate() always sets it; optional so that Evaluations made by hand stay valid. In JSON,
+   *  a NaN or infinite figure becomes null, as JSON.stringify writes it. */
+  metrics?: ClassificationMetrics | RegressionMetrics;
 }
 
 const CHUNK = 512;
@@ -29,27 +35,41 @@ function isClassifier(network: Network, data: Dataset): boolean {
   return data.labels !== undefined || last === "softmax" || (last === "sigmoid" && network.outputs === 1);
 }
 
-function predictedClass(y: Float32Array, row: number, cols: number): number {
-  if (cols === 1) return y[row]! >= 0.5 ? 1 : 0;
-  let best = 0;
-  for (let j = 1; j < cols; j++) if (y[row * cols + j]! > y[row * cols + best]!) best = j;
-  return best;
+/** Requires at least one sample (a loss or a metric of no samples means nothing): else a DataError naming the
+ *  dataset, or `what` ("validation data") when it has no name. */
+export function requireSamples(data: Dataset, what?: string): void {
+  const name = data.name ?? what;
+  if (data.size < 1) throw new DataError(`${name === undefined ? "" : `${name}: `}cannot evaluate on an empty dataset (0 rows)`);
 }
 
-/** Evaluates on every sample of `data` (copies it through a scratch buffer; the network is not changed). */
+/**
+ * Evaluates on every sample of `data` (copies it through a scratch buffer; the network is not changed): the mean
+ * loss, and for a classifier the accuracy and classification metrics, else regression metrics. Throws ShapeError
+ * when the data does not fit the network, DataError when it has no rows, InvalidArgumentError on a label that is not
+ * one of the network's classes.
+ */
 export function evaluate(network: Network, data: Dataset): Evaluation {
   requireFits(network, data);
+  requireSamples(data);
   const { kernels } = network;
   const outputs = network.outputs;
   const classifier = isClassifier(network, data);
+  const metrics = classifier
+    ? new ClassificationAccumulator(outputs, { capacity: data.size, ...(data.name !== undefined ? { name: data.name } : {}) })
+    : new RegressionAccumulator(outputs);
   const lossOf = outputLossFor(network.spec);
   const rows = Math.min(CHUNK, Math.max(1, data.size));
   const widest = Math.max(network.inputs, ...network.spec.layers.map((l) => l.units));
   const slabs = [rows * network.inputs, rows * widest, rows * widest, rows * outputs, rows * outputs].map((n) => kernels.arena.alloc(n));
-  const [input, ping, pong, targets, y] = slabs as [typeof slabs[0], typeof slabs[0], typeof slabs[0], typeof slabs[0], typeof slabs[0]];
+  const [input, ping, pong, targets, y] = slabs as [
+    (typeof slabs)[0],
+    (typeof slabs)[0],
+    (typeof slabs)[0],
+    (typeof slabs)[0],
+    (typeof slabs)[0],
+  ];
   const ws = kernels.arena.alloc(Math.ceil(network.workspaceBytes(rows) / 4));
   let loss = 0;
-  let correct = 0;
   try {
     for (let r0 = 0; r0 < data.size; r0 += rows) {
       const count = Math.min(rows, data.size - r0);
@@ -57,16 +77,16 @@ export function evaluate(network: Network, data: Dataset): Evaluation {
       targets.set(data.y.subarray(r0 * outputs, (r0 + count) * outputs));
       const z = network.forwardRaw(input.ptr, count, [ping.ptr, pong.ptr], ws.ptr, network.spec.layers.length - 1, false);
       loss += count * lossOf(kernels.core.exports, { z, y: y.ptr, t: targets.ptr, dz: 0, rows: count, cols: outputs });
-      if (!classifier) continue;
-      const predicted = y.f32();
-      const truth = targets.f32();
-      for (let i = 0; i < count; i++) {
-        const label = data.labels ? data.labels[r0 + i]! : predictedClass(truth, i, outputs);
-        if (predictedClass(predicted, i, outputs) === label) correct++;
-      }
+      metrics.add(y.f32(), targets.f32(), count, data.labels?.subarray(r0, r0 + count));
     }
   } finally {
     for (const slab of [...slabs, ws]) kernels.arena.release(slab);
   }
-  return { loss: loss / Math.max(1, data.size), accuracy: classifier ? correct / Math.max(1, data.size) : undefined, samples: data.size };
+  const result = metrics.result();
+  return {
+    loss: loss / data.size,
+    accuracy: result.task === "classification" ? result.accuracy : undefined,
+    samples: data.size,
+    metrics: result,
+  };
 }
