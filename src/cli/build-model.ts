@@ -1,9 +1,10 @@
 // From train settings and the data's shape to a model: the five kinds, an mlp's (or a config's full) spec checked
-// early with errors that name the setting, and the settings each kind ignores.
+// early with errors that name the setting, and the settings each kind (or the data) ignores.
 import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model } from "../api/models.js";
 import { resolveSpec, type NetworkSpec } from "../model/spec.js";
 import type { TrainOptions } from "../train/options.js";
 import type { Sources } from "./config.js";
+import { isFile, type DataSource } from "./datasets.js";
 import { CliError } from "./errors.js";
 import { flagName, type ModelName, type SettingKey, type TrainSettings } from "./settings.js";
 import { withSource } from "./train-options.js";
@@ -70,6 +71,24 @@ function sourceOfSpecError(message: string, settings: TrainSettings, sources: So
 /** The settings given (not defaults) that `settings.model` does not use, as the user wrote them. */
 export function ignoredSettings(settings: TrainSettings, sources: Sources): string[] {
   return IGNORED[settings.model].filter((key) => sources[key] !== undefined).map((key) => sources[key]!);
+}
+
+/** The settings of reading data files; the CSV ones mean nothing to libsvm and idx files, and none to the presets. */
+const CSV_KEYS = ["labelColumn", "features", "delimiter", "comment", "header"] as const satisfies readonly SettingKey[];
+const FILE_KEYS = [...CSV_KEYS, "classes"] as const satisfies readonly SettingKey[];
+
+/** A warning for the data-file settings given that `source` does not use (with a preset, or CSV ones with another format). */
+export function ignoredDataSettings(source: DataSource, sources: Sources): string | undefined {
+  const given = (keys: readonly SettingKey[]) => keys.filter((key) => sources[key] !== undefined).map((key) => sources[key]!);
+  if (!isFile(source)) {
+    const unused = given(FILE_KEYS);
+    if (unused.length === 0) return undefined;
+    return `${sources.data ?? "--data"} ${source.name} is a preset, not a data file: ${unused.join(", ")} ${unused.length === 1 ? "is" : "are"} ignored`;
+  }
+  if (source.format === "csv") return undefined;
+  const unused = given(CSV_KEYS);
+  if (unused.length === 0) return undefined;
+  return `${source.name} is read as ${source.format} (chosen by ${source.how}), which has no CSV columns: ${unused.join(", ")} ${unused.length === 1 ? "is" : "are"} ignored`;
 }
 
 /** A fresh model of the settings' kind for data of `shape`; `train` becomes its training defaults (saved with it). */

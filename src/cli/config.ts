@@ -4,8 +4,9 @@ import { readFile } from "node:fs/promises";
 import { ConfigError } from "./errors.js";
 import { readablePath } from "./io.js";
 import { isDelimiter, isHoldout } from "./parse.js";
+import { parseBytes } from "../util/bytes.js";
 import {
-  DEFAULT_SETTINGS, SETTINGS, TRAIN_OPTION_KEYS, flagName, settingDef,
+  DEFAULT_SETTINGS, FLAT_TRAIN_KEYS, SETTINGS, TRAIN_OPTION_KEYS, flagName, settingDef,
   type SettingDef, type SettingKey, type TrainSettings,
 } from "./settings.js";
 
@@ -29,10 +30,11 @@ export async function resolveSettings(flags: TrainFlags, cwd: string): Promise<R
 
 /** Defaults < file values < flags; a flag that is undefined was not given. */
 export function mergeSettings(file: { name: string; values: Partial<TrainSettings> } | undefined, flags: Partial<TrainSettings>): ResolvedSettings {
+  if (file) refuseSetTwice(file.values, file.name);
   const settings: Record<string, unknown> = { ...DEFAULT_SETTINGS };
   const sources: Sources = {};
   for (const [key, value] of Object.entries(file?.values ?? {})) {
-    settings[key] = value;
+    settings[key] = settingDef(key)?.type === "bytes" && typeof value === "string" ? parseBytes(value) : value;
     sources[key] = `config file ${file!.name}, "${key}"`;
   }
   for (const key of Object.keys(file?.values.train ?? {})) sources[`train.${key}`] = `config file ${file!.name}, "train.${key}"`;
@@ -42,6 +44,16 @@ export function mergeSettings(file: { name: string; values: Partial<TrainSetting
     sources[key] = value === false && settingDef(key)?.off ? `--no-${flagName(key as SettingKey).slice(2)}` : flagName(key as SettingKey);
   }
   return { settings: settings as unknown as TrainSettings, sources };
+}
+
+/** A training option set both at the top of a config and in its "train" object is refused: which one wins is not obvious. */
+function refuseSetTwice(values: Partial<TrainSettings>, name: string): void {
+  const train: Partial<Record<string, unknown>> = { ...values.train };
+  const key = FLAT_TRAIN_KEYS.find((k) => values[k] !== undefined && train[k] !== undefined);
+  if (key) throw new ConfigError(`config file ${name}: "${key}" and "train.${key}" both set ${key}; keep one of them`);
+  if (values.convergenceWindow !== undefined && values.train?.convergence?.window !== undefined) {
+    throw new ConfigError(`config file ${name}: "convergenceWindow" and "train.convergence.window" both set the convergence window; keep one of them`);
+  }
 }
 
 /** Reads and checks a config file; `name` is how messages refer to it. */
@@ -102,6 +114,10 @@ function problem(def: SettingDef, value: unknown): string | undefined {
       return (typeof value === "string" && value !== "") || value === false ? undefined : "a file name, or false";
     case "object":
       return isObject(value) ? undefined : "an object";
+    case "bytes":
+      return (typeof value === "number" && Number.isInteger(value) && value > 0) || (typeof value === "string" && (parseBytes(value) ?? 0) > 0)
+        ? undefined
+        : 'a size like "512M" or "8G", or a number of bytes';
   }
 }
 

@@ -1,5 +1,6 @@
 // Parsers of flag values: each accepts the text commander hands over or throws InvalidArgumentError (a usage error).
 import { InvalidArgumentError } from "commander";
+import { parseBytes } from "../util/bytes.js";
 
 const INTEGER = /^[+-]?\d+$/;
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -63,4 +64,17 @@ export function parseDelimiter(text: string): string {
 
 export function isDelimiter(value: unknown): value is string {
   return typeof value === "string" && value.length === 1 && !['"', "\n", "\r"].includes(value);
+}
+
+/** A file path to write: anything but empty (an empty one would name the working directory). */
+export function parseFilePath(text: string): string {
+  if (text.trim() === "") throw new InvalidArgumentError("expected a file path, got an empty one.");
+  return text;
+}
+
+/** A memory size: "512M", "8G", "1.5GB" (K, M, G, T are 1024-based) or a number of bytes; more than 0. */
+export function parseByteSize(text: string): number {
+  const bytes = parseBytes(text);
+  if (bytes === undefined || bytes <= 0) throw new InvalidArgumentError("expected a size like 512M, 8G or 1.5GB, or a number of bytes.");
+  return bytes;
 }

@@ -1,6 +1,9 @@
 // The settings of `downpour train`: one table gives each its config-file key, flag, value type, help and default.
 import { ACTIVATIONS, COSTS, INITS, type Activation, type Cost, type Init, type NetworkSpec } from "../model/spec.js";
 import { OPTIMIZERS, TRAIN_DEFAULTS as D, type OptimizerKind, type TrainMode, type TrainOptions } from "../train/options.js";
+import { DEFAULT_MEMORY_LIMIT_BYTES } from "../data/limits.js";
+import { PAGE_BYTES } from "../runtime/core.js";
+import { formatBytes } from "../util/bytes.js";
 
 export const MODEL_NAMES = ["mlp", "perceptron", "linear", "logistic", "autoencoder"] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
@@ -47,10 +50,16 @@ export interface TrainSettings {
   l2?: number;
   optimizer?: OptimizerKind;
   threads?: number;
+  /** Allow more threads than cores (else --threads is capped to the core count, with a warning). */
+  oversubscribe?: boolean;
   mode?: TrainMode;
   portion?: number;
   maxIterations?: number;
   convergenceWindow?: number;
+  /** Early stopping: epochs without a lower test loss before training stops (TrainOptions.patience). */
+  patience?: number;
+  /** Most bytes the data read into memory may take (default DEFAULT_MEMORY_LIMIT_BYTES), and the model's memory (default: the core's). */
+  memoryLimit?: number;
   /** A full network structure (config file only); replaces model, hidden, activation, outputActivation, dropout. */
   spec?: Partial<NetworkSpec>;
   /** Any TrainOptions (config file only); the flat keys above override its fields. */
@@ -68,7 +77,8 @@ export type SettingKey = keyof TrainSettings;
 
 /** How a setting's value is spelled and checked. */
 export type ValueType =
-  | "string" | "integer" | "number" | "boolean" | "integers" | "holdout" | "column" | "columns" | "delimiter" | "choice" | "file-or-off" | "object";
+  | "string" | "integer" | "number" | "boolean" | "integers" | "holdout" | "column" | "columns" | "delimiter" | "choice" | "file-or-off" | "object"
+  | "bytes";
 
 export interface SettingDef {
   readonly key: SettingKey;
@@ -93,6 +103,12 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   json: false,
   quiet: false,
 };
+
+/** The model's memory without --memory-limit: the default core's maximum, 16384 pages (1 GiB; src/runtime/core.ts). */
+export const DEFAULT_MODEL_MEMORY_BYTES = 16384 * PAGE_BYTES;
+
+/** The most a model's memory can hold: a WebAssembly (wasm32) memory of 65536 pages, 4 GiB. */
+export const MAX_MODEL_MEMORY_BYTES = 65536 * PAGE_BYTES;
 
 const EXTENSIONS = ".csv, .tsv, .libsvm, .svm, .txt or .idx file (optionally .gz)";
 
@@ -142,13 +158,19 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: "l2", flag: "--l2 <lambda>", type: "number", group: "Training", shown: String(D.l2), help: "L2 weight decay" },
   { key: "optimizer", flag: "--optimizer <name>", type: "choice", choices: OPTIMIZERS, group: "Training", shown: D.optimizer, help: "update rule" },
   { key: "threads", flag: "--threads <n>", type: "integer", group: "Training", shown: "all cores",
-    help: "worker threads (0: train on the main thread)" },
+    help: "worker threads (0: train on the main thread); more than the cores are capped to the core count" },
+  { key: "oversubscribe", flag: "--oversubscribe", type: "boolean", group: "Training", shown: "off", help: "allow --threads above the core count" },
   { key: "mode", flag: "--mode <mode>", type: "choice", choices: MODES, group: "Training", shown: D.mode,
     help: "sync: combine the threads' gradients per mini-batch (deterministic); async: lock-free updates" },
   { key: "portion", flag: "--portion <rows>", type: "integer", group: "Training", shown: String(D.portion), help: "rows per work portion handed to a thread" },
   { key: "maxIterations", flag: "--max-iterations <n>", type: "integer", group: "Training", shown: "no limit", help: "stop after this many mini-batches" },
   { key: "convergenceWindow", flag: "--convergence-window <batches>", type: "integer", group: "Training", shown: "off",
     help: "stop when the mean loss of this many mini-batches stops falling" },
+  { key: "patience", flag: "--patience <epochs>", type: "integer", group: "Training", shown: "off",
+    help: "stop early when the test loss has not improved for this many epochs (needs a test set)" },
+  { key: "memoryLimit", flag: "--memory-limit <size>", type: "bytes", group: "Training",
+    shown: `${formatBytes(DEFAULT_MEMORY_LIMIT_BYTES)} for the data; the model's memory ${formatBytes(DEFAULT_MODEL_MEMORY_BYTES)}`,
+    help: `most memory the data read in, and the model, may take: 512M, 8G, 1.5GB (1024-based); the model's WebAssembly memory holds at most ${formatBytes(MAX_MODEL_MEMORY_BYTES)}, so above that the model's part stays at ${formatBytes(MAX_MODEL_MEMORY_BYTES)}` },
   { key: "save", flag: "--save <file>", off: "do not save the model", type: "file-or-off", group: "Output", shown: "downpour-model.dpnn",
     help: "model file to write" },
   { key: "curves", flag: "--curves <file>", off: "do not write the curves", type: "file-or-off", group: "Output", shown: "downpour-curves.svg beside the model",
@@ -165,6 +187,7 @@ export const SETTINGS: readonly SettingDef[] = [
 const TRAIN_OPTION_FIELDS: Record<keyof TrainOptions, true> = {
   optimizer: true, learningRate: true, learningRateDecay: true, momentum: true, l2: true, beta1: true, beta2: true, epsilon: true,
   batchSize: true, epochs: true, maxIterations: true, threads: true, mode: true, portion: true, shuffle: true, seed: true, convergence: true,
+  nonFiniteLoss: true, patience: true,
 };
 
 /** The keys a config file's "train" object may hold. */
@@ -172,7 +195,7 @@ export const TRAIN_OPTION_KEYS = Object.keys(TRAIN_OPTION_FIELDS) as readonly (k
 
 /** The settings that are also TrainOptions fields, under the same name. */
 export const FLAT_TRAIN_KEYS = [
-  "optimizer", "learningRate", "learningRateDecay", "momentum", "l2", "batchSize", "epochs", "maxIterations", "threads", "mode", "portion", "seed",
+  "optimizer", "learningRate", "learningRateDecay", "momentum", "l2", "batchSize", "epochs", "maxIterations", "threads", "mode", "portion", "seed", "patience",
 ] as const satisfies readonly (SettingKey & keyof TrainOptions)[];
 
 /** "--batch-size" for batchSize (what the user typed to set it). */

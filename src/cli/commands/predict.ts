@@ -1,6 +1,7 @@
 // `downpour predict`: streams a data file's feature rows through a saved model chunk by chunk (CSV rows are read as
 // they come, so the file need not fit in memory), scaling inputs as in training, and writes a CSV of outputs (and
-// the argmax class) to a file or stdout. The file's format is decided as train and eval decide it.
+// the argmax class) to a file or stdout (`--output -`). The file's format is decided as train and eval decide it;
+// the output is checked before any work (never an input), and an input without rows is an error.
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { readCsvHeader, readCsvRows } from "../../data/csv.js";
@@ -8,8 +9,13 @@ import type { Model } from "../../api/models.js";
 import { fileSource, readDataFile, type FileSource } from "../datasets.js";
 import { CliError } from "../errors.js";
 import { AtomicFile } from "../files.js";
+import { ignoredDataSettings } from "../build-model.js";
+import type { Sources } from "../config.js";
 import { inputPath, type CliIO } from "../io.js";
 import { loadTrainedModel } from "../model-file.js";
+import { checkOutputs, namedFile, type NamedFile } from "../outputs.js";
+import { parseFilePath } from "../parse.js";
+import { flagName } from "../settings.js";
 import { scaleRows, type Scaling } from "../scaling.js";
 import { FLAG_NAMES, labelColumnOption, modelFileOption, readOptions, type ReadFlags } from "./shared.js";
 
@@ -28,12 +34,22 @@ interface Sink {
   write(text: string): Promise<void>;
 }
 
-/** Predicts every row of --input; resolves with the row count and the output file (if any). */
+/** --output's value that means stdout. */
+export const STDOUT = "-";
+
+/**
+ * Predicts every row of --input; resolves with the row count and the output file (if any). The output is checked
+ * before anything is read (not an input, a writable file path); an input without rows is an error.
+ */
 export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows: number; output?: string }> {
+  const toFile = flags.output !== undefined && flags.output !== STDOUT;
+  if (toFile) await checkOutputs([namedFile("--output", "--output", flags.output!, resolve(io.cwd, flags.output!))], predictInputs(flags, io.cwd));
   const { model, preprocess } = await loadTrainedModel(inputPath(io, flags.model));
   try {
     const source = await fileSource(flags.input, inputPath(io, flags.input), flags.format);
-    const output = flags.output === undefined ? undefined : await AtomicFile.create(resolve(io.cwd, flags.output));
+    const ignored = ignoredDataSettings(source, givenReadFlags(flags));
+    if (ignored) io.stderr(`downpour: warning: ${ignored}\n`);
+    const output = toFile ? await AtomicFile.create(resolve(io.cwd, flags.output!)) : undefined;
     const sink: Sink = output ?? { write: async (text) => io.stdout(text) };
     try {
       const rows = await predictRows(model, preprocess.scaling, flags, source, sink);
@@ -48,16 +64,30 @@ export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows
   }
 }
 
+/** The files predict reads, which --output must not be. */
+function predictInputs(flags: PredictFlags, cwd: string): NamedFile[] {
+  return [namedFile("--input", "--input", flags.input, resolve(cwd, flags.input)), namedFile("--model", "--model", flags.model, resolve(cwd, flags.model))];
+}
+
+/** The reading flags given, named as typed (for the warning about those the input's format does not use). */
+function givenReadFlags(flags: PredictFlags): Sources {
+  const sources: Sources = {};
+  for (const key of ["labelColumn", "features", "delimiter", "comment"] as const) if (flags[key] !== undefined) sources[key] = flagName(key);
+  if (flags.header !== undefined) sources.header = flags.header ? "--header" : "--no-header";
+  return sources;
+}
+
+/** Writes the header and the outputs of every row; the header only once a row is read, so an empty input writes nothing. */
 async function predictRows(model: Model, scaling: Scaling | undefined, flags: PredictFlags, source: FileSource, sink: Sink): Promise<number> {
   const inputs = model.network.inputs;
   const outputs = model.network.outputs;
-  await sink.write(`${[...Array.from({ length: outputs }, (_, j) => `output${j}`), ...(flags.classes ? ["class"] : [])].join(",")}\n`);
+  const header = `${[...Array.from({ length: outputs }, (_, j) => `output${j}`), ...(flags.classes ? ["class"] : [])].join(",")}\n`;
   const chunk = new Float32Array(PREDICT_CHUNK * inputs);
   let filled = 0;
   let total = 0;
   const flush = async () => {
     const y = model.predict(scaleRows(chunk.slice(0, filled * inputs), inputs, scaling), filled);
-    await sink.write(formatRows(y, filled, outputs, flags.classes ?? false));
+    await sink.write(`${total === 0 ? header : ""}${formatRows(y, filled, outputs, flags.classes ?? false)}`);
     total += filled;
     filled = 0;
   };
@@ -66,6 +96,7 @@ async function predictRows(model: Model, scaling: Scaling | undefined, flags: Pr
     if (++filled === PREDICT_CHUNK) await flush();
   }
   if (filled > 0) await flush();
+  if (total === 0) throw new CliError(`${source.name}: no rows to predict`);
   return total;
 }
 
@@ -152,7 +183,7 @@ export function registerPredict(program: Command, io: CliIO): void {
     .description("run a saved model over the rows of a data file (CSV, one column or more; libsvm; idx); writes a CSV of outputs (output0,...)")
     .addOption(modelFileOption())
     .requiredOption("--input <file>", "feature rows: CSV (header auto-detected, read in chunks), libsvm or idx, detected as train detects it")
-    .option("--output <out.csv>", "where to write the outputs (default: stdout)")
+    .addOption(new Option("--output <out.csv>", "where to write the outputs; - for stdout (default: stdout)").argParser(parseFilePath))
     .addOption(labelColumnOption("a CSV column to drop before predicting: 0-based index (negative from the end) or header name (default: none)"))
     .addOption(new Option("--classes", "add a class column: the argmax of the outputs (0/1 at 0.5 for one output)"))
     .action(async (flags: PredictFlags) => {

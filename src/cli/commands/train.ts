@@ -1,5 +1,5 @@
-// `downpour train`: merge the settings, read the data, build the model, train it on all cores with progress, then
-// print the per-epoch summary (or JSON) and write the model file and the learning curves.
+// `downpour train`: merge the settings, check the outputs (before any work), read the data, build the model, train it
+// on all cores with progress, then print the per-epoch summary (or JSON) and write the model file and the curves.
 import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { type Command, Option } from "commander";
@@ -7,17 +7,20 @@ import type { Model, ModelKind } from "../../api/models.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import type { ResolvedTrainOptions } from "../../train/options.js";
 import type { EpochReport } from "../../train/trainer.js";
-import { checkModelSettings, createModel, ignoredSettings } from "../build-model.js";
-import { resolveSettings, type TrainFlags } from "../config.js";
+import { checkModelSettings, createModel, ignoredDataSettings, ignoredSettings } from "../build-model.js";
+import { resolveSettings, type Sources, type TrainFlags } from "../config.js";
 import { writeCurves } from "../curves.js";
-import { isFile } from "../datasets.js";
+import { isFile, PRESETS } from "../datasets.js";
 import type { CliIO } from "../io.js";
 import { saveTrainedModel } from "../model-file.js";
-import { parseColumn, parseColumns, parseDelimiter, parseHoldout, parseInteger, parseIntegerList, parseNumber } from "../parse.js";
+import { checkOutputs, namedFile, rescuePlaces, writeModelOrRescue, type NamedFile } from "../outputs.js";
+import {
+  parseByteSize, parseColumn, parseColumns, parseDelimiter, parseFilePath, parseHoldout, parseInteger, parseIntegerList, parseNumber,
+} from "../parse.js";
 import { epochProgress } from "../progress.js";
 import { SETTINGS, type SettingDef, type TrainSettings, type ValueType } from "../settings.js";
 import { epochTable } from "../summary.js";
-import { checkTrainOptions, trainOptionsOf } from "../train-options.js";
+import { asCliTrainingError, capThreads, checkTrainOptions, ignoredOptimizerSettings, trainOptionsOf } from "../train-options.js";
 import { loadTrainingData, type TrainingData } from "../training-data.js";
 
 export const DEFAULT_CURVES = "downpour-curves.svg";
@@ -34,12 +37,14 @@ export interface TrainResult {
 /** Trains with the merged settings; prints progress to io.stderr and the summary (or JSON) to io.stdout. */
 export async function runTrain(flags: TrainFlags, io: CliIO): Promise<TrainResult> {
   const { settings, sources } = await resolveSettings(flags, io.cwd);
-  const options = trainOptionsOf(settings);
-  const resolved = checkTrainOptions(options, sources, (await detectPlatform()).hardwareConcurrency());
+  const cores = (await detectPlatform()).hardwareConcurrency();
+  const asked = trainOptionsOf(settings);
+  const { options, resolved, warning } = capThreads(asked, checkTrainOptions(asked, sources, cores), cores, settings.oversubscribe === true, sources);
   checkModelSettings(settings, sources);
-  const ignored = ignoredSettings(settings, sources);
-  if (ignored.length > 0) io.stderr(`downpour: warning: model ${settings.model} does not use ${ignored.join(", ")}\n`);
+  warn(io, [warning, ...ignoredRunSettings(settings, sources, resolved)]);
+  await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
   const data = await loadTrainingData(settings, sources, io);
+  warn(io, [ignoredDataSettings(data.source, sources)]);
   const model = await createModel(settings, shapeOf(data), options);
   try {
     io.stderr(`${describeRun(model, data, resolved)}\n`);
@@ -50,9 +55,54 @@ export async function runTrain(flags: TrainFlags, io: CliIO): Promise<TrainResul
     const result: TrainResult = { kind: model.kind, data: data.source.name, reports, ...files };
     io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(reports, shortSummary(settings, io))}\n`);
     return result;
+  } catch (error) {
+    throw asCliTrainingError(error, sources);
   } finally {
     model.dispose();
   }
+}
+
+/** Each warning given, on stderr as "downpour: warning: ...". */
+function warn(io: CliIO, warnings: readonly (string | undefined)[]): void {
+  for (const text of warnings) if (text) io.stderr(`downpour: warning: ${text}\n`);
+}
+
+/** Settings given that this run would not use: by the model kind, the optimizer, or the output. */
+function ignoredRunSettings(settings: TrainSettings, sources: Sources, resolved: ResolvedTrainOptions): string[] {
+  const ignored = ignoredSettings(settings, sources);
+  return [
+    ...(ignored.length > 0 ? [`model ${settings.model} does not use ${ignored.join(", ")}`] : []),
+    ...ignoredOptimizerSettings(resolved, sources),
+    ...(settings.json && sources.summary ? [`${sources.json ?? "--json"} prints every epoch as JSON: ${sources.summary} is ignored`] : []),
+  ];
+}
+
+/** Where the model and the curves go (absent: not written); the curves default to beside the model. */
+export function outputPaths(settings: TrainSettings, cwd: string): { modelFile?: string; curvesFile?: string } {
+  const modelFile = settings.save === false ? undefined : resolve(cwd, settings.save);
+  const curvesFile = settings.curves === false ? undefined : resolve(modelFile ? dirname(modelFile) : cwd, settings.curves ?? DEFAULT_CURVES);
+  return { ...(modelFile ? { modelFile } : {}), ...(curvesFile ? { curvesFile } : {}) };
+}
+
+/** The files this run writes, as messages name them. */
+function outputFiles(settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
+  const { modelFile, curvesFile } = outputPaths(settings, cwd);
+  return [
+    ...(modelFile && settings.save !== false ? [namedFile("--save", sources.save, settings.save, modelFile)] : []),
+    ...(curvesFile && settings.curves !== false ? [namedFile("--curves", sources.curves, settings.curves ?? DEFAULT_CURVES, curvesFile, "the default, beside the model")] : []),
+  ];
+}
+
+/** The files this run reads: the config, the data and test files (not the presets), and the model it resumes. */
+function inputFiles(config: string | undefined, settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
+  const file = (flag: string, source: string | undefined, typed: string | undefined) => (typed === undefined ? [] : [namedFile(flag, source ?? flag, typed, resolve(cwd, typed))]);
+  const preset = (PRESETS as readonly string[]).includes(settings.data) && settings.format === undefined;
+  return [
+    ...file("--config", "--config", config),
+    ...(preset ? [] : file("--data", sources.data, settings.data)),
+    ...file("--test-data", sources.testData, settings.testData),
+    ...file("--resume", sources.resume, settings.resume),
+  ];
 }
 
 /** --summary short, or auto when --quiet or stdout is not a terminal: the first, best and last epochs only. */
@@ -79,10 +129,12 @@ function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions):
   );
 }
 
-/** Saves the model (with how its inputs were prepared) and the curves, as the settings ask; says where on stderr. */
+/**
+ * Saves the model (with how its inputs were prepared) and the curves, as the settings ask; says where on stderr.
+ * A model that cannot be written where asked is kept in the temp folder (ModelRescuedError says where).
+ */
 async function writeOutputs(model: Model, reports: EpochReport[], data: TrainingData, settings: TrainSettings, io: CliIO) {
-  const modelFile = settings.save === false ? undefined : resolve(io.cwd, settings.save);
-  const curvesFile = settings.curves === false ? undefined : resolve(modelFile ? dirname(modelFile) : io.cwd, settings.curves ?? DEFAULT_CURVES);
+  const { modelFile, curvesFile } = outputPaths(settings, io.cwd);
   if (modelFile) {
     const file = isFile(data.source)
       ? {
@@ -90,7 +142,8 @@ async function writeOutputs(model: Model, reports: EpochReport[], data: Training
           comment: settings.comment, classes: settings.classes,
         }
       : {};
-    await saveTrainedModel(model, modelFile, { data: data.source.name, scaling: data.scaling, ...file });
+    const preprocess = { data: data.source.name, scaling: data.scaling, ...file };
+    await writeModelOrRescue(`--save ${settings.save}`, modelFile, (path) => saveTrainedModel(model, path, preprocess), rescuePlaces(io.cwd));
     io.stderr(`model saved to ${modelFile}\n`);
   }
   if (curvesFile) {
@@ -108,6 +161,8 @@ const PARSERS: Partial<Record<ValueType, (text: string) => unknown>> = {
   column: parseColumn,
   columns: parseColumns,
   delimiter: parseDelimiter,
+  "file-or-off": parseFilePath,
+  bytes: parseByteSize,
 };
 
 /** The flag (and its --no- form) of one setting, in its help group. */
