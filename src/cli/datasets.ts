@@ -5,7 +5,7 @@ import { defaultCacheDir } from "../data/cache.js";
 import { readCsv, type CsvOptions } from "../data/csv.js";
 import { sliceRows, type Dataset } from "../data/dataset.js";
 import { loadDigits } from "../data/digits.js";
-import { DataError } from "../data/errors.js";
+import { DataError, DataSizeError } from "../data/errors.js";
 import { readLines } from "../data/files.js";
 import { readIdxRows } from "../data/idx.js";
 import { readLibsvm } from "../data/libsvm.js";
@@ -50,9 +50,14 @@ export interface ReadOptions {
   readonly featureColumns?: readonly number[];
   readonly delimiter?: string;
   readonly comment?: string;
+  /** The most bytes the data read in may take (--memory-limit); default DEFAULT_MEMORY_LIMIT_BYTES. */
+  readonly maxBytes?: number;
   /** The flags (or config keys) that set these, for messages. */
   readonly names?: CsvOptions["optionNames"];
 }
+
+/** The flag that raises the memory limit, named by size errors. */
+const MEMORY_LIMIT_FLAG = "--memory-limit";
 
 /** The synthetic preset: Gaussian blobs shaped like MNIST (784 features, 10 classes) that train in seconds. */
 export const SYNTHETIC = { size: 20000, features: 784, classes: 10, seed: 7 } as const;
@@ -109,11 +114,17 @@ async function sniffFormat(path: string): Promise<FileFormat> {
   return "csv";
 }
 
-/** A data file as a Dataset named after the file; a parse error says which format was assumed and how to choose. */
+/**
+ * A data file as a Dataset named after the file; a parse error says which format was assumed and how to choose,
+ * and data too big for the memory limit says how to raise it.
+ */
 export async function readDataFile(source: FileSource, options: ReadOptions): Promise<Dataset> {
   try {
     return await readAs(source, options);
   } catch (error) {
+    if (error instanceof DataSizeError) {
+      throw new DataSizeError(`${error.message} (raise it with ${MEMORY_LIMIT_FLAG})`, error, error, { cause: error });
+    }
     if (!(error instanceof DataError) || error.line === undefined) throw error;
     const hint = ` (read as ${source.format}, chosen by ${source.how}; choose another with --format csv|libsvm|idx)`;
     throw new DataError(`${error.message}${hint}`, error, { cause: error });
@@ -127,14 +138,15 @@ async function readAs(source: FileSource, options: ReadOptions): Promise<Dataset
         labelColumn: options.noLabel && options.labelColumn === undefined ? null : options.labelColumn,
         header: options.header ?? "auto", classes: options.classes, featureColumns: options.featureColumns,
         delimiter: options.delimiter ?? (/\.tsv(\.gz)?$/i.test(source.path) ? "\t" : undefined), comment: options.comment, optionNames: options.names,
+        maxBytes: options.maxBytes,
       });
     case "libsvm":
-      return readLibsvm(source.path, { classes: options.classes, features: options.features });
+      return readLibsvm(source.path, { classes: options.classes, features: options.features, maxBytes: options.maxBytes, optionNames: options.names });
     case "idx":
       if (options.classes !== undefined) {
         throw new CliError(`${source.name}: an IDX file holds no labels (read as idx, chosen by ${source.how}), so --classes cannot apply; train an autoencoder on it, or predict its rows`);
       }
-      return readIdxRows(source.path);
+      return readIdxRows(source.path, { maxBytes: options.maxBytes });
   }
 }
 

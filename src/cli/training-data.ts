@@ -3,8 +3,12 @@
 // and scaling fitted on the training rows only.
 import { defaultCacheDir } from "../data/cache.js";
 import { holdOut, selectRows, type Dataset } from "../data/dataset.js";
+import { DataError, DataSizeError } from "../data/errors.js";
+import { DEFAULT_MEMORY_LIMIT_BYTES, VALUE_BYTES } from "../data/limits.js";
 import { downloadMnist, loadMnist, mnistBaseUrls } from "../data/mnist.js";
 import { seededPermutation } from "../data/random.js";
+import type { ResolvedSpec } from "../model/spec.js";
+import { targetProblem, type TargetProblem } from "../model/targets-check.js";
 import type { Sources } from "./config.js";
 import {
   dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, readDataFile, syntheticData, type DataSource, type ReadOptions,
@@ -13,7 +17,8 @@ import { CliError } from "./errors.js";
 import type { CliIO } from "./io.js";
 import { downloadProgress } from "./progress.js";
 import { applyScaling, fitScaling, type Scaling } from "./scaling.js";
-import type { TrainSettings } from "./settings.js";
+import type { Normalization, TrainSettings } from "./settings.js";
+import { formatBytes } from "../util/bytes.js";
 
 /** Held out of non-preset data unless --holdout or --test-data says otherwise. */
 export const DEFAULT_HOLDOUT = 0.1;
@@ -30,10 +35,38 @@ export interface TrainingData {
 export async function loadTrainingData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<TrainingData> {
   const requested = await dataSource(settings.data, io.cwd, sources.data, settings.format);
   const { source, train: all, test: builtinTest } = await readTrainingSource(requested, fileOptions(settings, sources), sources, settings, io);
-  const { train, test } = await chooseTestSet(all, builtinTest, source, settings, sources, io);
   const method = settings.normalize ?? (isFile(source) ? "minmax" : "none");
+  checkPreparationSize(all, source, method, settings, sources);
+  const { train, test } = await chooseTestSet(all, builtinTest, source, settings, sources, io);
   const { dataset, scaling } = fitScaling(method, train);
   return { train: dataset, test: test && applyScaling(test, scaling), source, scaling };
+}
+
+/** Bytes of one number of the scaling statistics (JavaScript doubles), and how many arrays of them fitScaling holds. */
+const STATS_BYTES_PER_FEATURE = 3 * 8;
+
+/**
+ * Refuses (DataSizeError) --data rows whose copies for the random holdout and the scaling, beside the rows read,
+ * would take more than the memory limit: "big.libsvm: 3 rows of 100000000 features (x 4 bytes) ...".
+ */
+function checkPreparationSize(all: Dataset, source: DataSource, method: Normalization, settings: TrainSettings, sources: Sources): void {
+  if (!isFile(source)) return;
+  const limitBytes = settings.memoryLimit ?? DEFAULT_MEMORY_LIMIT_BYTES;
+  const rowsBytes = all.size * (all.features + all.outputs) * VALUE_BYTES;
+  const holdout = settings.holdout ?? DEFAULT_HOLDOUT;
+  const holdsOut = settings.testData === undefined && (holdout < 1 ? Math.round(all.size * holdout) : holdout) > 0;
+  const scales = method !== "none";
+  const neededBytes = rowsBytes * (holdsOut ? 2 : 1) + (scales ? all.size * all.features * VALUE_BYTES + all.features * STATS_BYTES_PER_FEATURE : 0);
+  if (neededBytes <= limitBytes) return;
+  const copies = [holdsOut ? "the random holdout" : "", scales ? `the ${method} scaling` : ""].filter((step) => step !== "").join(" and ");
+  const shape = `${all.size} rows of ${all.features} features and ${all.outputs} output${all.outputs === 1 ? "" : "s"}`;
+  const skip = scales && sources.normalize === undefined ? ", or skip the scaling with --normalize none" : "";
+  throw new DataSizeError(
+    `${source.name}: ${shape}${copies === "" ? "" : ` with their copies for ${copies}`} would need ${formatBytes(neededBytes)}, ` +
+      `more than the memory limit of ${formatBytes(limitBytes)} (raise it with --memory-limit${skip})`,
+    { file: source.path },
+    { neededBytes, limitBytes },
+  );
 }
 
 /** The --data rows, and a preset's own test set. */
@@ -104,15 +137,73 @@ function splitOff(all: Dataset, holdout: number, pick: boolean, seed: number, so
 
 /** The column settings of --data files; models without labels (the autoencoder) read every column unless told. */
 export function fileOptions(
-  settings: Pick<TrainSettings, "labelColumn" | "header" | "classes" | "features" | "delimiter" | "comment" | "model">,
+  settings: Pick<TrainSettings, "labelColumn" | "header" | "classes" | "features" | "delimiter" | "comment" | "model" | "memoryLimit">,
   sources: Sources = {},
 ): ReadOptions {
   return {
     labelColumn: settings.labelColumn, noLabel: settings.model === "autoencoder", header: settings.header, classes: settings.classes,
     featureColumns: settings.features, delimiter: settings.delimiter, comment: settings.comment,
+    maxBytes: settings.memoryLimit ?? DEFAULT_MEMORY_LIMIT_BYTES,
     names: {
       labelColumn: sources.labelColumn ?? "--label-column", featureColumns: sources.features ?? "--features",
-      delimiter: sources.delimiter ?? "--delimiter", comment: sources.comment ?? "--comment",
+      delimiter: sources.delimiter ?? "--delimiter", comment: sources.comment ?? "--comment", classes: sources.classes ?? "--classes",
     },
+  };
+}
+
+/**
+ * Throws a DataError at the first target (of the training rows, then the test rows) that the model's output layer
+ * and cost cannot produce, naming the file and line (or the row) and, for integer labels of several classes, the
+ * --classes to give: "3class.csv line 5: label 2 is outside [0, 1], ... (the labels look like 3 classes: use --classes 3)".
+ */
+export function checkTrainingTargets(spec: ResolvedSpec, data: TrainingData, settings: Pick<TrainSettings, "model" | "spec" | "testData">, sources: Sources = {}): void {
+  const hint = classesHint(settings, sources);
+  const train = { source: data.source, name: data.source.name };
+  if (settings.testData !== undefined || !data.test) {
+    checkTargets(spec, data.train, train, hint);
+    if (data.test) checkTargets(spec, data.test, { source: data.source, name: data.test.name ?? "the test data" }, hint);
+    return;
+  }
+  // Held out of the same file: the problem on the earliest line of either part.
+  const found = [firstProblem(spec, data.train), firstProblem(spec, data.test)].filter((f) => f !== undefined);
+  const first = found.sort((a, b) => (a.line ?? a.problem.row) - (b.line ?? b.problem.row))[0];
+  if (first) throw targetError(first, train, hint);
+}
+
+/** Throws a DataError at the first target of `ds` that `spec` cannot produce (eval's data, or one set of a train run). */
+export function checkTargets(spec: ResolvedSpec, ds: Dataset, from: { source: DataSource; name: string }, hint = classesHint({ model: "mlp" })): void {
+  const found = firstProblem(spec, ds);
+  if (found) throw targetError(found, from, hint);
+}
+
+/** targetProblem's problem on the earliest source line (rows may be shuffled), and that line. */
+function firstProblem(spec: ResolvedSpec, ds: Dataset): { problem: TargetProblem; line?: number } | undefined {
+  const problem = targetProblem(spec, ds);
+  if (!problem || !ds.lines) return problem && { problem };
+  const lines = ds.lines;
+  const order = Int32Array.from(lines.keys()).sort((a, b) => lines[a]! - lines[b]!);
+  const inOrder = targetProblem(spec, selectRows(ds, order))!;
+  return { problem: { ...inOrder, row: order[inOrder.row]! }, line: lines[order[inOrder.row]!]! };
+}
+
+function targetError(found: { problem: TargetProblem; line?: number }, from: { source: DataSource; name: string }, hint: (classes: number) => string): DataError {
+  const { problem, line } = found;
+  const unit = from.source.kind === "file" && from.source.format === "idx" ? "record" : "row";
+  const where = line !== undefined ? `${from.name} line ${line}` : `${from.name} ${unit} ${problem.row}`;
+  const suggestion = problem.classes === undefined ? "" : ` (the labels look like ${problem.classes} classes: ${hint(problem.classes)})`;
+  return new DataError(`${where}: ${problem.message}${suggestion}`, {
+    ...(isFile(from.source) ? { file: from.source.path } : {}),
+    ...(line !== undefined ? { line } : {}),
+    row: problem.row,
+  });
+}
+
+/** "use --classes 3", with what else the model settings need for 3 one-hot outputs. */
+function classesHint(settings: Pick<TrainSettings, "model" | "spec">, sources: Sources = {}): (classes: number) => string {
+  const flag = sources.classes ?? "--classes";
+  return (classes) => {
+    if (settings.model === "logistic" || settings.model === "linear") return `use ${flag} ${classes} and --model mlp`;
+    if (settings.spec) return `use ${flag} ${classes} and a spec whose output layer has ${classes} softmax units`;
+    return `use ${flag} ${classes}`;
   };
 }

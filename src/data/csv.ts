@@ -5,7 +5,8 @@ import { createDataset, type Dataset } from "./dataset.js";
 import { dataErrorAt, DataError, describeLocation } from "./errors.js";
 import { readLines } from "./files.js";
 import { Growable } from "./growable.js";
-import { checkClasses, checkClassLabel, parseNumber, targetsFrom } from "./targets.js";
+import { checkDenseSize, type DenseSize, memoryLimit } from "./limits.js";
+import { checkClasses, checkClassLabel, parseNumber, storableNumber, targetsFrom } from "./targets.js";
 
 /** How to read the rows of a numeric CSV file. */
 export interface CsvRowOptions {
@@ -16,7 +17,7 @@ export interface CsvRowOptions {
   /** Lines starting with this (after leading blanks) are skipped, like blank lines; default: none. */
   readonly comment?: string;
   /** How messages name the options (e.g. the CLI's flags "--delimiter", "--features"); default: the option names. */
-  readonly optionNames?: Partial<Record<"delimiter" | "comment" | "labelColumn" | "featureColumns", string>>;
+  readonly optionNames?: Partial<Record<"delimiter" | "comment" | "labelColumn" | "featureColumns" | "classes", string>>;
 }
 
 /** How to turn a numeric CSV file into a Dataset. */
@@ -28,6 +29,8 @@ export interface CsvOptions extends CsvRowOptions {
   readonly featureColumns?: readonly number[];
   /** When set, labels are class indices in [0, classes) and y is one-hot; otherwise y is the label value. */
   readonly classes?: number;
+  /** The most bytes x and y may take (4 bytes a value); default DEFAULT_MEMORY_LIMIT_BYTES (src/data/limits.ts). */
+  readonly maxBytes?: number;
 }
 
 /** One data line: its 1-based number in the file and its fields as numbers. */
@@ -59,12 +62,18 @@ export async function readCsvHeader(path: string, options: CsvRowOptions = {}): 
   return undefined;
 }
 
-/** The whole file as a Dataset: the feature columns (default: every column but the label column) and the label. */
+/**
+ * The whole file as a Dataset: the feature columns (default: every column but the label column) and the label;
+ * `lines` holds each row's line. Refuses (DataSizeError, as soon as the growing rows pass it) data whose x and y
+ * would need more than `maxBytes`.
+ */
 export async function readCsv(path: string, options: CsvOptions = {}): Promise<Dataset> {
   checkClasses(path, options.classes);
+  const limit = memoryLimit(options.maxBytes, path);
   const noLabel = options.labelColumn === null;
   const x = new Growable((n) => new Float32Array(n));
   const raw = new Growable((n) => new Float64Array(n));
+  const lines = new Growable((n) => new Int32Array(n));
   let header: string[] | undefined;
   let columns: { label: number; features: readonly number[] } | undefined;
   for await (const record of csvRecords(path, options)) {
@@ -74,6 +83,7 @@ export async function readCsv(path: string, options: CsvOptions = {}): Promise<D
     }
     const { line, values } = record;
     columns ??= resolveColumns(path, line, options, values.length, header, record.text);
+    checkDenseSize(rowsSize(lines.length + 1, columns.features.length, noLabel, options), limit, { file: path, line });
     if (!noLabel) {
       const label = values[columns.label]!;
       if (options.classes !== undefined) {
@@ -82,13 +92,22 @@ export async function readCsv(path: string, options: CsvOptions = {}): Promise<D
       raw.push(label);
     }
     for (const j of columns.features) x.push(values[j]!);
+    lines.push(line);
   }
   if (!columns) throw new DataError(`${path}: no data rows`, { file: path });
   const features = columns.features.length;
   const name = basename(path);
   const xs = x.toArray();
-  if (noLabel) return createDataset({ features, outputs: features, x: xs, y: xs.slice(), name });
-  return createDataset({ features, x: xs, ...targetsFrom(raw.toArray(), options.classes), name });
+  const common = { features, x: xs, lines: lines.toArray(), name };
+  if (noLabel) return createDataset({ ...common, outputs: features, y: xs.slice() });
+  return createDataset({ ...common, ...targetsFrom(raw.toArray(), options.classes) });
+}
+
+/** The dense size of `rows` rows; the cause names the classes option when its one-hot outputs outweigh the features. */
+function rowsSize(rows: number, features: number, noLabel: boolean, options: CsvOptions): DenseSize {
+  const outputs = noLabel ? features : (options.classes ?? 1);
+  const classes = options.optionNames?.classes ?? "classes";
+  return { rows, features, outputs, ...(outputs > features && !noLabel ? { cause: `${classes} ${outputs} implies ${outputs} outputs per row` } : {}) };
 }
 
 /** The header (if any) then each data row, checked for field count and numbers; blank and comment lines are skipped. */
@@ -137,14 +156,14 @@ function delimiterHint(sample: string, options: CsvRowOptions): string {
 }
 
 function toNumber(field: string, at: { path: string; line: number; column: number; header: string[] | undefined; options: CsvRowOptions }): number {
-  const value = parseNumber(field);
-  if (value === undefined) {
-    const location = { file: at.path, line: at.line, column: at.column + 1, ...fieldName(at.header, at.column) };
-    const comment = at.column === 0 && at.options.comment === undefined && /^[#%;/]/.test(field);
-    const hint = comment ? ` (a comment line? set ${at.options.optionNames?.comment ?? "comment"})` : delimiterHint(field, at.options);
-    throw dataErrorAt(location, `expected a number, got ${JSON.stringify(field)}${hint}`);
-  }
-  return value;
+  const value = storableNumber(field);
+  if (typeof value === "number") return value;
+  const location = { file: at.path, line: at.line, column: at.column + 1, ...fieldName(at.header, at.column) };
+  if (value.nonFinite) throw dataErrorAt(location, `expected ${value.expected}`);
+  const comment = at.column === 0 && at.options.comment === undefined && /^[#%;/]/.test(field);
+  const hint = comment ? ` (a comment line? set ${at.options.optionNames?.comment ?? "comment"})` : delimiterHint(field, at.options);
+  const missing = field === "" ? " (an empty field: missing values are not supported; fill them in or drop the row)" : "";
+  throw dataErrorAt(location, `expected ${value.expected}${missing || hint}`);
 }
 
 /** The 0-based label column (-1 for none) and feature columns, checked against the first data row's width. */

@@ -1,4 +1,5 @@
 // The in-memory Dataset (row-major f32 inputs and targets) and row operations: one-hot, take, split, hold-out, shuffle.
+import { InvalidArgumentError } from "../errors.js";
 import { DataError } from "./errors.js";
 import { seededPermutation } from "./random.js";
 
@@ -13,22 +14,94 @@ export interface Dataset {
   readonly y: Float32Array;
   /** Class index per sample, for classification. */
   readonly labels?: Int32Array;
+  /** The 1-based line of the source file each row was read from (CSV, libsvm), for messages; kept by the row operations. */
+  readonly lines?: Int32Array;
   readonly name?: string;
 }
 
-/** The arrays of a Dataset before their lengths are checked. */
+/** The arrays of a Dataset before they are checked; number arrays are copied into new Float32Array / Int32Array. */
 export interface DatasetParts {
   readonly features: number;
   readonly outputs: number;
-  readonly x: Float32Array;
-  readonly y: Float32Array;
-  readonly labels?: Int32Array;
+  readonly x: Float32Array | readonly number[];
+  readonly y: Float32Array | readonly number[];
+  readonly labels?: Int32Array | readonly number[];
+  readonly lines?: Int32Array | readonly number[];
   readonly name?: string;
 }
 
-/** A Dataset whose size comes from x, after checking that x, y and labels agree on it. */
+/** A value of x or y that is NaN or infinite, and where: 0-based row and column, and the source line when known. */
+export interface NonFiniteValue {
+  readonly array: "x" | "y";
+  readonly row: number;
+  readonly column: number;
+  readonly value: number;
+  readonly line?: number;
+}
+
+/**
+ * A Dataset whose size comes from x, after checking the arguments: features and outputs integers >= 1, x and y
+ * Float32Arrays or arrays of numbers whose lengths agree (InvalidArgumentError), labels and lines one per row, and
+ * every value of x and y finite (DataError naming the row, the column and the source line when known). Typed
+ * arrays are kept, not copied; number arrays are copied.
+ */
 export function createDataset(parts: DatasetParts): Dataset {
-  const { features, outputs, x, y, labels, name } = parts;
+  if (typeof parts !== "object" || parts === null) {
+    throw new InvalidArgumentError(`createDataset: expected an object { features, outputs, x, y }, got ${describeValue(parts)}`);
+  }
+  const what = typeof parts.name === "string" ? parts.name : "dataset";
+  const ds = assembleDataset({
+    features: parts.features,
+    outputs: parts.outputs,
+    x: floats(parts.x, `${what}: x`),
+    y: floats(parts.y, `${what}: y`),
+    ...(parts.labels !== undefined ? { labels: integers(parts.labels, `${what}: labels`) } : {}),
+    ...(parts.lines !== undefined ? { lines: integers(parts.lines, `${what}: lines`) } : {}),
+    ...(parts.name !== undefined ? { name: String(parts.name) } : {}),
+  });
+  const bad = findNonFinite(ds);
+  if (bad) throw nonFiniteError(ds, bad);
+  return ds;
+}
+
+/** The first NaN or infinite value of x, then of y, or undefined when all are finite (reads every value once). */
+export function findNonFinite(ds: Dataset): NonFiniteValue | undefined {
+  for (const array of ["x", "y"] as const) {
+    const values = ds[array];
+    const width = array === "x" ? ds.features : ds.outputs;
+    for (let i = 0; i < values.length; i++) {
+      const value = values[i]!;
+      if (value - value !== 0) {
+        const row = Math.floor(i / width);
+        const line = ds.lines?.[row];
+        return { array, row, column: i % width, value, ...(line !== undefined ? { line } : {}) };
+      }
+    }
+  }
+  return undefined;
+}
+
+function nonFiniteError(ds: Dataset, bad: NonFiniteValue): DataError {
+  const where = `${ds.name ?? "dataset"}: row ${bad.row}${bad.line !== undefined ? ` (line ${bad.line})` : ""}`;
+  const part = bad.array === "x" ? `feature ${bad.column}` : `target ${bad.column}`;
+  return new DataError(`${where}, ${part} (0-based) is ${bad.value}, expected a finite number`, {
+    ...(bad.line !== undefined ? { line: bad.line } : {}),
+    column: bad.column + 1,
+    row: bad.row,
+  });
+}
+
+/** A Dataset from parts already of the right types, after checking their lengths agree (no scan of the values). */
+function assembleDataset(parts: {
+  features: number;
+  outputs: number;
+  x: Float32Array;
+  y: Float32Array;
+  labels?: Int32Array;
+  lines?: Int32Array;
+  name?: string;
+}): Dataset {
+  const { features, outputs, x, y, labels, lines, name } = parts;
   const what = name ?? "dataset";
   requireCount(features, 1, `${what}: features`);
   requireCount(outputs, 1, `${what}: outputs`);
@@ -42,7 +115,40 @@ export function createDataset(parts: DatasetParts): Dataset {
   if (labels && labels.length !== size) {
     throw new DataError(`${what}: ${labels.length} labels for ${size} rows`);
   }
-  return { size, features, outputs, x, y, ...(labels ? { labels } : {}), ...(name !== undefined ? { name } : {}) };
+  if (lines && lines.length !== size) {
+    throw new DataError(`${what}: ${lines.length} lines for ${size} rows`);
+  }
+  return {
+    size,
+    features,
+    outputs,
+    x,
+    y,
+    ...(labels ? { labels } : {}),
+    ...(lines ? { lines } : {}),
+    ...(name !== undefined ? { name } : {}),
+  };
+}
+
+function floats(value: unknown, what: string): Float32Array {
+  if (value instanceof Float32Array) return value;
+  if (Array.isArray(value) && value.every((v) => typeof v === "number")) return Float32Array.from(value);
+  throw new InvalidArgumentError(`${what} must be a Float32Array or an array of numbers, got ${describeValue(value)}`);
+}
+
+function integers(value: unknown, what: string): Int32Array {
+  if (value instanceof Int32Array) return value;
+  if (Array.isArray(value) && value.every((v) => Number.isInteger(v))) return Int32Array.from(value);
+  throw new InvalidArgumentError(`${what} must be an Int32Array or an array of integers, got ${describeValue(value)}`);
+}
+
+/** "a string", "an Array of 3 items (not all numbers)", "a Float64Array": what an argument was, for messages. */
+function describeValue(value: unknown): string {
+  if (value === null) return "null";
+  if (Array.isArray(value)) return `an array of ${value.length} items, not all of the expected type`;
+  if (ArrayBuffer.isView(value)) return `a ${value.constructor.name}`;
+  if (typeof value === "object") return "an object";
+  return typeof value === "undefined" ? "nothing" : `${/^[aeiou]/.test(typeof value) ? "an" : "a"} ${typeof value}`;
 }
 
 /** One row of `classes` floats per label: 1 at the label's index, 0 elsewhere. */
@@ -59,17 +165,18 @@ export function oneHot(labels: Int32Array, classes: number): Float32Array {
   return out;
 }
 
-/** Rows [start, end) as views sharing memory with ds. */
+/** Rows [start, end) as views sharing memory with ds (x, y, labels and lines). */
 export function sliceRows(ds: Dataset, start: number, end: number, name = ds.name): Dataset {
   if (!Number.isInteger(start) || !Number.isInteger(end) || start < 0 || end < start || end > ds.size) {
     throw new DataError(`${ds.name ?? "dataset"}: rows [${start}, ${end}) are not within [0, ${ds.size})`);
   }
-  return createDataset({
+  return assembleDataset({
     features: ds.features,
     outputs: ds.outputs,
     x: ds.x.subarray(start * ds.features, end * ds.features),
     y: ds.y.subarray(start * ds.outputs, end * ds.outputs),
     ...(ds.labels ? { labels: ds.labels.subarray(start, end) } : {}),
+    ...(ds.lines ? { lines: ds.lines.subarray(start, end) } : {}),
     ...(name !== undefined ? { name } : {}),
   });
 }
@@ -80,6 +187,7 @@ export function selectRows(ds: Dataset, rows: ArrayLike<number>, name = ds.name)
   const x = new Float32Array(rows.length * features);
   const y = new Float32Array(rows.length * outputs);
   const labels = ds.labels ? new Int32Array(rows.length) : undefined;
+  const lines = ds.lines ? new Int32Array(rows.length) : undefined;
   for (let i = 0; i < rows.length; i++) {
     const row = rows[i]!;
     if (!Number.isInteger(row) || row < 0 || row >= ds.size) {
@@ -88,8 +196,9 @@ export function selectRows(ds: Dataset, rows: ArrayLike<number>, name = ds.name)
     x.set(ds.x.subarray(row * features, (row + 1) * features), i * features);
     y.set(ds.y.subarray(row * outputs, (row + 1) * outputs), i * outputs);
     if (labels) labels[i] = ds.labels![row]!;
+    if (lines) lines[i] = ds.lines![row]!;
   }
-  return createDataset({ features, outputs, x, y, ...(labels ? { labels } : {}), ...(name !== undefined ? { name } : {}) });
+  return assembleDataset({ features, outputs, x, y, ...(labels ? { labels } : {}), ...(lines ? { lines } : {}), ...(name !== undefined ? { name } : {}) });
 }
 
 /** The first n rows (views sharing memory with ds). */

@@ -9,6 +9,8 @@ export interface DataLocation {
   readonly column?: number;
   /** The column's name, when the file has a header. */
   readonly field?: string;
+  /** 0-based row of a dataset (for data not read from a file, or beside its line). */
+  readonly row?: number;
 }
 
 /** A data file or dataset that cannot be read or used as it is. */
@@ -17,6 +19,7 @@ export class DataError extends DownpourError {
   readonly line?: number;
   readonly column?: number;
   readonly field?: string;
+  readonly row?: number;
 
   constructor(message: string, location: DataLocation = {}, options?: { cause?: unknown }) {
     super(message, options);
@@ -24,6 +27,7 @@ export class DataError extends DownpourError {
     this.line = location.line;
     this.column = location.column;
     this.field = location.field;
+    this.row = location.row;
   }
 }
 

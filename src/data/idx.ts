@@ -2,8 +2,10 @@
 import { basename } from "node:path";
 import type { Readable } from "node:stream";
 import { createDataset, type Dataset } from "./dataset.js";
-import { DataError } from "./errors.js";
+import { DataError, DataSizeError } from "./errors.js";
 import { asDataError, openDataStream } from "./files.js";
+import { checkDenseSize, type DenseSize, memoryLimit } from "./limits.js";
+import { formatBytes } from "../util/bytes.js";
 
 /** The unsigned-byte magics this reader accepts: 0x00000801 (1-D, labels) to 0x00000804; MNIST images are 0x00000803. */
 export const IDX_UBYTE_MAGICS = [0x801, 0x802, 0x803, 0x804] as const;
@@ -34,14 +36,27 @@ export interface IdxChunk {
   readonly dims: readonly number[];
 }
 
-export interface IdxReadOptions {
+export interface IdxReadOptions extends IdxSizeOptions {
   /** Records per chunk; default: as many as fit in 1 MiB. */
   readonly recordsPerChunk?: number;
 }
 
-/** The whole file: its dimensions and every data byte. */
-export async function readIdx(path: string): Promise<{ dims: number[]; data: Uint8Array }> {
-  const { header, body } = await openIdx(path);
+/** How much memory reading an IDX file may take. */
+export interface IdxSizeOptions {
+  /** The most bytes the data read into memory may take (readIdx: the data bytes; readIdxRows: its floats; readIdxRecords:
+   * one chunk); checked against the header's dimensions before the data is read. Default DEFAULT_MEMORY_LIMIT_BYTES. */
+  readonly maxBytes?: number;
+}
+
+/** The whole file: its dimensions and every data byte (refused before reading when they are more than maxBytes). */
+export async function readIdx(path: string, options: IdxSizeOptions = {}): Promise<{ dims: number[]; data: Uint8Array }> {
+  const limit = memoryLimit(options.maxBytes, path);
+  return readIdxData(path, (header) => checkBytes(path, header, header.dataBytes, limit));
+}
+
+/** The whole file read into memory, once `checkHeader` has accepted the header's dimensions. */
+async function readIdxData(path: string, checkHeader: (header: IdxHeader) => void): Promise<{ dims: number[]; data: Uint8Array }> {
+  const { header, body } = await openIdx(path, checkHeader);
   const data = allocate(path, header.dataBytes);
   let filled = 0;
   for await (const piece of body) {
@@ -53,7 +68,9 @@ export async function readIdx(path: string): Promise<{ dims: number[]; data: Uin
 
 /** The records of the file in chunks of `recordsPerChunk` (the last may be shorter), read through a stream. */
 export async function* readIdxRecords(path: string, options: IdxReadOptions = {}): AsyncGenerator<IdxChunk> {
-  const { header, body } = await openIdx(path);
+  const limit = memoryLimit(options.maxBytes, path);
+  const chunkBytes = (h: IdxHeader) => Math.min(recordsPerChunk(path, options, h.recordBytes), h.dims[0]!) * h.recordBytes;
+  const { header, body } = await openIdx(path, (h) => checkBytes(path, h, chunkBytes(h), limit));
   const { dims, recordBytes } = header;
   const perChunk = recordsPerChunk(path, options, recordBytes);
   const totalRecords = dims[0]!;
@@ -98,8 +115,8 @@ export function parseIdxHeader(path: string, head: Uint8Array): IdxHeader | "nee
   return { dims, headerBytes, recordBytes, dataBytes: dims[0]! * recordBytes };
 }
 
-/** The parsed header, and the data bytes after it as a stream checked to hold exactly dataBytes. */
-async function openIdx(path: string): Promise<{ header: IdxHeader; body: AsyncGenerator<Uint8Array> }> {
+/** The parsed header (after `checkHeader` accepts it), and the data bytes after it as a stream checked to hold exactly dataBytes. */
+async function openIdx(path: string, checkHeader: (header: IdxHeader) => void): Promise<{ header: IdxHeader; body: AsyncGenerator<Uint8Array> }> {
   const stream = await openDataStream(path);
   const pieces = stream[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
   try {
@@ -111,6 +128,7 @@ async function openIdx(path: string): Promise<{ header: IdxHeader; body: AsyncGe
       head = concat(head, next.value);
       header = parseIdxHeader(path, head);
     }
+    checkHeader(header);
     return { header, body: checkedBody(path, stream, pieces, head.subarray(header.headerBytes), header.dataBytes) };
   } catch (error) {
     stream.destroy();
@@ -154,6 +172,24 @@ function recordsPerChunk(path: string, options: IdxReadOptions, recordBytes: num
   return value;
 }
 
+/** x and y of readIdxRows: a row of every value of a record, for each record; the header's dimensions imply it. */
+function idxRowsSize(header: IdxHeader): DenseSize {
+  const rows = header.dims[0]!;
+  const values = header.recordBytes;
+  return { rows, features: values, outputs: values, cause: `the header's dimensions ${header.dims.join("x")} imply ${rows} records of ${values} values (and as many targets)` };
+}
+
+/** Throws a DataSizeError naming the header's dimensions when reading needs more than limitBytes. */
+function checkBytes(path: string, header: IdxHeader, neededBytes: number, limitBytes: number): void {
+  if (neededBytes <= limitBytes) return;
+  const dims = header.dims.join("x");
+  throw new DataSizeError(
+    `${path}: the header's dimensions ${dims} would need ${formatBytes(neededBytes)}, more than the memory limit of ${formatBytes(limitBytes)}`,
+    { file: path },
+    { neededBytes, limitBytes },
+  );
+}
+
 function allocate(path: string, bytes: number): Uint8Array {
   try {
     return new Uint8Array(bytes);
@@ -182,9 +218,14 @@ function hex(value: number, digits: number): string {
   return value.toString(16).padStart(digits, "0");
 }
 
-/** An IDX file's records as unlabelled rows (each record flattened; raw values), y a copy of x (auto-encoder targets). */
-export async function readIdxRows(path: string): Promise<Dataset> {
-  const { dims, data } = await readIdx(path);
+/**
+ * An IDX file's records as unlabelled rows (each record flattened; raw values), y a copy of x (auto-encoder
+ * targets). No `lines`: messages name a row by its record index. Refused before the data is read when x and y
+ * (4 bytes a value each) would take more than maxBytes.
+ */
+export async function readIdxRows(path: string, options: IdxSizeOptions = {}): Promise<Dataset> {
+  const limit = memoryLimit(options.maxBytes, path);
+  const { dims, data } = await readIdxData(path, (header) => checkDenseSize(idxRowsSize(header), limit, { file: path }));
   const features = dims.slice(1).reduce((a, b) => a * b, 1);
   if (dims[0] === 0) throw new DataError(`${path}: no records`, { file: path });
   const x = Float32Array.from(data);

@@ -4,7 +4,8 @@ import { createDataset, type Dataset } from "./dataset.js";
 import { dataErrorAt, DataError, type DataLocation } from "./errors.js";
 import { readLines } from "./files.js";
 import { Growable } from "./growable.js";
-import { checkClasses, checkClassLabel, parseNumber, targetsFrom } from "./targets.js";
+import { allocateFloats, checkDenseSize, type DenseSize, memoryLimit } from "./limits.js";
+import { checkClasses, checkClassLabel, storableNumber, targetsFrom } from "./targets.js";
 
 /** How to turn a libsvm file into a dense Dataset. */
 export interface LibsvmOptions {
@@ -12,7 +13,14 @@ export interface LibsvmOptions {
   readonly features?: number;
   /** When set, labels are class indices in [0, classes) and y is one-hot; otherwise y is the label value. */
   readonly classes?: number;
+  /** The most bytes the dense x and y may take (4 bytes a value); default DEFAULT_MEMORY_LIMIT_BYTES (src/data/limits.ts). */
+  readonly maxBytes?: number;
+  /** How messages name the options (e.g. the CLI's flags "--classes"); default: the option names. */
+  readonly optionNames?: Partial<Record<"classes" | "features", string>>;
 }
+
+/** The largest feature index: the dense column count must fit a 32-bit index. */
+const MAX_INDEX = 2 ** 31 - 1;
 
 /** The sparse rows as read: entries of row r are [rowStart[r], rowStart[r + 1]). */
 interface SparseRows {
@@ -20,34 +28,60 @@ interface SparseRows {
   readonly rowStart: Growable<Int32Array>;
   readonly indices: Growable<Int32Array>;
   readonly values: Growable<Float32Array>;
+  readonly lines: Growable<Int32Array>;
   maxIndex: number;
 }
 
-/** The whole file as a dense Dataset; column j holds feature index j + 1. */
+/**
+ * The whole file as a dense Dataset; column j holds feature index j + 1, and `lines` each row's line. Before the
+ * dense arrays exist, refuses (DataSizeError naming the line and the token) data whose x and y would need more than
+ * `maxBytes`, as one huge feature index would.
+ */
 export async function readLibsvm(path: string, options: LibsvmOptions = {}): Promise<Dataset> {
   checkClasses(path, options.classes);
   checkFeatures(path, options.features);
+  const limit = memoryLimit(options.maxBytes, path);
   const rows: SparseRows = {
     labels: new Growable((n) => new Float64Array(n)),
     rowStart: new Growable((n) => new Int32Array(n)),
     indices: new Growable((n) => new Int32Array(n)),
     values: new Growable((n) => new Float32Array(n)),
+    lines: new Growable((n) => new Int32Array(n)),
     maxIndex: 0,
   };
   for await (const { line, text } of readLines(path)) {
     const tokens = text.split("#", 1)[0]!.trim().split(/\s+/).filter((t) => t !== "");
-    if (tokens.length > 0) parseRow(tokens, { file: path, line }, options, rows);
+    if (tokens.length === 0) continue;
+    const before = rows.maxIndex;
+    parseRow(tokens, { file: path, line }, options, rows);
+    rows.lines.push(line);
+    checkDenseSize(denseSize(rows, options, before), limit, { file: path, line });
   }
   if (rows.labels.length === 0) throw new DataError(`${path}: no data rows`, { file: path });
   const features = options.features ?? rows.maxIndex;
   if (features === 0) throw new DataError(`${path}: no feature values in any row; pass the features option`, { file: path });
-  return createDataset({ features, x: densify(rows, features), ...targetsFrom(rows.labels.toArray(), options.classes), name: basename(path) });
+  const targets = targetsFrom(rows.labels.toArray(), options.classes);
+  return createDataset({ features, x: densify(rows, features, path), ...targets, lines: rows.lines.toArray(), name: basename(path) });
+}
+
+/** The dense size of the rows read so far; its cause names what grew: a feature index beyond all before, or the classes. */
+function denseSize(rows: SparseRows, options: LibsvmOptions, maxIndexBefore: number): DenseSize {
+  const features = options.features ?? rows.maxIndex;
+  const outputs = options.classes ?? 1;
+  const size = { rows: rows.labels.length, features, outputs };
+  if (outputs > features) return { ...size, cause: `${options.optionNames?.classes ?? "classes"} ${outputs} implies ${outputs} outputs per row` };
+  if (options.features === undefined && rows.maxIndex > maxIndexBefore) {
+    return { ...size, cause: `feature index ${rows.maxIndex} implies ${rows.maxIndex} features` };
+  }
+  return size;
 }
 
 /** Appends one "label index:value ..." line to rows, checking every token. */
 function parseRow(tokens: string[], at: DataLocation, options: LibsvmOptions, rows: SparseRows): void {
-  const label = parseNumber(tokens[0]!);
-  if (label === undefined) throw dataErrorAt({ ...at, column: 1 }, `expected a numeric label, got ${JSON.stringify(tokens[0])}`);
+  const label = storableNumber(tokens[0]!);
+  if (typeof label !== "number") {
+    throw dataErrorAt({ ...at, column: 1 }, label.nonFinite ? `expected a label that is ${label.expected}` : `expected a numeric label, got ${JSON.stringify(tokens[0])}`);
+  }
   if (options.classes !== undefined) checkClassLabel(label, options.classes, { ...at, column: 1 });
   rows.labels.push(label);
   rows.rowStart.push(rows.indices.length);
@@ -63,6 +97,7 @@ function parseRow(tokens: string[], at: DataLocation, options: LibsvmOptions, ro
     if (options.features !== undefined && index > options.features) {
       throw dataErrorAt(where, `index ${index} is above the ${options.features} features`);
     }
+    if (index > MAX_INDEX) throw dataErrorAt(where, `index ${index} is above ${MAX_INDEX}, the largest feature index`);
     rows.indices.push(index);
     rows.values.push(value);
     previous = index;
@@ -74,14 +109,15 @@ function parseEntry(token: string, where: DataLocation): [number, number] {
   const colon = token.indexOf(":");
   const indexText = token.slice(0, Math.max(colon, 0));
   const index = /^[+-]?\d+$/.test(indexText) ? Number(indexText) : undefined;
-  const value = colon < 0 ? undefined : parseNumber(token.slice(colon + 1));
-  if (index === undefined || value === undefined) throw dataErrorAt(where, "expected index:value (an integer index, a number value)");
+  const value = colon < 0 ? undefined : storableNumber(token.slice(colon + 1));
+  if (typeof value === "object" && value.nonFinite && index !== undefined) throw dataErrorAt(where, `expected a value that is ${value.expected}`);
+  if (index === undefined || typeof value !== "number") throw dataErrorAt(where, "expected index:value (an integer index, a number value)");
   return [index, value];
 }
 
-function densify(rows: SparseRows, features: number): Float32Array {
+function densify(rows: SparseRows, features: number, path: string): Float32Array {
   const size = rows.labels.length;
-  const x = new Float32Array(size * features);
+  const x = allocateFloats(size * features, path);
   for (let r = 0; r < size; r++) {
     const end = r + 1 < size ? rows.rowStart.at(r + 1) : rows.indices.length;
     for (let e = rows.rowStart.at(r); e < end; e++) x[r * features + rows.indices.at(e) - 1] = rows.values.at(e);

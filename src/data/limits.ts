@@ -1,5 +1,6 @@
 // How much memory data read into memory may take: the one default limit, and the size check readers make before
 // allocating a dense buffer (rows x columns floats), refusing with a DataSizeError that names what implies the size.
+import { formatBytes } from "../util/bytes.js";
 import { DataError, type DataLocation, DataSizeError, describeLocation } from "./errors.js";
 
 /** The default limit of the bytes one dataset read into memory may take (4 GiB); the CLI's --memory-limit raises it. */
@@ -8,12 +9,18 @@ export const DEFAULT_MEMORY_LIMIT_BYTES = 4 * 1024 ** 3;
 /** Bytes of one stored value (x and y are Float32Array). */
 export const VALUE_BYTES = 4;
 
-/** What a dense buffer of `rows` x `columns` floats would take, and what in the file implies that size. */
+/** The shape of a dataset's dense arrays (x: rows x features, y: rows x outputs, floats), and what implies it. */
 export interface DenseSize {
   readonly rows: number;
-  readonly columns: number;
-  /** What implies the size, in plain words: "feature index 100000000 implies 100000000 features". */
-  readonly cause: string;
+  readonly features: number;
+  readonly outputs: number;
+  /** What in the file implies the size, in plain words: "feature index 100000000 implies 100000000 features". */
+  readonly cause?: string;
+}
+
+/** Bytes of x and y for `size`. */
+export function denseBytes(size: DenseSize): number {
+  return size.rows * (size.features + size.outputs) * VALUE_BYTES;
 }
 
 /** The maxBytes option checked: undefined gives DEFAULT_MEMORY_LIMIT_BYTES; else a number > 0 (Infinity: no limit). */
@@ -25,28 +32,41 @@ export function memoryLimit(maxBytes: number | undefined, file?: string): number
   return maxBytes;
 }
 
-/** Throws a DataSizeError when `size` needs more than `limitBytes` (the message names the location and the sizes). */
+/**
+ * Throws a DataSizeError at `location` when `size` needs more than `limitBytes`: "big.libsvm line 3: feature index
+ * 100000000 implies 100000000 features; the 3 rows would need 1.2 GB, more than the memory limit of 4 GiB".
+ */
 export function checkDenseSize(size: DenseSize, limitBytes: number, location: DataLocation): void {
-  const neededBytes = size.rows * size.columns * VALUE_BYTES;
+  const neededBytes = denseBytes(size);
   if (neededBytes <= limitBytes) return;
   const rows = `${size.rows} row${size.rows === 1 ? "" : "s"}`;
+  const shape =
+    size.cause === undefined
+      ? `the ${rows} of ${plural(size.features, "feature")} and ${plural(size.outputs, "output")}`
+      : `${size.cause}; the ${rows}`;
   throw new DataSizeError(
-    `${describeLocation(location)}: ${size.cause}; the ${rows} would need ${formatSize(neededBytes)}, more than the memory limit of ${formatSize(limitBytes)}`,
+    `${describeLocation(location)}: ${shape} would need ${formatBytes(neededBytes)}, more than the memory limit of ${formatBytes(limitBytes)}`,
     location,
     { neededBytes, limitBytes },
   );
 }
 
-/** "1.2 GB", "512 MB", "3 kB" (powers of 1024, one decimal below 10). */
-export function formatSize(bytes: number): string {
-  const units = ["bytes", "kB", "MB", "GB", "TB", "PB"];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+/** A zeroed Float32Array of `count` values, or a DataError naming `file` when the engine cannot allocate it. */
+export function allocateFloats(count: number, file?: string): Float32Array {
+  try {
+    return new Float32Array(count);
+  } catch (error) {
+    const needs = formatBytes(count * VALUE_BYTES);
+    throw new DataError(
+      `${file ?? "<data>"}: the data would need ${needs} in one array, more than this engine can allocate`,
+      file === undefined ? {} : { file },
+      {
+        cause: error,
+      },
+    );
   }
-  if (unit === 0) return `${bytes} bytes`;
-  const text = value < 10 ? value.toFixed(1).replace(/\.0$/, "") : Math.round(value).toString();
-  return `${text} ${units[unit]}`;
 }

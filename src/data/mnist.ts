@@ -8,6 +8,7 @@ import { createDataset, oneHot, type Dataset } from "./dataset.js";
 import { downloadVerified, type DownloadProgress } from "./download.js";
 import { ChecksumError, DataError } from "./errors.js";
 import { readIdx, readIdxRecords } from "./idx.js";
+import { checkDenseSize, DEFAULT_MEMORY_LIMIT_BYTES } from "./limits.js";
 
 /** One MNIST file: its name and the size and sha256 of its uncompressed content. */
 export interface MnistFile extends ContentSpec {
@@ -110,11 +111,19 @@ async function readImages(path: string): Promise<Float32Array> {
   const scale = Float32Array.from({ length: 256 }, (_, v) => v / 255);
   let x: Float32Array | undefined;
   for await (const { index, data, dims } of readIdxRecords(path, { recordsPerChunk: 1000 })) {
-    if (!x) x = new Float32Array(checkDims(path, dims, [IMAGE_SIDE, IMAGE_SIDE]) * IMAGE_SIDE * IMAGE_SIDE);
+    if (!x) x = new Float32Array(checkedImageCount(path, dims) * IMAGE_SIDE * IMAGE_SIDE);
     const offset = index * IMAGE_SIDE * IMAGE_SIDE;
     for (let i = 0; i < data.length; i++) x[offset + i] = scale[data[i]!]!;
   }
   return x ?? new Float32Array(0);
+}
+
+/** The image count of the header's dims, after checking the images (and their one-hot labels) fit the default memory limit. */
+function checkedImageCount(path: string, dims: readonly number[]): number {
+  const rows = checkDims(path, dims, [IMAGE_SIDE, IMAGE_SIDE]);
+  const cause = `the header's dimensions ${dims.join("x")} imply ${rows} images`;
+  checkDenseSize({ rows, features: IMAGE_SIDE * IMAGE_SIDE, outputs: CLASSES, cause }, DEFAULT_MEMORY_LIMIT_BYTES, { file: path });
+  return rows;
 }
 
 async function readLabels(path: string): Promise<Int32Array> {

@@ -5,9 +5,33 @@ import { dataErrorAt, DataError, type DataLocation } from "./errors.js";
 /** A strict decimal number: no empty strings, hex, "Infinity" or trailing text. */
 const NUMBER = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
-/** The number a field spells, or undefined when it is not a plain decimal number. */
+/** Infinity and NaN as words ("inf", "-Infinity", "NaN"), which some writers put in data files. */
+const NON_FINITE_WORD = /^[+-]?(?:inf|infinity|nan)$/i;
+
+/** The number a field spells, or undefined when it is not a plain decimal number (it may be out of range: see storableNumber). */
 export function parseNumber(text: string): number | undefined {
   return NUMBER.test(text) ? Number(text) : undefined;
+}
+
+/**
+ * The number `text` spells when a Float32Array can hold it (finite, within about ±3.4e38; tinier values round to
+ * 0 as floats do), else why not, as the end of "expected ...": "a number, got \"abc\"", "a finite number, got
+ * \"inf\"", "a finite number; 1e400 is beyond the 32-bit float range (about ±3.4e38)".
+ */
+export function storableNumber(text: string): number | NumberProblem {
+  const value = parseNumber(text);
+  if (value === undefined) {
+    if (NON_FINITE_WORD.test(text)) return { expected: `a finite number, got ${JSON.stringify(text)}`, nonFinite: true };
+    return { expected: `a number, got ${JSON.stringify(text)}`, nonFinite: false };
+  }
+  if (!Number.isFinite(Math.fround(value))) return { expected: `a finite number; ${text} is beyond the 32-bit float range (about ±3.4e38)`, nonFinite: true };
+  return value;
+}
+
+/** Why a field is not a storable number: `expected` ends "expected ..."; `nonFinite` when it spells an infinity or a NaN. */
+export interface NumberProblem {
+  readonly expected: string;
+  readonly nonFinite: boolean;
 }
 
 /** Checks the `classes` option: undefined (regression) or an integer >= 1. */
