@@ -15,4 +15,4 @@ export {
   type MnistFile, type MnistDownloadOptions, type MnistDownloadResult,
 } from "../data/mnist.js";
 export { DIGITS, DIGITS_FILE, loadDigits, loadDigitsAll } from "../data/digits.js";
-export { AtomicFile, writeFileAtomic, type AtomicWriteOptions } from "./files.js";
+export { AtomicFile, removeLiveTempFiles, writeFileAtomic, type AtomicWriteOptions } from "./files.js";
