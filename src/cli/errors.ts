@@ -7,6 +7,17 @@ export class CliError extends DownpourError {}
 /** A config file that cannot be read, is not JSON, or holds an unknown key or a value of the wrong type. */
 export class ConfigError extends CliError {}
 
+/** A command stopped by Ctrl-C after saving what it could; the message says what was kept. Exits 130. */
+export class InterruptedError extends CliError {
+  /** The checkpoint written before stopping, if any. */
+  readonly checkpoint: string | undefined;
+
+  constructor(message: string, options: { cause?: unknown; checkpoint?: string } = {}) {
+    super(message, options);
+    this.checkpoint = options.checkpoint;
+  }
+}
+
 /** Exit status of a run that failed on an error (usage errors, 2, are commander's and handled in program.ts). */
 export const EXIT_ERROR = 1;
 export const EXIT_USAGE = 2;

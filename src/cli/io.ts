@@ -1,6 +1,23 @@
-// Where the CLI's commands write and what they read from their surroundings, injectable so tests need no process.
+// Where the CLI's commands write and what they read from their surroundings, injectable so tests need no process;
+// and the process's Ctrl-C handling (a command may catch the first one to stop cleanly; temp files never stay).
 import { isAbsolute, resolve } from "node:path";
 import { cwd } from "node:process";
+import { removeLiveTempFiles } from "../node/files.js";
+
+/** Exit status after Ctrl-C (128 + SIGINT, as shells report it). */
+export const EXIT_INTERRUPTED = 130;
+/** Exit status after SIGTERM (128 + 15). */
+export const EXIT_TERMINATED = 143;
+
+/** Ctrl-C (SIGINT) as a command sees it. */
+export interface Interrupts {
+  /**
+   * Until the returned function is called, the next Ctrl-C calls `onInterrupt` instead of ending the process (once:
+   * a second Ctrl-C ends it at once). Without a caught interrupt, Ctrl-C ends the process at once; either way the
+   * temp files of unfinished atomic writes are removed first.
+   */
+  catchNext(onInterrupt: () => void): () => void;
+}
 
 /** The outputs, environment and working directory a command runs with. */
 export interface CliIO {
@@ -15,6 +32,8 @@ export interface CliIO {
   readonly env: Readonly<Record<string, string | undefined>>;
   /** Relative paths resolve against this directory. */
   readonly cwd: string;
+  /** Ctrl-C of the real process; absent in tests that run commands in-process (nothing then interrupts them). */
+  readonly interrupts?: Interrupts;
 }
 
 /** A path to read: as typed when `dir` is the process's own directory (so messages echo the user's spelling), else resolved against it. */
@@ -37,7 +56,38 @@ export function processIO(): CliIO {
     stdoutIsTerminal: process.stdout.isTTY === true,
     env: process.env,
     cwd: cwd(),
+    interrupts: processInterrupts(),
   };
+}
+
+/**
+ * Installs the process's SIGINT and SIGTERM handlers (once per call; the CLI calls it once, from processIO). SIGINT
+ * calls the caught handler if one is set, else exits with EXIT_INTERRUPTED; SIGTERM exits with EXIT_TERMINATED.
+ * Before exiting, the temp files of atomic writes in progress are removed, so no partial hidden file stays.
+ */
+export function processInterrupts(): Interrupts {
+  let caught: (() => void) | undefined;
+  process.on("SIGINT", () => {
+    const handler = caught;
+    caught = undefined;
+    if (handler) handler();
+    else exitAtOnce(EXIT_INTERRUPTED, "interrupted");
+  });
+  process.on("SIGTERM", () => exitAtOnce(EXIT_TERMINATED, "terminated"));
+  return {
+    catchNext(onInterrupt) {
+      caught = onInterrupt;
+      return () => {
+        if (caught === onInterrupt) caught = undefined;
+      };
+    },
+  };
+}
+
+function exitAtOnce(code: number, what: string): never {
+  removeLiveTempFiles();
+  process.stderr.write(`${process.stderr.isTTY ? "\n" : ""}downpour: ${what}\n`);
+  process.exit(code);
 }
 
 /**

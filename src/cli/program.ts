@@ -1,13 +1,13 @@
 // The `downpour` program: its commands, and running it on an argument list to an exit code (0 ok, 1 error,
-// 2 usage), with errors printed as `downpour: <message>` (stack traces only with DOWNPOUR_DEBUG=1).
+// 2 usage, 130 stopped by Ctrl-C), with errors printed as `downpour: <message>` (stack traces only with DOWNPOUR_DEBUG=1).
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
 import { registerData } from "./commands/data.js";
 import { registerEval } from "./commands/eval.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerTrain } from "./commands/train.js";
-import { describeError, EXIT_ERROR, EXIT_USAGE } from "./errors.js";
-import type { CliIO } from "./io.js";
+import { describeError, EXIT_ERROR, EXIT_USAGE, InterruptedError } from "./errors.js";
+import { EXIT_INTERRUPTED, type CliIO } from "./io.js";
 
 /** The package version (this file is dist/src/cli/program.js). */
 function version(): string {
@@ -45,6 +45,6 @@ export async function runCli(argv: readonly string[], io: CliIO): Promise<number
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : EXIT_USAGE;
     io.stderr(describeError(error, io.env.DOWNPOUR_DEBUG === "1"));
-    return EXIT_ERROR;
+    return error instanceof InterruptedError ? EXIT_INTERRUPTED : EXIT_ERROR;
   }
 }
