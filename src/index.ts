@@ -23,10 +23,12 @@ export {
 } from "./train/exchange.js";
 export { MemoryExchangeGroup, MemoryParameterStore } from "./train/memory-exchange.js";
 // In-memory data: datasets and their row operations, scaling, seeded randomness, synthetic data.
-export { DataError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./data/errors.js";
+export { DataError, DataSizeError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./data/errors.js";
 export {
-  createDataset, holdOut, oneHot, selectRows, shuffle, sliceRows, split, take, type Dataset, type DatasetParts,
+  createDataset, findNonFinite, holdOut, oneHot, selectRows, shuffle, sliceRows, split, take, type Dataset, type DatasetParts, type NonFiniteValue,
 } from "./data/dataset.js";
+export { DEFAULT_MEMORY_LIMIT_BYTES } from "./data/limits.js";
+export { describeTargetProblem, targetProblem, type TargetProblem } from "./model/targets-check.js";
 export { gaussian, mulberry32, seededPermutation } from "./data/random.js";
 export {
   minMaxNormalize, minMaxStats, zScoreNormalize, zScoreStats, type MinMaxStats, type Normalized, type ZScoreStats,

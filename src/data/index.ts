@@ -1,5 +1,6 @@
 // The data layer's public API: datasets and their row operations, scaling, readers (IDX, CSV, libsvm) and MNIST.
-export { DataError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./errors.js";
+export { DataError, DataSizeError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./errors.js";
+export { DEFAULT_MEMORY_LIMIT_BYTES } from "./limits.js";
 export {
   createDataset,
   oneHot,
@@ -9,8 +10,10 @@ export {
   shuffle,
   sliceRows,
   selectRows,
+  findNonFinite,
   type Dataset,
   type DatasetParts,
+  type NonFiniteValue,
 } from "./dataset.js";
 export { seededPermutation, mulberry32, gaussian } from "./random.js";
 export {
@@ -23,7 +26,16 @@ export {
   type Normalized,
 } from "./normalize.js";
 export { syntheticClassification, type SyntheticClassificationOptions } from "./synthetic.js";
-export { readIdx, readIdxRecords, IDX_UBYTE_MAGICS, type IdxChunk, type IdxReadOptions, type IdxHeader } from "./idx.js";
+export {
+  readIdx,
+  readIdxRecords,
+  readIdxRows,
+  IDX_UBYTE_MAGICS,
+  type IdxChunk,
+  type IdxReadOptions,
+  type IdxSizeOptions,
+  type IdxHeader,
+} from "./idx.js";
 export { readCsv, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "./csv.js";
 export { readLibsvm, type LibsvmOptions } from "./libsvm.js";
 export { defaultCacheDir, type DataEnv } from "./cache.js";

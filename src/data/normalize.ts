@@ -26,13 +26,13 @@ export interface Normalized<S> {
 export function minMaxNormalize(ds: Dataset, stats: MinMaxStats = minMaxStats(ds)): Normalized<MinMaxStats> {
   checkColumns(ds, stats.min.length, "min-max");
   const range = stats.min.map((lo, j) => stats.max[j]! - lo);
-  return { dataset: scaleColumns(ds, stats.min, range), stats };
+  return { dataset: scaleColumns(ds, stats.min, range, "min-max"), stats };
 }
 
 /** Maps each column of x to (v - mean) / std: mean 0 and standard deviation 1 on the data the stats came from. */
 export function zScoreNormalize(ds: Dataset, stats: ZScoreStats = zScoreStats(ds)): Normalized<ZScoreStats> {
   checkColumns(ds, stats.mean.length, "z-score");
-  return { dataset: scaleColumns(ds, stats.mean, stats.std), stats };
+  return { dataset: scaleColumns(ds, stats.mean, stats.std, "z-score"), stats };
 }
 
 /** Min and max of every column of x. */
@@ -64,17 +64,31 @@ function forEachValue(ds: Dataset, visit: (value: number, column: number) => voi
   }
 }
 
-/** (v - offset) / divisor per column, in f64 (a division, so max maps to exactly 1); a divisor of 0 gives 0. */
-function scaleColumns(ds: Dataset, offset: readonly number[], divisor: readonly number[]): Dataset {
+/**
+ * (v - offset) / divisor per column, in f64 (a division, so max maps to exactly 1); a divisor of 0 (a constant
+ * column) gives 0. A result beyond the float32 range (a value far outside a tiny training range) is a DataError
+ * naming the row, not an Infinity.
+ */
+function scaleColumns(ds: Dataset, offset: readonly number[], divisor: readonly number[], kind: string): Dataset {
   const { x, features } = ds;
   const out = new Float32Array(x.length);
   for (let i = 0; i < x.length; i += features) {
     for (let j = 0; j < features; j++) {
       const d = divisor[j]!;
       out[i + j] = d > 0 ? (x[i + j]! - offset[j]!) / d : 0;
+      if (!Number.isFinite(out[i + j]!)) throw scaledOutOfRange(ds, i / features, j, kind, d);
     }
   }
   return { ...ds, x: out };
+}
+
+function scaledOutOfRange(ds: Dataset, row: number, column: number, kind: string, divisor: number): DataError {
+  const line = ds.lines?.[row];
+  const where = `${ds.name ?? "dataset"}: row ${row}${line !== undefined ? ` (line ${line})` : ""}, feature ${column} (0-based)`;
+  return new DataError(
+    `${where}: ${ds.x[row * ds.features + column]} scaled by the ${kind} statistics (dividing by ${divisor}) is beyond the 32-bit float range`,
+    { ...(line !== undefined ? { line } : {}), column: column + 1, row },
+  );
 }
 
 function checkColumns(ds: Dataset, columns: number, kind: string): void {
