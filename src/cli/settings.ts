@@ -71,6 +71,14 @@ export interface TrainSettings {
   json: boolean;
   quiet: boolean;
   summary?: Summary;
+  /** Write a checkpoint after every this many epochs (to `checkpoint`). */
+  checkpointEvery?: number;
+  /** Checkpoint file; undefined for the default beside the model (see src/cli/checkpoints.ts). */
+  checkpoint?: string;
+  /** A model file with training state (a checkpoint) to continue training from. */
+  resume?: string;
+  /** Save the epoch with the lowest test loss instead of the last. */
+  saveBest?: boolean;
 }
 
 export type SettingKey = keyof TrainSettings;
@@ -179,6 +187,14 @@ export const SETTINGS: readonly SettingDef[] = [
   { key: "quiet", flag: "--quiet", type: "boolean", group: "Output", shown: "off", help: "no progress bar: one line per epoch" },
   { key: "summary", flag: "--summary <rows>", type: "choice", choices: SUMMARIES, group: "Output", shown: "auto: every epoch on a terminal, else (or with --quiet) the first, best and last",
     help: "epochs in the summary table: all, or short (the first, best and last)" },
+  { key: "checkpointEvery", flag: "--checkpoint-every <epochs>", type: "integer", group: "Output", shown: "off (Ctrl-C still writes one)",
+    help: "write a checkpoint (the model with its optimizer state) after every this many epochs, replacing the previous one" },
+  { key: "checkpoint", flag: "--checkpoint <file>", type: "string", group: "Output", shown: "beside the model: <model>.checkpoint.dpnn",
+    help: "checkpoint file of --checkpoint-every and Ctrl-C" },
+  { key: "resume", flag: "--resume <file>", type: "string", group: "Training", shown: "none",
+    help: "continue training a checkpoint or model file: its model, scaling, weights and optimizer state; --epochs counts the epochs it already trained" },
+  { key: "saveBest", flag: "--save-best", type: "boolean", group: "Output", shown: "off: the last epoch",
+    help: "save the model of the epoch with the lowest test loss (needs a test set)" },
   { key: "spec", type: "object", group: "Config file only", help: "a full NetworkSpec { inputs?, layers, cost?, init?, seed? }" },
   { key: "train", type: "object", group: "Config file only", help: "any TrainOptions; the flat keys override its fields" },
 ];

@@ -8,11 +8,15 @@ import { detectPlatform } from "../../runtime/platform.js";
 import type { ResolvedTrainOptions } from "../../train/options.js";
 import type { EpochReport } from "../../train/trainer.js";
 import { checkModelSettings, createModel, ignoredDataSettings, ignoredSettings } from "../build-model.js";
-import { resolveSettings, type Sources, type TrainFlags } from "../config.js";
+import {
+  checkCheckpointEvery, checkNeedsTestSet, checkpointOutput, checkResume, openResume, resumedData, resumedModel, resumedOptions, resumedSettings, resumeLine, runPlan,
+  TrainingRun, type Resume,
+} from "../checkpoints.js";
+import { resolveSettings, type ResolvedSettings, type Sources, type TrainFlags } from "../config.js";
 import { writeCurves } from "../curves.js";
-import { isFile, PRESETS } from "../datasets.js";
+import { PRESETS } from "../datasets.js";
 import type { CliIO } from "../io.js";
-import { saveTrainedModel } from "../model-file.js";
+import { preprocessOf, saveTrainedModel } from "../model-file.js";
 import { checkOutputs, namedFile, rescuePlaces, writeModelOrRescue, type NamedFile } from "../outputs.js";
 import {
   parseByteSize, parseColumn, parseColumns, parseDelimiter, parseFilePath, parseHoldout, parseInteger, parseIntegerList, parseNumber,
@@ -34,23 +38,39 @@ export interface TrainResult {
   readonly curvesFile?: string;
 }
 
-/** Trains with the merged settings; prints progress to io.stderr and the summary (or JSON) to io.stdout. */
+/** Trains with the merged settings (and, with --resume, the file's model and training state); prints progress to
+ *  io.stderr and the summary (or JSON) to io.stdout. Rejects with InterruptedError after a caught Ctrl-C. */
 export async function runTrain(flags: TrainFlags, io: CliIO): Promise<TrainResult> {
-  const { settings, sources } = await resolveSettings(flags, io.cwd);
+  const given = await resolveSettings(flags, io.cwd);
+  const resume = await openResume(given.settings, given.sources, io.cwd);
+  try {
+    return await trainWith(flags, resume ? resumedSettings(given, resume, io) : given, resume, io);
+  } finally {
+    resume?.model.dispose();
+  }
+}
+
+/** runTrain once the settings are merged (with --resume, completed from the file). */
+async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSettings, resume: Resume | undefined, io: CliIO): Promise<TrainResult> {
   const cores = (await detectPlatform()).hardwareConcurrency();
-  const asked = trainOptionsOf(settings);
+  const asked = resume ? resumedOptions(resume, trainOptionsOf(settings)) : trainOptionsOf(settings);
   const { options, resolved, warning } = capThreads(asked, checkTrainOptions(asked, sources, cores), cores, settings.oversubscribe === true, sources);
   checkModelSettings(settings, sources);
+  checkCheckpointEvery(settings, sources);
+  if (resume) checkResume(resume, resolved, sources);
   warn(io, [warning, ...ignoredRunSettings(settings, sources, resolved)]);
   await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
-  const data = await loadTrainingData(settings, sources, io);
+  const loaded = await loadTrainingData(settings, sources, io);
+  const data = resume ? resumedData(resume, loaded, sources, io) : loaded;
+  checkNeedsTestSet(settings, sources, data.test !== undefined);
   warn(io, [ignoredDataSettings(data.source, sources)]);
-  const model = await createModel(settings, shapeOf(data), options);
+  const model = resume ? resumedModel(resume, options) : await createModel(settings, shapeOf(data), options);
   try {
     io.stderr(`${describeRun(model, data, resolved)}\n`);
+    if (resume) io.stderr(`${resumeLine(resume, resolved.epochs)}\n`);
     const progress = epochProgress(io, resolved.epochs, settings.quiet);
-    const hooks = { validation: data.test, onProgress: progress.onProgress, onEpoch: progress.onEpoch };
-    const reports = await model.fit(data.train, { ...options, ...hooks }).finally(() => progress.stop());
+    const run = new TrainingRun(model, runPlan(settings, data, resolved.epochs, resume?.epochsDone ?? 0, io.cwd), io);
+    const reports = await run.fit(data.train, { ...options, validation: data.test }, progress);
     const files = await writeOutputs(model, reports, data, settings, io);
     const result: TrainResult = { kind: model.kind, data: data.source.name, reports, ...files };
     io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(reports, shortSummary(settings, io))}\n`);
@@ -90,6 +110,7 @@ function outputFiles(settings: TrainSettings, sources: Sources, cwd: string): Na
   return [
     ...(modelFile && settings.save !== false ? [namedFile("--save", sources.save, settings.save, modelFile)] : []),
     ...(curvesFile && settings.curves !== false ? [namedFile("--curves", sources.curves, settings.curves ?? DEFAULT_CURVES, curvesFile, "the default, beside the model")] : []),
+    ...checkpointOutput(settings, sources, cwd),
   ];
 }
 
@@ -136,13 +157,7 @@ function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions):
 async function writeOutputs(model: Model, reports: EpochReport[], data: TrainingData, settings: TrainSettings, io: CliIO) {
   const { modelFile, curvesFile } = outputPaths(settings, io.cwd);
   if (modelFile) {
-    const file = isFile(data.source)
-      ? {
-          format: data.source.format, labelColumn: settings.labelColumn, featureColumns: settings.features, delimiter: settings.delimiter,
-          comment: settings.comment, classes: settings.classes,
-        }
-      : {};
-    const preprocess = { data: data.source.name, scaling: data.scaling, ...file };
+    const preprocess = preprocessOf(data.source, data.scaling, settings, io.cwd);
     await writeModelOrRescue(`--save ${settings.save}`, modelFile, (path) => saveTrainedModel(model, path, preprocess), rescuePlaces(io.cwd));
     io.stderr(`model saved to ${modelFile}\n`);
   }
@@ -195,6 +210,11 @@ Examples:
   downpour train --data digits --hidden 32 --epochs 30   the bundled UCI 8x8 digits, offline
   downpour train --data pima.csv --model logistic --epochs 50
   downpour train --config run.json --epochs 5       the file's settings, with 5 epochs
+  downpour train --epochs 30 --checkpoint-every 5   a checkpoint every 5 epochs (and on Ctrl-C) in downpour-model.checkpoint.dpnn
+  downpour train --resume downpour-model.checkpoint.dpnn --epochs 40   go on from it: its model, data, scaling and
+                                                    optimizer state, to 40 epochs in all (those done count)
+  downpour train --data pima.csv --patience 5 --save-best   stop once the test loss has not improved for 5 epochs;
+                                                    save the epoch of the lowest test loss
 
 A config file holds the same settings, e.g. { "data": "mnist", "hidden": [800], "epochs": 30 }, or a full network
 "spec": { "layers": [{ "units": 300, "activation": "relu" }, { "units": 10, "activation": "softmax" }] } and "train"
