@@ -1,6 +1,9 @@
 // Typed activation kernels over arena matrices: shape checks, then the core's f32_*_forward / _backward calls.
 // Elementwise activations accept strided matrices (one kernel call per row); softmax needs dense matrices.
+import { InvalidArgumentError } from "../errors.js";
 import type { Core } from "../runtime/core.js";
+import { describeValue } from "../util/describe.js";
+import { requireMatrices } from "./checks.js";
 import { address, requireDense, requireSameShape, type Matrix } from "./matrix.js";
 
 /** An elementwise activation function. */
@@ -23,7 +26,8 @@ const ACTIVATIONS = Object.keys(FORWARD) as Activation[];
 
 function requireActivation(kernel: string, activation: string): asserts activation is Activation {
   if (!ACTIVATIONS.includes(activation as Activation)) {
-    throw new TypeError(`${kernel}: unknown activation ${JSON.stringify(activation)}; expected one of ${ACTIVATIONS.join(", ")}`);
+    const got = typeof activation === "string" ? JSON.stringify(activation) : describeValue(activation);
+    throw new InvalidArgumentError(`${kernel}: unknown activation ${got}; expected one of ${ACTIVATIONS.join(", ")}`);
   }
 }
 
@@ -45,6 +49,7 @@ function elementwise(matrices: Matrix[], fn: (...args: number[]) => void): void 
 /** y = act(x) elementwise; y may be x. Throws ShapeError unless y and x have the same shape. */
 export function activationForward(core: Core, activation: Activation, y: Matrix, x: Matrix): void {
   requireActivation("activation", activation);
+  requireMatrices(activation, core, [["y (output)", y], ["x (input)", x]]);
   requireSameShape(activation, ["y (output)", "x (input)"], y, x);
   const fn = core.exports[FORWARD[activation]];
   elementwise([y, x], fn);
@@ -57,6 +62,7 @@ export function activationForward(core: Core, activation: Activation, y: Matrix,
 export function activationBackward(core: Core, activation: Activation, dx: Matrix, dy: Matrix, y: Matrix): void {
   requireActivation("activationBackward", activation);
   const kernel = `${activation}Backward`;
+  requireMatrices(kernel, core, [["dx (input gradient)", dx], ["dy (output gradient)", dy], ["y (forward output)", y]]);
   requireSameShape(kernel, ["dy (output gradient)", "y (forward output)"], dy, y);
   requireSameShape(kernel, ["dx (input gradient)", "dy (output gradient)"], dx, dy);
   if (activation === "identity") {
@@ -68,6 +74,7 @@ export function activationBackward(core: Core, activation: Activation, dx: Matri
 
 /** Row-wise softmax y = softmax(x) (numerically stable); y may be x. Both must be dense and of the same shape. */
 export function softmaxForward(core: Core, y: Matrix, x: Matrix): void {
+  requireMatrices("softmax", core, [["y (output)", y], ["x (input)", x]]);
   requireSameShape("softmax", ["y (output)", "x (input)"], y, x);
   requireDense("softmax", "y (output)", y);
   requireDense("softmax", "x (input)", x);
@@ -77,6 +84,7 @@ export function softmaxForward(core: Core, y: Matrix, x: Matrix): void {
 /** Row-wise softmax backward dx = y * (dy - rowsum(dy * y)), from the forward output y; dx may be dy. Dense only. */
 export function softmaxBackward(core: Core, dx: Matrix, dy: Matrix, y: Matrix): void {
   const kernel = "softmaxBackward";
+  requireMatrices(kernel, core, [["dx (input gradient)", dx], ["dy (output gradient)", dy], ["y (forward output)", y]]);
   requireSameShape(kernel, ["dy (output gradient)", "y (forward output)"], dy, y);
   requireSameShape(kernel, ["dx (input gradient)", "dy (output gradient)"], dx, dy);
   requireDense(kernel, "dx (input gradient)", dx);

@@ -2,6 +2,7 @@
 import { ShapeError } from "../errors.js";
 import type { Slab } from "../runtime/arena.js";
 import type { Core } from "../runtime/core.js";
+import { requireMatrices, requireMatrix, requireOptions, requireSlab } from "./checks.js";
 import { address, describe, requireFinite, type Matrix } from "./matrix.js";
 
 /** Options of gemm. */
@@ -30,8 +31,17 @@ function opShape(x: Matrix, trans: boolean): [number, number] {
   return trans ? [x.cols, x.rows] : [x.rows, x.cols];
 }
 
-/** Validates C = alpha * op(A) op(B) + beta * C + bias and returns the raw call. Throws ShapeError/NonFiniteError. */
-export function planGemm(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions = {}): GemmPlan {
+/**
+ * Validates C = alpha * op(A) op(B) + beta * C + bias and returns the raw call. Throws ShapeError/NonFiniteError,
+ * InvalidArgumentError for an argument that is not a Matrix (or a bias that is not a Slab) or whose slab belongs to
+ * a core other than `core` (when given), InvalidStateError for a released slab.
+ */
+export function planGemm(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions = {}, core?: Core): GemmPlan {
+  requireOptions("gemm", options);
+  requireMatrix("gemm", "c", c, core);
+  const own = core ?? c.slab.core; // without a core, every argument must share C's
+  requireMatrices("gemm", own, [["a", a], ["b", b]]);
+  if (options.bias !== undefined) requireSlab("gemm", "bias", options.bias, own);
   const { transA = false, transB = false, alpha = 1, beta = 0, bias } = options;
   requireFinite("gemm", "alpha", alpha);
   requireFinite("gemm", "beta", beta);
@@ -48,7 +58,7 @@ export function planGemm(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions =
   };
 }
 
-/** Runs a checked product on this thread with a workspace of at least f32_gemm_workspace_bytes(m, n, k). */
+/** Runs a checked product on this thread (`core` is the one planGemm was given) with a workspace of at least f32_gemm_workspace_bytes(m, n, k). */
 export function runGemm(core: Core, plan: GemmPlan, workspace: Slab): void {
   const [c, ldc, a, lda, b, ldb, m, n, k, ta, tb, alpha, beta, bias, ws] = plan.args(workspace.ptr) as [
     number, number, number, number, number, number, number, number, number, number, number, number, number, number, number,

@@ -1,6 +1,6 @@
 // The typed kernel API: one object holding a core, its arena and a scratch workspace, with checked methods.
-import { Arena, type ArenaOptions, type Slab } from "../runtime/arena.js";
-import { loadCore, type Core, type CoreOptions } from "../runtime/core.js";
+import { Arena, arenaLimit, type ArenaOptions, type Slab } from "../runtime/arena.js";
+import { loadCore, MAX_PAGES, PAGE_BYTES, type Core, type CoreOptions } from "../runtime/core.js";
 import { detectPlatform, type Platform, type PlatformOptions } from "../runtime/platform.js";
 import { activationBackward, activationForward, softmaxBackward, softmaxForward, type Activation } from "./activations.js";
 import { planGemm, runGemm, type GemmOptions } from "./gemm.js";
@@ -9,10 +9,24 @@ import type { Matrix } from "./matrix.js";
 import { adagradUpdate, adamUpdate, sgdUpdate, type AdagradOptions, type AdamOptions, type SgdOptions } from "./optimizers.js";
 import { axpy, colSum, copy, fill, scale } from "./vector.js";
 
-/** Options of Kernels.load; `coreBase`/`coreUrl` (see PlatformOptions) say where the .wasm builds are served. */
+/**
+ * Options of Kernels.load; `coreBase`/`coreUrl` (see PlatformOptions) say where the .wasm builds are served.
+ * `maxBytes` (the memory limit, default 1 GiB, at most 4 GiB) also sets the memory's `maximumPages` when that is
+ * not given, so raising maxBytes alone is enough.
+ */
 export interface KernelsOptions extends CoreOptions, ArenaOptions, PlatformOptions {
   /** Runtime adapter. Default: the detected one (made for `coreBase`/`coreUrl` when they are given). */
   platform?: Platform;
+}
+
+/** Pages above maxBytes for the core's own data and stack, below the arena. */
+const HEADROOM_PAGES = 64;
+
+// The core options of a load: maximumPages sized from maxBytes when it is given and maximumPages is not.
+function coreOptions(options: KernelsOptions): CoreOptions {
+  if (options.maxBytes === undefined || options.maximumPages !== undefined || options.memory !== undefined) return options;
+  const pages = Math.ceil(arenaLimit(options.maxBytes) / PAGE_BYTES) + HEADROOM_PAGES;
+  return { ...options, maximumPages: Math.min(MAX_PAGES, Math.max(pages, options.initialPages ?? 0)) };
 }
 
 /** Checked kernels over one core. Methods run on the calling thread and return when the kernel has. */
@@ -27,7 +41,7 @@ export class Kernels {
   /** Loads the core for this runtime (see CoreOptions) and opens an arena over its memory. */
   static async load(options: KernelsOptions = {}): Promise<Kernels> {
     const platform = options.platform ?? (await detectPlatform(options));
-    const core = await loadCore(platform, options);
+    const core = await loadCore(platform, coreOptions(options));
     return new Kernels(core, new Arena(core, options));
   }
 
@@ -35,14 +49,14 @@ export class Kernels {
   workspace(bytes: number): Slab {
     if (!this.scratch || this.scratch.length * 4 < bytes) {
       if (this.scratch) this.arena.release(this.scratch);
-      this.scratch = this.arena.alloc(Math.ceil(bytes / 4), "gemm workspace");
+      this.scratch = this.arena.alloc(Math.ceil(bytes / 4), "gemm workspace", "the scratch space of a matrix product");
     }
     return this.scratch;
   }
 
   /** C = alpha * op(A) * op(B) + beta * C + bias. Throws ShapeError or NonFiniteError before touching memory. */
   gemm(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions = {}): void {
-    const plan = planGemm(c, a, b, options);
+    const plan = planGemm(c, a, b, options, this.core);
     runGemm(this.core, plan, this.workspace(this.core.exports.f32_gemm_workspace_bytes(plan.m, plan.n, plan.k)));
   }
 

@@ -1,6 +1,7 @@
 // Row-major matrix views over arena slabs, with the shape checks every typed kernel wrapper shares.
-import { NonFiniteError, ShapeError } from "../errors.js";
-import type { Slab } from "../runtime/arena.js";
+import { InvalidArgumentError, NonFiniteError, ShapeError } from "../errors.js";
+import { Slab } from "../runtime/arena.js";
+import { describeValue } from "../util/describe.js";
 
 /** A rows x cols row-major matrix inside a slab: element (i, j) is slab[offset + i * ld + j]. */
 export interface Matrix {
@@ -13,19 +14,33 @@ export interface Matrix {
   readonly offset: number;
 }
 
-/** A matrix view; `ld` defaults to `cols`, `offset` to 0. Throws ShapeError if it does not fit the slab. */
+/**
+ * A matrix view (no copy); `ld` defaults to `cols`, `offset` to 0. Throws ShapeError if it does not fit the slab,
+ * InvalidArgumentError if `slab` is not a Slab, InvalidStateError if it was released.
+ */
 export function matrix(slab: Slab, rows: number, cols: number, options: { ld?: number; offset?: number } = {}): Matrix {
-  const ld = options.ld ?? cols;
-  const offset = options.offset ?? 0;
-  const m: Matrix = { slab, rows, cols, ld, offset };
-  for (const [name, value] of Object.entries({ rows, cols, ld, offset })) {
-    if (!Number.isInteger(value) || value < 0) throw new ShapeError(`matrix ${describe(m)}: ${name} must be a non-negative integer, got ${value}`);
+  if (!(slab instanceof Slab)) throw new InvalidArgumentError(`matrix: slab must be a Slab (from kernels.arena.alloc), got ${describeValue(slab)}`);
+  slab.requireLive("matrix()");
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError(`matrix: options must be an object like { ld, offset }, got ${describeValue(options)}`);
   }
-  if (ld < cols) throw new ShapeError(`matrix ${describe(m)}: leading dimension ${ld} is less than its ${cols} columns`);
-  if (rows > 0 && cols > 0 && offset + (rows - 1) * ld + cols > slab.length) {
-    throw new ShapeError(`matrix ${describe(m)} at offset ${offset} needs ${offset + (rows - 1) * ld + cols} elements, slab${slab.name ? ` ${slab.name}` : ""} has ${slab.length}`);
-  }
+  const m: Matrix = { slab, rows, cols, ld: options.ld ?? cols, offset: options.offset ?? 0 };
+  const problem = matrixProblem(m);
+  if (problem) throw new ShapeError(`matrix ${problem}`);
   return m;
+}
+
+/** What is wrong with a matrix's shape fields or their fit in its slab, or undefined when nothing is. */
+export function matrixProblem(m: Matrix): string | undefined {
+  const { rows, cols, ld, offset, slab } = m;
+  for (const [name, value] of Object.entries({ rows, cols, ld, offset })) {
+    if (!Number.isInteger(value) || value < 0) return `${describe(m)}: ${name} must be a non-negative integer, got ${describeValue(value)}`;
+  }
+  if (ld < cols) return `${describe(m)}: leading dimension ${ld} is less than its ${cols} columns`;
+  if (rows > 0 && cols > 0 && offset + (rows - 1) * ld + cols > slab.length) {
+    return `${describe(m)} at offset ${offset} needs ${offset + (rows - 1) * ld + cols} elements, slab${slab.name ? ` ${slab.name}` : ""} has ${slab.length}`;
+  }
+  return undefined;
 }
 
 /** "3x4" or "3x4 (ld 7)". */
@@ -40,7 +55,9 @@ export function address(m: Matrix): number {
 
 /** Throws NonFiniteError naming the kernel and argument unless `value` is a finite number. */
 export function requireFinite(kernel: string, name: string, value: number): void {
-  if (typeof value !== "number" || !Number.isFinite(value)) throw new NonFiniteError(`${kernel}: ${name} must be a finite number, got ${value}`);
+  if (typeof value !== "number" || !Number.isFinite(value)) {
+    throw new NonFiniteError(`${kernel}: ${name} must be a finite number, got ${typeof value === "number" ? value : describeValue(value)}`);
+  }
 }
 
 /** Throws ShapeError unless both matrices are rows x cols alike. */

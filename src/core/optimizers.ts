@@ -3,7 +3,7 @@
 import { DownpourError } from "../errors.js";
 import type { Slab } from "../runtime/arena.js";
 import type { Core } from "../runtime/core.js";
-import { requireRange, requireSameLength, requireScalar } from "./checks.js";
+import { requireOptions, requireRange, requireSameLength, requireScalar } from "./checks.js";
 
 /** Hyper-parameters of sgdUpdate. */
 export interface SgdOptions {
@@ -47,25 +47,27 @@ export interface AdamOptions {
  */
 export function sgdUpdate(core: Core, w: Slab, v: Slab | undefined, g: Slab, options: SgdOptions = {}): void {
   const kernel = "sgdUpdate";
+  requireOptions(kernel, options);
   const { lr = 0.01, momentum = 0, weightDecay = 0 } = options;
   requireScalar(kernel, "lr", lr);
   requireScalar(kernel, "momentum", momentum);
   requireScalar(kernel, "weightDecay", weightDecay);
   requireRange(kernel, "momentum", momentum, 0, 1, true);
   if (!v && momentum !== 0) throw new DownpourError(`${kernel}: momentum ${momentum} needs a velocity slab v, got none`);
-  requireSameLength(kernel, v ? [["w", w], ["v", v], ["g", g]] : [["w", w], ["g", g]]);
+  requireSameLength(kernel, v ? [["w", w], ["v", v], ["g", g]] : [["w", w], ["g", g]], core);
   core.exports.f32_sgd_update(w.ptr, v ? v.ptr : 0, g.ptr, w.length, lr, momentum, weightDecay);
 }
 
 /** AdaGrad: g' = g + weightDecay * w; h += g'^2; w -= lr * g' / (sqrt(h) + eps). w, h and g must have the same length. */
 export function adagradUpdate(core: Core, w: Slab, h: Slab, g: Slab, options: AdagradOptions = {}): void {
   const kernel = "adagradUpdate";
+  requireOptions(kernel, options);
   const { lr = 0.01, eps = 1e-8, weightDecay = 0 } = options;
   requireScalar(kernel, "lr", lr);
   requireScalar(kernel, "eps", eps);
   requireScalar(kernel, "weightDecay", weightDecay);
   requireRange(kernel, "eps", eps, 0, Infinity);
-  requireSameLength(kernel, [["w", w], ["h", h], ["g", g]]);
+  requireSameLength(kernel, [["w", w], ["h", h], ["g", g]], core);
   core.exports.f32_adagrad_update(w.ptr, h.ptr, g.ptr, w.length, lr, eps, weightDecay);
 }
 
@@ -75,6 +77,7 @@ export function adagradUpdate(core: Core, w: Slab, h: Slab, g: Slab, options: Ad
  */
 export function adamUpdate(core: Core, w: Slab, m: Slab, v: Slab, g: Slab, options: AdamOptions): void {
   const kernel = "adamUpdate";
+  requireOptions(kernel, options, true);
   const { lr = 0.001, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weightDecay = 0, step } = options;
   requireScalar(kernel, "lr", lr);
   requireScalar(kernel, "beta1", beta1);
@@ -87,6 +90,6 @@ export function adamUpdate(core: Core, w: Slab, m: Slab, v: Slab, g: Slab, optio
   if (!Number.isInteger(step) || step < 1 || step > 0x7fffffff) {
     throw new DownpourError(`${kernel}: step must be an integer from 1 (the number of this update), got ${step}`);
   }
-  requireSameLength(kernel, [["w", w], ["m", m], ["v", v], ["g", g]]);
+  requireSameLength(kernel, [["w", w], ["m", m], ["v", v], ["g", g]], core);
   core.exports.f32_adam_update(w.ptr, m.ptr, v.ptr, g.ptr, w.length, lr, beta1, beta2, eps, weightDecay, step);
 }

@@ -1,5 +1,6 @@
 // GEMM across a worker pool: the rows of C (and of op(A)) are cut into one band per worker, each worker with
 // its own packing workspace, all over the same shared memory.
+import { InvalidArgumentError } from "../errors.js";
 import type { Arena, Slab } from "../runtime/arena.js";
 import type { KernelCall, WorkerPool } from "../runtime/pool.js";
 import { planGemm, type GemmOptions } from "./gemm.js";
@@ -9,10 +10,13 @@ import type { Matrix } from "./matrix.js";
 export class ParallelGemm {
   private workspaces: Slab[] = [];
 
+  /** Throws InvalidArgumentError unless `arena` is over the pool's core (the memory its workers share). */
   constructor(
     readonly pool: WorkerPool,
     readonly arena: Arena,
-  ) {}
+  ) {
+    if (arena?.core !== pool?.core) throw new InvalidArgumentError("ParallelGemm: the arena must be over the pool's core (kernels.arena of the Kernels whose core started the pool)");
+  }
 
   /** Resolves when every band is done; C is written in place. Same semantics and errors as Kernels.gemm. */
   run(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions = {}): Promise<void> {
@@ -25,7 +29,7 @@ export class ParallelGemm {
   }
 
   private calls(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions): KernelCall[] {
-    const plan = planGemm(c, a, b, options);
+    const plan = planGemm(c, a, b, options, this.pool.core);
     const core = this.pool.core;
     const tile = core.gemmTileRows;
     const bands = Math.max(1, Math.min(this.pool.size, Math.ceil(plan.m / tile)));
@@ -48,7 +52,7 @@ export class ParallelGemm {
       const ws = this.workspaces[i];
       if (ws && ws.length * 4 >= bytes) continue;
       if (ws) this.arena.release(ws);
-      this.workspaces[i] = this.arena.alloc(Math.ceil(bytes / 4), `gemm workspace ${i}`);
+      this.workspaces[i] = this.arena.alloc(Math.ceil(bytes / 4), `gemm workspace ${i}`, `the scratch space of worker ${i}'s matrix product`);
     }
   }
 }

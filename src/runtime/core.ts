@@ -7,6 +7,9 @@ import { coreFileName, pickVariant, type CoreVariant } from "./variants.js";
 /** 64 KiB, the WebAssembly page. */
 export const PAGE_BYTES = 65536;
 
+/** The most pages a (32-bit) WebAssembly memory can have: 65536, i.e. 4 GiB. */
+export const MAX_PAGES = 65536;
+
 /** Options of loadCore and instantiateCore. */
 export interface CoreOptions {
   /** Which build to run. Default `"auto"`: relaxed SIMD where the engine validates it, plain SIMD otherwise. */
@@ -64,9 +67,9 @@ export class Core {
 function newMemory(options: CoreOptions, shared: boolean): WebAssembly.Memory {
   const initial = options.initialPages ?? 32;
   const maximum = options.maximumPages ?? 16384;
-  if (!Number.isInteger(initial) || !Number.isInteger(maximum) || initial < 2 || maximum < initial || maximum > 65536) {
+  if (!Number.isInteger(initial) || !Number.isInteger(maximum) || initial < 2 || maximum < initial || maximum > MAX_PAGES) {
     throw new CoreLoadError(
-      `memory pages must be integers with 2 <= initialPages <= maximumPages <= 65536; got initialPages=${initial}, maximumPages=${maximum}`,
+      `memory pages must be integers with 2 <= initialPages <= maximumPages <= ${MAX_PAGES}; got initialPages=${initial}, maximumPages=${maximum}`,
     );
   }
   return new WebAssembly.Memory({ initial, maximum, shared } as WebAssembly.MemoryDescriptor);

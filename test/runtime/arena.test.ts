@@ -66,7 +66,7 @@ describe("arena", () => {
     assert.ok(arena.core.memory.buffer.byteLength > before);
     big.f32()[big.length - 1] = 7;
     assert.equal(big.toArray()[big.length - 1], 7);
-    assert.throws(() => arena.alloc(2 << 20), (e: Error) => e instanceof ArenaExhaustedError && /needs 8388608 bytes/.test(e.message));
+    assert.throws(() => arena.alloc(2 << 20), (e: Error) => e instanceof ArenaExhaustedError && /needs 8 MiB/.test(e.message));
   });
 
   test("a layout table places named slabs contiguously in order", async () => {
