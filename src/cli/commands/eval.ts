@@ -1,16 +1,19 @@
-// `downpour eval`: a saved model's loss and accuracy on a dataset (MNIST's test set, the digits' or the synthetic
-// preset's held-out rows, or a file), its inputs scaled as in training; a table or JSON.
+// `downpour eval`: a saved model's loss and metrics on a dataset (MNIST's test set, the digits' or the synthetic
+// preset's held-out rows, or a file), its inputs scaled as in training; a table (with a classifier's confusion matrix)
+// or JSON.
 import { type Command, Option } from "commander";
-import type { Dataset } from "../../data/dataset.js";
 import type { Model } from "../../api/models.js";
+import type { Dataset } from "../../data/dataset.js";
+import type { ClassificationMetrics, RegressionMetrics } from "../../train/metrics.js";
 import { dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, PRESETS, readDataFile, syntheticTestData } from "../datasets.js";
 import { CliError } from "../errors.js";
-import { inputPath, type CliIO } from "../io.js";
+import { type CliIO, inputPath } from "../io.js";
 import { loadTrainedModel, type Preprocess } from "../model-file.js";
 import { parseInteger } from "../parse.js";
 import { applyScaling } from "../scaling.js";
 import { evaluationTable } from "../summary.js";
-import { evaluationReadOptions, labelColumnOption, modelFileOption, readOptions, type ReadFlags } from "./shared.js";
+import { checkTargets } from "../training-data.js";
+import { evaluationReadOptions, labelColumnOption, modelFileOption, type ReadFlags, readOptions } from "./shared.js";
 
 export interface EvalFlags extends ReadFlags {
   model: string;
@@ -27,6 +30,10 @@ export interface EvalResult {
   readonly loss: number;
   /** Absent for regression and auto-encoders. */
   readonly accuracy?: number;
+  /** A classifier's accuracy, macro precision/recall/F1, per-class figures, confusion matrix and (two classes) ROC
+   *  AUC; a regression's or an auto-encoder's MAE, RMSE and R². In the JSON output a NaN or infinite figure is
+   *  null (JSON has neither). */
+  readonly metrics?: ClassificationMetrics | RegressionMetrics;
 }
 
 /** Evaluates the model file on --data (default: the preset it was trained on); prints a table or JSON to io.stdout. */
@@ -36,26 +43,47 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<EvalResult> 
   try {
     const data = await evaluationData(flags, preprocess, model, io);
     const evaluation = model.evaluate(applyScaling(data.dataset, preprocess.scaling));
-    const accuracy = model.kind === "AutoEncoder" ? undefined : evaluation.accuracy;
+    const reconstruction = model.kind === "AutoEncoder";
+    const accuracy = reconstruction ? undefined : evaluation.accuracy;
+    // an auto-encoder is scored as a regression of its inputs, whatever its output layer looks like
+    const metrics = reconstruction && evaluation.metrics?.task === "classification" ? undefined : evaluation.metrics;
     const result: EvalResult = {
-      model: file, kind: model.kind, data: data.name, samples: evaluation.samples, loss: evaluation.loss, ...(accuracy !== undefined ? { accuracy } : {}),
+      model: file,
+      kind: model.kind,
+      data: data.name,
+      samples: evaluation.samples,
+      loss: evaluation.loss,
+      ...(accuracy !== undefined ? { accuracy } : {}),
+      ...(metrics ? { metrics } : {}),
     };
-    io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${evaluationTable(flags.model, data.name, { ...evaluation, accuracy })}\n`);
+    const shown = { loss: evaluation.loss, samples: evaluation.samples, accuracy, ...(metrics ? { metrics } : {}) };
+    io.stdout(flags.json ? `${JSON.stringify(result, null, 2)}\n` : `${evaluationTable(flags.model, data.name, shown)}\n`);
     return result;
   } finally {
     model.dispose();
   }
 }
 
-async function evaluationData(flags: EvalFlags, preprocess: Partial<Preprocess>, model: Model, io: CliIO): Promise<{ dataset: Dataset; name: string }> {
+async function evaluationData(
+  flags: EvalFlags,
+  preprocess: Partial<Preprocess>,
+  model: Model,
+  io: CliIO,
+): Promise<{ dataset: Dataset; name: string }> {
   const preset = (PRESETS as readonly (string | undefined)[]).includes(preprocess.data) ? preprocess.data : undefined;
   const arg = flags.data ?? preset;
-  if (arg === undefined) throw new CliError(`the model was trained on ${preprocess.data ?? "unrecorded data"}: give the evaluation data with --data <path|mnist|digits>`);
+  if (arg === undefined)
+    throw new CliError(
+      `the model was trained on ${preprocess.data ?? "unrecorded data"}: give the evaluation data with --data <path|mnist|digits>`,
+    );
   const source = await dataSource(arg, io.cwd, "--data", flags.format);
   if (isFile(source)) {
     const dataset = await readDataFile(source, evaluationReadOptions(flags, preprocess, model));
+    checkTargets(model.network.spec, dataset, { source, name: source.name });
     if (dataset.features !== model.network.inputs) {
-      throw new CliError(`${source.name}: ${dataset.features} feature columns, the model takes ${model.network.inputs} inputs (choose the columns with --features or --label-column)`);
+      throw new CliError(
+        `${source.name}: ${dataset.features} feature columns, the model takes ${model.network.inputs} inputs (choose the columns with --features or --label-column)`,
+      );
     }
     return { dataset, name: source.name };
   }
@@ -70,12 +98,21 @@ async function evaluationData(flags: EvalFlags, preprocess: Partial<Preprocess>,
 export function registerEval(program: Command, io: CliIO): void {
   const command = program
     .command("eval")
-    .description("loss and accuracy of a saved model on a dataset")
+    .description(
+      "loss and metrics of a saved model on a dataset: a classifier's accuracy, precision, recall, F1, ROC AUC (two classes) and confusion matrix; a regression's MAE, RMSE and R²",
+    )
     .addOption(modelFileOption())
-    .option("--data <path|preset>", "evaluation data: mnist (its test set), digits or synthetic (their held-out rows), or a data file (default: the preset the model was trained on)")
+    .option(
+      "--data <path|preset>",
+      "evaluation data: mnist (its test set), digits or synthetic (their held-out rows), or a data file (default: the preset the model was trained on)",
+    )
     .addOption(labelColumnOption("the CSV label column (default: as in training, else the last)"))
-    .addOption(new Option("--classes <n>", "labels are class indices in [0, n) (default: the model's outputs when it has several)").argParser(parseInteger))
-    .option("--json", "print the result as JSON")
+    .addOption(
+      new Option("--classes <n>", "labels are class indices in [0, n) (default: the model's outputs when it has several)").argParser(
+        parseInteger,
+      ),
+    )
+    .option("--json", "print the result as JSON (a NaN or infinite figure as null)")
     .action(async (flags: EvalFlags) => {
       await runEval(flags, io);
     });
