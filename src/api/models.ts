@@ -3,15 +3,16 @@
 // src/train; model bytes in ./model-bytes.ts, files in ./persist.ts).
 import type { Kernels } from "../core/kernels.js";
 import { createDataset, type Dataset } from "../data/dataset.js";
-import { evaluate, type Evaluation } from "../train/evaluate.js";
-import { computeGradients, type GradientOptions, type Gradients } from "../train/gradients.js";
-import type { TrainOptions } from "../train/options.js";
-import { OptimizerState } from "../train/state.js";
-import { LocalTrainer, type EpochReport, type TrainerHooks } from "../train/trainer.js";
-import { defaultKernels } from "./default-kernels.js";
+import { InvalidStateError } from "../errors.js";
 import { Network } from "../model/network.js";
 import type { Activation, Cost, Init, NetworkSpec } from "../model/spec.js";
 import { CrossOriginIsolationError, sharedMemoryAvailable } from "../runtime/isolation.js";
+import { type Evaluation, evaluate } from "../train/evaluate.js";
+import { computeGradients, type GradientOptions, type Gradients } from "../train/gradients.js";
+import { checkOptionNames, type TrainOptions, TrainOptionsError } from "../train/options.js";
+import { OptimizerState } from "../train/state.js";
+import { type EpochReport, LocalTrainer, type TrainerHooks } from "../train/trainer.js";
+import { defaultKernels } from "./default-kernels.js";
 
 /** Names of the model classes, as stored in model files. */
 export type ModelKind = "LayeredANN" | "MultiLayerPerceptron" | "Perceptron" | "LinearRegression" | "LogisticRegression" | "AutoEncoder";
@@ -24,12 +25,34 @@ export interface ModelOptions {
   train?: TrainOptions;
 }
 
-/** Options of fit: hyper-parameters plus progress, per-epoch and validation hooks. */
+/** Options of fit: hyper-parameters plus progress, per-epoch and validation hooks (see TrainerHooks). */
 export type FitOptions = TrainOptions &
   Omit<TrainerHooks, "state"> & {
-    /** Called as each epoch ends (reports are also returned, and kept in history). */
-    onEpoch?: (report: EpochReport) => void;
+    /** Called as each epoch ends (reports are also returned, and kept in history). When it returns a promise, the
+     *  next epoch starts once it resolves (write checkpoints here); when it throws or rejects, fit() rejects with
+     *  that error, after stopping the workers. */
+    onEpoch?: (report: EpochReport) => void | Promise<void>;
   };
+
+/** Every field of FitOptions beside the TrainOptions (a Record, so a hook added to FitOptions fails the build until it is listed). */
+const FIT_HOOK_FIELDS: Record<Exclude<keyof FitOptions, keyof TrainOptions>, true> = {
+  validation: true,
+  onProgress: true,
+  onEpoch: true,
+  platform: true,
+  signal: true,
+  exchange: true,
+  parameters: true,
+  stall: true,
+};
+
+/** The names fit() accepts beside the TrainOptions. */
+export const FIT_HOOK_NAMES = Object.keys(FIT_HOOK_FIELDS) as readonly string[];
+
+/** What a running fit() shares with dispose(). */
+interface RunningFit {
+  trainer?: LocalTrainer;
+}
 
 /** What every model class shares: a layered network, training, inference and its optimizer state. */
 export class Model {
@@ -37,6 +60,9 @@ export class Model {
   readonly history: EpochReport[] = [];
   /** Optimizer state carried between fit() calls and saved with the model. */
   state: OptimizerState | undefined;
+  #disposed = false;
+  /** The fit() in progress, if any. */
+  #fitting: RunningFit | undefined;
 
   constructor(
     readonly kind: ModelKind,
@@ -44,9 +70,45 @@ export class Model {
     public trainDefaults: TrainOptions = {},
   ) {}
 
-  /** Trains on `data` (mini-batch, on all cores by default); resolves with this call's epoch reports. */
+  /** Whether dispose() was called: the model can then no longer be used. */
+  get disposed(): boolean {
+    return this.#disposed;
+  }
+
+  /** Throws InvalidStateError once the model is disposed: `${what}: the model was disposed; create or load a new
+   *  one`. Every method calls it first; so does code that reads `network` for the model (saving, encoding). */
+  requireUsable(what: string): void {
+    if (this.#disposed) throw new InvalidStateError(`${what}: the model was disposed; create or load a new one`);
+  }
+
+  /**
+   * Trains on `data` (mini-batch, on all cores by default); resolves with this call's epoch reports once the last
+   * epoch (and its onEpoch) is done and the workers have stopped. Unknown option names and bad values are
+   * TrainOptionsErrors. With `signal`: aborted during an epoch, fit resolves with the reports so far, the last
+   * (partial) one saying stop "aborted"; aborted before fit starts, it resolves with [] without training.
+   * Rejects with InvalidStateError when another fit() runs on this model (the running one goes on) or the model
+   * is disposed, before or during the call.
+   */
   async fit(data: Dataset, options: FitOptions = {}): Promise<EpochReport[]> {
-    const { validation, onProgress, onEpoch, platform, ...hyper } = options;
+    this.requireUsable("fit()");
+    if (this.#fitting) throw new InvalidStateError("fit() is already running on this model; await it first");
+    checkOptionNames(options, FIT_HOOK_NAMES);
+    if (options.onEpoch !== undefined && typeof options.onEpoch !== "function") {
+      throw new TrainOptionsError(`onEpoch must be a function, got ${typeof options.onEpoch}`, { option: "onEpoch" });
+    }
+    if (options.signal?.aborted) return [];
+    const fitting: RunningFit = {};
+    this.#fitting = fitting;
+    try {
+      return await this.train(data, options, fitting);
+    } finally {
+      this.#fitting = undefined;
+      if (this.#disposed) this.release();
+    }
+  }
+
+  private async train(data: Dataset, options: FitOptions, fitting: RunningFit): Promise<EpochReport[]> {
+    const { validation, onProgress, onEpoch, platform, signal, exchange, parameters, stall, ...hyper } = options;
     const merged: TrainOptions = { ...this.trainDefaults, ...hyper };
     if (!this.network.kernels.core.shared) {
       // A private-memory core trains on the calling thread; threads asked for where memory cannot be shared fail.
@@ -56,19 +118,31 @@ export class Model {
       merged.threads = 0;
     }
     const state = this.stateFor(merged);
-    const trainer = await LocalTrainer.create(this.network, this.trainingData(data), merged, {
-      validation: validation && this.trainingData(validation), onProgress, platform, state,
-    });
+    const hooks: TrainerHooks = {
+      validation: validation && this.trainingData(validation),
+      onProgress,
+      platform,
+      signal,
+      state,
+      exchange,
+      parameters,
+      stall,
+    };
+    const trainer = await LocalTrainer.create(this.network, this.trainingData(data), merged, hooks);
+    fitting.trainer = trainer;
     const reports: EpochReport[] = [];
     try {
+      if (this.#disposed) throw disposedDuringFit();
       for await (const report of trainer.epochs()) {
         reports.push(report);
         this.history.push(report);
-        onEpoch?.(report);
+        await onEpoch?.(report);
+        if (this.#disposed) break;
       }
     } finally {
       await trainer.close();
     }
+    if (this.#disposed) throw disposedDuringFit();
     return reports;
   }
 
@@ -88,25 +162,47 @@ export class Model {
 
   /** Outputs for rows of inputs (row-major; copies). */
   predict(x: Float32Array, rows?: number): Float32Array {
+    this.requireUsable("predict()");
     return this.network.predict(x, rows);
   }
 
   /** Mean loss and accuracy (classifiers) on a dataset. */
   evaluate(data: Dataset): Evaluation {
+    this.requireUsable("evaluate()");
     return evaluate(this.network, this.trainingData(data));
   }
 
   /** The mean loss over every sample of `data` and its gradient per parameter tensor (w0, b0, ...; copies), as
    *  training computes it, without changing the model. Compare with `network.tensors()` for the parameters. */
   gradients(data: Dataset, options?: GradientOptions): Gradients {
+    this.requireUsable("gradients()");
     return computeGradients(this.network, this.trainingData(data), options);
   }
 
-  /** Releases the model's memory. */
+  /**
+   * Releases the model's memory; afterwards every method throws InvalidStateError. Calling it again does nothing.
+   * During a fit(), it stops the training at the next mini-batch boundary and the memory is released once the
+   * workers have stopped; that fit() rejects with InvalidStateError.
+   */
   dispose(): void {
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (this.#fitting) {
+      this.#fitting.trainer?.close().catch(() => undefined); // fit() releases the memory once the workers are gone
+      return;
+    }
+    this.release();
+  }
+
+  private release(): void {
     this.state?.dispose();
+    this.state = undefined;
     this.network.dispose();
   }
+}
+
+function disposedDuringFit(): InvalidStateError {
+  return new InvalidStateError("the model was disposed during fit(); its memory was released once the workers had stopped");
 }
 
 /** A layered ANN whose structure the user sets, layer by layer. */
@@ -136,21 +232,34 @@ export interface MlpConfig {
 
 export class MultiLayerPerceptron extends Model {
   static mlpSpec(config: MlpConfig): NetworkSpec {
-    const hidden = (config.hidden ?? []).map((units) => ({ units, activation: config.hiddenActivation ?? "relu", dropout: config.dropout ?? 0 }));
+    const hidden = (config.hidden ?? []).map((units) => ({
+      units,
+      activation: config.hiddenActivation ?? "relu",
+      dropout: config.dropout ?? 0,
+    }));
     const output = { units: config.outputs, activation: config.outputActivation ?? (config.outputs > 1 ? "softmax" : "sigmoid") } as const;
     return { inputs: config.inputs, layers: [...hidden, output], cost: config.cost, init: config.init, seed: config.seed };
   }
 
   static async create(config: MlpConfig | NetworkSpec, options: ModelOptions = {}): Promise<MultiLayerPerceptron> {
     const spec = "layers" in config ? config : MultiLayerPerceptron.mlpSpec(config);
-    return new MultiLayerPerceptron("MultiLayerPerceptron", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
+    return new MultiLayerPerceptron(
+      "MultiLayerPerceptron",
+      Network.create(options.kernels ?? (await defaultKernels()), spec),
+      options.train,
+    );
   }
 }
 
 /** One layer of sigmoid units trained on squared error: Rosenblatt's perceptron with a smooth step. */
 export class Perceptron extends Model {
   static async create(config: { inputs: number; outputs?: number; seed?: number }, options: ModelOptions = {}): Promise<Perceptron> {
-    const spec: NetworkSpec = { inputs: config.inputs, layers: [{ units: config.outputs ?? 1, activation: "sigmoid" }], cost: "squared-error", seed: config.seed };
+    const spec: NetworkSpec = {
+      inputs: config.inputs,
+      layers: [{ units: config.outputs ?? 1, activation: "sigmoid" }],
+      cost: "squared-error",
+      seed: config.seed,
+    };
     return new Perceptron("Perceptron", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
   }
 }
@@ -158,7 +267,12 @@ export class Perceptron extends Model {
 /** y = w.x + b, fitted on squared error. */
 export class LinearRegression extends Model {
   static async create(config: { inputs: number; seed?: number }, options: ModelOptions = {}): Promise<LinearRegression> {
-    const spec: NetworkSpec = { inputs: config.inputs, layers: [{ units: 1, activation: "identity" }], cost: "squared-error", seed: config.seed };
+    const spec: NetworkSpec = {
+      inputs: config.inputs,
+      layers: [{ units: 1, activation: "identity" }],
+      cost: "squared-error",
+      seed: config.seed,
+    };
     return new LinearRegression("LinearRegression", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
   }
 }
@@ -166,7 +280,12 @@ export class LinearRegression extends Model {
 /** p = sigmoid(w.x + b), fitted on cross-entropy. */
 export class LogisticRegression extends Model {
   static async create(config: { inputs: number; seed?: number }, options: ModelOptions = {}): Promise<LogisticRegression> {
-    const spec: NetworkSpec = { inputs: config.inputs, layers: [{ units: 1, activation: "sigmoid" }], cost: "cross-entropy", seed: config.seed };
+    const spec: NetworkSpec = {
+      inputs: config.inputs,
+      layers: [{ units: 1, activation: "sigmoid" }],
+      cost: "cross-entropy",
+      seed: config.seed,
+    };
     return new LogisticRegression("LogisticRegression", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
   }
 }
@@ -180,7 +299,10 @@ export class AutoEncoder extends Model {
     const activation = config.activation ?? "sigmoid";
     const spec: NetworkSpec = {
       inputs: config.inputs,
-      layers: [{ units: config.hidden, activation }, { units: config.inputs, activation }],
+      layers: [
+        { units: config.hidden, activation },
+        { units: config.inputs, activation },
+      ],
       cost: "squared-error",
       seed: config.seed,
     };
@@ -193,11 +315,13 @@ export class AutoEncoder extends Model {
 
   /** Hidden codes of rows of inputs (copies). */
   encode(x: Float32Array, rows?: number): Float32Array {
+    this.requireUsable("encode()");
     return this.network.forwardRange(x, 0, 0, rows);
   }
 
   /** Reconstructions from rows of hidden codes (copies). */
   decode(code: Float32Array, rows?: number): Float32Array {
+    this.requireUsable("decode()");
     return this.network.forwardRange(code, 1, 1, rows);
   }
 }

@@ -12,17 +12,19 @@ export const Slot = {
   Completed: 5, // tickets completed (sync); every ticket's dependencies are a prefix of this count
   ExchangeRequested: 6, // sync: batches (1-based) whose gradient waits at the exchange point
   ExchangeDone: 7, // sync: batches whose exchange the main thread finished
-  StopAfter: 8, // sync: stop before this batch (1-based count), 0 = no stop
+  StopAfter: 8, // sync: 1 + the mini-batches to complete before stopping (see requestStopAfter), 0 = no stop
   BatchesDone: 9,
   SamplesDone: 10,
   WorkersDone: 11,
-  StopRequested: 12, // async: stop at the next portion
+  StopRequested: 12, // stop at the next mini-batch boundary (sync: the next batch whose portions end; async: the next portion)
   Failed: 13,
   AsyncStep: 14,
   Doorbell: 15, // incremented (and notified) whenever the main thread has something to serve
   Backups: 16, // sync: tickets whose result came from a backup (a party that recomputed another's overdue ticket)
   Active: 17, // sync: parties 0 .. Active-1 take work; the others wait (set by the main thread's governor)
-  Size: 18,
+  PortionsDone: 18, // sync: portion tickets finished this epoch (the one finishing a batch's last portion decides on a stop)
+  Diverged: 19, // 1 + the first mini-batch whose loss was NaN or infinite (with nonFiniteLoss "error"), 0 = none
+  Size: 20,
 } as const;
 
 export const Command = { RunEpoch: 1, Quit: 2 } as const;
@@ -143,4 +145,31 @@ export function ringDoorbell(i32: Int32Array): void {
 export function signalFailure(i32: Int32Array): void {
   Atomics.store(i32, Slot.Failed, 1);
   for (const slot of [Slot.Completed, Slot.ExchangeDone, Slot.Doorbell]) Atomics.notify(i32, slot);
+}
+
+/** Stores `value` (>= 1) in a slot where 0 means unset, unless the slot already holds a smaller value. */
+export function storeEarliest(i32: Int32Array, slot: number, value: number): void {
+  for (let seen = Atomics.load(i32, slot); seen === 0 || value < seen; ) {
+    const was = Atomics.compareExchange(i32, slot, seen, value);
+    if (was === seen) return;
+    seen = was;
+  }
+}
+
+/** Sync: stop once the epoch's first `batches` mini-batches are complete (the earliest stop asked for wins). A stop
+ *  is only asked for where no later batch has begun to change the parameters, so every batch runs whole or not. */
+export function requestStopAfter(i32: Int32Array, batches: number): void {
+  storeEarliest(i32, Slot.StopAfter, batches + 1);
+}
+
+/** Sync: how many of the epoch's mini-batches run before the stop (Infinity: no stop asked for). */
+export function batchesBeforeStop(i32: Int32Array): number {
+  const stop = Atomics.load(i32, Slot.StopAfter);
+  return stop === 0 ? Number.POSITIVE_INFINITY : stop - 1;
+}
+
+/** A mini-batch's loss was NaN or infinite: remember the first such batch (0-based) and stop at the next boundary. */
+export function reportDivergence(i32: Int32Array, batch: number): void {
+  storeEarliest(i32, Slot.Diverged, batch + 1);
+  Atomics.store(i32, Slot.StopRequested, 1);
 }

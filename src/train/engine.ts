@@ -5,8 +5,19 @@
 // the item it holds, and joins whatever batch is current when it runs again. Async mode runs portions back to
 // back; each applies its gradient in place, or accumulates it and hands it over through the worker's mailbox.
 // Worker threads drive the generator by blocking (Atomics.wait); the calling thread drives it by awaiting the
-// main thread's service (the exchange point, the mailboxes): one engine for both.
-import { Mail, Party, ringDoorbell, Slot, Ticket, type ControlViews } from "./control.js";
+// main thread's service (the exchange point, the mailboxes): one engine for both. A stop (an abort, a NaN or
+// infinite loss) takes effect at a mini-batch boundary, so the parameters always hold whole mini-batches' updates.
+import {
+  batchesBeforeStop,
+  type ControlViews,
+  Mail,
+  Party,
+  reportDivergence,
+  requestStopAfter,
+  ringDoorbell,
+  Slot,
+  Ticket,
+} from "./control.js";
 import type { TrainPlan } from "./plan.js";
 import type { StepRunner } from "./steps.js";
 
@@ -16,6 +27,14 @@ export interface WaitFor {
   index: number;
   target: number;
   timeoutMs?: number;
+  /** Not a wait (the target is met): the calling thread's party (threads: 0) yields this at each mini-batch, so that
+   *  the main thread can report progress and let the event loop run (an abort, a dispose). */
+  checkpoint?: true;
+}
+
+/** The checkpoint the calling thread's party yields at each mini-batch. */
+function checkpointOf(i32: Int32Array): WaitFor {
+  return { view: i32, index: Slot.Next, target: Number.NEGATIVE_INFINITY, checkpoint: true };
 }
 
 /** The ticket structure of a sync epoch. */
@@ -87,6 +106,9 @@ class SyncEpoch {
   private readonly alone: boolean;
   /** Whether the ticket being executed goes straight to the shared buffers (see execute). */
   private direct = false;
+  /** On the calling thread (threads: 0): what it yields at each mini-batch; otherwise undefined. */
+  private readonly checkpoint: WaitFor | undefined;
+  private readonly stopOnNonFinite: boolean;
 
   constructor(
     private readonly runner: StepRunner,
@@ -97,6 +119,8 @@ class SyncEpoch {
     this.total = Atomics.load(control.i32, Slot.Batches) * this.shape.perBatch;
     this.firstStep = Atomics.load(control.i32, Slot.FirstStep);
     this.alone = control.parties < 2;
+    this.checkpoint = runner.plan.threads === 0 ? checkpointOf(control.i32) : undefined;
+    this.stopOnNonFinite = runner.plan.options.nonFiniteLoss === "error";
   }
 
   *run(): Generator<WaitFor, void, void> {
@@ -110,6 +134,7 @@ class SyncEpoch {
       const t = Atomics.add(i32, Slot.Next, 1);
       if (t >= this.total) return;
       const ticket = this.info(t);
+      if (this.checkpoint && ticket.i === 0) yield this.checkpoint;
       const abandoned = (): boolean => this.abandoned(ticket.b);
       if (abandoned()) return;
       // (The checks before yield* spare a generator per ticket when nothing needs waiting for.)
@@ -117,6 +142,8 @@ class SyncEpoch {
       if (Atomics.load(i32, Slot.Completed) < needs && !(yield* this.awaitDependencies(needs, abandoned))) return;
       const exchanged = ticket.phase !== 2 || Atomics.load(i32, Slot.ExchangeDone) > ticket.b;
       if (!exchanged && !(yield* waitUntil(i32, Slot.ExchangeDone, ticket.b + 1, abandoned))) return;
+      // Again: a stop may have been decided while the dependencies completed (see portionDone).
+      if (abandoned()) return;
       this.execute(ticket, false);
     }
   }
@@ -134,8 +161,7 @@ class SyncEpoch {
   }
 
   private abandoned(b: number): boolean {
-    const stop = Atomics.load(this.control.i32, Slot.StopAfter);
-    return stop > 0 && b >= stop;
+    return b >= batchesBeforeStop(this.control.i32);
   }
 
   // Waits until the tickets before `target` (this ticket's phase) are complete, backing up overdue ones meanwhile.
@@ -188,7 +214,8 @@ class SyncEpoch {
   // Tests only: pause here as a descheduled thread would (never on the calling thread, which must not block).
   private maybeStall(ticket: TicketInfo): void {
     const stall = this.runner.plan.stall;
-    if (!stall || stall.party !== this.party || this.runner.plan.threads === 0 || ticket.phase === 2 || ticket.t % stall.every !== 0) return;
+    if (!stall || stall.party !== this.party || this.runner.plan.threads === 0 || ticket.phase === 2 || ticket.t % stall.every !== 0)
+      return;
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, stall.ms);
   }
 
@@ -201,6 +228,7 @@ class SyncEpoch {
     const count = Math.min(options.portion, rows - r0);
     if (count <= 0) {
       if (!this.claim(t)) return false;
+      this.portionDone(b);
       this.finish(t, b, rows);
       return true;
     }
@@ -220,8 +248,19 @@ class SyncEpoch {
       runner.packDeltas(sets[0]!, r0, count, rows);
     }
     this.control.lossSums[b * this.shape.portions + i] = loss;
+    if (this.stopOnNonFinite && !Number.isFinite(loss)) reportDivergence(this.control.i32, b);
+    this.portionDone(b);
     this.finish(t, b, rows);
     return true;
+  }
+
+  // Counts a finished portion (before finish() counts its ticket complete). The party that finishes batch b's last
+  // portion stops the epoch before b if a stop was requested: nothing of b has changed the parameters yet, since
+  // b's gradient and apply items wait for this ticket's completion, and they look for the stop after that wait.
+  private portionDone(b: number): void {
+    const { i32 } = this.control;
+    const done = Atomics.add(i32, Slot.PortionsDone, 1) + 1;
+    if (done === (b + 1) * this.shape.portions && Atomics.load(i32, Slot.StopRequested)) requestStopAfter(i32, b);
   }
 
   private runGradient({ t, b, i }: TicketInfo): boolean {
@@ -290,6 +329,9 @@ function* asyncEpoch(runner: StepRunner, control: ControlViews, worker: number, 
   const blocks = runner.plan.blocks[worker]!;
   const mail = control.mail.subarray(worker * Mail.Size, (worker + 1) * Mail.Size);
   const never = (): boolean => false;
+  const checkpoint = runner.plan.threads === 0 ? checkpointOf(i32) : undefined;
+  const portionsPerBatch = Math.ceil(options.batchSize / options.portion);
+  const stopOnNonFinite = options.nonFiniteLoss === "error";
   runner.gradsBase = blocks.grads[state.accumulator]!;
   if (mailbox) {
     // Start the epoch on the server's current parameters.
@@ -301,6 +343,7 @@ function* asyncEpoch(runner: StepRunner, control: ControlViews, worker: number, 
   }
   const portions = Atomics.load(i32, Slot.Batches);
   for (let p = Atomics.add(i32, Slot.Next, 1); p < portions; p = Atomics.add(i32, Slot.Next, 1)) {
+    if (checkpoint && p % portionsPerBatch === 0) yield checkpoint;
     if (Atomics.load(i32, Slot.StopRequested)) break;
     const first = p * options.portion;
     const count = Math.min(options.portion, samples - first);
@@ -308,6 +351,12 @@ function* asyncEpoch(runner: StepRunner, control: ControlViews, worker: number, 
     if (mailbox) swapIfFetched(runner, mail, state, blocks.replicas);
     runner.gather(set, 0, first, count);
     const loss = runner.forwardBackward(set, 0, count, options.batchSize, step, false);
+    if (stopOnNonFinite && !Number.isFinite(loss)) {
+      // Not applied: the other workers stop after their current portion.
+      lossSums[worker * maxBatches + Math.floor(first / options.batchSize)]! += loss;
+      reportDivergence(i32, Math.floor(first / options.batchSize));
+      break;
+    }
     if (!mailbox) {
       runner.gradients(set, count);
       runner.applyAll(step);
@@ -332,7 +381,13 @@ function* asyncEpoch(runner: StepRunner, control: ControlViews, worker: number, 
 
 // Hands the filling accumulator over (push number n comes from accumulator (n - 1) % 2) and switches to the other
 // one, waiting only if the main thread has not yet finished the push made from it before.
-function* postPush(runner: StepRunner, i32: Int32Array, mail: Int32Array, state: MailboxState, grads: number[]): Generator<WaitFor, void, void> {
+function* postPush(
+  runner: StepRunner,
+  i32: Int32Array,
+  mail: Int32Array,
+  state: MailboxState,
+  grads: number[],
+): Generator<WaitFor, void, void> {
   const posted = Atomics.add(mail, Mail.PushSeq, 1) + 1;
   ringDoorbell(i32);
   state.accumulator = posted % 2;

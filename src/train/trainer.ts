@@ -1,37 +1,68 @@
 // Local training on all cores: puts the data and every buffer in the network's shared memory, starts worker
 // threads that take work tickets from one queue, and drives epochs from the main thread, which serves the
 // training seam (the exchange point of sync mode, the mailboxes of async mode), reports progress, makes the stop
-// decisions, and turns any worker's failure into a rejected TrainingError.
-import { DownpourError, InvalidStateError, ShapeError, WorkerError } from "../errors.js";
+// decisions (convergence, early stopping, an abort, a diverged loss), and turns any worker's failure into a
+// rejected TrainingError.
+
 import type { Dataset } from "../data/dataset.js";
+import { DataError } from "../data/errors.js";
+import { DownpourError, InvalidStateError, ShapeError, WorkerError } from "../errors.js";
 import type { Network } from "../model/network.js";
+import { describeTargetProblem, targetProblem } from "../model/targets-check.js";
 import { requireSharedMemory } from "../runtime/isolation.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "../runtime/platform.js";
 import { startWorker } from "../runtime/spawn.js";
 import { permutationInto } from "../util/random.js";
-import { Command, controlViews, createControl, Mail, Party, ringDoorbell, signalFailure, Slot, Ticket, type ControlBuffers, type ControlViews } from "./control.js";
+import {
+  Command,
+  type ControlBuffers,
+  type ControlViews,
+  controlViews,
+  createControl,
+  Mail,
+  Party,
+  reportDivergence,
+  requestStopAfter,
+  ringDoorbell,
+  Slot,
+  signalFailure,
+  Ticket,
+} from "./control.js";
 import { ConvergenceCheck } from "./convergence.js";
+import { type MailboxState, newMailboxState, runEpoch, syncShape } from "./engine.js";
+import { type Evaluation, evaluate, requireFits } from "./evaluate.js";
+import { type GradientExchange, LocalExchange, type ParameterClient, type ParameterOptions } from "./exchange.js";
 import { ParticipationGovernor } from "./governor.js";
-import { newMailboxState, runEpoch, syncShape, type MailboxState } from "./engine.js";
-import { evaluate, requireFits, type Evaluation } from "./evaluate.js";
-import { LocalExchange, type GradientExchange, type ParameterClient, type ParameterOptions } from "./exchange.js";
-import { resolveTrainOptions, TrainOptionsError, type ResolvedTrainOptions, type TrainOptions } from "./options.js";
+import { type ResolvedTrainOptions, resolveTrainOptions, type TrainOptions, TrainOptionsError } from "./options.js";
+import { PlanBuilder, type StallFault, stateBlocks, type TrainPlan, updateItems, type WorkerBlocks } from "./plan.js";
 import { OptimizerState, stateSlots } from "./state.js";
-import { PlanBuilder, stateBlocks, updateItems, type StallFault, type TrainPlan, type WorkerBlocks } from "./plan.js";
 import { StepRunner } from "./steps.js";
+import { didYouMean } from "./suggest.js";
 import type { TrainWorkerInit } from "./worker.js";
 
-/** A training run failed: a worker threw, exited or was terminated, or the exchange or parameter client failed. */
+/** Why a training run failed: the loss became NaN or infinite ("diverged", with nonFiniteLoss "error"), a worker
+ *  thread threw, exited or was terminated ("worker"), or the exchange or parameter client failed ("seam"). */
+export type TrainingFailure = "diverged" | "worker" | "seam";
+
+/** A training run failed; `reason` says how. The trainer is closed when this is thrown. */
 export class TrainingError extends DownpourError {
+  readonly reason: TrainingFailure;
   /** The worker thread that failed, when one did. */
   readonly worker: number | undefined;
-  /** The epoch (1-based) that was running. */
+  /** The epoch (1-based, counted in this run) that was running. */
   readonly epoch: number | undefined;
+  /** reason "diverged": the mini-batch (1-based, within the epoch) whose loss was NaN or infinite. */
+  readonly batch: number | undefined;
 
-  constructor(message: string, options: { cause?: unknown; worker?: number; epoch?: number } = {}) {
+  constructor(
+    message: string,
+    options: { cause?: unknown; reason?: TrainingFailure; worker?: number; epoch?: number; batch?: number } = {},
+  ) {
     super(message, options);
+    this.reason = options.reason ?? "worker";
     this.worker = options.worker;
     this.epoch = options.epoch;
+    this.batch = options.batch;
   }
 }
 
@@ -54,15 +85,25 @@ export interface EpochReport {
   /** Mean training loss over the epoch's samples (with the weights as they were when each was seen; combined over
    *  every replica when an exchange joins several). */
   loss: number;
+  /** Time spent training in this epoch (not validating). */
   seconds: number;
+  /** Training samples per second of `seconds`. */
   samplesPerSecond: number;
+  /** The validation set's evaluation after the epoch (absent after an abort). */
   validation?: Evaluation;
-  /** Why training stops after this epoch, if it does before the last. */
-  stop?: "converged" | "max-iterations";
+  /** Time spent evaluating the validation set after the epoch, when there is one. */
+  validationSeconds?: number;
+  /** Why training stops after this epoch, if it does: the convergence check; early stopping (patience epochs
+   *  without a better validation loss); the maxIterations limit; or an abort (the signal, or close() while the
+   *  epoch ran), in which case the epoch may be partial: it holds the mini-batches completed before the stop. */
+  stop?: EpochStop;
   /** Sync mode: work items whose result came from a backup, recomputed by one thread because the thread holding
    *  them was descheduled for far longer than such items take. */
   backups: number;
 }
+
+/** Why training stopped after an epoch (see EpochReport.stop). */
+export type EpochStop = "converged" | "early-stopped" | "max-iterations" | "aborted";
 
 /** Hooks and data beside the hyper-parameters. */
 export interface TrainerHooks {
@@ -70,6 +111,10 @@ export interface TrainerHooks {
   validation?: Dataset;
   onProgress?: (progress: TrainProgress) => void;
   platform?: Platform;
+  /** Aborting stops training at the next mini-batch boundary (the workers finish the work they hold): the epoch's
+   *  report (stop "aborted") counts the completed mini-batches, and the parameters and optimizer state hold exactly
+   *  those updates, so the model can be saved and trained on. Aborted before an epoch starts: no epoch runs. */
+  signal?: AbortSignal;
   /** Optimizer state to continue from (and to keep updated); it must be of the options' optimizer.
    *  Default: fresh state, released with the trainer. */
   state?: OptimizerState;
@@ -83,16 +128,35 @@ export interface TrainerHooks {
   stall?: StallFault;
 }
 
+/** Every field of TrainerHooks (a Record, so a field added to TrainerHooks fails the build until it is listed). */
+const TRAINER_HOOK_FIELDS: Record<keyof TrainerHooks, true> = {
+  validation: true,
+  onProgress: true,
+  platform: true,
+  signal: true,
+  state: true,
+  exchange: true,
+  parameters: true,
+  stall: true,
+};
+
+/** The names of the TrainerHooks fields. */
+export const TRAINER_HOOK_NAMES = Object.keys(TRAINER_HOOK_FIELDS) as readonly (keyof TrainerHooks)[];
+
 const PROGRESS_MS = 200;
 /** How long to wait for a failed worker's report after it marked the run failed. */
 const FAILURE_REPORT_MS = 1000;
 
 /** How a worker's failure is described. */
 interface Failure {
+  reason: TrainingFailure;
   worker: number | undefined;
   message: string;
   cause?: unknown;
 }
+
+/** Resolves on a later turn of the event loop (after pending timers and I/O), unlike a resolved promise. */
+const nextTask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
 
 /** Trains one network on one dataset with the options' threads; see TrainerHooks for the seam. */
 export class LocalTrainer {
@@ -111,6 +175,13 @@ export class LocalTrainer {
   private epoch = 0;
   private closed = false;
   private closing: Promise<void> | undefined;
+  /** The epoch being run (settled when it ends either way), so close() can wait for it. */
+  private running: Promise<unknown> | undefined;
+  /** Whether the convergence check stopped this epoch. */
+  private converged = false;
+  /** Early stopping: the best validation loss so far and the epochs since it. */
+  private bestValidationLoss = Number.POSITIVE_INFINITY;
+  private epochsSinceBest = 0;
 
   private constructor(
     readonly network: Network,
@@ -135,13 +206,26 @@ export class LocalTrainer {
 
   private workers: WorkerHandle[] = [];
 
-  /** Copies `train` into shared memory, allocates the run's buffers and starts the worker threads. */
+  /**
+   * Copies `train` into shared memory, allocates the run's buffers and starts the worker threads (unref'd while no
+   * epoch runs, so a trainer never closed does not keep Node or Bun alive; close it anyway to free its memory).
+   * Throws TrainOptionsError for an unknown or bad option or hook, ShapeError for data of the wrong shape, and
+   * DataError for targets the network's output layer and cost cannot produce (naming the dataset's row and line).
+   */
   static async create(network: Network, train: Dataset, options: TrainOptions = {}, hooks: TrainerHooks = {}): Promise<LocalTrainer> {
+    checkHookNames(hooks);
     const platform = hooks.platform ?? (await detectPlatform());
     const resolved = resolveTrainOptions(options, platform.hardwareConcurrency());
     requireFits(network, train, "training data");
     if (hooks.validation) requireFits(network, hooks.validation, "validation data");
     if (train.size < 1) throw new ShapeError("training data has no samples");
+    requireLearnableTargets(network, train, "training data");
+    if (hooks.validation) requireLearnableTargets(network, hooks.validation, "validation data");
+    if (resolved.patience !== undefined && !hooks.validation) {
+      throw new TrainOptionsError(`patience (early stopping) needs a validation set: give the validation hook, or leave patience unset`, {
+        option: "patience",
+      });
+    }
     checkSeam(resolved, hooks);
     const core = network.kernels.core;
     if (resolved.threads > 0) requireSharedMemory(`training on ${resolved.threads} worker threads`);
@@ -149,7 +233,11 @@ export class LocalTrainer {
       throw new WorkerError("training on worker threads needs the network in a shared-memory core: Kernels.load({ shared: true })");
     }
     const state = hooks.state ?? OptimizerState.create(network, resolved.optimizer, resolved.momentum);
-    if (state.kind !== resolved.optimizer || state.network !== network || state.slots !== stateSlots(resolved.optimizer, resolved.momentum)) {
+    if (
+      state.kind !== resolved.optimizer ||
+      state.network !== network ||
+      state.slots !== stateSlots(resolved.optimizer, resolved.momentum)
+    ) {
       throw new TrainOptionsError(
         `optimizer state is ${state.kind} state with ${state.slots} slots${state.network !== network ? " of another network" : ""}; options ask for ${resolved.optimizer} with momentum ${resolved.momentum}`,
       );
@@ -163,6 +251,7 @@ export class LocalTrainer {
       const buffers = createControl(resolved.threads, Math.ceil(train.size / resolved.batchSize), shape.portions, shape.perBatch);
       trainer = new LocalTrainer(network, resolved, plan, builder, buffers, hooks, state);
       trainer.workers = await trainer.startWorkers(platform, buffers);
+      trainer.keepAlive(false);
       return trainer;
     } catch (error) {
       builder.release();
@@ -170,12 +259,26 @@ export class LocalTrainer {
     }
   }
 
-  /** Runs epochs one by one, yielding a report after each; stops early on convergence or max iterations. */
+  /**
+   * Runs epochs one by one, yielding a report after each; the next epoch starts when the consumer asks for it.
+   * Stops after an epoch whose report has a stop (convergence, early stopping, max iterations, an abort), when the
+   * signal is aborted or the trainer closed between epochs (the last report then gets stop "aborted"), and at once
+   * when it was aborted before the first. Throws TrainingError if a worker or the seam fails or the loss diverges.
+   */
   async *epochs(): AsyncGenerator<EpochReport> {
     for (let epoch = 1; epoch <= this.options.epochs && this.iterations < this.options.maxIterations; epoch++) {
-      const report = await this.runOneEpoch(epoch);
+      if (this.stopRequested()) return;
+      const run = this.runOneEpoch(epoch);
+      this.running = run.catch(() => undefined);
+      const report = await run.finally(() => {
+        this.running = undefined;
+      });
       yield report;
       if (report.stop) return;
+      if (this.stopRequested()) {
+        report.stop = "aborted";
+        return;
+      }
     }
   }
 
@@ -186,17 +289,39 @@ export class LocalTrainer {
     return reports;
   }
 
-  /** Stops the workers and releases the run's buffers (not the network); resolves when both are done. */
+  /**
+   * Stops the workers and releases the run's buffers (not the network); resolves when both are done. Called while
+   * an epoch runs, it stops that epoch at the next mini-batch boundary first (its report says stop "aborted").
+   */
   close(): Promise<void> {
     this.closed = true;
-    this.closing ??= this.shutDown();
+    this.requestStop();
+    this.closing ??= (this.running ?? Promise.resolve()).then(() => this.shutDown());
     return this.closing;
   }
 
   private async shutDown(): Promise<void> {
+    this.keepAlive(true); // until every thread is gone, so that awaiting close() does not let the process end first
     this.post(Command.Quit);
     await Promise.all(this.workers.map((w) => w.terminate()));
     this.builder.release();
+  }
+
+  private stopRequested(): boolean {
+    return this.closed || this.hooks.signal?.aborted === true;
+  }
+
+  // Asks the running epoch (if any) to stop at the next mini-batch boundary (see engine.ts).
+  private requestStop(): void {
+    Atomics.store(this.control.i32, Slot.StopRequested, 1);
+  }
+
+  // Workers keep the process alive only while an epoch runs or the trainer is closing (see create).
+  private keepAlive(alive: boolean): void {
+    for (const worker of this.workers) {
+      if (alive) worker.ref();
+      else worker.unref();
+    }
   }
 
   private post(command: number): void {
@@ -216,10 +341,25 @@ export class LocalTrainer {
     if (options.mode === "sync") batches = Math.min(batches, await this.exchange.epochBatches(batches, this.epoch));
     const samples = Math.min(plan.samples, batches * options.batchSize);
     const i32 = this.control.i32;
-    for (const slot of [Slot.Backups, Slot.Next, Slot.Completed, Slot.ExchangeRequested, Slot.ExchangeDone, Slot.StopAfter, Slot.BatchesDone, Slot.SamplesDone, Slot.WorkersDone, Slot.StopRequested]) {
+    for (const slot of [
+      Slot.Backups,
+      Slot.Next,
+      Slot.Completed,
+      Slot.ExchangeRequested,
+      Slot.ExchangeDone,
+      Slot.StopAfter,
+      Slot.BatchesDone,
+      Slot.SamplesDone,
+      Slot.WorkersDone,
+      Slot.StopRequested,
+      Slot.PortionsDone,
+      Slot.Diverged,
+    ]) {
       Atomics.store(i32, slot, 0);
     }
+    if (this.stopRequested()) this.requestStop();
     this.exchanged = 0;
+    this.converged = false;
     Atomics.store(i32, Slot.Active, this.governor?.active ?? Math.max(1, options.threads));
     Atomics.store(i32, Slot.FirstStep, this.state.step);
     Atomics.store(i32, Slot.AsyncStep, this.state.step);
@@ -239,12 +379,18 @@ export class LocalTrainer {
     this.throwIfFailed();
     const { samples } = await this.prepareEpoch();
     const started = performance.now();
+    const onAbort = (): void => this.requestStop();
+    this.hooks.signal?.addEventListener("abort", onAbort);
+    this.keepAlive(true);
     try {
-      if (this.workers.length === 0) await this.runInline();
+      if (this.workers.length === 0) await this.runInline(samples, started);
       else await this.runWithWorkers(samples, started);
       if (this.client) await this.client.pull(this.paramsView());
     } catch (error) {
-      this.fail(undefined, `the training seam failed: ${(error as Error)?.message ?? error}`, error);
+      this.fail(undefined, `the training seam failed: ${(error as Error)?.message ?? error}`, error, "seam");
+    } finally {
+      this.hooks.signal?.removeEventListener("abort", onAbort);
+      if (!this.closing) this.keepAlive(false);
     }
     if (Atomics.load(this.control.i32, Slot.Failed)) await this.awaitFailureReport();
     this.throwIfFailed();
@@ -255,30 +401,85 @@ export class LocalTrainer {
     const i32 = this.control.i32;
     const sync = this.options.mode === "sync";
     const done = sync ? Atomics.load(i32, Slot.BatchesDone) : Math.ceil(Atomics.load(i32, Slot.SamplesDone) / this.options.batchSize);
-    if (!sync) for (let b = 0; b < done; b++) if (this.convergence?.push(this.batchLoss(b))) Atomics.store(i32, Slot.StopRequested, 1);
+    if (!sync && this.convergence)
+      for (let b = 0; b < done && !this.converged; b++) this.converged = this.convergence.push(this.batchLoss(b));
     this.iterations += done;
     this.state.epochs++;
     this.state.step = sync ? this.state.step + done : Atomics.load(i32, Slot.AsyncStep);
-    const seen = Atomics.load(i32, Slot.SamplesDone);
     const seconds = (performance.now() - started) / 1000;
-    const stopped = Atomics.load(i32, Slot.StopAfter) !== 0 || Atomics.load(i32, Slot.StopRequested) !== 0;
-    return {
+    this.throwIfDiverged();
+    const seen = Atomics.load(i32, Slot.SamplesDone);
+    const aborted = this.stopRequested();
+    const validated = aborted ? undefined : this.validate();
+    const report: EpochReport = {
       epoch,
       iterations: this.iterations,
       samples: seen,
       loss: this.totalLoss(done) / Math.max(1, this.totalRows(done)),
       seconds,
       samplesPerSecond: seen / seconds,
-      validation: this.hooks.validation ? evaluate(this.network, this.hooks.validation) : undefined,
-      stop: stopped ? "converged" : this.iterations >= this.options.maxIterations ? "max-iterations" : undefined,
+      ...validated,
       backups: Atomics.load(i32, Slot.Backups),
     };
+    const stop = aborted ? "aborted" : this.stopAfterEpoch(validated?.validation);
+    if (stop) report.stop = stop;
+    return report;
   }
 
-  // threads: 0 — the calling thread runs the engine and serves the seam whenever the engine waits.
-  private async runInline(): Promise<void> {
+  // The validation set's evaluation and the time it took (undefined without a validation set).
+  private validate(): { validation: Evaluation; validationSeconds: number } | undefined {
+    if (!this.hooks.validation) return undefined;
+    const from = performance.now();
+    const validation = evaluate(this.network, this.hooks.validation);
+    return { validation, validationSeconds: (performance.now() - from) / 1000 };
+  }
+
+  // Why training stops after a whole epoch, if it does (early stopping counts epochs without a better loss).
+  private stopAfterEpoch(validation: Evaluation | undefined): EpochStop | undefined {
+    let earlyStopped = false;
+    if (validation && this.options.patience !== undefined) {
+      if (validation.loss < this.bestValidationLoss) {
+        this.bestValidationLoss = validation.loss;
+        this.epochsSinceBest = 0;
+      } else {
+        earlyStopped = ++this.epochsSinceBest >= this.options.patience;
+      }
+    }
+    if (this.converged) return "converged";
+    if (earlyStopped) return "early-stopped";
+    return this.iterations >= this.options.maxIterations ? "max-iterations" : undefined;
+  }
+
+  // With nonFiniteLoss "error": a mini-batch's loss was NaN or infinite. Closes the trainer and throws.
+  private throwIfDiverged(): void {
+    const diverged = Atomics.load(this.control.i32, Slot.Diverged);
+    if (!diverged) return;
+    const batch = diverged;
+    const loss = this.batchLoss(batch - 1);
+    const what = Number.isNaN(loss) ? "NaN" : Number.isFinite(loss) ? String(loss) : "infinite";
+    void this.close().catch(() => undefined);
+    throw new TrainingError(
+      `training diverged: the loss of epoch ${this.epoch}, mini-batch ${batch} is ${what}; try a smaller learning rate (it is ${this.options.learningRate})`,
+      { reason: "diverged", epoch: this.epoch, batch },
+    );
+  }
+
+  // threads: 0 — the calling thread runs the engine and serves the seam whenever the engine waits; at each
+  // mini-batch (a checkpoint) it reports progress and lets the event loop run, every PROGRESS_MS.
+  private async runInline(epochSamples: number, started: number): Promise<void> {
     const epoch = runEpoch(this.runner, this.control, 0, this.inlineMailbox);
-    for (let r = epoch.next(); !r.done; r = epoch.next()) await this.serve();
+    let breakAt = started + PROGRESS_MS;
+    for (let r = epoch.next(); !r.done; r = epoch.next()) {
+      if (!r.value.checkpoint) {
+        await this.serve();
+        continue;
+      }
+      const now = performance.now();
+      if (now < breakAt) continue;
+      this.reportProgress(epochSamples, started);
+      await nextTask();
+      breakAt = performance.now() + PROGRESS_MS;
+    }
   }
 
   private async runWithWorkers(epochSamples: number, started: number): Promise<void> {
@@ -322,7 +523,9 @@ export class LocalTrainer {
     const batchesDone = Atomics.load(this.control.i32, Slot.BatchesDone);
     const samples = Atomics.load(this.control.i32, Slot.SamplesDone);
     this.hooks.onProgress?.({
-      epoch: this.epoch, samples, epochSamples,
+      epoch: this.epoch,
+      samples,
+      epochSamples,
       loss: this.recentLoss(batchesDone),
       samplesPerSecond: samples / ((performance.now() - started) / 1000),
     });
@@ -343,8 +546,19 @@ export class LocalTrainer {
     const step = Atomics.load(i32, Slot.FirstStep) + b;
     this.gatherGradient(b);
     const combined = await this.exchange.allreduce(this.view(this.plan.grads), local, step);
-    this.combinedLoss[b] = combined.loss / Math.max(1, combined.rows);
-    if (this.convergence?.push(this.combinedLoss[b]!)) Atomics.store(i32, Slot.StopAfter, b + 1);
+    const loss = combined.loss / Math.max(1, combined.rows);
+    this.combinedLoss[b] = loss;
+    if (!Number.isFinite(loss) && this.options.nonFiniteLoss === "error") {
+      // Another replica's loss diverged: stop before this batch's update (its apply items wait for ExchangeDone).
+      reportDivergence(i32, b);
+      requestStopAfter(i32, b);
+      Atomics.notify(i32, Slot.ExchangeDone);
+      return;
+    }
+    if (this.convergence?.push(loss)) {
+      this.converged = true;
+      requestStopAfter(i32, b + 1);
+    }
     Atomics.store(i32, Slot.ExchangeDone, b + 1);
     Atomics.notify(i32, Slot.ExchangeDone);
   }
@@ -394,11 +608,22 @@ export class LocalTrainer {
 
   private async startWorkers(platform: Platform, buffers: ControlBuffers): Promise<WorkerHandle[]> {
     // Both literal forms, so bundlers emit the worker module (the factory serves Web Workers).
-    const entry = { url: new URL("./worker.js", import.meta.url), create: () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" }) };
+    const entry = {
+      url: new URL("./worker.js", import.meta.url),
+      create: () => new Worker(new URL("./worker.js", import.meta.url), { type: "module" }),
+    };
     const core = this.network.kernels.core;
     const starts = await Promise.allSettled(
       Array.from({ length: this.plan.threads }, (_, worker) => {
-        const init: TrainWorkerInit = { type: "train-init", coreBytes: core.bytes, module: core.module, memory: core.memory, plan: this.plan, buffers, worker };
+        const init: TrainWorkerInit = {
+          type: "train-init",
+          coreBytes: core.bytes,
+          module: core.module,
+          memory: core.memory,
+          plan: this.plan,
+          buffers,
+          worker,
+        };
         return startWorker(platform, entry, init);
       }),
     );
@@ -424,8 +649,8 @@ export class LocalTrainer {
   }
 
   // Records a failure, marks the run failed so every worker stops, and wakes the main loop.
-  private fail(worker: number | undefined, message: string, cause?: unknown): void {
-    this.failures.push({ worker, message, cause });
+  private fail(worker: number | undefined, message: string, cause?: unknown, reason: TrainingFailure = "worker"): void {
+    this.failures.push({ reason, worker, message, cause });
     signalFailure(this.control.i32);
     ringDoorbell(this.control.i32);
   }
@@ -433,16 +658,22 @@ export class LocalTrainer {
   // A worker marks the run failed in shared memory before its message arrives; wait briefly for the message.
   private async awaitFailureReport(): Promise<void> {
     for (let waited = 0; !this.failures.length && waited < FAILURE_REPORT_MS; waited += 10) await new Promise((r) => setTimeout(r, 10));
-    if (!this.failures.length) this.failures.push({ worker: undefined, message: "a worker stopped the run without reporting why" });
+    if (!this.failures.length)
+      this.failures.push({ reason: "worker", worker: undefined, message: "a worker stopped the run without reporting why" });
   }
 
   // After a failure: stop every worker, release every buffer, and reject with the first failure.
   private throwIfFailed(): void {
     const first = this.failures[0];
     if (!first) return;
-    void this.close();
+    void this.close().catch(() => undefined);
     const who = first.worker === undefined ? "" : ` in worker ${first.worker}`;
-    throw new TrainingError(`training failed${who} during epoch ${this.epoch}: ${first.message}`, { cause: first.cause, worker: first.worker, epoch: this.epoch });
+    throw new TrainingError(`training failed${who} during epoch ${this.epoch}: ${first.message}`, {
+      cause: first.cause,
+      reason: first.reason,
+      worker: first.worker,
+      epoch: this.epoch,
+    });
   }
 
   private batchRows(b: number): number {
@@ -488,16 +719,58 @@ export class LocalTrainer {
   }
 }
 
-function checkSeam(options: ResolvedTrainOptions, hooks: TrainerHooks): void {
-  if (hooks.exchange && options.mode !== "sync") throw new TrainOptionsError(`a gradient exchange needs mode "sync"; mode is "${options.mode}"`);
-  if (hooks.parameters && options.mode !== "async") throw new TrainOptionsError(`a parameter client needs mode "async"; mode is "${options.mode}"`);
-  for (const field of ["nFetch", "nPush"] as const) {
-    const n = hooks.parameters?.[field];
-    if (n !== undefined && !(Number.isInteger(n) && n >= 1)) throw new TrainOptionsError(`parameters.${field} must be a positive integer, got ${JSON.stringify(n)}`);
+function checkHookNames(hooks: TrainerHooks): void {
+  if (typeof hooks !== "object" || hooks === null) throw new TrainOptionsError(`trainer hooks must be an object, got ${String(hooks)}`);
+  for (const key of Object.keys(hooks)) {
+    if (!(TRAINER_HOOK_NAMES as readonly string[]).includes(key)) {
+      throw new TrainOptionsError(
+        `unknown trainer hook "${key}"${didYouMean(key, TRAINER_HOOK_NAMES)}; the hooks are ${TRAINER_HOOK_NAMES.join(", ")}`,
+        { option: key },
+      );
+    }
+  }
+  if (hooks.signal !== undefined && !isAbortSignal(hooks.signal))
+    throw new TrainOptionsError(`signal must be an AbortSignal, got ${typeof hooks.signal}`, { option: "signal" });
+  for (const name of ["onProgress"] as const) {
+    if (hooks[name] !== undefined && typeof hooks[name] !== "function")
+      throw new TrainOptionsError(`${name} must be a function, got ${typeof hooks[name]}`, { option: name });
   }
 }
 
-function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, options: ResolvedTrainOptions, state: OptimizerState, hooks: TrainerHooks): TrainPlan {
+function isAbortSignal(value: unknown): value is AbortSignal {
+  const s = value as AbortSignal;
+  return typeof s === "object" && s !== null && typeof s.aborted === "boolean" && typeof s.addEventListener === "function";
+}
+
+// Targets the network's output layer and cost cannot produce (labels 0..2 for one sigmoid output, ...) are refused.
+function requireLearnableTargets(network: Network, data: Dataset, what: string): void {
+  const problem = targetProblem(network.spec, data);
+  if (!problem) return;
+  const line = data.lines?.[problem.row];
+  const name = `${what}${data.name ? ` "${data.name}"` : ""}${line !== undefined ? ` (line ${line})` : ""}`;
+  throw new DataError(describeTargetProblem({ ...problem, row: problem.row + 1 }, name), { file: data.name, line });
+}
+
+function checkSeam(options: ResolvedTrainOptions, hooks: TrainerHooks): void {
+  if (hooks.exchange && options.mode !== "sync")
+    throw new TrainOptionsError(`a gradient exchange needs mode "sync"; mode is "${options.mode}"`);
+  if (hooks.parameters && options.mode !== "async")
+    throw new TrainOptionsError(`a parameter client needs mode "async"; mode is "${options.mode}"`);
+  for (const field of ["nFetch", "nPush"] as const) {
+    const n = hooks.parameters?.[field];
+    if (n !== undefined && !(Number.isInteger(n) && n >= 1))
+      throw new TrainOptionsError(`parameters.${field} must be a positive integer, got ${JSON.stringify(n)}`);
+  }
+}
+
+function buildPlan(
+  builder: PlanBuilder,
+  network: Network,
+  train: Dataset,
+  options: ResolvedTrainOptions,
+  state: OptimizerState,
+  hooks: TrainerHooks,
+): TrainPlan {
   const core = network.kernels.core.exports;
   const spec = network.spec;
   const sync = options.mode === "sync";
@@ -521,17 +794,30 @@ function buildPlan(builder: PlanBuilder, network: Network, train: Dataset, optio
       }));
   const partyGrads = sync ? Array.from({ length: parties }, (_, p) => builder.block(network, `grads of party ${p}`)) : [];
   const portionSets = sync ? Array.from({ length: parties }, () => builder.bufferSet(spec, options.portion)) : [];
-  const packedD = sync ? spec.layers.map((layer, l) => builder.alloc(core.f32_gemm_packed_b_bytes(layer.units, options.batchSize) / 4, `packed d${l}`)) : [];
+  const packedD = sync
+    ? spec.layers.map((layer, l) => builder.alloc(core.f32_gemm_packed_b_bytes(layer.units, options.batchSize) / 4, `packed d${l}`))
+    : [];
   const mailbox = hooks.parameters ? { nFetch: hooks.parameters.nFetch ?? 1, nPush: hooks.parameters.nPush ?? 1 } : undefined;
   const workspaces = Array.from({ length: parties }, (_, i) => builder.alloc(maxGemmWorkspaceBytes(network) / 4, `workspace ${i}`));
   return {
-    spec, options, threads: options.threads, samples: train.size, x, y, perm,
+    spec,
+    options,
+    threads: options.threads,
+    samples: train.size,
+    x,
+    y,
+    perm,
     keys: network.params.block.length,
     params: network.params.block.ptr,
     grads: sync ? builder.block(network, "gradients") : 0,
-    partyGrads, portionSets, packedD,
+    partyGrads,
+    portionSets,
+    packedD,
     state: stateBlocks(state),
-    layers, sets, blocks, workspaces,
+    layers,
+    sets,
+    blocks,
+    workspaces,
     updateItems: updateItems(spec),
     exchange: sync && (hooks.exchange !== undefined || options.convergence !== undefined),
     mailbox,
