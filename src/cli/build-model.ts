@@ -1,12 +1,16 @@
 // From train settings and the data's shape to a model: the five kinds, an mlp's (or a config's full) spec checked
 // early with errors that name the setting, and the settings each kind (or the data) ignores.
-import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model } from "../api/models.js";
+import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model, type ModelOptions } from "../api/models.js";
+import { Kernels } from "../core/kernels.js";
+import { MemoryLimitError } from "../errors.js";
 import { resolveSpec, type NetworkSpec } from "../model/spec.js";
 import type { TrainOptions } from "../train/options.js";
 import type { Sources } from "./config.js";
 import { isFile, type DataSource } from "./datasets.js";
 import { CliError } from "./errors.js";
-import { flagName, type ModelName, type SettingKey, type TrainSettings } from "./settings.js";
+import { sharedMemoryAvailable } from "../runtime/isolation.js";
+import { formatBytes } from "../util/bytes.js";
+import { flagName, MAX_MODEL_MEMORY_BYTES, type ModelName, type SettingKey, type TrainSettings } from "./settings.js";
 import { withSource } from "./train-options.js";
 
 /** Inputs and outputs of the data a model is built for; `name` is the data's, for messages. */
@@ -91,10 +95,62 @@ export function ignoredDataSettings(source: DataSource, sources: Sources): strin
   return `${source.name} is read as ${source.format} (chosen by ${source.how}), which has no CSV columns: ${unused.join(", ")} ${unused.length === 1 ? "is" : "are"} ignored`;
 }
 
-/** A fresh model of the settings' kind for data of `shape`; `train` becomes its training defaults (saved with it). */
-export async function createModel(settings: TrainSettings, shape: Shape, train: TrainOptions): Promise<Model> {
+/**
+ * A fresh model of the settings' kind for data of `shape`; `train` becomes its training defaults (saved with it).
+ * With --memory-limit the model gets its own core whose memory is limited to that (at most 4 GiB); a model too
+ * big for its memory is a CliError naming the settings that size it and --memory-limit.
+ */
+export async function createModel(settings: TrainSettings, shape: Shape, train: TrainOptions, sources: Sources = {}): Promise<Model> {
+  const kernels = await modelKernels(settings.memoryLimit);
+  try {
+    return await createModelOn(settings, shape, { train, ...(kernels ? { kernels } : {}) });
+  } catch (error) {
+    throw asMemoryLimitAdvice(error, settings, shape, sources);
+  }
+}
+
+/** The core of a model: undefined (the default core, 1 GiB) without a limit, else one limited to `memoryLimit` (capped at 4 GiB). */
+async function modelKernels(memoryLimit: number | undefined): Promise<Kernels | undefined> {
+  if (memoryLimit === undefined) return undefined;
+  const maxBytes = Math.min(memoryLimit, MAX_MODEL_MEMORY_BYTES);
+  if (sharedMemoryAvailable()) {
+    try {
+      return await Kernels.load({ shared: true, maxBytes });
+    } catch {
+      // as the default core: private memory where shared memory cannot be had (then training runs on the main thread)
+    }
+  }
+  return Kernels.load({ shared: false, maxBytes });
+}
+
+/**
+ * A MemoryLimitError (the model's memory cannot hold it) as a CliError naming what sizes the model (--hidden or
+ * the spec, the data's features and outputs, and while `training` the batch size) and --memory-limit; any other
+ * error as it is.
+ */
+export function asMemoryLimitAdvice(error: unknown, settings: TrainSettings, shape: Shape, sources: Sources, training = false): unknown {
+  if (!(error instanceof MemoryLimitError)) return error;
+  const limit = sources.memoryLimit ?? "--memory-limit";
+  const limitText = `the model's memory limit of ${formatBytes(error.limitBytes)}${settings.memoryLimit === undefined ? "" : ` (${limit})`}`;
+  const problem = training
+    ? `training needs another ${formatBytes(error.neededBytes)}, more than is free within ${limitText}`
+    : `${error.what} needs ${formatBytes(error.neededBytes)}, more than ${limitText}`;
+  const units = settings.spec ? (sources.spec ?? "the spec") : settings.model === "mlp" || settings.model === "autoencoder" ? (sources.hidden ?? "--hidden") : undefined;
+  const fixes = [
+    ...(units ? [`use fewer units in ${units}`] : []),
+    ...(training ? [`a smaller ${sources.batchSize ?? "--batch-size"}`] : []),
+    `data with fewer features (${shape.name}: ${shape.inputs} input${shape.inputs === 1 ? "" : "s"}, ${shape.outputs} output${shape.outputs === 1 ? "" : "s"})`,
+    error.limitBytes < MAX_MODEL_MEMORY_BYTES
+      ? `raise ${limit} (the model's memory can hold up to ${formatBytes(MAX_MODEL_MEMORY_BYTES)})`
+      : `(${formatBytes(MAX_MODEL_MEMORY_BYTES)} is the most the model's memory can hold)`,
+  ];
+  const last = fixes.pop()!;
+  const advice = last.startsWith("(") ? `${fixes.join(", ")} ${last}` : `${fixes.join(", ")}, or ${last}`;
+  return new CliError(`${problem}: ${advice}`, { cause: error });
+}
+
+async function createModelOn(settings: TrainSettings, shape: Shape, options: ModelOptions): Promise<Model> {
   const seed = settings.seed;
-  const options = { train };
   switch (settings.model) {
     case "mlp":
       return MultiLayerPerceptron.create(checkedSpec(settings, shape), options);

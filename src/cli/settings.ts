@@ -2,7 +2,7 @@
 import { ACTIVATIONS, COSTS, INITS, type Activation, type Cost, type Init, type NetworkSpec } from "../model/spec.js";
 import { OPTIMIZERS, TRAIN_DEFAULTS as D, type OptimizerKind, type TrainMode, type TrainOptions } from "../train/options.js";
 import { DEFAULT_MEMORY_LIMIT_BYTES } from "../data/limits.js";
-import { PAGE_BYTES } from "../runtime/core.js";
+import { DEFAULT_ARENA_BYTES, MAX_ARENA_BYTES } from "../runtime/arena.js";
 import { formatBytes } from "../util/bytes.js";
 
 export const MODEL_NAMES = ["mlp", "perceptron", "linear", "logistic", "autoencoder"] as const;
@@ -112,11 +112,11 @@ export const DEFAULT_SETTINGS: TrainSettings = {
   quiet: false,
 };
 
-/** The model's memory without --memory-limit: the default core's maximum, 16384 pages (1 GiB; src/runtime/core.ts). */
-export const DEFAULT_MODEL_MEMORY_BYTES = 16384 * PAGE_BYTES;
+/** The model's memory without --memory-limit: the default core's arena limit (1 GiB). */
+export const DEFAULT_MODEL_MEMORY_BYTES = DEFAULT_ARENA_BYTES;
 
-/** The most a model's memory can hold: a WebAssembly (wasm32) memory of 65536 pages, 4 GiB. */
-export const MAX_MODEL_MEMORY_BYTES = 65536 * PAGE_BYTES;
+/** The most a model's memory can hold: a WebAssembly (wasm32) memory, 4 GiB. */
+export const MAX_MODEL_MEMORY_BYTES = MAX_ARENA_BYTES;
 
 const EXTENSIONS = ".csv, .tsv, .libsvm, .svm, .txt or .idx file (optionally .gz)";
 

@@ -7,7 +7,7 @@ import type { Model, ModelKind } from "../../api/models.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import type { ResolvedTrainOptions } from "../../train/options.js";
 import type { EpochReport } from "../../train/trainer.js";
-import { checkModelSettings, createModel, ignoredDataSettings, ignoredSettings } from "../build-model.js";
+import { asMemoryLimitAdvice, checkModelSettings, createModel, ignoredDataSettings, ignoredSettings } from "../build-model.js";
 import {
   checkCheckpointEvery, checkNeedsTestSet, checkpointOutput, checkResume, openResume, resumedData, resumedModel, resumedOptions, resumedSettings, resumeLine, runPlan,
   TrainingRun, type Resume,
@@ -64,7 +64,7 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
   const data = resume ? resumedData(resume, loaded, sources, io) : loaded;
   checkNeedsTestSet(settings, sources, data.test !== undefined);
   warn(io, [ignoredDataSettings(data.source, sources)]);
-  const model = resume ? resumedModel(resume, options) : await createModel(settings, shapeOf(data), options);
+  const model = resume ? resumedModel(resume, options) : await createModel(settings, shapeOf(data), options, sources);
   try {
     io.stderr(`${describeRun(model, data, resolved)}\n`);
     if (resume) io.stderr(`${resumeLine(resume, resolved.epochs)}\n`);
@@ -76,7 +76,7 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
     io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(reports, shortSummary(settings, io))}\n`);
     return result;
   } catch (error) {
-    throw asCliTrainingError(error, sources);
+    throw asMemoryLimitAdvice(asCliTrainingError(error, sources), settings, shapeOf(data), sources, true);
   } finally {
     model.dispose();
   }
