@@ -267,6 +267,9 @@ export class TrainingRun {
   }
 
   private async afterEpoch(report: EpochReport, progress: EpochProgress): Promise<void> {
+    // One turn of the event loop, so that a Ctrl-C is taken between epochs even when training runs on this thread
+    // (--threads 0) in epochs shorter than the library's progress breaks.
+    await new Promise((resolve) => setImmediate(resolve));
     this.reports.push(report);
     progress.onEpoch(report);
     if (report.stop === "aborted") return;

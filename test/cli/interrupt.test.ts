@@ -1,9 +1,10 @@
 // Ctrl-C on the built `downpour` binary: SIGINT while training writes a checkpoint, says where and exits 130, and
-// the checkpoint resumes; SIGINT while the model file is being written leaves no hidden temp file. Spawns the CLI
+// the checkpoint resumes; SIGINT while the model file is being written, or a second one while the checkpoint is,
+// exits 130 at once and leaves no hidden temp file. Spawns the CLI
 // with process.execPath, so it runs under Node only (Bun and Deno would need their own command lines: skipped).
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { loadModel } from "../../src/api/persist.js";
@@ -99,8 +100,8 @@ describe("Ctrl-C on the downpour binary", { skip: SKIP }, () => {
 
   test("SIGINT while the model file is written: exit 130 and no hidden temp or draft file stays", { timeout: TIMEOUT }, async () => {
     const dir = tempDir("cli-sigint-save");
-    // A model of ~9 million parameters (a 70 MB file with its momentum): writing it takes long enough to be caught.
-    const args = ["train", "--data", "digits", "--hidden", "3000,3000", "--max-iterations", "1", "--epochs", "1", "--threads", "0", "--quiet", "--save", "big.dpnn", "--no-curves"];
+    // A model of ~4 million parameters (a 33 MB file with its momentum): writing it takes long enough to be caught.
+    const args = ["train", "--data", "digits", "--hidden", "2000,2000", "--max-iterations", "1", "--epochs", "1", "--threads", "0", "--quiet", "--save", "big.dpnn", "--no-curves"];
     const child = downpour(dir, args);
     try {
       await waitFor(child, "temp file of the model", () => hidden(dir).length > 0, 2);
@@ -112,5 +113,28 @@ describe("Ctrl-C on the downpour binary", { skip: SKIP }, () => {
     }
     assert.deepEqual(hidden(dir), [], "no hidden file is left");
     assert.equal(existsSync(join(dir, "big.dpnn")), false, "no partial model file");
+  });
+
+  test("a second SIGINT while the checkpoint is written exits 130 at once, leaving no temp file", { timeout: TIMEOUT }, async () => {
+    const dir = tempDir("cli-sigint-twice");
+    // 40 rows through ~4 million parameters: quick epochs, and a checkpoint (33 MB) slow enough to be caught writing.
+    const rows = Array.from({ length: 40 }, (_, i) => [...Array.from({ length: 64 }, (_, j) => ((i * 7 + j * 3) % 17) / 16), i % 2].join(","));
+    writeFileSync(join(dir, "t.csv"), `${rows.join("\n")}\n`);
+    const args = ["train", "--data", "t.csv", "--holdout", "0", "--hidden", "2000,2000", "--epochs", "100000", "--threads", "0", "--quiet", "--save", "t.dpnn", "--no-curves"];
+    const child = downpour(dir, args);
+    try {
+      await waitFor(child, "epoch line", () => /^epoch 1\/100000 /m.test(child.stderr()));
+      child.process.kill("SIGINT");
+      await waitFor(child, "temp file of the checkpoint", () => hidden(dir).length > 0, 2);
+      child.process.kill("SIGINT");
+      const { code, signal } = await exitOf(child);
+      assert.deepEqual({ code, signal }, { code: 130, signal: null }, child.stderr());
+    } finally {
+      child.process.kill("SIGKILL");
+    }
+    assert.match(child.stderr(), /stopping after this mini-batch to write a checkpoint \(Ctrl-C again quits at once\)/);
+    assert.doesNotMatch(child.stderr(), /checkpoint saved/);
+    assert.deepEqual(hidden(dir), [], "no hidden file is left");
+    assert.deepEqual(readdirSync(dir).sort(), ["t.csv"], "neither a partial checkpoint nor a model");
   });
 });
