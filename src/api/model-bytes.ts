@@ -1,6 +1,7 @@
 // A model as bytes of the downpour model file format and back, in memory (runtime-free: no file system): the spec,
 // the parameters, the optimizer state and its step, so that decoding gives identical outputs and training resumes.
-import type { Kernels } from "../core/kernels.js";
+import { Kernels } from "../core/kernels.js";
+import { InvalidArgumentError, InvalidStateError, MemoryLimitError } from "../errors.js";
 import { decodeModel as decodeContents } from "../model/file/decode.js";
 import { encodeModel as encodeContents } from "../model/file/encode.js";
 import { ModelFileError } from "../model/file/errors.js";
@@ -10,7 +11,8 @@ import type { NetworkSpec } from "../model/spec.js";
 import { OPTIMIZERS, type OptimizerKind, type TrainOptions } from "../train/options.js";
 import { OptimizerState } from "../train/state.js";
 import { defaultKernels } from "./default-kernels.js";
-import { MODEL_CLASSES, type Model, type ModelKind } from "./models.js";
+import { describeValue } from "../util/describe.js";
+import { MODEL_CLASSES, Model, type ModelKind } from "./models.js";
 
 /** Options of decodeModel and loadModel. */
 export interface DecodeModelOptions {
@@ -18,8 +20,32 @@ export interface DecodeModelOptions {
   kernels?: Kernels;
 }
 
-/** What a model file holds for `model`: kind, spec, training meta, parameters and optimizer state. */
-export function modelContents(model: Model): ModelFileContents {
+/** Throws InvalidArgumentError unless `model` is a Model, InvalidStateError if it was disposed; `use` names the call. */
+export function requireModel(use: string, model: unknown): asserts model is Model {
+  if (!(model instanceof Model)) {
+    throw new InvalidArgumentError(`${use}: model must be a Model (MultiLayerPerceptron.create(), loadModel(), ...), got ${describeValue(model)}`);
+  }
+  if (model.network.disposed) throw new InvalidStateError(`${use}: the model was disposed`);
+}
+
+// Throws InvalidArgumentError unless `options` is undefined or { kernels?: Kernels }.
+function requireDecodeOptions(use: string, options: unknown): void {
+  if (options === undefined) return;
+  if (typeof options !== "object" || options === null) {
+    throw new InvalidArgumentError(`${use}: options must be an object like { kernels }, got ${describeValue(options)}`);
+  }
+  const { kernels } = options as DecodeModelOptions;
+  if (kernels !== undefined && !(kernels instanceof Kernels)) {
+    throw new InvalidArgumentError(`${use}: options.kernels must be a Kernels (from Kernels.load()), got ${describeValue(kernels)}`);
+  }
+}
+
+/**
+ * What a model file holds for `model`: kind, spec, training meta, parameters and optimizer state (copies).
+ * Throws as requireModel does, naming `use`.
+ */
+export function modelContents(model: Model, use = "encodeModel"): ModelFileContents {
+  requireModel(use, model);
   const state = model.state;
   return {
     kind: model.kind,
@@ -38,6 +64,7 @@ export function modelContents(model: Model): ModelFileContents {
 
 /** The model described by decoded contents; `source` names the file or buffer in errors (ModelFileError). */
 export async function modelFromContents(contents: ModelFileContents, source: string, options: DecodeModelOptions = {}): Promise<Model> {
+  requireDecodeOptions(source === "<bytes>" ? "decodeModel" : "loadModel", options);
   const Model = MODEL_CLASSES[contents.kind as ModelKind];
   if (!Model) {
     throw new ModelFileError(source, `model file ${source}: unknown model kind ${JSON.stringify(contents.kind)}; expected one of ${Object.keys(MODEL_CLASSES).join(", ")}`);
@@ -47,6 +74,7 @@ export async function modelFromContents(contents: ModelFileContents, source: str
   try {
     network = Network.create(kernels, contents.spec as NetworkSpec);
   } catch (cause) {
+    if (cause instanceof MemoryLimitError) throw new MemoryLimitError(`model file ${source}: ${cause.message}`, cause, { cause });
     throw new ModelFileError(source, `model file ${source}: bad spec: ${(cause as Error).message}`, { cause });
   }
   const model = new Model(contents.kind as ModelKind, network, (contents.meta.train ?? {}) as TrainOptions);
@@ -72,12 +100,24 @@ function restoreState(model: Model, contents: ModelFileContents): void {
   model.state = state;
 }
 
-/** The model as the bytes of a model file (what saveModel writes). */
+/**
+ * The model as the bytes of a model file (what saveModel writes; a new array). Throws InvalidArgumentError
+ * when `model` is not a Model, InvalidStateError when it was disposed.
+ */
 export function encodeModel(model: Model): Uint8Array {
-  return encodeContents(modelContents(model), "<bytes>");
+  return encodeContents(modelContents(model, "encodeModel"), "<bytes>");
 }
 
-/** The model encoded in `bytes`, of the class that encoded it. Rejects with ModelFileError. */
-export async function decodeModel(bytes: Uint8Array, options: DecodeModelOptions = {}): Promise<Model> {
-  return modelFromContents(decodeContents(bytes, "<bytes>"), "<bytes>", options);
+/**
+ * The model encoded in `bytes` (a Uint8Array, or an ArrayBuffer, read without copying), of the class that encoded
+ * it. Rejects with ModelFileError for bytes that are not a model file, InvalidArgumentError for arguments of the
+ * wrong type.
+ */
+export async function decodeModel(bytes: Uint8Array | ArrayBuffer, options: DecodeModelOptions = {}): Promise<Model> {
+  const view = bytes instanceof ArrayBuffer ? new Uint8Array(bytes) : bytes;
+  if (!(view instanceof Uint8Array)) {
+    throw new InvalidArgumentError(`decodeModel: bytes must be a Uint8Array (the contents of a model file), got ${describeValue(bytes)}`);
+  }
+  requireDecodeOptions("decodeModel", options);
+  return modelFromContents(decodeContents(view, "<bytes>"), "<bytes>", options);
 }

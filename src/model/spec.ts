@@ -64,11 +64,14 @@ function resolveLayer(layer: LayerSpec, index: number, isOutput: boolean): Requi
   const dropout = layer.dropout ?? 0;
   if (typeof dropout !== "number" || !(dropout >= 0 && dropout < 1)) throw new SpecError(`${field}.dropout must be in [0, 1), got ${dropout}`);
   if (isOutput && dropout > 0) throw new SpecError(`${field}.dropout: the output layer cannot have dropout`);
-  return {
-    units: positiveInt(`${field}.units`, layer.units),
-    activation: oneOf(`${field}.activation`, layer.activation, ACTIVATIONS, "sigmoid"),
-    dropout,
-  };
+  const units = positiveInt(`${field}.units`, layer.units);
+  const activation = oneOf(`${field}.activation`, layer.activation, ACTIVATIONS, "sigmoid");
+  if (activation === "softmax" && units === 1) {
+    throw new SpecError(
+      `${field}.activation: softmax over 1 unit always outputs 1; use sigmoid for one output, or give the layer 2 or more units`,
+    );
+  }
+  return { units, activation, dropout };
 }
 
 function defaultCost(last: Activation): Cost {

@@ -10,6 +10,9 @@ export const PAGE_BYTES = 65536;
 /** The most pages a (32-bit) WebAssembly memory can have: 65536, i.e. 4 GiB. */
 export const MAX_PAGES = 65536;
 
+/** The maximum of a new memory when CoreOptions.maximumPages is not given: 16384 pages, 1 GiB. */
+export const DEFAULT_MAXIMUM_PAGES = 16384;
+
 /** Options of loadCore and instantiateCore. */
 export interface CoreOptions {
   /** Which build to run. Default `"auto"`: relaxed SIMD where the engine validates it, plain SIMD otherwise. */
@@ -66,7 +69,7 @@ export class Core {
 
 function newMemory(options: CoreOptions, shared: boolean): WebAssembly.Memory {
   const initial = options.initialPages ?? 32;
-  const maximum = options.maximumPages ?? 16384;
+  const maximum = options.maximumPages ?? DEFAULT_MAXIMUM_PAGES;
   if (!Number.isInteger(initial) || !Number.isInteger(maximum) || initial < 2 || maximum < initial || maximum > MAX_PAGES) {
     throw new CoreLoadError(
       `memory pages must be integers with 2 <= initialPages <= maximumPages <= ${MAX_PAGES}; got initialPages=${initial}, maximumPages=${maximum}`,

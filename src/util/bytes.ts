@@ -1,5 +1,5 @@
-// Byte sizes in plain words and back: "318 GB", "1 GiB", "512 bytes" for messages; "512M", "8G", "1.5g" for flags.
-// A leaf module (imports nothing), so every folder may use it.
+// Byte sizes and counts in plain words ("318 GB", "1 GiB", "78.5 million") for messages, and sizes from flags
+// ("512M", "8G", "1.5g"). A leaf module (imports nothing), so every folder may use it.
 
 const BINARY_UNITS = ["KiB", "MiB", "GiB", "TiB", "PiB"] as const;
 const DECIMAL_UNITS = ["kB", "MB", "GB", "TB", "PB"] as const;
@@ -49,4 +49,11 @@ export function parseBytes(text: string): number | undefined {
   const power = SUFFIX_POWER[(match[2] ?? "").toLowerCase()]!;
   const bytes = Math.round(Number(match[1]) * 1024 ** power);
   return Number.isFinite(bytes) ? bytes : undefined;
+}
+
+/** A count in plain words: below a million as digits ("101770"), else "78.5 million", "79.5 billion", "1.2 trillion". */
+export function formatCount(n: number): string {
+  if (!Number.isFinite(n) || Math.abs(n) < 1e6) return String(n);
+  const [scale, word] = Math.abs(n) >= 1e12 ? [1e12, "trillion"] : Math.abs(n) >= 1e9 ? [1e9, "billion"] : [1e6, "million"];
+  return `${threeDigits(n / scale)} ${word}`;
 }
