@@ -1,5 +1,6 @@
 // Checkpoints, resuming, the best epoch and Ctrl-C of `downpour train`: the fit hooks that write a checkpoint every
 // N epochs, keep the best epoch's weights and stop cleanly on the first Ctrl-C, and the loading of --resume files.
+import { existsSync } from "node:fs";
 import { relative, resolve } from "node:path";
 import type { FitOptions, Model, ModelKind } from "../api/models.js";
 import type { Dataset } from "../data/dataset.js";
@@ -80,6 +81,9 @@ export function resumedSettings({ settings, sources: given }: ResolvedSettings, 
     io.stderr(`downpour: warning: ${resume.label}: the model, its layers and its input scaling come from the file; ignoring ${ignored.join(", ")}\n`);
   }
   const sources: Sources = Object.fromEntries(Object.entries(given).filter(([key]) => !(MODEL_KEYS as readonly string[]).includes(key)));
+  if (p.path !== undefined && sources.data === undefined && !existsSync(p.path)) {
+    throw new CliError(`${resume.label}: the model was trained on ${p.path}, which is not there any more; give its data with --data`);
+  }
   const testChosen = sources.holdout !== undefined || sources.testData !== undefined;
   const recorded: Partial<TrainSettings> = {
     data: p.path ?? ((PRESETS as readonly (string | undefined)[]).includes(p.data) ? p.data : undefined),
@@ -165,11 +169,14 @@ export function checkNeedsTestSet(settings: TrainSettings, sources: Sources, has
   throw new CliError(`${names} judge${needs.length === 1 ? "s" : ""} epochs by the test loss, but this run has no test set; give --test-data or a --holdout above 0`);
 }
 
-/** --checkpoint-every is a count of epochs. */
-export function checkCheckpointEvery(settings: TrainSettings, sources: Sources): void {
+/** --checkpoint-every is a count of epochs; --save-best without a model to save is warned about. */
+export function checkKeeping(settings: TrainSettings, sources: Sources, io: CliIO): void {
   const every = settings.checkpointEvery;
   if (every !== undefined && !(Number.isInteger(every) && every >= 1)) {
     throw new CliError(`${sources.checkpointEvery ?? "--checkpoint-every"} must be a positive number of epochs, got ${every}`);
+  }
+  if (settings.saveBest && settings.save === false) {
+    io.stderr(`downpour: warning: ${sources.saveBest ?? "--save-best"} picks the model to save, but ${sources.save ?? "--no-save"} saves none; it is ignored\n`);
   }
 }
 

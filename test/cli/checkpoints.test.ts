@@ -2,11 +2,11 @@
 // resuming giving the very weights of an uninterrupted run (sync, main thread), refusals naming the flags, the best
 // epoch saved, early stopping said once on stderr, and an interrupt writing a checkpoint and exiting 130.
 import assert from "node:assert/strict";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync } from "node:fs";
 import { basename, join } from "node:path";
 import { describe, test } from "node:test";
-import type { Model } from "../../src/api/models.js";
-import { loadModel } from "../../src/api/persist.js";
+import { MultiLayerPerceptron, type Model } from "../../src/api/models.js";
+import { loadModel, saveModel } from "../../src/api/persist.js";
 import { checkpointPath } from "../../src/cli/checkpoints.js";
 import { runTrain } from "../../src/cli/commands/train.js";
 import type { TrainFlags } from "../../src/cli/config.js";
@@ -123,6 +123,18 @@ describe("train --checkpoint-every and --resume", () => {
       /--data other\.csv has 4 features and 1 output, but the model of --resume two\.dpnn \(trained on digits\) takes 64 inputs and gives 10 outputs/,
     );
     await assert.rejects(train(dir, { resume: "missing.dpnn", epochs: 3, save: false, quiet: true }), /^CliError: --resume missing\.dpnn: cannot read model file .*missing\.dpnn/);
+    const untrained = await MultiLayerPerceptron.create({ inputs: 64, hidden: [4], outputs: 10 });
+    await saveModel(untrained, join(dir, "untrained.dpnn"));
+    untrained.dispose();
+    await assert.rejects(train(dir, { resume: "untrained.dpnn", epochs: 3, save: false, quiet: true }), /--resume untrained\.dpnn: the model file holds no optimizer state/);
+  });
+
+  test("--resume of a file whose training data is gone asks for --data; --checkpoint-every 0 is refused", TIMEOUT, async () => {
+    writeTemp(dir, "gone.csv", smallCsv(40));
+    await train(dir, { data: "gone.csv", hidden: [4], epochs: 1, threads: 0, quiet: true, curves: false, save: "gone.dpnn" });
+    rmSync(join(dir, "gone.csv"));
+    await assert.rejects(train(dir, { resume: "gone.dpnn", epochs: 2, save: false, quiet: true }), /--resume gone\.dpnn: the model was trained on .*gone\.csv, which is not there any more; give its data with --data/);
+    await assert.rejects(train(dir, { ...DIGITS, epochs: 1, checkpointEvery: 0, save: false }), /--checkpoint-every must be a positive number of epochs, got 0/);
   });
 });
 
@@ -151,6 +163,11 @@ describe("train --save-best and --patience", () => {
     const saved = await withModel(join(dir, "best.dpnn"), (m) => ({ loss: m.evaluate(testSet).loss, epochs: m.state?.epochs }));
     assert.equal(saved.loss, losses[best], "the saved model has the best epoch's test loss");
     assert.equal(saved.epochs, best + 1);
+  });
+
+  test("--save-best with --no-save is warned about", TIMEOUT, async () => {
+    const { io } = await train(dir, { ...DIGITS, epochs: 1, saveBest: true, save: false });
+    assert.match(io.err(), /^downpour: warning: --save-best picks the model to save, but --no-save saves none; it is ignored$/m);
   });
 
   test("--patience stops once the test loss has not improved for that many epochs, and says so once", TIMEOUT, async () => {

@@ -9,7 +9,7 @@ import type { ResolvedTrainOptions } from "../../train/options.js";
 import type { EpochReport } from "../../train/trainer.js";
 import { asMemoryLimitAdvice, checkModelSettings, createModel, ignoredDataSettings, ignoredSettings } from "../build-model.js";
 import {
-  checkCheckpointEvery, checkNeedsTestSet, checkpointOutput, checkResume, openResume, resumedData, resumedModel, resumedOptions, resumedSettings, resumeLine, runPlan,
+  checkKeeping, checkNeedsTestSet, checkpointOutput, checkResume, openResume, resumedData, resumedModel, resumedOptions, resumedSettings, resumeLine, runPlan,
   TrainingRun, type Resume,
 } from "../checkpoints.js";
 import { resolveSettings, type ResolvedSettings, type Sources, type TrainFlags } from "../config.js";
@@ -56,7 +56,7 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
   const asked = resume ? resumedOptions(resume, trainOptionsOf(settings)) : trainOptionsOf(settings);
   const { options, resolved, warning } = capThreads(asked, checkTrainOptions(asked, sources, cores), cores, settings.oversubscribe === true, sources);
   checkModelSettings(settings, sources);
-  checkCheckpointEvery(settings, sources);
+  checkKeeping(settings, sources, io);
   if (resume) checkResume(resume, resolved, sources);
   warn(io, [warning, ...ignoredRunSettings(settings, sources, resolved)]);
   await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
