@@ -3,7 +3,7 @@
 import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model, type ModelOptions } from "../api/models.js";
 import { Kernels } from "../core/kernels.js";
 import { MemoryLimitError } from "../errors.js";
-import { resolveSpec, type NetworkSpec } from "../model/spec.js";
+import { resolveSpec, SpecError, type NetworkSpec } from "../model/spec.js";
 import type { TrainOptions } from "../train/options.js";
 import type { Sources } from "./config.js";
 import { isFile, type DataSource } from "./datasets.js";
@@ -105,6 +105,8 @@ export async function createModel(settings: TrainSettings, shape: Shape, train: 
   try {
     return await createModelOn(settings, shape, { train, ...(kernels ? { kernels } : {}) });
   } catch (error) {
+    // A spec the data's shape makes wrong (softmax over the one output of the data) names its setting too.
+    if (error instanceof SpecError) throw withSource(error, sourceOfSpecError(error.message, settings, sources));
     throw asMemoryLimitAdvice(error, settings, shape, sources);
   }
 }
