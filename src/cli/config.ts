@@ -66,7 +66,7 @@ export async function readConfigFile(path: string, name = path): Promise<Partial
   }
   let json: unknown;
   try {
-    json = JSON.parse(text);
+    json = JSON.parse(text.replace(/^\uFEFF/, "")); // a UTF-8 byte order mark (some editors write one) is not JSON
   } catch (error) {
     throw new ConfigError(`config file ${name}: not valid JSON (${(error as Error).message})`, { cause: error });
   }
@@ -78,7 +78,7 @@ export function checkConfig(json: unknown, name: string): Partial<TrainSettings>
   if (!isObject(json)) throw new ConfigError(`config file ${name}: expected a JSON object of settings like { "epochs": 20 }, got ${describe(json)}`);
   for (const [key, value] of Object.entries(json)) {
     const def = settingDef(key);
-    if (!def) throw new ConfigError(`config file ${name}: unknown key "${key}"${suggestion(key)}; the keys are ${SETTINGS.map((s) => s.key).join(", ")}`);
+    if (!def) throw new ConfigError(`config file ${name}: unknown key ${quoted(key)}${suggestion(key)}; the keys are ${SETTINGS.map((s) => s.key).join(", ")}`);
     const expected = problem(def, value);
     if (expected) throw new ConfigError(`config file ${name}: "${key}" must be ${expected}, got ${describe(value)}`);
   }
@@ -132,12 +132,13 @@ function checkSpecKeys(spec: Record<string, unknown>, name: string): void {
 
 function checkKeys(object: Record<string, unknown>, path: string, allowed: readonly string[], name: string): void {
   for (const key of Object.keys(object)) {
-    if (!allowed.includes(key)) throw new ConfigError(`config file ${name}: unknown key "${path}.${key}"; "${path}" may hold ${allowed.join(", ")}`);
+    if (!allowed.includes(key)) throw new ConfigError(`config file ${name}: unknown key ${quoted(`${path}.${key}`)}; "${path}" may hold ${allowed.join(", ")}`);
   }
 }
 
 /** ' (did you mean "batchSize"?)' for a kebab-case or slightly misspelled key. */
 function suggestion(key: string): string {
+  if (key.length > MAX_SHOWN) return "";
   const camel = key.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
   const near = SETTINGS.map((s) => s.key).find((k) => k === camel || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
   return near ? ` (did you mean "${near}"?)` : "";
@@ -157,6 +158,24 @@ function isObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** The most characters of a key or value a message shows. */
+const MAX_SHOWN = 80;
+
+/** A value as JSON for messages, cut after MAX_SHOWN characters (and never failing on deep nesting). */
 function describe(value: unknown): string {
-  return value === undefined ? "nothing" : JSON.stringify(value);
+  if (value === undefined) return "nothing";
+  try {
+    return shorten(JSON.stringify(value));
+  } catch {
+    return "a value nested too deeply to show";
+  }
+}
+
+/** "\"key\"", cut after MAX_SHOWN characters. */
+function quoted(key: string): string {
+  return `"${shorten(key)}"`;
+}
+
+function shorten(text: string): string {
+  return text.length > MAX_SHOWN ? `${text.slice(0, MAX_SHOWN)}... (${text.length} characters)` : text;
 }
