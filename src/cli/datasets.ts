@@ -52,12 +52,12 @@ export interface ReadOptions {
   readonly comment?: string;
   /** The most bytes the data read in may take (--memory-limit); default DEFAULT_MEMORY_LIMIT_BYTES. */
   readonly maxBytes?: number;
+  /** The flag that sets maxBytes, named when data is too big ("--memory-limit"); none: the command has no such flag. */
+  readonly maxBytesFlag?: string;
   /** The flags (or config keys) that set these, for messages. */
   readonly names?: CsvOptions["optionNames"];
 }
 
-/** The flag that raises the memory limit, named by size errors. */
-const MEMORY_LIMIT_FLAG = "--memory-limit";
 
 /** The synthetic preset: Gaussian blobs shaped like MNIST (784 features, 10 classes) that train in seconds. */
 export const SYNTHETIC = { size: 20000, features: 784, classes: 10, seed: 7 } as const;
@@ -122,8 +122,8 @@ export async function readDataFile(source: FileSource, options: ReadOptions): Pr
   try {
     return await readAs(source, options);
   } catch (error) {
-    if (error instanceof DataSizeError) {
-      throw new DataSizeError(`${error.message} (raise it with ${MEMORY_LIMIT_FLAG})`, error, error, { cause: error });
+    if (error instanceof DataSizeError && options.maxBytesFlag !== undefined) {
+      throw new DataSizeError(`${error.message} (raise it with ${options.maxBytesFlag})`, error, error, { cause: error });
     }
     if (!(error instanceof DataError) || error.line === undefined) throw error;
     const hint = ` (read as ${source.format}, chosen by ${source.how}; choose another with --format csv|libsvm|idx)`;

@@ -1,6 +1,7 @@
 // The training and test sets of a train run: the --data preset or file (MNIST downloaded when not cached; the
 // default's failed download falls back to the bundled digits), a separate --test-data file or a seeded holdout,
-// and scaling fitted on the training rows only.
+// and scaling fitted on the training rows only; their size checked against --memory-limit, and their targets
+// against what the model's output layer and cost can produce.
 import { defaultCacheDir } from "../data/cache.js";
 import { holdOut, selectRows, type Dataset } from "../data/dataset.js";
 import { DataError, DataSizeError } from "../data/errors.js";
@@ -143,7 +144,7 @@ export function fileOptions(
   return {
     labelColumn: settings.labelColumn, noLabel: settings.model === "autoencoder", header: settings.header, classes: settings.classes,
     featureColumns: settings.features, delimiter: settings.delimiter, comment: settings.comment,
-    maxBytes: settings.memoryLimit ?? DEFAULT_MEMORY_LIMIT_BYTES,
+    maxBytes: settings.memoryLimit ?? DEFAULT_MEMORY_LIMIT_BYTES, maxBytesFlag: "--memory-limit",
     names: {
       labelColumn: sources.labelColumn ?? "--label-column", featureColumns: sources.features ?? "--features",
       delimiter: sources.delimiter ?? "--delimiter", comment: sources.comment ?? "--comment", classes: sources.classes ?? "--classes",
