@@ -1,8 +1,11 @@
 // The typed kernel API: one object holding a core, its arena and a scratch workspace, with checked methods.
 import { Arena, arenaLimit, type ArenaOptions, type Slab } from "../runtime/arena.js";
-import { loadCore, MAX_PAGES, PAGE_BYTES, type Core, type CoreOptions } from "../runtime/core.js";
+import { Core, loadCore, MAX_PAGES, PAGE_BYTES, type CoreOptions } from "../runtime/core.js";
+import { InvalidArgumentError } from "../errors.js";
+import { describeValue } from "../util/describe.js";
 import { detectPlatform, type Platform, type PlatformOptions } from "../runtime/platform.js";
 import { activationBackward, activationForward, softmaxBackward, softmaxForward, type Activation } from "./activations.js";
+import { requireOptions } from "./checks.js";
 import { planGemm, runGemm, type GemmOptions } from "./gemm.js";
 import { binaryCrossEntropy, sigmoidCrossEntropy, softmaxCrossEntropy, squaredError } from "./losses.js";
 import type { Matrix } from "./matrix.js";
@@ -33,13 +36,20 @@ function coreOptions(options: KernelsOptions): CoreOptions {
 export class Kernels {
   private scratch: Slab | undefined;
 
+  /** Kernels over `core` allocating from `arena`, which must be over that core (InvalidArgumentError otherwise). */
   constructor(
     readonly core: Core,
     readonly arena: Arena,
-  ) {}
+  ) {
+    if (!(core instanceof Core)) throw new InvalidArgumentError(`new Kernels: core must be a Core (from loadCore()), got ${describeValue(core)}`);
+    if (!(arena instanceof Arena) || arena.core !== core) {
+      throw new InvalidArgumentError(`new Kernels: arena must be an Arena over the same core (new Arena(core)), got ${arena instanceof Arena ? "an arena over another core" : describeValue(arena)}`);
+    }
+  }
 
   /** Loads the core for this runtime (see CoreOptions) and opens an arena over its memory. */
   static async load(options: KernelsOptions = {}): Promise<Kernels> {
+    requireOptions("Kernels.load", options);
     const platform = options.platform ?? (await detectPlatform(options));
     const core = await loadCore(platform, coreOptions(options));
     return new Kernels(core, new Arena(core, options));

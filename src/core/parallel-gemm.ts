@@ -1,8 +1,9 @@
 // GEMM across a worker pool: the rows of C (and of op(A)) are cut into one band per worker, each worker with
 // its own packing workspace, all over the same shared memory.
 import { InvalidArgumentError } from "../errors.js";
-import type { Arena, Slab } from "../runtime/arena.js";
-import type { KernelCall, WorkerPool } from "../runtime/pool.js";
+import { Arena, type Slab } from "../runtime/arena.js";
+import { type KernelCall, WorkerPool } from "../runtime/pool.js";
+import { describeValue } from "../util/describe.js";
 import { planGemm, type GemmOptions } from "./gemm.js";
 import type { Matrix } from "./matrix.js";
 
@@ -15,7 +16,9 @@ export class ParallelGemm {
     readonly pool: WorkerPool,
     readonly arena: Arena,
   ) {
-    if (arena?.core !== pool?.core) throw new InvalidArgumentError("ParallelGemm: the arena must be over the pool's core (kernels.arena of the Kernels whose core started the pool)");
+    if (!(pool instanceof WorkerPool)) throw new InvalidArgumentError(`ParallelGemm: pool must be a WorkerPool (WorkerPool.start()), got ${describeValue(pool)}`);
+    if (!(arena instanceof Arena)) throw new InvalidArgumentError(`ParallelGemm: arena must be an Arena (kernels.arena), got ${describeValue(arena)}`);
+    if (arena.core !== pool.core) throw new InvalidArgumentError("ParallelGemm: the arena must be over the pool's core (kernels.arena of the Kernels whose core started the pool)");
   }
 
   /** Resolves when every band is done; C is written in place. Same semantics and errors as Kernels.gemm. */

@@ -3,7 +3,7 @@
 import { DownpourError, InvalidArgumentError, InvalidStateError, MemoryLimitError, ShapeError } from "../errors.js";
 import { formatBytes } from "../util/bytes.js";
 import { describeValue } from "../util/describe.js";
-import { MAX_PAGES, PAGE_BYTES, type Core } from "./core.js";
+import { Core, MAX_PAGES, PAGE_BYTES } from "./core.js";
 
 const ALIGN = 64;
 
@@ -68,10 +68,13 @@ export class Slab {
     return this.core.f32().subarray(this.ptr >>> 2, (this.ptr >>> 2) + this.length);
   }
 
-  /** Copies `values` into the slab, starting at element `offset`. */
+  /** Copies `values` (a typed array or an array of numbers) into the slab, starting at element `offset`. */
   set(values: ArrayLike<number>, offset = 0): this {
     this.requireLive("set()");
-    if (offset < 0 || offset + values.length > this.length) {
+    if (!ArrayBuffer.isView(values) && !Array.isArray(values)) {
+      throw new InvalidArgumentError(`slab ${this.label}: set() takes a typed array or an array of numbers, got ${describeValue(values)}`);
+    }
+    if (!Number.isInteger(offset) || offset < 0 || offset + values.length > this.length) {
       throw new ShapeError(`slab${this.name ? ` ${this.name}` : ""}: cannot write ${values.length} values at ${offset} into ${this.length}`);
     }
     this.f32().set(values, offset);
@@ -84,9 +87,12 @@ export class Slab {
     return this.f32().slice();
   }
 
-  /** Byte offset of element `index`. */
+  /** Byte offset of element `index` (0 <= index <= length: the end is allowed). */
   at(index: number): number {
     this.requireLive("at()");
+    if (!Number.isInteger(index) || index < 0 || index > this.length) {
+      throw new InvalidArgumentError(`slab ${this.label}: at() takes an element index from 0 to ${this.length}, got ${describeValue(index)}`);
+    }
     return this.ptr + 4 * index;
   }
 
@@ -178,10 +184,15 @@ export class Arena {
   readonly base: number;
   readonly maxBytes: number;
 
+  /** An arena over `core`'s memory above its own data. Throws InvalidArgumentError for a bad core or maxBytes. */
   constructor(
     readonly core: Core,
     options: ArenaOptions = {},
   ) {
+    if (!(core instanceof Core)) throw new InvalidArgumentError(`new Arena: core must be a Core (from loadCore()), got ${describeValue(core)}`);
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidArgumentError(`new Arena: options must be an object like { maxBytes }, got ${describeValue(options)}`);
+    }
     this.base = alignUp(core.heapBase);
     this.top = this.base;
     this.maxBytes = arenaLimit(options.maxBytes);

@@ -1,11 +1,12 @@
 // A pool of worker threads that run core kernels over one shared WebAssembly.Memory; calls are handed over
 // through a shared control block with atomics, so dispatch costs microseconds, not a message round trip.
-import { WorkerError } from "../errors.js";
+import { InvalidArgumentError, WorkerError } from "../errors.js";
+import { describeValue } from "../util/describe.js";
 import {
   ARG_COUNT, DONE, KERNEL, kernelNames, MAX_ARGS, MESSAGE_LENGTH, QUIT, REQUEST, SLOT_BYTES, slotViews, STATUS,
   type SlotViews, type WorkerInit,
 } from "./control.js";
-import type { Core } from "./core.js";
+import { Core } from "./core.js";
 import type { KernelName } from "./exports.js";
 import { requireSharedMemory } from "./isolation.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "./platform.js";
@@ -53,6 +54,10 @@ export class WorkerPool {
 
   /** Starts `threads` workers over the core's shared memory; resolves when every one has instantiated it. */
   static async start(core: Core, options: PoolOptions = {}): Promise<WorkerPool> {
+    if (!(core instanceof Core)) throw new InvalidArgumentError(`WorkerPool.start: core must be a Core (kernels.core), got ${describeValue(core)}`);
+    if (typeof options !== "object" || options === null) {
+      throw new InvalidArgumentError(`WorkerPool.start: options must be an object like { threads }, got ${describeValue(options)}`);
+    }
     requireSharedMemory("a worker pool");
     if (!core.shared) throw new WorkerError("a worker pool needs a core loaded with { shared: true }");
     const platform = options.platform ?? (await detectPlatform());
@@ -145,15 +150,19 @@ export class WorkerPool {
 
   private post(calls: ReadonlyArray<KernelCall | undefined>): Member[] {
     if (this.closed) throw new WorkerError("the worker pool is closed");
+    if (!Array.isArray(calls)) {
+      throw new InvalidArgumentError(`run: calls must be an array of { kernel, args } (one per worker, or undefined), got ${describeValue(calls)}`);
+    }
     if (calls.length > this.members.length) {
       throw new WorkerError(`${calls.length} calls for a pool of ${this.members.length} workers`);
     }
+    const kernels = calls.map((call) => (call ? this.kernelOf(call) : -1)); // every call checked before any is posted
     const posted: Member[] = [];
     calls.forEach((call, i) => {
       if (!call) return;
       const member = this.members[i]!;
       if (member.failure) throw new WorkerError(`worker ${i} is dead: ${member.failure}`);
-      this.writeCall(member.views, call);
+      this.writeCall(member.views, kernels[i]!, call);
       Atomics.store(member.views.i32, REQUEST, ++member.seq);
       Atomics.notify(member.views.i32, REQUEST);
       posted.push(member);
@@ -161,10 +170,18 @@ export class WorkerPool {
     return posted;
   }
 
-  private writeCall(views: SlotViews, call: KernelCall): void {
+  // The kernel's index in the control table, after checking the call's shape.
+  private kernelOf(call: KernelCall): number {
+    if (typeof call !== "object" || !Array.isArray(call.args)) {
+      throw new InvalidArgumentError(`run: each call must be { kernel, args: number[] }, got ${describeValue(call)}${typeof call === "object" ? ` with args ${describeValue(call.args)}` : ""}`);
+    }
     const index = this.kernelIndex.get(call.kernel);
     if (index === undefined) throw new WorkerError(`the core has no kernel named ${call.kernel}`);
     if (call.args.length > MAX_ARGS) throw new WorkerError(`${call.kernel}: ${call.args.length} arguments, at most ${MAX_ARGS}`);
+    return index;
+  }
+
+  private writeCall(views: SlotViews, index: number, call: KernelCall): void {
     views.i32[KERNEL] = index;
     views.i32[ARG_COUNT] = call.args.length;
     views.args.set(call.args);

@@ -4,16 +4,21 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Kernels } from "../../src/core/kernels.js";
 import { matrix, type Matrix } from "../../src/core/matrix.js";
+import { ParallelGemm } from "../../src/core/parallel-gemm.js";
 import { DownpourError, InvalidArgumentError, ShapeError } from "../../src/errors.js";
+import { Arena } from "../../src/runtime/arena.js";
+import { WorkerPool } from "../../src/runtime/pool.js";
 
 type ErrorClass = new (...args: never[]) => Error;
+
+const bad = <T>(value: unknown): T => value as T;
 
 describe("kernel arguments of the wrong type", () => {
   test("each bad call throws a DownpourError of the expected class whose message names the argument", async () => {
     const kernels = await Kernels.load();
+    const other = await Kernels.load();
     const slab = kernels.arena.alloc(16, "s");
     const m = matrix(slab, 4, 4);
-    const bad = <T>(value: unknown): T => value as T;
     const cases: Array<[string, () => unknown, ErrorClass, RegExp]> = [
       ["gemm, C a Float32Array", () => kernels.gemm(bad(new Float32Array(16)), m, m), InvalidArgumentError, /^gemm: c must be a Matrix .*got a Float32Array of 16/],
       ["gemm, A a number", () => kernels.gemm(m, bad(3), m), InvalidArgumentError, /^gemm: a must be a Matrix .*got the number 3/],
@@ -42,10 +47,25 @@ describe("kernel arguments of the wrong type", () => {
       ["matrix with string columns", () => matrix(slab, 2, bad("2")), ShapeError, /cols must be a non-negative integer, got the string "2"/],
       ["matrix with options null", () => matrix(slab, 2, 2, bad(null)), InvalidArgumentError, /^matrix: options must be an object/],
       ["release of a non-slab", () => kernels.arena.release(bad(m)), InvalidArgumentError, /^release: expected a Slab, got an object/],
+      ["Slab.set of a string", () => slab.set(bad("abc")), InvalidArgumentError, /^slab s: set\(\) takes a typed array or an array of numbers, got the string "abc"/],
+      ["Slab.set at a fractional offset", () => slab.set([1], 0.5), ShapeError, /^slab s: cannot write 1 values at 0.5/],
+      ["Slab.at a fraction", () => slab.at(1.5), InvalidArgumentError, /^slab s: at\(\) takes an element index from 0 to 16, got the number 1.5/],
+      ["new Arena over a non-core", () => new Arena(bad({ heapBase: 0 })), InvalidArgumentError, /^new Arena: core must be a Core .*got an object/],
+      ["new Arena with options null", () => new Arena(kernels.core, bad(null)), InvalidArgumentError, /^new Arena: options must be an object/],
+      ["new Kernels with another core's arena", () => new Kernels(kernels.core, other.arena), InvalidArgumentError, /^new Kernels: arena must be an Arena over the same core .*got an arena over another core/],
+      ["new Kernels over a string", () => new Kernels(bad("core"), kernels.arena), InvalidArgumentError, /^new Kernels: core must be a Core/],
+      ["ParallelGemm without a pool", () => new ParallelGemm(bad(undefined), kernels.arena), InvalidArgumentError, /^ParallelGemm: pool must be a WorkerPool .*got undefined/],
     ];
     for (const [label, call, type, message] of cases) {
       assert.throws(call, (e: unknown) => e instanceof type && message.test((e as Error).message), label);
     }
+  });
+
+  test("Kernels.load and WorkerPool.start refuse arguments of the wrong type", async () => {
+    await assert.rejects(Kernels.load(bad(null)), (e: unknown) => e instanceof InvalidArgumentError && /^Kernels.load: options must be an object or undefined, got null$/.test((e as Error).message));
+    await assert.rejects(WorkerPool.start(bad(null)), (e: unknown) => e instanceof InvalidArgumentError && /^WorkerPool.start: core must be a Core \(kernels.core\), got null$/.test((e as Error).message));
+    const kernels = await Kernels.load();
+    await assert.rejects(WorkerPool.start(kernels.core, bad(4)), (e: unknown) => e instanceof InvalidArgumentError && /^WorkerPool.start: options must be an object like \{ threads \}, got the number 4$/.test((e as Error).message));
   });
 
   test("Kernels.load refuses a memory limit that is not a number of bytes > 0", async () => {

@@ -8,7 +8,7 @@ import { planGemm } from "../../src/core/gemm.js";
 import { ParallelGemm } from "../../src/core/parallel-gemm.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import type { Slab } from "../../src/runtime/arena.js";
-import type { WorkerPool } from "../../src/runtime/pool.js";
+import { WorkerPool } from "../../src/runtime/pool.js";
 import { randomArray, seededRandom } from "../helpers.js";
 
 const N = 4;
@@ -63,10 +63,14 @@ describe("slabs of another core", () => {
     assert.throws(() => planGemm(c, c, b), foreign("gemm", "b's slab", "b9"));
   });
 
-  test("ParallelGemm refuses an arena over another core than its pool's", async () => {
-    const [one, two] = [await Kernels.load(), await Kernels.load()];
-    const pool = { core: one.core, size: 1 } as unknown as WorkerPool; // the check comes before any run
-    assert.throws(() => new ParallelGemm(pool, two.arena), (e: unknown) => e instanceof InvalidArgumentError && /arena must be over the pool's core/.test((e as Error).message));
+  test("ParallelGemm refuses an arena over another core than its pool's", { timeout: 60_000 }, async () => {
+    const [one, two] = [await Kernels.load({ shared: true }), await Kernels.load()];
+    const pool = await WorkerPool.start(one.core, { threads: 1 });
+    try {
+      assert.throws(() => new ParallelGemm(pool, two.arena), (e: unknown) => e instanceof InvalidArgumentError && /arena must be over the pool's core/.test((e as Error).message));
+    } finally {
+      await pool.close();
+    }
   });
 
   test("Arena.release refuses a slab of another arena", async () => {

@@ -4,7 +4,7 @@ import { after, before, describe, test } from "node:test";
 import { Kernels } from "../../src/core/kernels.js";
 import { matrix } from "../../src/core/matrix.js";
 import { ParallelGemm } from "../../src/core/parallel-gemm.js";
-import { WorkerError } from "../../src/errors.js";
+import { InvalidArgumentError, WorkerError } from "../../src/errors.js";
 import { WorkerPool } from "../../src/runtime/pool.js";
 import { randomArray, seededRandom } from "../helpers.js";
 
@@ -45,6 +45,13 @@ describe("worker pool", () => {
         for (const s of [a, b, bias, c1, c2]) kernels.arena.release(s);
       }
     }
+  });
+
+  test("run refuses calls that are not an array of { kernel, args }", workers, async () => {
+    const refused = (pattern: RegExp) => (e: unknown) => e instanceof InvalidArgumentError && pattern.test((e as Error).message);
+    await assert.rejects(pool.run("f32_fill" as never), refused(/^run: calls must be an array of \{ kernel, args \}.*got the string "f32_fill"$/));
+    assert.throws(() => pool.runSync([{ kernel: "f32_fill", args: 3 as never }]), refused(/^run: each call must be \{ kernel, args: number\[\] \}, got an object with args the number 3$/));
+    await pool.run([{ kernel: "f32_fill", args: [kernels.arena.alloc(1).ptr, 1, 2] }]); // still usable
   });
 
   test("runs queue in order and each call sees the previous one's result", workers, async () => {
