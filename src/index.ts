@@ -28,7 +28,7 @@ export {
   createDataset, findNonFinite, holdOut, oneHot, selectRows, shuffle, sliceRows, split, take, type Dataset, type DatasetParts, type NonFiniteValue,
 } from "./data/dataset.js";
 export { DEFAULT_MEMORY_LIMIT_BYTES } from "./data/limits.js";
-export { describeTargetProblem, targetProblem, type TargetProblem } from "./model/targets-check.js";
+export { describeTargetProblem, targetProblem, type TargetProblem, type Targets } from "./model/targets-check.js";
 export { gaussian, mulberry32, seededPermutation } from "./data/random.js";
 export {
   minMaxNormalize, minMaxStats, zScoreNormalize, zScoreStats, type MinMaxStats, type Normalized, type ZScoreStats,

@@ -1,7 +1,14 @@
 // Whether a dataset's targets are values the network's output layer and cost can produce: one sigmoid output with
 // cross-entropy needs targets in [0, 1], softmax outputs need rows of probabilities (one-hot classes), all need finite.
-import type { Dataset } from "../data/dataset.js";
 import { outputsOf, type ResolvedSpec } from "./spec.js";
+
+/** What targetProblem reads of a Dataset (src/data/dataset.ts; model/ does not import data/): its targets by row. */
+export interface Targets {
+  readonly size: number;
+  readonly outputs: number;
+  /** size x outputs, row-major. */
+  readonly y: Float32Array;
+}
 
 /** The first target a network cannot learn, where it is, and (integer labels 0..N-1) how many classes they look like. */
 export interface TargetProblem {
@@ -26,7 +33,7 @@ const SUM_TOLERANCE = 1e-3;
  * each target in [0, 1]; softmax outputs: each row non-negative, summing to 1; any output: finite targets.
  * Reads every target once; copies nothing.
  */
-export function targetProblem(spec: ResolvedSpec, data: Dataset): TargetProblem | undefined {
+export function targetProblem(spec: ResolvedSpec, data: Targets): TargetProblem | undefined {
   const outputs = outputsOf(spec);
   if (data.outputs !== outputs || data.y.length !== data.size * outputs) return undefined;
   const activation = spec.layers[spec.layers.length - 1]!.activation;
@@ -48,7 +55,7 @@ export function describeTargetProblem(problem: TargetProblem, dataName = "the da
   return `row ${problem.row} of ${dataName}: ${problem.message}${hint}`;
 }
 
-function nonFiniteTarget(data: Dataset): Omit<TargetProblem, "classes"> | undefined {
+function nonFiniteTarget(data: Targets): Omit<TargetProblem, "classes"> | undefined {
   const { y, outputs } = data;
   for (let i = 0; i < y.length; i++) {
     const value = y[i]!;
@@ -57,7 +64,7 @@ function nonFiniteTarget(data: Dataset): Omit<TargetProblem, "classes"> | undefi
   return undefined;
 }
 
-function unitRangeProblem(data: Dataset): Omit<TargetProblem, "classes"> | undefined {
+function unitRangeProblem(data: Targets): Omit<TargetProblem, "classes"> | undefined {
   const { y, outputs } = data;
   for (let i = 0; i < y.length; i++) {
     const value = y[i]!;
@@ -69,7 +76,7 @@ function unitRangeProblem(data: Dataset): Omit<TargetProblem, "classes"> | undef
   return undefined;
 }
 
-function softmaxProblem(data: Dataset): Omit<TargetProblem, "classes"> | undefined {
+function softmaxProblem(data: Targets): Omit<TargetProblem, "classes"> | undefined {
   const { y, outputs, size } = data;
   const expected = "softmax outputs need targets >= 0 that sum to 1 in each row (one-hot classes or probabilities)";
   for (let row = 0; row < size; row++) {
