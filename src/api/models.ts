@@ -11,7 +11,7 @@ import { type Evaluation, evaluate } from "../train/evaluate.js";
 import { computeGradients, type GradientOptions, type Gradients } from "../train/gradients.js";
 import { checkOptionNames, type TrainOptions, TrainOptionsError } from "../train/options.js";
 import { OptimizerState } from "../train/state.js";
-import { type EpochReport, LocalTrainer, type TrainerHooks } from "../train/trainer.js";
+import { type EpochReport, LocalTrainer, requireDataset, type TrainerHooks } from "../train/trainer.js";
 import { defaultKernels } from "./default-kernels.js";
 
 /** Names of the model classes, as stored in model files. */
@@ -92,7 +92,9 @@ export class Model {
   async fit(data: Dataset, options: FitOptions = {}): Promise<EpochReport[]> {
     this.requireUsable("fit()");
     if (this.#fitting) throw new InvalidStateError("fit() is already running on this model; await it first");
+    requireDataset(data, "fit(): the training data");
     checkOptionNames(options, FIT_HOOK_NAMES);
+    if (options.validation !== undefined) requireDataset(options.validation, "fit(): validation");
     if (options.onEpoch !== undefined && typeof options.onEpoch !== "function") {
       throw new TrainOptionsError(`onEpoch must be a function, got ${typeof options.onEpoch}`, { option: "onEpoch" });
     }

@@ -123,7 +123,7 @@ export function checkOptionNames(options: unknown, hooks: readonly string[] = []
 }
 
 function describe(value: unknown): string {
-  if (value === undefined) return "undefined";
+  if (value === undefined || typeof value === "number") return String(value);
   if (typeof value === "function") return "a function";
   return JSON.stringify(value) ?? String(value);
 }

@@ -6,12 +6,13 @@
 
 import type { Dataset } from "../data/dataset.js";
 import { DataError } from "../data/errors.js";
-import { DownpourError, InvalidStateError, ShapeError, WorkerError } from "../errors.js";
+import { DownpourError, InvalidArgumentError, InvalidStateError, ShapeError, WorkerError } from "../errors.js";
 import type { Network } from "../model/network.js";
 import { describeTargetProblem, targetProblem } from "../model/targets-check.js";
 import { requireSharedMemory } from "../runtime/isolation.js";
 import { detectPlatform, type Platform, type WorkerHandle } from "../runtime/platform.js";
 import { startWorker } from "../runtime/spawn.js";
+import { describeValue } from "../util/describe.js";
 import { permutationInto } from "../util/random.js";
 import {
   Command,
@@ -213,7 +214,9 @@ export class LocalTrainer {
    * DataError for targets the network's output layer and cost cannot produce (naming the dataset's row and line).
    */
   static async create(network: Network, train: Dataset, options: TrainOptions = {}, hooks: TrainerHooks = {}): Promise<LocalTrainer> {
+    requireDataset(train, "training data");
     checkHookNames(hooks);
+    if (hooks.validation !== undefined) requireDataset(hooks.validation, "validation data");
     const platform = hooks.platform ?? (await detectPlatform());
     const resolved = resolveTrainOptions(options, platform.hardwareConcurrency());
     requireFits(network, train, "training data");
@@ -735,6 +738,23 @@ function checkHookNames(hooks: TrainerHooks): void {
     if (hooks[name] !== undefined && typeof hooks[name] !== "function")
       throw new TrainOptionsError(`${name} must be a function, got ${typeof hooks[name]}`, { option: name });
   }
+}
+
+/** Throws InvalidArgumentError naming `what` unless `data` has a Dataset's fields (createDataset checked the rest). */
+export function requireDataset(data: unknown, what: string): asserts data is Dataset {
+  const d = data as Partial<Dataset> | null | undefined;
+  const ok =
+    typeof d === "object" &&
+    d !== null &&
+    d.x instanceof Float32Array &&
+    d.y instanceof Float32Array &&
+    Number.isInteger(d.size) &&
+    Number.isInteger(d.features) &&
+    Number.isInteger(d.outputs);
+  if (!ok)
+    throw new InvalidArgumentError(
+      `${what} must be a Dataset (from createDataset(), readCsv(), loadMnist(), ...), got ${describeValue(data)}`,
+    );
 }
 
 function isAbortSignal(value: unknown): value is AbortSignal {

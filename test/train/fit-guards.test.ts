@@ -5,10 +5,10 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { AutoEncoder, LogisticRegression, type Model, MultiLayerPerceptron } from "../../src/api/models.js";
 import { Kernels } from "../../src/core/kernels.js";
-import { createDataset } from "../../src/data/dataset.js";
+import { createDataset, type Dataset } from "../../src/data/dataset.js";
 import { DataError } from "../../src/data/errors.js";
 import { syntheticClassification } from "../../src/data/synthetic.js";
-import { InvalidStateError } from "../../src/errors.js";
+import { InvalidArgumentError, InvalidStateError } from "../../src/errors.js";
 import { Network } from "../../src/model/network.js";
 import { detectPlatform, type Platform } from "../../src/runtime/platform.js";
 import type { GradientExchange } from "../../src/train/exchange.js";
@@ -90,9 +90,28 @@ describe("option names and types", () => {
         "convergence.windw",
       ],
       [{ nonFiniteLoss: "skip" as "error" }, /^nonFiniteLoss must be "error" or "continue", got "skip"$/, "nonFiniteLoss"],
+      [{ epochs: Number.POSITIVE_INFINITY }, /^epochs must be a positive integer, got Infinity$/, "epochs"],
     ];
     for (const [options, pattern, option] of cases) assert.throws(() => resolveTrainOptions(options, 1), isOptionError(pattern, option));
     assert.throws(() => resolveTrainOptions("fast" as TrainOptions, 1), isOptionError(/^training options must be an object, got "fast"$/));
+  });
+
+  test("fit() without a Dataset (or with a validation that is none) says what it expected", TIMEOUT, async () => {
+    const model = await MultiLayerPerceptron.create(MLP);
+    try {
+      const expected = (what: string, got: string) => (e: unknown) =>
+        e instanceof InvalidArgumentError &&
+        e.message === `fit(): ${what} must be a Dataset (from createDataset(), readCsv(), loadMnist(), ...), got ${got}`;
+      await assert.rejects(model.fit(undefined as unknown as Dataset), expected("the training data", "undefined"));
+      await assert.rejects(model.fit({} as Dataset), expected("the training data", "an object"));
+      await assert.rejects(model.fit(data, { validation: 5 as unknown as Dataset }), expected("validation", "the number 5"));
+      await assert.rejects(
+        model.fit(data, null as unknown as TrainOptions),
+        isOptionError(/^training options must be an object, got null$/),
+      );
+    } finally {
+      model.dispose();
+    }
   });
 
   test("LocalTrainer.create refuses an unknown hook, suggesting the nearest", TIMEOUT, async () => {
