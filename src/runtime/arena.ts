@@ -227,7 +227,7 @@ export class Arena {
    */
   release(slab: Slab): void {
     if (!(slab instanceof Slab)) throw new InvalidArgumentError(`release: expected a Slab, got ${describeValue(slab)}`);
-    slab.requireLive("releasing it again");
+    if (slab.released) throw new InvalidStateError(`release: slab ${slab.label} was released already; a slab is released once`);
     const entry = this.live.get(slab.ptr);
     if (entry?.slab !== slab) {
       const block = Array.from(this.live.values(), (e) => e.slab).find((live) => live.sharesLeaseWith(slab));
@@ -277,8 +277,10 @@ export class Arena {
   // The MemoryLimitError of an allocation of `bytes` for `what` that does not fit, in plain words.
   private limitError(bytes: number, what: string): MemoryLimitError {
     const limit = this.maxBytes;
-    const free = Math.max(0, limit - this.usedBytes);
-    const reason = bytes > limit ? `more than the ${formatBytes(limit)} memory limit` : `but only ${formatBytes(free)} of the ${formatBytes(limit)} memory limit are free`;
+    const reason =
+      bytes > limit
+        ? `more than the ${formatBytes(limit)} memory limit`
+        : `more than is free: ${formatBytes(this.usedBytes)} of the ${formatBytes(limit)} memory limit are in use`;
     return new MemoryLimitError(`not enough memory: needs ${formatBytes(bytes)} for ${what}, ${reason}${raiseLimitHint(limit)}`, {
       neededBytes: bytes,
       limitBytes: limit,
