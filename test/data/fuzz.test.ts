@@ -21,7 +21,7 @@ import { mulberry32 } from "../../src/util/random.js";
 import { tempDir, writeTemp } from "../support/temp.js";
 import { idxBytes } from "./fixtures.js";
 
-const CASES = 120;
+const CASES = 100;
 const CASE_TIMEOUT_MS = 5_000;
 const TIMEOUT = { timeout: 60_000 };
 const dir = tempDir("fuzz");
