@@ -1,9 +1,9 @@
 // The runtime layer: loading the core on every runtime (adapters), the memory arena and the worker pool.
 // The public `downpour/core` entry is src/core/index.ts, which adds the typed kernels.
 export * from "../errors.js";
-export { Arena, Layout, Slab, type ArenaOptions, type LayoutEntry } from "./arena.js";
+export { Arena, DEFAULT_ARENA_BYTES, Layout, MAX_ARENA_BYTES, Slab, type ArenaOptions, type LayoutEntry } from "./arena.js";
 export { buildDir, buildDirCandidates } from "./build-dir.js";
-export { Core, instantiateCore, loadCore, PAGE_BYTES, type CoreOptions, type CoreSource } from "./core.js";
+export { Core, DEFAULT_MAXIMUM_PAGES, instantiateCore, loadCore, MAX_PAGES, PAGE_BYTES, type CoreOptions, type CoreSource } from "./core.js";
 export type { CoreExports, KernelName } from "./exports.js";
 export { CrossOriginIsolationError, ISOLATION_HEADERS, requireSharedMemory, sharedMemoryAvailable } from "./isolation.js";
 export {
