@@ -25,7 +25,7 @@ import { epochProgress } from "../progress.js";
 import { SETTINGS, type SettingDef, type TrainSettings, type ValueType } from "../settings.js";
 import { epochTable } from "../summary.js";
 import { asCliTrainingError, capThreads, checkTrainOptions, ignoredOptimizerSettings, trainOptionsOf } from "../train-options.js";
-import { loadTrainingData, type TrainingData } from "../training-data.js";
+import { checkTrainingTargets, loadTrainingData, type TrainingData } from "../training-data.js";
 
 export const DEFAULT_CURVES = "downpour-curves.svg";
 
@@ -66,6 +66,7 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
   warn(io, [ignoredDataSettings(data.source, sources)]);
   const model = resume ? resumedModel(resume, options) : await createModel(settings, shapeOf(data), options, sources);
   try {
+    checkTrainingTargets(model.network.spec, data, settings, sources);
     io.stderr(`${describeRun(model, data, resolved)}\n`);
     if (resume) io.stderr(`${resumeLine(resume, resolved.epochs)}\n`);
     const progress = epochProgress(io, resolved.epochs, settings.quiet);
