@@ -1,5 +1,6 @@
 // Hama's convergence check over mini-batch losses: every `window` batches, compare the window's mean loss with
-// the previous window's; converged when it fell by less than `minImprovement` (relative).
+// the previous window's; converged when it fell by less than `minImprovement` (relative). A NaN or infinite mean
+// (training on with nonFiniteLoss "continue") is no sign of convergence.
 
 export class ConvergenceCheck {
   private previous: number | undefined;
@@ -20,6 +21,7 @@ export class ConvergenceCheck {
     this.previous = mean;
     this.sum = 0;
     this.count = 0;
-    return previous !== undefined && !(previous - mean > this.minImprovement * Math.abs(previous));
+    if (previous === undefined || !Number.isFinite(previous) || !Number.isFinite(mean)) return false;
+    return !(previous - mean > this.minImprovement * Math.abs(previous));
   }
 }

@@ -109,6 +109,14 @@ describe("divergence", () => {
     });
   }
 
+  test('nonFiniteLoss "continue" with a convergence check: a NaN loss is not taken for convergence', TIMEOUT, async () => {
+    const { result, network } = await train({ threads: 2, nonFiniteLoss: "continue", convergence: { window: 3 } });
+    assert.ok(Array.isArray(result), String(result));
+    assert.equal(result.length, 3);
+    assert.ok(result.every((r) => r.stop === undefined));
+    network.dispose();
+  });
+
   test("a sensible learning rate trains without a divergence error", TIMEOUT, async () => {
     const { result, network } = await train({ threads: 2, learningRate: 0.1 });
     assert.ok(Array.isArray(result), String(result));
