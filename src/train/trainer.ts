@@ -266,11 +266,14 @@ export class LocalTrainer {
    * Runs epochs one by one, yielding a report after each; the next epoch starts when the consumer asks for it.
    * Stops after an epoch whose report has a stop (convergence, early stopping, max iterations, an abort), when the
    * signal is aborted or the trainer closed between epochs (the last report then gets stop "aborted"), and at once
-   * when it was aborted before the first. Throws TrainingError if a worker or the seam fails or the loss diverges.
+   * when it was aborted before the first. Throws TrainingError if a worker or the seam fails or the loss diverges,
+   * and InvalidStateError if the trainer is closed or another epochs() or train() is running an epoch.
    */
   async *epochs(): AsyncGenerator<EpochReport> {
     for (let epoch = 1; epoch <= this.options.epochs && this.iterations < this.options.maxIterations; epoch++) {
-      if (this.stopRequested()) return;
+      if (this.hooks.signal?.aborted) return;
+      if (this.running)
+        throw new InvalidStateError("an epoch of this trainer is already running (two epochs() or train() at once); await it first");
       const run = this.runOneEpoch(epoch);
       this.running = run.catch(() => undefined);
       const report = await run.finally(() => {

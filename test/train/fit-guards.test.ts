@@ -240,6 +240,27 @@ describe("model misuse", () => {
     }
   });
 
+  test("a trainer refuses a second train() while one runs, and any epoch once closed", TIMEOUT, async () => {
+    const kernels = await Kernels.load({ shared: true });
+    const network = Network.create(kernels, { inputs: 8, layers: [{ units: 3, activation: "softmax" }] });
+    try {
+      const trainer = await LocalTrainer.create(network, data, OPTIONS);
+      const first = trainer.train();
+      await assert.rejects(
+        trainer.train(),
+        (e: unknown) => e instanceof InvalidStateError && /an epoch of this trainer is already running/.test((e as Error).message),
+      );
+      assert.equal((await first).length, 3);
+      await trainer.close();
+      await assert.rejects(
+        trainer.train(),
+        (e: unknown) => e instanceof InvalidStateError && /the trainer is closed/.test((e as Error).message),
+      );
+    } finally {
+      network.dispose();
+    }
+  });
+
   test("onEpoch may return a promise: the next epoch starts once it resolves", TIMEOUT, async () => {
     const model = await MultiLayerPerceptron.create(MLP);
     try {
