@@ -6,14 +6,16 @@ export * from "./model/spec.js";
 export { Network, type Tensor } from "./model/network.js";
 export {
   AutoEncoder, LayeredANN, LinearRegression, LogisticRegression, Model, MultiLayerPerceptron, Perceptron,
-  type FitOptions, type MlpConfig, type ModelKind, type ModelOptions,
+  FIT_HOOK_NAMES, type FitOptions, type MlpConfig, type ModelKind, type ModelOptions,
 } from "./api/models.js";
 export { decodeModel, encodeModel, type DecodeModelOptions } from "./api/model-bytes.js";
 export { defaultKernels, setDefaultKernels } from "./api/default-kernels.js";
 export { ModelFileError } from "./model/file/errors.js";
 export { MODEL_FILE_MAGIC, MODEL_FILE_VERSION, type ModelFileContents, type ModelFileTensor } from "./model/file/format.js";
 export * from "./train/options.js";
-export { LocalTrainer, TrainingError, type EpochReport, type TrainerHooks, type TrainProgress } from "./train/trainer.js";
+export {
+  LocalTrainer, TRAINER_HOOK_NAMES, TrainingError, type EpochReport, type EpochStop, type TrainerHooks, type TrainingFailure, type TrainProgress,
+} from "./train/trainer.js";
 export { evaluate, type Evaluation } from "./train/evaluate.js";
 export * from "./train/metrics.js";
 export { OptimizerState } from "./train/state.js";
@@ -33,4 +35,5 @@ export { gaussian, mulberry32, seededPermutation } from "./data/random.js";
 export {
   minMaxNormalize, minMaxStats, zScoreNormalize, zScoreStats, type MinMaxStats, type Normalized, type ZScoreStats,
 } from "./data/normalize.js";
+export { applyScaling, scaleRows, type Scaling } from "./data/scaling.js";
 export { syntheticClassification, type SyntheticClassificationOptions } from "./data/synthetic.js";

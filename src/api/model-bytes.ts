@@ -1,7 +1,8 @@
 // A model as bytes of the downpour model file format and back, in memory (runtime-free: no file system): the spec,
 // the parameters, the optimizer state and its step, so that decoding gives identical outputs and training resumes.
 import { Kernels } from "../core/kernels.js";
-import { InvalidArgumentError, InvalidStateError, MemoryLimitError } from "../errors.js";
+import { asScaling, type Scaling } from "../data/scaling.js";
+import { InvalidArgumentError, MemoryLimitError } from "../errors.js";
 import { decodeModel as decodeContents } from "../model/file/decode.js";
 import { encodeModel as encodeContents } from "../model/file/encode.js";
 import { ModelFileError } from "../model/file/errors.js";
@@ -11,6 +12,7 @@ import type { NetworkSpec } from "../model/spec.js";
 import { OPTIMIZERS, type OptimizerKind, type TrainOptions } from "../train/options.js";
 import { OptimizerState } from "../train/state.js";
 import { defaultKernels } from "./default-kernels.js";
+import { requireFiniteTensors } from "./finite-params.js";
 import { describeValue } from "../util/describe.js";
 import { MODEL_CLASSES, Model, type ModelKind } from "./models.js";
 
@@ -25,7 +27,7 @@ export function requireModel(use: string, model: unknown): asserts model is Mode
   if (!(model instanceof Model)) {
     throw new InvalidArgumentError(`${use}: model must be a Model (MultiLayerPerceptron.create(), loadModel(), ...), got ${describeValue(model)}`);
   }
-  if (model.network.disposed) throw new InvalidStateError(`${use}: the model was disposed`);
+  model.requireUsable(use);
 }
 
 // Throws InvalidArgumentError unless `options` is undefined or { kernels?: Kernels }.
@@ -47,6 +49,11 @@ function requireDecodeOptions(use: string, options: unknown): void {
 export function modelContents(model: Model, use = "encodeModel"): ModelFileContents {
   requireModel(use, model);
   const state = model.state;
+  const tensors = [
+    ...model.network.tensors().map((t) => ({ ...t, group: "param" })),
+    ...(state?.tensors() ?? []).map((t) => ({ ...t, group: "optimizer" })),
+  ];
+  requireFiniteTensors(tensors, "<bytes>", use);
   return {
     kind: model.kind,
     spec: model.network.spec,
@@ -54,11 +61,9 @@ export function modelContents(model: Model, use = "encodeModel"): ModelFileConte
       train: JSON.parse(JSON.stringify(model.trainDefaults)) as Record<string, unknown>,
       ...(state ? { optimizer: state.kind, step: state.step, stateEpochs: state.epochs, momentumSlots: state.slots } : {}),
       epochs: model.history.length,
+      ...(model.inputScaling ? { inputScaling: JSON.parse(JSON.stringify(model.inputScaling)) } : {}),
     },
-    tensors: [
-      ...model.network.tensors().map((t) => ({ ...t, group: "param" })),
-      ...(state?.tensors() ?? []).map((t) => ({ ...t, group: "optimizer" })),
-    ],
+    tensors,
   };
 }
 
@@ -79,13 +84,26 @@ export async function modelFromContents(contents: ModelFileContents, source: str
   }
   const model = new Model(contents.kind as ModelKind, network, (contents.meta.train ?? {}) as TrainOptions);
   try {
+    requireFiniteTensors(contents.tensors, source);
     network.setTensors(contents.tensors.filter((t) => t.group === "param"));
     restoreState(model, contents);
+    model.inputScaling = storedScaling(contents, network.inputs);
   } catch (cause) {
     model.dispose();
     throw new ModelFileError(source, `model file ${source}: ${(cause as Error).message}`, { cause });
   }
   return model;
+}
+
+/** The input scaling a file records: the library's meta.inputScaling, else the CLI's meta.preprocess.scaling. */
+function storedScaling(contents: ModelFileContents, inputs: number): Scaling | undefined {
+  const [field, value] = contents.meta.inputScaling !== undefined
+    ? ["meta.inputScaling", contents.meta.inputScaling]
+    : ["meta.preprocess.scaling", (contents.meta.preprocess as { scaling?: unknown } | undefined)?.scaling];
+  if (value === undefined) return undefined;
+  const scaling = asScaling(value, inputs);
+  if (typeof scaling === "string") throw new Error(`${field}: ${scaling}`);
+  return scaling;
 }
 
 function restoreState(model: Model, contents: ModelFileContents): void {

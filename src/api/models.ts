@@ -3,7 +3,8 @@
 // src/train; model bytes in ./model-bytes.ts, files in ./persist.ts).
 import type { Kernels } from "../core/kernels.js";
 import { createDataset, type Dataset } from "../data/dataset.js";
-import { InvalidStateError } from "../errors.js";
+import { applyScaling, scaleRows, type Scaling } from "../data/scaling.js";
+import { InvalidArgumentError, InvalidStateError } from "../errors.js";
 import { Network } from "../model/network.js";
 import type { Activation, Cost, Init, NetworkSpec } from "../model/spec.js";
 import { CrossOriginIsolationError, sharedMemoryAvailable } from "../runtime/isolation.js";
@@ -60,6 +61,13 @@ export class Model {
   readonly history: EpochReport[] = [];
   /** Optimizer state carried between fit() calls and saved with the model. */
   state: OptimizerState | undefined;
+  /**
+   * How raw inputs are scaled before the network sees them: min-max or z-score stats, one entry per input. When
+   * set, fit, predict, evaluate, gradients and encode apply it to every input they are given (copies), so a model
+   * answers raw rows as it was trained on them. Saved with the model (meta.inputScaling) and restored by
+   * loadModel/decodeModel, which also read the scaling the CLI records (meta.preprocess.scaling). Default: none.
+   */
+  inputScaling: Scaling | undefined;
   #disposed = false;
   /** The fit() in progress, if any. */
   #fitting: RunningFit | undefined;
@@ -121,7 +129,7 @@ export class Model {
     }
     const state = this.stateFor(merged);
     const hooks: TrainerHooks = {
-      validation: validation && this.trainingData(validation),
+      validation: validation && this.trainingData(this.scaled(validation)),
       onProgress,
       platform,
       signal,
@@ -130,7 +138,7 @@ export class Model {
       parameters,
       stall,
     };
-    const trainer = await LocalTrainer.create(this.network, this.trainingData(data), merged, hooks);
+    const trainer = await LocalTrainer.create(this.network, this.trainingData(this.scaled(data)), merged, hooks);
     fitting.trainer = trainer;
     const reports: EpochReport[] = [];
     try {
@@ -148,6 +156,21 @@ export class Model {
     return reports;
   }
 
+  /** `data` with inputScaling applied (itself when there is none). */
+  protected scaled(data: Dataset): Dataset {
+    if (!this.inputScaling) return data;
+    requireDataset(data, "the dataset");
+    return applyScaling(data, this.inputScaling);
+  }
+
+  /** Rows of inputs with inputScaling applied (a copy; `x` itself when there is none). */
+  protected scaledRows(x: Float32Array | readonly number[], what: string): Float32Array | readonly number[] {
+    if (!this.inputScaling) return x;
+    const inputs = this.network.inputs;
+    if (!(x instanceof Float32Array) && !Array.isArray(x)) throw new InvalidArgumentError(`${what}: x must be a Float32Array of rows × ${inputs} inputs (or an array of numbers)`);
+    return scaleRows(x instanceof Float32Array ? x : Float32Array.from(x), inputs, this.inputScaling);
+  }
+
   /** The dataset fit() trains on (an auto-encoder trains on its inputs). */
   protected trainingData(data: Dataset): Dataset {
     return data;
@@ -162,23 +185,23 @@ export class Model {
     return this.state;
   }
 
-  /** Outputs for rows of inputs (row-major; copies). */
+  /** Outputs for rows of inputs (row-major; copies), the inputs scaled by inputScaling when it is set. */
   predict(x: Float32Array, rows?: number): Float32Array {
     this.requireUsable("predict()");
-    return this.network.predict(x, rows);
+    return this.network.predict(this.scaledRows(x, "predict()") as Float32Array, rows);
   }
 
   /** Mean loss and accuracy (classifiers) on a dataset. */
   evaluate(data: Dataset): Evaluation {
     this.requireUsable("evaluate()");
-    return evaluate(this.network, this.trainingData(data));
+    return evaluate(this.network, this.trainingData(this.scaled(data)));
   }
 
   /** The mean loss over every sample of `data` and its gradient per parameter tensor (w0, b0, ...; copies), as
    *  training computes it, without changing the model. Compare with `network.tensors()` for the parameters. */
   gradients(data: Dataset, options?: GradientOptions): Gradients {
     this.requireUsable("gradients()");
-    return computeGradients(this.network, this.trainingData(data), options);
+    return computeGradients(this.network, this.trainingData(this.scaled(data)), options);
   }
 
   /**
@@ -315,13 +338,13 @@ export class AutoEncoder extends Model {
     return createDataset({ features: data.features, outputs: data.features, x: data.x, y: data.x, name: data.name });
   }
 
-  /** Hidden codes of rows of inputs (copies). */
+  /** Hidden codes of rows of inputs (copies), the inputs scaled by inputScaling when it is set. */
   encode(x: Float32Array, rows?: number): Float32Array {
     this.requireUsable("encode()");
-    return this.network.forwardRange(x, 0, 0, rows);
+    return this.network.forwardRange(this.scaledRows(x, "encode()") as Float32Array, 0, 0, rows);
   }
 
-  /** Reconstructions from rows of hidden codes (copies). */
+  /** Reconstructions from rows of hidden codes (copies); with inputScaling they are scaled inputs, as trained. */
   decode(code: Float32Array, rows?: number): Float32Array {
     this.requireUsable("decode()");
     return this.network.forwardRange(code, 1, 1, rows);

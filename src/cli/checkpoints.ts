@@ -180,11 +180,9 @@ export function checkKeeping(settings: TrainSettings, sources: Sources, io: CliI
   }
 }
 
-/** The checkpoint as an output to check before training (none when it is the --resume file, which is read first and
- *  which it is meant to replace). */
+/** The checkpoint as an output to check before training (it may be the --resume file, which is read first). */
 export function checkpointOutput(settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
   const path = checkpointPath(settings, cwd);
-  if (settings.resume !== undefined && resolve(cwd, settings.resume) === path) return [];
   const typed = settings.checkpoint ?? relative(cwd, path);
   return [namedFile("--checkpoint", sources.checkpoint, typed, path, "the default, beside the model")];
 }

@@ -125,11 +125,14 @@ export async function readDataFile(source: FileSource, options: ReadOptions): Pr
     if (error instanceof DataSizeError && options.maxBytesFlag !== undefined) {
       throw new DataSizeError(`${error.message} (raise it with ${options.maxBytesFlag})`, error, error, { cause: error });
     }
-    if (!(error instanceof DataError) || error.line === undefined) throw error;
+    if (!(error instanceof DataError) || error.line === undefined || NOT_A_FORMAT_PROBLEM.test(error.message)) throw error;
     const hint = ` (read as ${source.format}, chosen by ${source.how}; choose another with --format csv|libsvm|idx)`;
     throw new DataError(`${error.message}${hint}`, error, { cause: error });
   }
 }
+
+/** Parse errors that another --format would not cure: a number out of range, not a token of the wrong shape. */
+const NOT_A_FORMAT_PROBLEM = /expected a (value that is a )?finite number|beyond the 32-bit float range/;
 
 async function readAs(source: FileSource, options: ReadOptions): Promise<Dataset> {
   switch (source.format) {

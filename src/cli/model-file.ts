@@ -2,9 +2,8 @@
 // (the scaling stats and column settings), so that eval and predict treat new inputs as training did.
 import { resolve } from "node:path";
 import { ModelFileError, readModelFile, writeModelFile, type ModelFileContents } from "../model/file/index.js";
-import { modelContents } from "../api/model-bytes.js";
+import { modelContents, modelFromContents } from "../api/model-bytes.js";
 import type { Model } from "../api/models.js";
-import { loadModel } from "../api/persist.js";
 import { isFile, type DataSource } from "./datasets.js";
 import { asScaling, type Scaling } from "./scaling.js";
 import type { TrainSettings } from "./settings.js";
@@ -59,10 +58,13 @@ export async function saveTrainedModel(model: Model, path: string, preprocess: P
 
 /** A model file's model and preprocessing (none recorded: no scaling). */
 export async function loadTrainedModel(path: string): Promise<{ model: Model; preprocess: Partial<Preprocess> }> {
-  const model = await loadModel(path);
+  const contents = await readModelFile(path);
+  const model = await modelFromContents(contents, path);
   try {
-    const { meta } = await readModelFile(path);
-    return { model, preprocess: checkPreprocess(meta[META_KEY], path, model.network.inputs) };
+    const { meta } = contents;
+    const preprocess = checkPreprocess(meta[META_KEY], path, model.network.inputs);
+    model.inputScaling = undefined; // the CLI scales what it reads itself, with preprocess.scaling (predict streams rows)
+    return { model, preprocess };
   } catch (error) {
     model.dispose();
     throw error;

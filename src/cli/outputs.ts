@@ -12,6 +12,8 @@ export interface NamedFile {
   readonly label: string;
   readonly typed: string;
   readonly path: string;
+  /** An input read whole before any output is written, which outputs may replace (the --resume file). */
+  readonly replaceable?: boolean;
 }
 
 /**
@@ -87,7 +89,7 @@ export async function checkOutputs(outputs: readonly NamedFile[], inputs: readon
   const outs = await Promise.all(outputs.map(async (file) => ({ file, id: await identityOf(file.path) })));
   const ins = await Promise.all(inputs.map(async (file) => ({ file, id: await identityOf(file.path) })));
   for (const [i, out] of outs.entries()) {
-    const input = ins.find((candidate) => sameFile(out.id, candidate.id));
+    const input = ins.find((candidate) => !candidate.file.replaceable && sameFile(out.id, candidate.id));
     if (input) throw new CliError(`${out.file.label}: would overwrite the input ${input.file.label}; choose another file`);
     const other = outs.slice(0, i).find((candidate) => sameFile(out.id, candidate.id));
     if (other) throw new CliError(`${out.file.label} and ${other.file.label} are the same file: give each output its own file`);

@@ -2,6 +2,8 @@
 // default's failed download falls back to the bundled digits), a separate --test-data file or a seeded holdout,
 // and scaling fitted on the training rows only; their size checked against --memory-limit, and their targets
 // against what the model's output layer and cost can produce.
+import { realpathSync } from "node:fs";
+import { getHeapStatistics } from "node:v8";
 import { defaultCacheDir } from "../data/cache.js";
 import { holdOut, selectRows, type Dataset } from "../data/dataset.js";
 import { DataError, DataSizeError } from "../data/errors.js";
@@ -43,8 +45,18 @@ export async function loadTrainingData(settings: TrainSettings, sources: Sources
   return { train: dataset, test: test && applyScaling(test, scaling), source, scaling };
 }
 
-/** Bytes of one number of the scaling statistics (JavaScript doubles), and how many arrays of them fitScaling holds. */
-const STATS_BYTES_PER_FEATURE = 3 * 8;
+/** JavaScript-heap bytes the scaling statistics take per feature: three arrays of doubles while fitting, and the
+ *  numbers as JSON text in the model file (about 20 characters each, two per feature). */
+const STATS_BYTES_PER_FEATURE = 3 * 8 + 2 * 20;
+
+/** The JavaScript heap's limit (typed arrays live outside it; the scaling statistics inside); Infinity when unknown. */
+function heapLimitBytes(): number {
+  try {
+    return getHeapStatistics().heap_size_limit || Number.POSITIVE_INFINITY;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
 
 /**
  * Refuses (DataSizeError) --data rows whose copies for the random holdout and the scaling, beside the rows read,
@@ -57,7 +69,17 @@ function checkPreparationSize(all: Dataset, source: DataSource, method: Normaliz
   const holdout = settings.holdout ?? DEFAULT_HOLDOUT;
   const holdsOut = settings.testData === undefined && (holdout < 1 ? Math.round(all.size * holdout) : holdout) > 0;
   const scales = method !== "none";
-  const neededBytes = rowsBytes * (holdsOut ? 2 : 1) + (scales ? all.size * all.features * VALUE_BYTES + all.features * STATS_BYTES_PER_FEATURE : 0);
+  const statsBytes = scales ? all.features * STATS_BYTES_PER_FEATURE : 0;
+  const heapBytes = heapLimitBytes() / 2;
+  if (statsBytes > heapBytes) {
+    throw new DataSizeError(
+      `${source.name}: the ${method} statistics of ${all.features} features would need ${formatBytes(statsBytes)} of JavaScript memory, more than the ` +
+        `${formatBytes(heapBytes)} it can spare (use fewer features, or no scaling: --normalize none)`,
+      { file: source.path },
+      { neededBytes: statsBytes, limitBytes: heapBytes },
+    );
+  }
+  const neededBytes = rowsBytes * (holdsOut ? 2 : 1) + (scales ? all.size * all.features * VALUE_BYTES + statsBytes : 0);
   if (neededBytes <= limitBytes) return;
   const copies = [holdsOut ? "the random holdout" : "", scales ? `the ${method} scaling` : ""].filter((step) => step !== "").join(" and ");
   const shape = `${all.size} rows of ${all.features} features and ${all.outputs} output${all.outputs === 1 ? "" : "s"}`;
@@ -121,10 +143,31 @@ async function chooseTestSet(
     if (sources.holdout) throw new CliError(`${sources.testData} and ${sources.holdout} both choose the test set; give one of them`);
     const testSource = await dataSource(settings.testData, io.cwd, sources.testData, settings.format);
     if (!isFile(testSource)) throw new CliError(`${sources.testData} ${settings.testData}: expected a data file, not a preset`);
-    return { train: all, test: await readDataFile(testSource, { ...fileOptions(settings, sources), features: all.features }) };
+    const test = await readDataFile(testSource, { ...fileOptions(settings, sources), features: all.features });
+    requireSameColumns(test, all, `${sources.testData} ${settings.testData}`, `${sources.data ?? "--data"} ${settings.data}`);
+    if (isFile(source) && sameFile(source.path, testSource.path)) {
+      io.stderr(`downpour: warning: ${sources.testData} ${settings.testData} is the training file: the test figures will show how well the model fits its training rows, not how it does on new ones\n`);
+    }
+    return { train: all, test };
   }
   if (builtinTest && settings.holdout === undefined) return { train: all, test: builtinTest };
   return splitOff(all, settings.holdout ?? DEFAULT_HOLDOUT, isFile(source), settings.seed ?? 1, sources.holdout);
+}
+
+/** Whether two paths name one file (after symlinks); false when either cannot be resolved. */
+function sameFile(a: string, b: string): boolean {
+  try {
+    return realpathSync(a) === realpathSync(b);
+  } catch {
+    return false;
+  }
+}
+
+/** Refuses a test set whose rows do not have the training rows' features and outputs, naming both files. */
+function requireSameColumns(test: Dataset, train: Dataset, testLabel: string, trainLabel: string): void {
+  if (test.features === train.features && test.outputs === train.outputs) return;
+  const shape = (d: Dataset) => `${d.features} feature${d.features === 1 ? "" : "s"} and ${d.outputs} output${d.outputs === 1 ? "" : "s"}`;
+  throw new CliError(`${testLabel}: its rows give ${shape(test)}, but ${trainLabel} gives ${shape(train)}; the test file needs the training file's columns`);
 }
 
 /** Holds out a count or fraction of the rows, picked at random (seeded) when `pick` (files may be sorted by label). */

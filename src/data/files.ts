@@ -43,6 +43,7 @@ export async function* readLines(path: string): AsyncGenerator<{ line: number; t
   try {
     for await (const text of lines) {
       line++;
+      if (text.includes("\0")) throw notText(path, line, text);
       yield { line, text: line === 1 ? text.replace(/^\uFEFF/, "") : text };
     }
   } catch (error) {
@@ -51,6 +52,12 @@ export async function* readLines(path: string): AsyncGenerator<{ line: number; t
     lines.close();
     input.destroy();
   }
+}
+
+/** A line holding a NUL byte: UTF-16 text (a NUL beside every ASCII character) or binary data, never CSV or libsvm. */
+function notText(path: string, line: number, text: string): DataError {
+  const utf16 = line === 1 && /^\uFFFD\uFFFD/.test(text) ? "UTF-16 text (it starts with a UTF-16 byte-order mark)" : "binary data or UTF-16 text";
+  return new DataError(`${path} line ${line}: holds a NUL byte, so it is ${utf16}, not a text data file; save it as UTF-8 text`, { file: path, line });
 }
 
 /** A DataError naming the file for any failure while reading it (DataErrors pass through). */

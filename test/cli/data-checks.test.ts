@@ -91,14 +91,23 @@ describe("values and sizes", () => {
     );
   });
 
+  test("one huge libsvm feature index under the default limits fails fast, not by exhausting the JavaScript heap", TIMEOUT, async () => {
+    // 2 rows x 1e8 features: 800 MB as dense floats (under the 4 GiB data limit), but the min-max statistics of 1e8
+    // features would not fit in V8's heap: before the check, the process died of heap exhaustion (exit 134).
+    writeTemp(dir, "huge.libsvm", "1 1:0.5 2:0.3\n0 100000000:2\n");
+    const { code, err } = await run("train", "--data", "huge.libsvm", "--no-save", ...QUICK);
+    assert.equal(code, 1);
+    assert.match(err, /huge\.libsvm: the minmax statistics of 100000000 features would need 6\.4 GB of JavaScript memory, more than the .* it can spare \(use fewer features, or no scaling: --normalize none\)/);
+  });
+
   test("data that fits but whose scaling copies would not is refused before the copies are made", TIMEOUT, async () => {
-    // 3 rows x 20000 features: 240 kB read; the min-max scaling adds 240 kB and 480 kB of statistics
+    // 3 rows x 20000 features: 240 kB read; the min-max scaling adds 240 kB and 1.28 MB of statistics (64 bytes a feature)
     writeTemp(dir, "wide.libsvm", "1 1:1\n0 2:1\n1 20000:2\n");
     const { code, err } = await run("train", "--data", "wide.libsvm", "--memory-limit", "500K", "--no-save", ...QUICK);
     assert.equal(code, 1);
     assert.match(
       err,
-      /wide\.libsvm: 3 rows of 20000 features and 1 output with their copies for the minmax scaling would need 960 kB, more than the memory limit of 500 KiB \(raise it with --memory-limit, or skip the scaling with --normalize none\)/,
+      /wide\.libsvm: 3 rows of 20000 features and 1 output with their copies for the minmax scaling would need 1\.76 MB, more than the memory limit of 500 KiB \(raise it with --memory-limit, or skip the scaling with --normalize none\)/,
     );
   });
 });

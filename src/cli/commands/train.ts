@@ -115,7 +115,8 @@ function outputFiles(settings: TrainSettings, sources: Sources, cwd: string): Na
   ];
 }
 
-/** The files this run reads: the config, the data and test files (not the presets), and the model it resumes. */
+/** The files this run reads: the config, the data and test files (not the presets), and the model it resumes (read
+ *  whole first, so --save or --checkpoint may replace it). */
 function inputFiles(config: string | undefined, settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
   const file = (flag: string, source: string | undefined, typed: string | undefined) => (typed === undefined ? [] : [namedFile(flag, source ?? flag, typed, resolve(cwd, typed))]);
   const preset = (PRESETS as readonly string[]).includes(settings.data) && settings.format === undefined;
@@ -123,7 +124,7 @@ function inputFiles(config: string | undefined, settings: TrainSettings, sources
     ...file("--config", "--config", config),
     ...(preset ? [] : file("--data", sources.data, settings.data)),
     ...file("--test-data", sources.testData, settings.testData),
-    ...file("--resume", sources.resume, settings.resume),
+    ...file("--resume", sources.resume, settings.resume).map((resume) => ({ ...resume, replaceable: true })),
   ];
 }
 
