@@ -1,6 +1,7 @@
 // Train settings from defaults < a JSON config file < command-line flags, with the config file checked key by key
 // (unknown keys and wrongly typed values name the key and the file) and the source of every value recorded.
 import { readFile } from "node:fs/promises";
+import { didYouMean } from "../train/suggest.js";
 import { ConfigError } from "./errors.js";
 import { readablePath } from "./io.js";
 import { isDelimiter, isHoldout } from "./parse.js";
@@ -136,22 +137,10 @@ function checkKeys(object: Record<string, unknown>, path: string, allowed: reado
   }
 }
 
-/** ' (did you mean "batchSize"?)' for a kebab-case or slightly misspelled key. */
+/** ' (did you mean "batchSize"?)' for a kebab-case, abbreviated ("lr") or slightly misspelled key (src/train/suggest.ts). */
 function suggestion(key: string): string {
   if (key.length > MAX_SHOWN) return "";
-  const camel = key.replace(/[-_]([a-z])/g, (_, c: string) => c.toUpperCase());
-  const near = SETTINGS.map((s) => s.key).find((k) => k === camel || editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
-  return near ? ` (did you mean "${near}"?)` : "";
-}
-
-function editDistance(a: string, b: string): number {
-  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const next = [i];
-    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    row = next;
-  }
-  return row[b.length]!;
+  return didYouMean(key, SETTINGS.map((s) => s.key));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {

@@ -31,11 +31,17 @@ export function checkTrainOptions(options: TrainOptions, sources: Sources, cores
   }
 }
 
-/** The same error, its message prefixed with where the offending value was set ("--epochs: ..."). */
+/**
+ * The same error (class and fields kept), its message saying where the offending value was set: "--epochs must be
+ * a positive integer, got 0" when the message starts with the option's own name (TrainOptionsError.option), else
+ * "--dropout: layers[0].dropout must be ...".
+ */
 export function withSource(error: unknown, source: string | undefined): unknown {
   if (!source || !(error instanceof DownpourError)) return error;
-  const Class = error.constructor as new (message: string, options?: { cause?: unknown }) => DownpourError;
-  return new Class(`${source}: ${error.message}`, { cause: error });
+  const option = (error as { option?: unknown }).option;
+  const named = typeof option === "string" && error.message.startsWith(`${option} `);
+  error.message = named ? `${source}${error.message.slice(option.length)}` : `${source}: ${error.message}`;
+  return error;
 }
 
 /** The optimizer fields each update rule uses; a field given for another rule is ignored by the library. */

@@ -56,6 +56,7 @@ describe("config file errors", () => {
       return true;
     });
     assert.throws(() => checkConfig({ epochz: 8 }, "a.json"), /a\.json: unknown key "epochz" \(did you mean "epochs"\?\)/);
+    assert.throws(() => checkConfig({ lr: 0.1 }, "a.json"), /a\.json: unknown key "lr" \(did you mean "learningRate"\?\)/);
   });
 
   test("unknown keys inside train and spec are named with their path", () => {
@@ -91,12 +92,12 @@ describe("invalid values surface the library's errors with their source", () => 
     const fromFlag = mergeSettings(undefined, { epochs: 0 });
     assert.throws(() => checkTrainOptions(trainOptionsOf(fromFlag.settings), fromFlag.sources, 2), (error: Error) => {
       assert.ok(error instanceof TrainOptionsError);
-      assert.equal(error.message, "--epochs: epochs must be a positive integer, got 0");
+      assert.equal(error.message, "--epochs must be a positive integer, got 0");
       return true;
     });
     const file = { name: "r.json", values: checkConfig({ train: { momentum: 1.5 } }, "r.json") };
     const fromFile = mergeSettings(file, {});
-    assert.throws(() => checkTrainOptions(trainOptionsOf(fromFile.settings), fromFile.sources, 2), /^TrainOptionsError: config file r\.json, "train\.momentum": momentum must be in \[0, 1\)/);
+    assert.throws(() => checkTrainOptions(trainOptionsOf(fromFile.settings), fromFile.sources, 2), /^TrainOptionsError: config file r\.json, "train\.momentum" must be in \[0, 1\)/);
   });
 
   test("SpecError names the layer field and the flag that set it", () => {

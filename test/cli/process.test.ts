@@ -51,7 +51,7 @@ describe("downpour binary", () => {
   test("a value the library rejects exits 1 with `downpour: <message>` and no stack trace", TIMEOUT, () => {
     const run = downpour("train", "--data", "synthetic", "--epochs", "0");
     assert.equal(run.status, 1);
-    assert.equal(run.stderr, "downpour: --epochs: epochs must be a positive integer, got 0\n");
+    assert.equal(run.stderr, "downpour: --epochs must be a positive integer, got 0\n");
   });
 
   test("an unknown command or option is a usage error (2)", TIMEOUT, () => {

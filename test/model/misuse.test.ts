@@ -195,7 +195,7 @@ describe("model bytes and files with arguments of the wrong type", () => {
     const copy = await decodeModel(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, { kernels });
     assert.deepEqual(copy.network.tensors(), model.network.tensors(), "an ArrayBuffer decodes as its bytes do");
     model.dispose();
-    assert.throws(() => encodeModel(model), (e: unknown) => e instanceof InvalidStateError && /^encodeModel: the model was disposed$/.test((e as Error).message));
+    assert.throws(() => encodeModel(model), (e: unknown) => e instanceof InvalidStateError && /^encodeModel: the model was disposed; create or load a new one$/.test((e as Error).message));
     copy.dispose();
   });
 
