@@ -5,6 +5,7 @@ export * from "./losses";
 export * from "./optim";
 export * from "./vector";
 export * from "./dropout";
+export * from "./convert";
 
 /** First byte of linear memory that the core's own static data does not use; the arena starts here. */
 export function core_heap_base(): usize {

@@ -6,6 +6,7 @@ import { describeValue } from "../util/describe.js";
 import { detectPlatform, type Platform, type PlatformOptions } from "../runtime/platform.js";
 import { activationBackward, activationForward, softmaxBackward, softmaxForward, type Activation } from "./activations.js";
 import { requireOptions } from "./checks.js";
+import { fromFloat16, toFloat16, type Float16Options } from "./convert.js";
 import { planGemm, runGemm, type GemmOptions } from "./gemm.js";
 import { binaryCrossEntropy, sigmoidCrossEntropy, softmaxCrossEntropy, squaredError } from "./losses.js";
 import type { Matrix } from "./matrix.js";
@@ -193,5 +194,18 @@ export class Kernels {
   /** y *= alpha. */
   scale(y: Slab, alpha: number): void {
     scale(this.core, y, alpha);
+  }
+
+  // f16 conversion: an f16 slab packs two values per f32 slot (float16Slots(n) slots for n values; float16View reads
+  // them); offsets count values of each side's own type (see Float16Options).
+
+  /** dst (f16) = src (f32) rounded to nearest even; count defaults to the rest of src. */
+  toFloat16(dst: Slab, src: Slab, options: Float16Options = {}): void {
+    toFloat16(this.core, dst, src, options);
+  }
+
+  /** dst (f32) = src (f16), exactly; count defaults to the rest of dst. */
+  fromFloat16(dst: Slab, src: Slab, options: Float16Options = {}): void {
+    fromFloat16(this.core, dst, src, options);
   }
 }

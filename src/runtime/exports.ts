@@ -53,6 +53,10 @@ export interface CoreExports {
   f32_axpy(y: number, x: number, n: number, alpha: number): void;
   f32_scale(y: number, n: number, alpha: number): void;
   f32_col_sum(out: number, x: number, rows: number, cols: number, beta: number): void;
+
+  // f16 conversion (assembly/convert.ts) over n values; f16 pointers address 2-byte values (any even byte offset).
+  f32_to_f16(dst: number, src: number, n: number): void;
+  f16_to_f32(dst: number, src: number, n: number): void;
 }
 
 /** Name of a kernel the worker pool can run. */
