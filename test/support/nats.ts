@@ -1,6 +1,6 @@
 // Real nats-server processes for tests: one server or a routed cluster on free 127.0.0.1 ports, each in its own
 // temp dir (config, JetStream store), ready when it answers clients; every server still running at exit is killed.
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
@@ -64,9 +64,12 @@ const START_ATTEMPTS = 5;
 const running = new Set<ChildProcess>();
 let exitHookInstalled = false;
 
-/** The nats-server binary: from PATH, /usr/sbin or /usr/local/bin; throws saying how to install it. */
-export function natsServerPath(): string {
-  const dirs = [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/bin", "/usr/bin", "/sbin"];
+function searchDirs(): string[] {
+  return [...(process.env.PATH ?? "").split(delimiter), "/usr/sbin", "/usr/local/bin", "/usr/bin", "/sbin"];
+}
+
+/** The nats-server binary: the first in `dirs` (default: PATH, then /usr/sbin, /usr/local/bin, /usr/bin, /sbin); throws saying how to install it. */
+export function natsServerPath(dirs: readonly string[] = searchDirs()): string {
   for (const dir of dirs) {
     if (dir === "") continue;
     const candidate = join(dir, "nats-server");
@@ -375,4 +378,23 @@ async function waitForJetStream(nc: NatsConnection, deadline: number, timeoutMs:
     await sleep(100);
   }
   throw new Error(`JetStream cluster not ready within ${timeoutMs} ms: ${last}`);
+}
+
+/** A self-signed certificate (EC P-256, valid 1 day) for 127.0.0.1 and localhost, made by the openssl CLI and
+ * written to <dir>/<base>-cert.pem and <dir>/<base>-key.pem; it is its own CA (pass `cert` as a client's ca).
+ * nats.js checks a server given by IP address against the name localhost, hence DNS:localhost. */
+export function selfSignedCertificate(dir: string, base = "server"): { cert: string; key: string } {
+  const cert = join(dir, `${base}-cert.pem`);
+  const key = join(dir, `${base}-key.pem`);
+  const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"];
+  args.push("-keyout", key, "-out", cert, "-subj", `/CN=downpour-test-${base}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+  try {
+    execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ENOENT") throw new Error("openssl is not installed: apt-get install -y openssl");
+    const stderr = String((error as { stderr?: unknown }).stderr ?? "");
+    throw new Error(`openssl could not make a test certificate: ${stderr || String(error)}`, { cause: error });
+  }
+  return { cert, key };
 }
