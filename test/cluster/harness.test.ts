@@ -4,7 +4,7 @@
 // a missing binary is an error saying how to install it.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { test } from "node:test";
@@ -15,12 +15,17 @@ import { natsServerPath, startNatsCluster, startNatsServer } from "../support/na
 
 const TIMEOUT = { timeout: 30_000 };
 
+/** Whether the process runs (a zombie waiting for init to reap it, state Z in /proc, counts as gone). */
 function alive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch {
     return false;
+  }
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  } catch {
+    return true; // no /proc: kill(0) said it exists
   }
 }
 
@@ -92,14 +97,15 @@ test("kill() ends the server at once (clients see it go); stop() afterwards reso
   assert.equal(existsSync(server.configFile), false);
 });
 
-test("a server left running when the process exits is killed by the exit hook", TIMEOUT, async () => {
-  const dir = mkdtempSync(join(tmpdir(), "downpour-harness-"));
+test("a server left running when the process exits is killed (and its dir removed) by the exit hook", TIMEOUT, async () => {
+  // The script sits beside this compiled test, so Deno resolves its npm imports from the repo's package.json.
+  const here = dirname(fileURLToPath(import.meta.url));
+  const script = join(here, `.leave-running-${process.pid}.mjs`);
   try {
-    const harness = pathToFileURL(join(dirname(fileURLToPath(import.meta.url)), "../support/nats.js")).href;
-    const script = join(dir, "leave-running.mjs");
+    const harness = pathToFileURL(join(here, "../support/nats.js")).href;
     writeFileSync(
       script,
-      `import { startNatsServer } from ${JSON.stringify(harness)};\nconst s = await startNatsServer({ jetstream: false });\nconsole.log(s.pid);\n`,
+      `import { startNatsServer } from ${JSON.stringify(harness)};\nconst s = await startNatsServer({ jetstream: false });\nconsole.log(JSON.stringify({ pid: s.pid, configFile: s.configFile }));\n`,
     );
     const isDeno = typeof (globalThis as { Deno?: unknown }).Deno !== "undefined";
     const args = isDeno ? ["run", "-A", script] : [script];
@@ -114,11 +120,12 @@ test("a server left running when the process exits is killed by the exit hook", 
     });
     const code = await new Promise<number | null>((resolve) => child.on("close", resolve));
     assert.equal(code, 0, `the child exits by itself (the server does not keep it alive): ${err}`);
-    const pid = Number(out.trim());
+    const { pid, configFile } = JSON.parse(out.trim()) as { pid: number; configFile: string };
     assert.ok(Number.isInteger(pid) && pid > 0, `the child printed a pid: ${JSON.stringify(out)} ${err}`);
     assert.ok(await gone(pid), `nats-server pid ${pid} outlived its parent`);
+    assert.equal(existsSync(configFile), false, "the exit hook removes the server's temp dir");
   } finally {
-    rmSync(dir, { recursive: true, force: true });
+    rmSync(script, { force: true });
   }
 });
 

@@ -61,7 +61,8 @@ export interface NatsCluster {
 const STOP_GRACE_MS = 3_000;
 const DEFAULT_READY_MS = 10_000;
 const START_ATTEMPTS = 5;
-const running = new Set<ChildProcess>();
+/** Servers not yet exited, with their temp dirs (the exit hook kills them and removes the dirs). */
+const running = new Map<ChildProcess, string>();
 let exitHookInstalled = false;
 
 function searchDirs(): string[] {
@@ -147,12 +148,13 @@ function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
   process.on("exit", () => {
-    for (const child of running) {
+    for (const [child, dir] of running) {
       try {
         child.kill("SIGKILL");
       } catch {
         // already gone
       }
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 }
@@ -164,7 +166,7 @@ async function launch(binary: string, port: number, options: NatsServerOptions):
   writeFileSync(configFile, configText(port, options, storeDir));
   installExitHook();
   const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
-  running.add(child);
+  running.set(child, dir);
   let log = "";
   child.stderr?.setEncoding("utf8");
   child.stderr?.on("data", (chunk: string) => {
