@@ -382,14 +382,18 @@ async function waitForJetStream(nc: NatsConnection, deadline: number, timeoutMs:
   throw new Error(`JetStream cluster not ready within ${timeoutMs} ms: ${last}`);
 }
 
-/** A self-signed certificate (EC P-256, valid 1 day) for 127.0.0.1 and localhost, made by the openssl CLI and
- * written to <dir>/<base>-cert.pem and <dir>/<base>-key.pem; it is its own CA (pass `cert` as a client's ca).
- * nats.js checks a server given by IP address against the name localhost, hence DNS:localhost. */
-export function selfSignedCertificate(dir: string, base = "server"): { cert: string; key: string } {
+/** A self-signed certificate (EC P-256, valid 1 day) made by the openssl CLI and written to <dir>/<base>-cert.pem
+ * and <dir>/<base>-key.pem; it is its own CA (pass `cert` as a client's ca). `altNames` is its subjectAltName
+ * (default "IP:127.0.0.1,DNS:localhost"). */
+export function selfSignedCertificate(
+  dir: string,
+  base = "server",
+  altNames = "IP:127.0.0.1,DNS:localhost",
+): { cert: string; key: string } {
   const cert = join(dir, `${base}-cert.pem`);
   const key = join(dir, `${base}-key.pem`);
   const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"];
-  args.push("-keyout", key, "-out", cert, "-subj", `/CN=downpour-test-${base}`, "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost");
+  args.push("-keyout", key, "-out", cert, "-subj", `/CN=downpour-test-${base}`, "-addext", `subjectAltName=${altNames}`);
   try {
     execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
   } catch (error) {
