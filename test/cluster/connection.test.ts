@@ -251,6 +251,11 @@ describe("option validation: InvalidArgumentError naming the field, before diali
   const dir = mkdtempSync(join(tmpdir(), "downpour-connopts-"));
   const notPem = join(dir, "not.pem");
   writeFileSync(notPem, "hello");
+  const badCreds = join(dir, "bad.creds");
+  writeFileSync(
+    badCreds,
+    "-----BEGIN NATS USER JWT-----\nnot.a.jwt\n------END NATS USER JWT------\n\n-----BEGIN USER NKEY SEED-----\nSUNOTASEED\n------END USER NKEY SEED------\n",
+  );
   after(() => rmSync(dir, { recursive: true, force: true }));
   const cases: [string, unknown, RegExp][] = [
     ["servers a number", { servers: 4222 }, /servers must be/],
@@ -272,6 +277,7 @@ describe("option validation: InvalidArgumentError naming the field, before diali
     ["nkeySeed not a seed", { nkeySeed: "SUNOTASEED" }, /nkeySeed is not an nkey seed/],
     ["credsFile missing", { credsFile: join(dir, "missing.creds") }, /credsFile .*cannot be read/],
     ["credsFile not creds", { credsFile: notPem }, /credsFile .*not a NATS \.creds file/],
+    ["credsFile with a bad seed", { credsFile: badCreds }, /credsFile .*holds no usable JWT and seed/],
   ];
   for (const [what, options, message] of cases) {
     test(what, TIMEOUT, async () => {
