@@ -156,10 +156,12 @@ describe("an nkey server", () => {
 
 describe("a TLS server (certificate made by the test)", () => {
   const dir = mkdtempSync(join(tmpdir(), "downpour-tls-"));
-  const server1 = selfSignedCertificate(dir, "server");
-  const stranger = selfSignedCertificate(dir, "stranger");
+  let server1: { cert: string; key: string };
+  let stranger: { cert: string; key: string };
   let server: NatsServer;
   before(async () => {
+    server1 = await selfSignedCertificate(dir, "server");
+    stranger = await selfSignedCertificate(dir, "stranger");
     server = await startNatsServer({ tls: server1, jetstream: false });
   });
   after(async () => {
@@ -179,8 +181,8 @@ describe("a TLS server (certificate made by the test)", () => {
   });
 
   test("a certificate naming only the server's IP address is accepted; one naming another address is not", TIMEOUT, async () => {
-    const ipOnly = selfSignedCertificate(dir, "ip-only", "IP:127.0.0.1");
-    const elsewhere = selfSignedCertificate(dir, "elsewhere", "IP:127.0.0.2");
+    const ipOnly = await selfSignedCertificate(dir, "ip-only", "IP:127.0.0.1");
+    const elsewhere = await selfSignedCertificate(dir, "elsewhere", "IP:127.0.0.2");
     const [a, b] = await Promise.all([
       startNatsServer({ tls: ipOnly, jetstream: false }),
       startNatsServer({ tls: elsewhere, jetstream: false }),

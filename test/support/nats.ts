@@ -1,11 +1,12 @@
 // Real nats-server processes for tests: one server or a routed cluster on free 127.0.0.1 ports, each in its own
 // temp dir (config, JetStream store), ready when it answers clients; every server still running at exit is killed.
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { delimiter, join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { generate as generateCertificate } from "selfsigned";
 
 /** How to configure one server. Every field is optional; the defaults are in the comments. */
 export interface NatsServerOptions {
@@ -382,25 +383,35 @@ async function waitForJetStream(nc: NatsConnection, deadline: number, timeoutMs:
   throw new Error(`JetStream cluster not ready within ${timeoutMs} ms: ${last}`);
 }
 
-/** A self-signed certificate (EC P-256, valid 1 day) made by the openssl CLI and written to <dir>/<base>-cert.pem
- * and <dir>/<base>-key.pem; it is its own CA (pass `cert` as a client's ca). `altNames` is its subjectAltName
- * (default "IP:127.0.0.1,DNS:localhost"). */
-export function selfSignedCertificate(
+/**
+ * A self-signed certificate and its key for a test TLS server, made by the `selfsigned` library (no openssl
+ * binary needed), written as PEM files `<base>-cert.pem` and `<base>-key.pem` in `dir`. `altNames` lists the
+ * subject alternative names as "IP:127.0.0.1,DNS:localhost". The certificate is its own CA (basicConstraints
+ * cA), so a client trusts it with tls.ca naming the same file.
+ */
+export async function selfSignedCertificate(
   dir: string,
   base = "server",
   altNames = "IP:127.0.0.1,DNS:localhost",
-): { cert: string; key: string } {
+): Promise<{ cert: string; key: string }> {
   const cert = join(dir, `${base}-cert.pem`);
   const key = join(dir, `${base}-key.pem`);
-  const args = ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"];
-  args.push("-keyout", key, "-out", cert, "-subj", `/CN=downpour-test-${base}`, "-addext", `subjectAltName=${altNames}`);
-  try {
-    execFileSync("openssl", args, { stdio: ["ignore", "ignore", "pipe"], timeout: 10_000 });
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    if (code === "ENOENT") throw new Error("openssl is not installed: apt-get install -y openssl");
-    const stderr = String((error as { stderr?: unknown }).stderr ?? "");
-    throw new Error(`openssl could not make a test certificate: ${stderr || String(error)}`, { cause: error });
-  }
+  const names = altNames.split(",").map((entry) => {
+    const [kind, value] = entry.split(":") as [string, string];
+    return kind === "IP" ? { type: 7 as const, ip: value } : { type: 2 as const, value };
+  });
+  const pems = await generateCertificate([{ name: "commonName", value: `downpour-test-${base}` }], {
+    keyType: "ec",
+    notAfterDate: new Date(Date.now() + 24 * 3600 * 1000),
+    algorithm: "sha256",
+    extensions: [
+      { name: "basicConstraints", cA: true },
+      { name: "keyUsage", digitalSignature: true, keyEncipherment: true, keyCertSign: true },
+      { name: "extKeyUsage", serverAuth: true, clientAuth: true },
+      { name: "subjectAltName", altNames: names },
+    ],
+  });
+  writeFileSync(cert, pems.cert);
+  writeFileSync(key, pems.private);
   return { cert, key };
 }
