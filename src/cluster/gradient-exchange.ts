@@ -136,9 +136,8 @@ export class ClusterGradientExchange implements GradientExchange {
   #busy = false;
   #failure: Error | undefined;
   #disposed = false;
-  // Scratch kept between steps (never the caller's gradient): the sum, f32 values decoded from f16, and f16 slabs.
+  // Scratch kept between steps (never the caller's gradient): the sum, and the f16 conversion's slabs.
   #acc = new Float32Array(0);
-  #decoded = new Float32Array(0);
   #stage: Slab | undefined;
   #half: Slab | undefined;
 
@@ -164,11 +163,14 @@ export class ClusterGradientExchange implements GradientExchange {
     return { ...this.#totals, steps: this.#steps, last: { ...this.#last } };
   }
 
-  /** Sends `batches` to every peer and resolves with the smallest count of any peer (1 superstep). */
+  /**
+   * Sends `batches` to every other peer and resolves, after one superstep, with the smallest count of any peer.
+   * Rejects as allreduce does (ExchangeError field "epoch" when a peer is in another epoch).
+   */
   epochBatches(batches: number, epoch: number): Promise<number> {
+    if (!Number.isSafeInteger(batches) || batches < 0) return Promise.reject(new InvalidArgumentError(`epochBatches: batches must be an integer >= 0, got ${describeValue(batches)}`));
     return this.#run(zeroCounters(), async (c) => {
       const channel = this.#channel;
-      if (!Number.isSafeInteger(batches) || batches < 0) throw new InvalidArgumentError(`epochBatches: batches must be an integer >= 0, got ${describeValue(batches)}`);
       for (let p = 0; p < channel.peers; p++) if (p !== channel.index) channel.send(p, { x: "batches", epoch, batches });
       const inbox = await this.#superstep(c, "batches", epoch);
       let agreed = batches;
@@ -186,14 +188,17 @@ export class ClusterGradientExchange implements GradientExchange {
 
   /**
    * Writes the rows-weighted mean of every peer's `grads` into `grads` and resolves with the combined stats (2
-   * supersteps). Copies what it sends (the channel's send copies); reads `grads` until superstep 1's sends are made
-   * and writes it before resolving; keeps no reference to it. Rejects with ExchangeError when the peers disagree or
-   * a message is missing, with the channel's error when the job fails; after a rejection every later call rejects.
+   * supersteps). Copies what it sends (the channel's send copies); reads and writes `grads` only while the call runs,
+   * the combined values are in it before the promise resolves, and no reference to it is kept. Rejects with ExchangeError when the peers disagree or
+   * a message is missing, with the channel's error when the job fails; after such a rejection every later call
+   * rejects with the same error (the peers are out of step). Bad arguments reject with InvalidArgumentError before
+   * anything is sent, and leave the exchange usable.
    */
   allreduce(grads: Float32Array, local: BatchStats, step: number): Promise<BatchStats> {
+    const problem = stepProblem(grads, local, step);
+    if (problem) return Promise.reject(new InvalidArgumentError(`allreduce: ${problem}`));
     const counters = zeroCounters();
     return this.#run(counters, async (c) => {
-      checkStep(grads, local, step);
       this.#prepare(grads.length);
       const combined = this.combine === "master" ? await this.#master(c, grads, local, step) : await this.#allreduce(c, grads, local, step);
       this.#steps++;
@@ -208,7 +213,7 @@ export class ClusterGradientExchange implements GradientExchange {
     this.#disposed = true;
     for (const slab of [this.#stage, this.#half]) if (slab && !slab.released) this.#kernels!.arena.release(slab);
     this.#stage = this.#half = undefined;
-    this.#acc = this.#decoded = new Float32Array(0);
+    this.#acc = new Float32Array(0);
   }
 
   // combine "allreduce": reduce-scatter over shardRanges, then all-gather.
@@ -336,7 +341,7 @@ export class ClusterGradientExchange implements GradientExchange {
   /** Peer p's tensor of `length` values as f32 (a view valid until the next call), counting its bytes. */
   #received(c: ExchangeCounters, inbox: Inbox[], p: number, length: number, phase: ExchangeErrorFields["phase"], step: number): Float32Array {
     const body = inbox[p]!.tensor;
-    if (length === 0) return this.#decoded.subarray(0, 0);
+    if (length === 0) return new Float32Array(0);
     if (body === undefined) this.#fail(p, "missing", phase, step, `peer ${p} sent no gradient slice (${length} values expected)`);
     const kind = this.gradDtype;
     if (body.kind !== kind) this.#fail(p, "dtype", phase, step, `peer ${p} sent ${body.kind} values, this peer expects ${kind} (another gradDtype?)`);
@@ -386,23 +391,19 @@ export class ClusterGradientExchange implements GradientExchange {
     return float16View(this.#half!, 0, n);
   }
 
-  /** f32 values of f16 bits, in #decoded (a view valid until the next conversion). */
+  /** f32 values of f16 bits, in the stage slab (a view valid until the next conversion). */
   #fromF16(bits: Uint16Array): Float32Array {
-    const kernels = this.#kernels!;
     const n = bits.length;
     const view = float16View(this.#half!, 0, n);
     if (view.buffer !== bits.buffer || view.byteOffset !== bits.byteOffset) view.set(bits);
-    kernels.fromFloat16(this.#stage!, this.#half!, { count: n });
-    const out = this.#decoded.subarray(0, n);
-    out.set(this.#stage!.f32().subarray(0, n));
-    return out;
+    this.#kernels!.fromFloat16(this.#stage!, this.#half!, { count: n });
+    return this.#stage!.f32().subarray(0, n);
   }
 
   /** Scratch for a model of `keys` floats (grown, never shrunk). */
   #prepare(keys: number): void {
     if (this.#acc.length < keys) this.#acc = new Float32Array(keys);
     if (this.gradDtype === "f32") return;
-    if (this.#decoded.length < keys) this.#decoded = new Float32Array(keys);
     const arena = this.#kernels!.arena;
     if (!this.#stage || this.#stage.length < keys) {
       if (this.#stage) arena.release(this.#stage);
@@ -447,10 +448,12 @@ function readStats(
   return { loss, rows };
 }
 
-function checkStep(grads: Float32Array, local: BatchStats, step: number): void {
-  if (!(grads instanceof Float32Array)) throw new InvalidArgumentError(`allreduce: grads must be a Float32Array, got ${describeValue(grads)}`);
+/** What is wrong with allreduce's arguments, if anything. */
+function stepProblem(grads: Float32Array, local: BatchStats, step: number): string | undefined {
+  if (!(grads instanceof Float32Array)) return `grads must be a Float32Array, got ${describeValue(grads)}`;
   if (typeof local !== "object" || local === null || typeof local.loss !== "number" || !Number.isSafeInteger(local.rows) || local.rows < 0) {
-    throw new InvalidArgumentError(`allreduce: local must be { loss: number, rows: integer >= 0 }, got ${describeValue(local)}`);
+    return `local must be { loss: number, rows: integer >= 0 }, got ${describeValue(local)}`;
   }
-  if (!Number.isSafeInteger(step)) throw new InvalidArgumentError(`allreduce: step must be an integer, got ${describeValue(step)}`);
+  if (!Number.isSafeInteger(step)) return `step must be an integer, got ${describeValue(step)}`;
+  return undefined;
 }
