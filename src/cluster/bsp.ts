@@ -759,7 +759,7 @@ function encodePayload(message: BspPayload): { kind: PayloadKind; bytes: Uint8Ar
 /** A message to this peer itself, copied as the wire would (so later changes by the sender do not show). */
 function localCopy(kind: PayloadKind, message: BspPayload, bytes: Uint8Array): { kind: PayloadKind; data: unknown } {
   if (kind === "f32") return { kind, data: (message as Float32Array).slice() };
-  if (kind === "bytes") return { kind, data: bytes.slice() };
+  if (kind === "bytes") return { kind, data: new Uint8Array(bytes) };
   return { kind, data: unpackValue(bytes) };
 }
 

@@ -178,7 +178,8 @@ export class Reassembler {
     };
     if (frame.total > this.maxBytes) refuse("total", `a message of ${frame.total} bytes is over this peer's limit of ${this.maxBytes} bytes`);
     const header = { kind: frame.kind, sender: frame.sender, specTag: frame.specTag, step: frame.step, seq: frame.seq };
-    if (frame.count === 1) return { ...header, payload: frame.payload.slice() };
+    // new Uint8Array(view) copies (a Node Buffer's slice() would not).
+    if (frame.count === 1) return { ...header, payload: new Uint8Array(frame.payload) };
     const key = `${frame.sender}/${frame.step}/${frame.seq}`;
     let entry = this.#pending.get(key);
     if (entry === undefined) {
@@ -244,7 +245,7 @@ export function float32Bytes(values: Float32Array): Uint8Array {
  */
 export function bytesToFloat32(bytes: Uint8Array): Float32Array {
   if (bytes.byteLength % 4 !== 0) throw new InvalidArgumentError(`${bytes.byteLength} bytes is not a whole number of float32 values`);
-  const own = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  const own = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
   const values = new Float32Array(own.buffer, own.byteOffset, own.byteLength / 4);
   if (!LITTLE_ENDIAN) {
     const view = new DataView(own.buffer, own.byteOffset, own.byteLength);

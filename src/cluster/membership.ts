@@ -88,6 +88,11 @@ export class Membership {
     const done = new Promise<Roster>((resolve, reject) => {
       this.#settle = { resolve, reject };
     });
+    // Messages heard while subscribing may already have refused this peer.
+    if (this.#error) {
+      this.#settle!.reject(this.#error);
+      return done;
+    }
     if (this.#self.peers === 1) this.#fix();
     this.#announce();
     this.#check();
@@ -121,6 +126,8 @@ export class Membership {
       this.#check();
     } catch (error) {
       if (!(error instanceof MembershipError)) throw error;
+      // One last hello: a conflict of names, indices, specs or counts is mutual, so the other side fails at once too.
+      this.#io.publish(this.#helloMessage());
       this.#fail(error);
     }
   }
@@ -318,7 +325,7 @@ export class Membership {
       present = roster.names.filter((name, i) => i === roster.index || this.#readies.has(name));
       missing = roster.names.filter((name) => !present.includes(name));
     } else {
-      present = [...this.#heard.keys()];
+      present = [...this.#heard.keys()].sort();
       const wants = new Set([...this.#heard.values()].map((h) => h.want));
       const free = [...Array(peers).keys()].filter((i) => !wants.has(i));
       const count = peers - this.#heard.size;
