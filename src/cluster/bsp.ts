@@ -459,6 +459,10 @@ export class BspPeer {
       this.#waiter = undefined;
       this.#stats.waitMs += Date.now() - started;
     }
+  }
+
+  /** Ends superstep `step` (called as its barrier completes, synchronously: a failure heard next names the next step). */
+  #advance(step: number): void {
     this.#current = this.#barrier.take(step).delivery();
     for (const error of this.#reassembler.expire((_sender, at) => at <= step, this.subject, this.peerNames)) this.#options.onError(error);
     this.#step = step + 1;
@@ -542,6 +546,7 @@ export class BspPeer {
   }
 
   #timedOut(step: number, started: number): void {
+    if (this.#waiter?.step !== step) return;
     const state = this.#barrier.state(step);
     const missing = state.kind === "waiting" ? state.missing.map((j) => this.peerNames[j]!) : [];
     const waited = Date.now() - started;
@@ -709,6 +714,8 @@ export class BspPeer {
     const step = waiter.step;
     const state = this.#barrier.state(step);
     if (state.kind === "complete") {
+      this.#waiter = undefined;
+      this.#advance(step);
       waiter.resolve();
       return;
     }

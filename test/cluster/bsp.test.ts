@@ -21,10 +21,11 @@ const plain = new Packr({ useRecords: false, mapsAsObjects: true });
 /** What a delivered message says, for comparisons. */
 const summary = (messages: Iterable<BspMessage>) => [...messages].map((m) => ({ from: m.from, sender: m.sender, kind: m.kind, data: m.data }));
 
-/** Resolves when `nc` receives a message on `subject` (bounded). */
-function nextMessage(nc: NatsConnection, subject: string, ms = 10_000): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`nothing on ${subject} within ${ms} ms`)), ms);
+/** Subscribes `nc` to `subject` (resolving once the server has the subscription); `arrived` resolves on the first message. */
+async function watch(nc: NatsConnection, subject: string, ms = 10_000): Promise<{ arrived: Promise<void> }> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const arrived = new Promise<void>((resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`nothing on ${subject} within ${ms} ms`)), ms);
     nc.subscribe(subject, {
       max: 1,
       callback: () => {
@@ -32,8 +33,9 @@ function nextMessage(nc: NatsConnection, subject: string, ms = 10_000): Promise<
         resolve();
       },
     });
-    void nc.flush();
   });
+  await nc.flush();
+  return { arrived };
 }
 
 /** Polls until `ready()` holds, failing after `ms`. */
@@ -71,7 +73,7 @@ describe("barrier semantics", () => {
           );
         }
         // Superstep 1: alice sends to bob; bob, having received it, still reads only superstep 0's messages.
-        const arrived = nextMessage(ncs[2]!, "test.semantics.flag");
+        const { arrived } = await watch(ncs[2]!, "test.semantics.flag");
         alice.send("bob", "late");
         alice.send("bob", "later");
         ncs[1]!.publish("test.semantics.flag", "sent"); // after alice's frames on the same connection
