@@ -9,7 +9,7 @@
 // An empty superstep of 2 peers therefore costs one one-way message each way, about half a round trip.
 // Membership (who is peer i) is membership.ts; liveness (heartbeats) is heartbeat.ts; framing is chunks.ts.
 import { hostname } from "node:os";
-import { connect, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { InvalidArgumentError, InvalidStateError } from "../errors.js";
 import { Barrier, type BspMessage } from "./barrier.js";
 import {
@@ -26,6 +26,7 @@ import {
   specTag,
 } from "./chunks.js";
 import { type Abort, type ControlMessage, decodeControl, encodeControl, MAX_PEERS, MAX_SPEC_HASH_LENGTH, PROTOCOL_VERSION, packValue, unpackValue } from "./codec.js";
+import { type ClusterConnectionOptions, connectCluster } from "./connection.js";
 import { BarrierTimeoutError, ClusterError, MembershipError, MessageError, PeerLostError } from "./errors.js";
 import { Liveness } from "./heartbeat.js";
 import { list, Membership, type Roster, seconds } from "./membership.js";
@@ -33,22 +34,15 @@ import { isPeerName, type JobSubjects, jobSubjects } from "./subjects.js";
 
 export type { BspMessage } from "./barrier.js";
 
-/** How to reach NATS when BspOptions.connection is not an open connection. */
-export interface BspConnectionOptions {
-  /** Server URL(s) (default "nats://127.0.0.1:4222"). */
-  servers?: string | string[];
-  /** The client name the server shows (default: the peer's name). */
-  name?: string;
-}
-
 /** Options of a BSP peer. Defaults are in BSP_DEFAULTS. */
 export interface BspOptions {
   /** The job id: 1 to 64 letters, digits, "-" or "_" (every subject lives under downpour.<job>.). */
   job: string;
   /** How many peers the job has (1 to 65535). */
   peers: number;
-  /** An open connection (kept open by close()), or how to open one (closed by close()). */
-  connection: NatsConnection | BspConnectionOptions;
+  /** An open connection (kept open by close()), or how to open one with connectCluster (closed by close(); the
+   *  client name defaults to "downpour-<peer name>"). */
+  connection: NatsConnection | ClusterConnectionOptions;
   /** This peer's name, unique in the job (default "<hostname>-<pid>-<n>"). */
   name?: string;
   /** The index this peer asks for (default: the free indices go to the peers in the order of their names). */
@@ -82,7 +76,6 @@ export const BSP_DEFAULTS = Object.freeze({
   peerTimeoutMs: 3_000,
   joinRepeatMs: 250,
   maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
-  servers: "nats://127.0.0.1:4222",
   onError: (error: ClusterError): void => console.error(`downpour: ${error.message}`),
 });
 
@@ -157,13 +150,13 @@ export function resolveBspOptions(options: BspOptions): Resolved {
   return resolved;
 }
 
-function isConnection(value: NatsConnection | BspConnectionOptions): value is NatsConnection {
+function isConnection(value: NatsConnection | ClusterConnectionOptions): value is NatsConnection {
   return typeof (value as NatsConnection).publish === "function" && typeof (value as NatsConnection).subscribe === "function";
 }
 
-/** Opens a connection from options. (To be replaced by connectCluster of connection.ts.) */
-async function openConnection(options: BspConnectionOptions, name: string): Promise<NatsConnection> {
-  return connect({ servers: options.servers ?? BSP_DEFAULTS.servers, name: options.name ?? name, timeout: 5_000 });
+/** Opens a connection from options (connectCluster: ConnectionError when no server answers). */
+function openConnection(options: ClusterConnectionOptions, name: string): Promise<NatsConnection> {
+  return connectCluster({ ...options, name: options.name ?? `downpour-${name}` });
 }
 
 /** A random inbox token: 16 letters and digits. */
@@ -666,7 +659,7 @@ export class BspPeer {
     }
     if (message.kind === "timeout") {
       const own = this.#waiter ? this.#barrier.state(this.#waiter.step) : undefined;
-      const missing = own?.kind === "waiting" ? own.missing.map((j) => this.peerNames[j]!) : message.missing.filter((name) => name !== this.name);
+      const missing = own?.kind === "waiting" ? own.missing.map((j) => this.peerNames[j]!) : message.missing;
       return new BarrierTimeoutError(
         `job "${this.job}": the barrier of superstep ${message.step} timed out (${by}), waiting for ${list(missing)}`,
         { phase: "sync", superstep: message.step, missing, waitedMs: this.#waiter ? Date.now() - this.#waiter.started : 0 },

@@ -9,6 +9,7 @@ import { Packr } from "msgpackr";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type BspMessage, BspPeer, runBsp } from "../../src/cluster/bsp.js";
 import { encodeFrames, float32Bytes, specTag } from "../../src/cluster/chunks.js";
+import { ConnectionError } from "../../src/cluster/connection.js";
 import { PROTOCOL_VERSION } from "../../src/cluster/codec.js";
 import { InvalidJobIdError, MessageError, PeerLostError } from "../../src/cluster/errors.js";
 import { InvalidArgumentError, InvalidStateError } from "../../src/errors.js";
@@ -336,6 +337,7 @@ test("misuse is refused: bad options, unknown peers, other array types, send or 
   await assert.rejects(BspPeer.join({ job: "j", peers: 2, index: 2, connection: noServer }), /option index must be an integer from 0 to 1/);
   await assert.rejects(BspPeer.join({ job: "j", peers: 2, heartbeatMs: 5000, connection: noServer }), /heartbeatMs must be less than peerTimeoutMs/);
   await assert.rejects(BspPeer.join({ job: "j", peers: 2, name: "", connection: noServer }), InvalidArgumentError);
+  await assert.rejects(BspPeer.join({ job: "j", peers: 2, connection: { ...noServer, timeoutMs: 2_000 } }), ConnectionError, "nothing listens on port 1");
   await withServer(async (server) => {
     const ncs = await connectAll(server.url, 2);
     const peers = await joinAll(ncs, "misuse", ["p0", "p1"], new Reports());

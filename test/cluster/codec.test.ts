@@ -8,6 +8,7 @@ import {
   type Assembled,
   bytesToFloat32,
   chunkBytesFor,
+  chunkChecksum,
   decodeFrame,
   encodeFrames,
   FRAME_HEADER_BYTES,
@@ -20,6 +21,7 @@ import { type ControlMessage, decodeControl, encodeControl, PROTOCOL_VERSION } f
 import { InvalidJobIdError, MessageError } from "../../src/cluster/errors.js";
 import { checkJobId, jobSubjects } from "../../src/cluster/subjects.js";
 import { InvalidArgumentError } from "../../src/errors.js";
+import { crc32 } from "../../src/model/file/crc32.js";
 import { closeAll, connectAll, seededFloats, withServer } from "./fixtures/peers.js";
 
 const TIMEOUT = { timeout: 30_000 };
@@ -184,6 +186,14 @@ describe("frames", () => {
     assert.deepEqual([error!.field, error!.sender], ["chunks", "p1"]);
     assert.match(error!.message, /missing 1 of its 8 chunks \(3\)/);
     assert.equal(reassembler.pending, 0);
+  });
+
+  test("the chunk checksum is the CRC-32 of the model files (native or not)", () => {
+    const bytes = float32Bytes(seededFloats(25_000, 9));
+    for (const [start, end] of [[0, 0], [0, 1], [3, 1001], [0, bytes.byteLength]]) {
+      assert.equal(chunkChecksum(bytes.subarray(start, end)), crc32(bytes.subarray(start, end)));
+    }
+    assert.equal(chunkChecksum(new TextEncoder().encode("123456789")), 0xcbf43926);
   });
 
   test("chunk sizes leave header room under max_payload and keep whole floats", () => {

@@ -132,7 +132,11 @@ test("a barrier that waits past its timeout names the missing peer and the super
       }
       await sleep(50);
       assert.equal(c.status.state, "failed", "the stalled peer is told the job failed");
-      assert.throws(() => c.send(0, 1), BarrierTimeoutError);
+      assert.throws(
+        () => c.send(0, 1),
+        (error: unknown) => error instanceof BarrierTimeoutError && error.superstep === 2 && error.missing.includes("c"),
+        "c learns that the barrier of superstep 2 timed out waiting for it",
+      );
     } finally {
       await closePeers(peers);
       await closeAll(ncs);
