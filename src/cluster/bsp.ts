@@ -173,6 +173,17 @@ async function bounded(work: Promise<unknown>, ms: number): Promise<void> {
   clearTimeout(timer);
 }
 
+/** `work`, or a rejection with `error()` after `ms`. */
+async function withTimeout<T>(work: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(error()), ms)));
+  try {
+    return await Promise.race([work, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** How long close() waits for the connection to flush or close, in ms. */
 const CLOSE_WAIT_MS = 2_000;
 
@@ -216,9 +227,10 @@ class Wire {
     for (const msg of queued) handler(msg);
   }
 
+  /** Publishes (the client buffers it; it goes out on the next flush). Throws what the client throws (closed). */
   publish(subject: string, data: Uint8Array): void {
-    this.bytesSent += data.byteLength;
     this.#nc.publish(subject, data);
+    this.bytesSent += data.byteLength;
   }
 
   get maxPayload(): number {
@@ -306,9 +318,18 @@ export class BspPeer {
     const nc = isConnection(o.connection) ? o.connection : await openConnection(o.connection, o.name);
     const uid = newUid();
     const wire = new Wire(nc, subjects, uid);
-    const membership = new Membership(
+    const membership: Membership = new Membership(
       { job: o.job, name: o.name, uid, index: o.index ?? -1, peers: o.peers, spec: o.specHash },
-      { publish: (message) => wire.publish(subjects.join, encodeControl(message)), report: (error) => o.onError(error) },
+      {
+        publish: (message) => {
+          try {
+            wire.publish(subjects.join, encodeControl(message));
+          } catch (error) {
+            membership.abort(new ClusterError(`job "${o.job}": peer "${o.name}" cannot publish (connection closed?): ${String(error)}`, o.job, { cause: error }));
+          }
+        },
+        report: (error) => o.onError(error),
+      },
     );
     wire.onJoin = (msg) => {
       try {
@@ -322,9 +343,9 @@ export class BspPeer {
     };
     wire.onError = (error) => membership.abort(new ClusterError(`job "${o.job}": a subscription failed: ${error.message}`, o.job, { cause: error }));
     try {
-      await wire.open();
+      await withTimeout(wire.open(), o.joinTimeoutMs, () => new ClusterError(`job "${o.job}": the NATS server did not confirm the subscriptions of peer "${o.name}" within ${seconds(o.joinTimeoutMs)}`, o.job));
       const roster = await membership.joined(o.joinTimeoutMs, o.joinRepeatMs);
-      return new BspPeer(o, nc, owned, wire, membership, roster, uid);
+      return new BspPeer(o, nc, owned, wire, membership, roster);
     } catch (error) {
       membership.stop();
       await wire.close();
@@ -333,7 +354,7 @@ export class BspPeer {
     }
   }
 
-  private constructor(o: Resolved, nc: NatsConnection, owned: boolean, wire: Wire, membership: Membership, roster: Roster, _uid: string) {
+  private constructor(o: Resolved, nc: NatsConnection, owned: boolean, wire: Wire, membership: Membership, roster: Roster) {
     this.#options = o;
     this.#nc = nc;
     this.#ownsConnection = owned;
@@ -418,7 +439,7 @@ export class BspPeer {
     }
     const chunkBytes = chunkBytesFor(this.#wire.maxPayload, this.#options.maxChunkBytes);
     const frames = encodeFrames(bytes, { kind, sender: this.index, specTag: this.#specTag, step: this.#step, seq }, chunkBytes);
-    for (const frame of frames) this.#wire.publish(this.#inboxes[to]!, frame);
+    this.#publish(frames.map((frame) => [this.#inboxes[to]!, frame]));
     this.#out.count[to]!++;
     this.#out.frames[to]! += frames.length;
     this.#stats.framesSent += frames.length;
@@ -434,11 +455,13 @@ export class BspPeer {
     this.#usable("sync");
     if (this.#waiter) throw new InvalidStateError("sync() called again before the previous sync() resolved");
     const step = this.#step;
+    const markers: [string, Uint8Array][] = [];
     for (let j = 0; j < this.peers; j++) {
       if (j === this.index) continue;
       const marker: ControlMessage = { ...this.#envelope(), type: "marker", step, count: this.#out.count[j]!, frames: this.#out.frames[j]! };
-      this.#wire.publish(this.#inboxes[j]!, encodeControl(marker));
+      markers.push([this.#inboxes[j]!, encodeControl(marker)]);
     }
+    this.#publish(markers);
     const started = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
@@ -507,6 +530,22 @@ export class BspPeer {
     if (status.state === "closed") throw new InvalidStateError(`${what}() on peer "${this.name}" of job "${this.job}" after close()`);
   }
 
+  /** Publishes data or markers; a connection that cannot publish (closed) fails the peer, and the error is thrown. */
+  #publish(messages: [subject: string, data: Uint8Array][]): void {
+    try {
+      for (const [subject, data] of messages) this.#wire.publish(subject, data);
+    } catch (error) {
+      const failure = this.#connectionClosed(error);
+      this.#fail(failure, false);
+      throw failure;
+    }
+  }
+
+  #connectionClosed(cause?: unknown): ClusterError {
+    const why = cause instanceof Error ? `: ${cause.message}` : "";
+    return new ClusterError(`job "${this.job}": the NATS connection of peer "${this.name}" is closed${why}`, this.job, { cause });
+  }
+
   #publishControl(message: ControlMessage): void {
     try {
       this.#wire.publish(this.#wire.subjects.control, encodeControl(message));
@@ -521,6 +560,10 @@ export class BspPeer {
 
   #tick(): void {
     if (this.#status.state !== "running") return;
+    if (this.#nc.isClosed()) {
+      this.#fail(this.#connectionClosed(), false);
+      return;
+    }
     this.#sendHeartbeat();
     const now = Date.now();
     const lost = this.#liveness.lost(now, this.#options.peerTimeoutMs);

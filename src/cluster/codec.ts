@@ -129,7 +129,7 @@ const RULES: Record<ControlType, FieldRule[]> = {
     ["uid", token, "an inbox token (1 to 64 letters or digits)"],
     ["peers", peerCount, `a peer count from 1 to ${MAX_PEERS}`],
     ["running", (value) => typeof value === "boolean", "a boolean"],
-    ["roster", listOf(isPeerName), "one peer name per peer"],
+    ["roster", (value, message) => listOf(isPeerName)(value, message) && new Set(value as string[]).size === (value as string[]).length, "one distinct peer name per peer"],
     ["uids", listOf(token), "one inbox token per peer"],
   ],
   marker: [

@@ -82,7 +82,7 @@ describe("control messages", () => {
   });
 
   test("garbage, non-maps and trailing bytes are refused as encoding errors", () => {
-    for (const bytes of [new Uint8Array([0xc1, 1, 2]), new Uint8Array(0), plain.pack([1, 2]), plain.pack("hi"), new Uint8Array([0x81, 0xa1])]) {
+    for (const bytes of [new Uint8Array([0xc1, 1, 2]), new Uint8Array(0), plain.pack([1, 2]), plain.pack("hi"), new Uint8Array([0x81, 0xa1]), Buffer.concat([plain.pack(marker()), new Uint8Array([0])])]) {
       const error = refusal(() => decodeControl(bytes, SUBJECT));
       assert.equal(error.field, "encoding");
       assert.equal(error.sender, undefined);
@@ -100,6 +100,7 @@ describe("control messages", () => {
       [marker({ count: "2" }), "count"],
       [marker({ frames: undefined }), "frames"],
       [{ ...marker(), type: "ready", uid: "u", peers: 2, running: false, roster: ["a"], uids: ["u", "v"] }, "roster"],
+      [{ ...marker(), type: "ready", uid: "u", peers: 2, running: false, roster: ["a", "a"], uids: ["u", "v"] }, "roster"],
       [{ ...marker(), type: "hello", uid: "not a token!", peers: 2 }, "uid"],
       [{ ...marker(), type: "abort", kind: "error", reason: "x", lost: "", loss: "maybe", missing: [] }, "loss"],
     ];

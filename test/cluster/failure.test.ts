@@ -73,6 +73,15 @@ async function exitOf(child: Child): Promise<{ code: number | null; signal: Node
   }
 }
 
+/** Polls until `ready()` holds, failing after WAIT_MS. */
+async function until(what: string, ready: () => boolean): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (!ready()) {
+    if (Date.now() > deadline) assert.fail(`not within ${WAIT_MS} ms: ${what}`);
+    await sleep(10);
+  }
+}
+
 /** The last superstep a child printed. */
 const lastStep = (child: Child) => Math.max(0, ...[...child.stdout().matchAll(/superstep (\d+)/g)].map((m) => Number(m[1])));
 
@@ -183,6 +192,8 @@ test("a peer that stops answering inside one process is lost too (heartbeat time
       assert.ok(error instanceof PeerLostError, String(error));
       assert.deepEqual([error.peer, error.reason, error.superstep], ["p1", "heartbeat", 1]);
       assert.ok(Date.now() - started < 5_000);
+      await until("p1 fails too: its connection is closed", () => p1.status.state === "failed");
+      assert.throws(() => p1.send(0, 1), /the NATS connection of peer "p1" is closed/);
     } finally {
       await closePeers(peers);
       await closeAll(ncs);

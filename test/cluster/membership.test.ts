@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BspPeer } from "../../src/cluster/bsp.js";
-import { BarrierTimeoutError, MembershipError } from "../../src/cluster/errors.js";
+import { BarrierTimeoutError, ClusterError, MembershipError } from "../../src/cluster/errors.js";
 import { closeAll, closePeers, connectAll, FAST, joinAll, Reports, withServer } from "./fixtures/peers.js";
 
 const TIMEOUT = { timeout: 60_000 };
@@ -128,5 +128,18 @@ test("a join that waits past its timeout names the missing peers (2 of 3 started
     } finally {
       await closeAll(ncs);
     }
+  });
+});
+
+test("a connection closed while joining fails the join at once (no uncaught error, no wait for the timeout)", TIMEOUT, async () => {
+  await withServer(async (server) => {
+    const [nc] = await connectAll(server.url, 1);
+    const joining = rejection(BspPeer.join({ ...FAST, joinTimeoutMs: 30_000, job: "closing", peers: 2, name: "a", connection: nc!, onError: () => {} }));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const started = Date.now();
+    await nc!.close();
+    const error = await joining;
+    assert.ok(error instanceof ClusterError && /cannot publish/.test(error.message), String(error));
+    assert.ok(Date.now() - started < 5_000);
   });
 });
