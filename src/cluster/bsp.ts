@@ -105,12 +105,13 @@ export interface BspProgram<R = void> {
   cleanup?(peer: BspPeer): void | Promise<void>;
 }
 
-type Resolved = Required<Omit<BspOptions, "index" | "maxChunkBytes" | "connection">> & Pick<BspOptions, "index" | "maxChunkBytes" | "connection">;
+/** BspOptions with every default filled in (what resolveBspOptions returns). */
+export type ResolvedBspOptions = Required<Omit<BspOptions, "index" | "maxChunkBytes" | "connection">> & Pick<BspOptions, "index" | "maxChunkBytes" | "connection">;
 
 let peersInProcess = 0;
 
 /** Checks options and fills defaults; throws InvalidArgumentError naming the option. */
-export function resolveBspOptions(options: BspOptions): Resolved {
+export function resolveBspOptions(options: BspOptions): ResolvedBspOptions {
   const bad = (name: string, expected: string, got: unknown): never => {
     throw new InvalidArgumentError(`BSP option ${name} must be ${expected}, got ${typeof got === "string" ? JSON.stringify(got) : String(got)}`);
   };
@@ -286,7 +287,7 @@ export class BspPeer {
   /** This peer's inbox subject (downpour.<job>.peer.<token>). */
   readonly subject: string;
 
-  readonly #options: Resolved;
+  readonly #options: ResolvedBspOptions;
   readonly #nc: NatsConnection;
   readonly #ownsConnection: boolean;
   readonly #wire: Wire;
@@ -354,7 +355,7 @@ export class BspPeer {
     }
   }
 
-  private constructor(o: Resolved, nc: NatsConnection, owned: boolean, wire: Wire, membership: Membership, roster: Roster) {
+  private constructor(o: ResolvedBspOptions, nc: NatsConnection, owned: boolean, wire: Wire, membership: Membership, roster: Roster) {
     this.#options = o;
     this.#nc = nc;
     this.#ownsConnection = owned;
