@@ -1,0 +1,20 @@
+// The `downpour/cluster` entry: training across processes and machines joined by NATS (Node, Bun, Deno). The
+// connection, the BSP engine (Hama's peers, supersteps and barrier), and the gradient exchange that lets each
+// peer's LocalTrainer combine its mini-batch gradients with the others' (master or reduce-scatter allreduce).
+export * from "../node/index.js";
+export { CONNECTION_DEFAULTS, ConnectionError, connectCluster, type ClusterConnectionOptions, type ConnectionFailure } from "./connection.js";
+export {
+  BSP_DEFAULTS, BspPeer, runBsp, type BspMessage, type BspOptions, type BspPayload, type BspProgram, type PeerStats, type PeerStatus,
+} from "./bsp.js";
+export { checkJobId, jobSubjects, SUBJECT_ROOT, type JobSubjects } from "./subjects.js";
+export {
+  BarrierTimeoutError, ClusterError, InvalidJobIdError, MembershipError, MessageError, PeerLostError, type PeerLossReason,
+} from "./errors.js";
+export { MemoryChannelGroup, type ChannelMessage, type ChannelPayload, type PeerChannel } from "./channel.js";
+export { BspChannel } from "./bsp-channel.js";
+export {
+  CLUSTER_EXCHANGE_DEFAULTS, ClusterGradientExchange, ExchangeError, GRAD_DTYPES,
+  type ClusterExchangeOptions, type CombineMode, type ExchangeCounters, type ExchangeStats, type GradDtype,
+} from "./gradient-exchange.js";
+export { COMBINE_MODES } from "./combine.js";
+export { DEFAULT_SHARD_ALIGN, shardRanges, splitDataset, splitRows, type SplitMode } from "./partition.js";
