@@ -1,6 +1,6 @@
 // Benchmark launcher: runs dist/bench/NAME.js under the chosen Node binary (Node 24 from node_modules by default),
 // so that `npm run bench:*`, which starts under whatever node npm found, measures a known engine.
-// Usage: node bench/run.mjs gemm|train [--engine=node24|node20|system | --node-20] [--dist=DIR] [bench flags...]
+// Usage: node bench/run.mjs gemm|train|bsp [--engine=node24|node20|system | --node-20] [--dist=DIR] [bench flags...]
 // Bench flags pass through: --record (write bench/results/ instead of bench/.scratch/), --quick (short runs).
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { systemNode } from "../scripts/node-binaries.mjs";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const BENCHES = ["gemm", "train"];
+const BENCHES = ["gemm", "train", "bsp"];
 
 function fail(message) {
   console.error(`bench/run.mjs: ${message}`);
