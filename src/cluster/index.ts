@@ -18,3 +18,4 @@ export {
 } from "./gradient-exchange.js";
 export { COMBINE_MODES } from "./combine.js";
 export { DEFAULT_SHARD_ALIGN, shardRanges, splitDataset, splitRows, type SplitMode } from "./partition.js";
+export { PEER_TRAINING_DEFAULTS, peerSpecHash, trainPeer, type PeerTrainingOptions, type PeerTrainingResult } from "./peer-training.js";
