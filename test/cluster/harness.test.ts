@@ -154,7 +154,7 @@ test("a 3-node cluster: published on node 0, received on node 2; replicated JetS
 
     const jsm = await jetstreamManager(sender);
     await jsm.streams.add({ name: "R3", subjects: ["r3.>"], num_replicas: 3 });
-    const ack = await jetstream(receiver).publish("r3.x", "kept");
+    const ack = await publishWhenStreamReady(receiver, "r3.x", "kept");
     assert.equal(ack.stream, "R3");
     const info = await jsm.streams.info("R3");
     assert.equal(info.state.messages, 1);
@@ -175,3 +175,17 @@ test("a missing nats-server binary is an error saying how to install it", () => 
     rmSync(empty, { recursive: true, force: true });
   }
 });
+
+/** Publishes to a JetStream stream just created on another node: its subject interest reaches `nc`'s node
+ *  asynchronously, so "no responders" is retried (every 100 ms, for at most 10 s). */
+async function publishWhenStreamReady(nc: NatsConnection, subject: string, data: string): Promise<{ stream: string }> {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      return await jetstream(nc).publish(subject, data);
+    } catch (error) {
+      if (!/no responders/i.test(String((error as Error)?.message)) || Date.now() > deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+}
