@@ -6,22 +6,13 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { accumulate, meanWeights, shardLength, stepTraffic, sumStats, weightedSum } from "../../src/cluster/combine.js";
 import { DEFAULT_SHARD_ALIGN, shardRanges } from "../../src/cluster/partition.js";
+import { mulberry32 } from "../../src/util/random.js";
 
 const TIMEOUT = { timeout: 30_000 };
 const KEYS = [1, 3, 17, 257, 1000];
 const PEERS = [1, 2, 3, 4, 5];
 
-/** A small seeded generator (mulberry32), values in [0, 1). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 function gradients(keys: number, peers: number, seed: number): Float32Array[] {
   const next = random(seed);

@@ -23,21 +23,12 @@ import { MemoryExchangeGroup } from "../../src/train/memory-exchange.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { LocalTrainer } from "../../src/train/trainer.js";
 import { startNatsServer } from "../support/nats.js";
+import { mulberry32 } from "../../src/util/random.js";
 
 const TIMEOUT = { timeout: 60_000 };
 const MODES: readonly CombineMode[] = ["master", "allreduce"];
 
-/** A small seeded generator (mulberry32), values in [0, 1). */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const random = mulberry32;
 
 function gradients(keys: number, peers: number, seed: number): Float32Array[] {
   const next = random(seed);

@@ -1,9 +1,8 @@
 // A worker pool never closed does not keep the process alive: its workers are unref'd while idle and ref'd while
 // a run is in flight (so a run not awaited still finishes) and while close() stops them. Checked in a child process.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { describe, test } from "node:test";
-import { tempDir, writeTemp } from "../support/temp.js";
+import { runChildScript } from "../support/child.js";
 
 /** Node's and Bun's workers have unref; Deno's have none, and Deno's process.execPath runs no plain script. */
 const runtime = (globalThis as { Bun?: unknown }).Bun ? "bun" : (globalThis as { Deno?: unknown }).Deno ? "deno" : "node";
@@ -34,23 +33,8 @@ ${body}
 `;
 }
 
-interface ChildResult {
-  code: number | null;
-  killed: boolean;
-  stdout: string;
-  stderr: string;
-}
-
 // Runs the script with this runtime; a child that outlives the limit is killed (killed: true).
-function runChild(source: string): Promise<ChildResult> {
-  const path = writeTemp(tempDir("pool-lifetime"), "child.mjs", source);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path], { timeout: CHILD_LIMIT_MS }, (error, stdout, stderr) => {
-      const e = error as (Error & { code?: number; killed?: boolean }) | null;
-      resolve({ code: e ? (typeof e.code === "number" ? e.code : null) : 0, killed: Boolean(e?.killed), stdout, stderr });
-    });
-  });
-}
+const runChild = (source: string) => runChildScript("pool-lifetime", source, CHILD_LIMIT_MS);
 
 describe("worker pool lifetime", { skip }, () => {
   const timeout = { timeout: CHILD_LIMIT_MS + 10_000 };

@@ -1,9 +1,8 @@
 // A trainer never closed does not keep the process alive: its workers are unref'd between epochs and ref'd while
 // an epoch runs (so training not awaited still finishes). Checked in a child process of this runtime.
 import assert from "node:assert/strict";
-import { execFile } from "node:child_process";
 import { describe, test } from "node:test";
-import { tempDir, writeTemp } from "../support/temp.js";
+import { runChildScript } from "../support/child.js";
 
 /** Node's and Bun's workers have unref; Deno's have none (the trainer documents: close it there), and Deno's
  *  process.execPath does not run a plain script. */
@@ -28,23 +27,8 @@ ${body}
 `;
 }
 
-interface ChildResult {
-  code: number | null;
-  killed: boolean;
-  stdout: string;
-  stderr: string;
-}
-
 // Runs the script with this runtime; a child that outlives the limit is killed (killed: true).
-function runChild(source: string): Promise<ChildResult> {
-  const path = writeTemp(tempDir("trainer-lifetime"), "child.mjs", source);
-  return new Promise((resolve) => {
-    execFile(process.execPath, [path], { timeout: CHILD_LIMIT_MS }, (error, stdout, stderr) => {
-      const e = error as (Error & { code?: number; killed?: boolean }) | null;
-      resolve({ code: e ? (typeof e.code === "number" ? e.code : null) : 0, killed: Boolean(e?.killed), stdout, stderr });
-    });
-  });
-}
+const runChild = (source: string) => runChildScript("trainer-lifetime", source, CHILD_LIMIT_MS);
 
 describe("trainer lifetime", { skip }, () => {
   const timeout = { timeout: CHILD_LIMIT_MS + 10_000 };
