@@ -14,7 +14,7 @@ import { PROTOCOL_VERSION } from "../../src/cluster/codec.js";
 import { InvalidJobIdError, MessageError, PeerLostError } from "../../src/cluster/errors.js";
 import { InvalidArgumentError, InvalidStateError } from "../../src/errors.js";
 import { startNatsCluster } from "../support/nats.js";
-import { closeAll, closePeers, connectAll, FAST, joinAll, Reports, seededFloats, sleep, withServer } from "./fixtures/peers.js";
+import { closeAll, closePeers, connectAll, FAST, joinAll, Reports, seededFloats, sleep, until, withServer } from "./fixtures/peers.js";
 
 const TIMEOUT = { timeout: 60_000 };
 const plain = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -37,15 +37,6 @@ async function watch(nc: NatsConnection, subject: string, ms = 10_000): Promise<
   });
   await nc.flush();
   return { arrived };
-}
-
-/** Polls until `ready()` holds, failing after `ms`. */
-async function until(what: string, ready: () => boolean, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!ready()) {
-    if (Date.now() > deadline) assert.fail(`not within ${ms} ms: ${what}`);
-    await sleep(10);
-  }
 }
 
 describe("barrier semantics", () => {

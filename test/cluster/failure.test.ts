@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import { BarrierTimeoutError, PeerLostError } from "../../src/cluster/errors.js";
 import type { PeerConfig } from "./fixtures/peer.js";
-import { closeAll, closePeers, connectAll, FAST, joinAll, Reports, sleep, withServer } from "./fixtures/peers.js";
+import { closeAll, closePeers, connectAll, FAST, joinAll, Reports, sleep, until, withServer } from "./fixtures/peers.js";
 
 const TIMEOUT = { timeout: 60_000 };
 /** Bounds every wait for a child. */
@@ -70,15 +70,6 @@ async function exitOf(child: Child): Promise<{ code: number | null; signal: Node
     return await Promise.race([child.exited, timeout]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Polls until `ready()` holds, failing after WAIT_MS. */
-async function until(what: string, ready: () => boolean): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!ready()) {
-    if (Date.now() > deadline) assert.fail(`not within ${WAIT_MS} ms: ${what}`);
-    await sleep(10);
   }
 }
 
@@ -192,7 +183,7 @@ test("a peer that stops answering inside one process is lost too (heartbeat time
       assert.ok(error instanceof PeerLostError, String(error));
       assert.deepEqual([error.peer, error.reason, error.superstep], ["p1", "heartbeat", 1]);
       assert.ok(Date.now() - started < 5_000);
-      await until("p1 fails too: its connection is closed", () => p1.status.state === "failed");
+      await until("p1 fails too: its connection is closed", () => p1.status.state === "failed", WAIT_MS);
       assert.throws(() => p1.send(0, 1), /the NATS connection of peer "p1" is closed/);
     } finally {
       await closePeers(peers);

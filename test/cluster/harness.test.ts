@@ -177,14 +177,16 @@ test("a missing nats-server binary is an error saying how to install it", () => 
 });
 
 /** Publishes to a JetStream stream just created on another node: its subject interest reaches `nc`'s node
- *  asynchronously, so "no responders" is retried (every 100 ms, for at most 10 s). */
+ *  asynchronously, so "no responders" (which nats.js reports as JetStreamNotEnabled) is retried (every 100 ms,
+ *  for at most 10 s). */
 async function publishWhenStreamReady(nc: NatsConnection, subject: string, data: string): Promise<{ stream: string }> {
   const deadline = Date.now() + 10_000;
   for (;;) {
     try {
       return await jetstream(nc).publish(subject, data);
     } catch (error) {
-      if (!/no responders/i.test(String((error as Error)?.message)) || Date.now() > deadline) throw error;
+      const notYet = (error as Error)?.name === "JetStreamNotEnabled" || /no responders/i.test(String((error as Error)?.message));
+      if (!notYet || Date.now() > deadline) throw error;
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { BspPeer } from "../../src/cluster/bsp.js";
 import { BarrierTimeoutError, ClusterError, MembershipError } from "../../src/cluster/errors.js";
-import { closeAll, closePeers, connectAll, FAST, joinAll, Reports, withServer } from "./fixtures/peers.js";
+import { closeAll, closePeers, connectAll, FAST, joinAll, Reports, until, withServer } from "./fixtures/peers.js";
 
 const TIMEOUT = { timeout: 60_000 };
 
@@ -39,6 +39,8 @@ test("a peer with another spec is refused by name by a running job, which goes o
       assertRefused(error, "c", "spec");
       assert.deepEqual([error.expected, error.actual], ["mlp-784-128-10", "mlp-784-64-10"]);
       assert.ok(Date.now() - started < 5_000, "refused at once, not by a timeout");
+      // c is refused by whichever running peer answers first; the other's report may still be on its way.
+      await until("a and b both report the refused peer", () => reports.of("a").length > 0 && reports.of("b").length > 0, 5_000);
       for (const name of ["a", "b"]) {
         assert.equal(reports.of(name).length, 1, `${name} reports the refused peer once`);
         assertRefused(reports.of(name)[0], "c", "spec");
@@ -101,6 +103,7 @@ test("a full job refuses an extra peer by name", TIMEOUT, async () => {
       const error = await rejection(BspPeer.join({ ...FAST, job: "full", peers: 2, name: "late", connection: ncs[2]!, onError: () => {} }));
       assertRefused(error, "late", "roster");
       assert.match(error.message, /already runs with 2 peers \("a", "b"\)/);
+      await until("a reports the refused peer", () => reports.of("a").length > 0, 5_000);
       assertRefused(reports.of("a")[0], "late", "roster");
       await Promise.all(peers.map((peer) => peer.sync()));
     } finally {
