@@ -2,8 +2,10 @@
 // 2 usage, 130 stopped by Ctrl-C), with errors printed as `downpour: <message>` (stack traces only with DOWNPOUR_DEBUG=1).
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerCluster } from "./commands/cluster.js";
 import { registerData } from "./commands/data.js";
 import { registerEval } from "./commands/eval.js";
+import { registerPeer } from "./commands/peer.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerTrain } from "./commands/train.js";
 import { describeError, EXIT_ERROR, EXIT_USAGE, InterruptedError } from "./errors.js";
@@ -34,6 +36,8 @@ export function buildProgram(io: CliIO): Command {
   registerEval(program, io);
   registerPredict(program, io);
   registerData(program, io);
+  registerCluster(program, io);
+  registerPeer(program, io);
   return program;
 }
 

@@ -4,6 +4,7 @@ import { OPTIMIZERS, TRAIN_DEFAULTS as D, type OptimizerKind, type TrainMode, ty
 import { DEFAULT_MEMORY_LIMIT_BYTES } from "../data/limits.js";
 import { DEFAULT_ARENA_BYTES, MAX_ARENA_BYTES } from "../runtime/arena.js";
 import { formatBytes } from "../util/bytes.js";
+import { CONNECTION_SETTINGS, JOB_SETTINGS, type ClusterSettings } from "./cluster-settings.js";
 
 export const MODEL_NAMES = ["mlp", "perceptron", "linear", "logistic", "autoencoder"] as const;
 export type ModelName = (typeof MODEL_NAMES)[number];
@@ -22,7 +23,7 @@ export const SUMMARIES = ["auto", "all", "short"] as const;
 export type Summary = (typeof SUMMARIES)[number];
 
 /** Everything `train` runs with, after defaults, the config file and the flags are merged. */
-export interface TrainSettings {
+export interface TrainSettings extends ClusterSettings {
   data: string;
   testData?: string;
   holdout?: number;
@@ -99,7 +100,9 @@ export interface SettingDef {
   readonly help: string;
   /** The default as --help shows it. */
   readonly shown?: string;
-  readonly group: "Data" | "Model" | "Training" | "Output" | "Config file only";
+  readonly group: "Data" | "Model" | "Training" | "Output" | "Cluster" | "Config file only";
+  /** "cluster": taken by `downpour peer` and `downpour cluster` only (train refuses it); absent: every training command. */
+  readonly scope?: "cluster";
 }
 
 /** Defaults of the CLI's own settings; training defaults are the library's (TrainOptions), so a config's "train" object can set them. */
@@ -197,6 +200,8 @@ export const SETTINGS: readonly SettingDef[] = [
     help: "save the model of the epoch with the lowest test loss (needs a test set)" },
   { key: "spec", type: "object", group: "Config file only", help: "a full NetworkSpec { inputs?, layers, cost?, init?, seed? }" },
   { key: "train", type: "object", group: "Config file only", help: "any TrainOptions; the flat keys override its fields" },
+  ...CONNECTION_SETTINGS,
+  ...JOB_SETTINGS,
 ];
 
 /** Every field of TrainOptions (a Record, so a field added to TrainOptions fails the build until it is listed). */

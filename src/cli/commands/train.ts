@@ -15,6 +15,7 @@ import {
 import { resolveSettings, type ResolvedSettings, type Sources, type TrainFlags } from "../config.js";
 import { writeCurves } from "../curves.js";
 import { PRESETS } from "../datasets.js";
+import { CliError } from "../errors.js";
 import type { CliIO } from "../io.js";
 import { preprocessOf, saveTrainedModel } from "../model-file.js";
 import { checkOutputs, namedFile, rescuePlaces, writeModelOrRescue, type NamedFile } from "../outputs.js";
@@ -42,6 +43,7 @@ export interface TrainResult {
  *  io.stderr and the summary (or JSON) to io.stdout. Rejects with InterruptedError after a caught Ctrl-C. */
 export async function runTrain(flags: TrainFlags, io: CliIO): Promise<TrainResult> {
   const given = await resolveSettings(flags, io.cwd);
+  refuseClusterSettings(given.sources);
   const resume = await openResume(given.settings, given.sources, io.cwd);
   try {
     return await trainWith(flags, resume ? resumedSettings(given, resume, io) : given, resume, io);
@@ -83,13 +85,19 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
   }
 }
 
+/** A config file's cluster setting (nats, peers, ...) is refused: train runs in this process alone. */
+function refuseClusterSettings(sources: Sources): void {
+  const key = SETTINGS.find((def) => def.scope === "cluster" && sources[def.key] !== undefined)?.key;
+  if (key) throw new CliError(`${sources[key]}: a setting of downpour peer and downpour cluster; downpour train trains on this machine alone`);
+}
+
 /** Each warning given, on stderr as "downpour: warning: ...". */
-function warn(io: CliIO, warnings: readonly (string | undefined)[]): void {
+export function warn(io: CliIO, warnings: readonly (string | undefined)[]): void {
   for (const text of warnings) if (text) io.stderr(`downpour: warning: ${text}\n`);
 }
 
 /** Settings given that this run would not use: by the model kind, the optimizer, or the output. */
-function ignoredRunSettings(settings: TrainSettings, sources: Sources, resolved: ResolvedTrainOptions): string[] {
+export function ignoredRunSettings(settings: TrainSettings, sources: Sources, resolved: ResolvedTrainOptions): string[] {
   const ignored = ignoredSettings(settings, sources);
   return [
     ...(ignored.length > 0 ? [`model ${settings.model} does not use ${ignored.join(", ")}`] : []),
@@ -106,7 +114,7 @@ export function outputPaths(settings: TrainSettings, cwd: string): { modelFile?:
 }
 
 /** The files this run writes, as messages name them. */
-function outputFiles(settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
+export function outputFiles(settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
   const { modelFile, curvesFile } = outputPaths(settings, cwd);
   return [
     ...(modelFile && settings.save !== false ? [namedFile("--save", sources.save, settings.save, modelFile)] : []),
@@ -117,7 +125,7 @@ function outputFiles(settings: TrainSettings, sources: Sources, cwd: string): Na
 
 /** The files this run reads: the config, the data and test files (not the presets), and the model it resumes (read
  *  whole first, so --save or --checkpoint may replace it). */
-function inputFiles(config: string | undefined, settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
+export function inputFiles(config: string | undefined, settings: TrainSettings, sources: Sources, cwd: string): NamedFile[] {
   const file = (flag: string, source: string | undefined, typed: string | undefined) => (typed === undefined ? [] : [namedFile(flag, source ?? flag, typed, resolve(cwd, typed))]);
   const preset = (PRESETS as readonly string[]).includes(settings.data) && settings.format === undefined;
   return [
@@ -129,17 +137,17 @@ function inputFiles(config: string | undefined, settings: TrainSettings, sources
 }
 
 /** --summary short, or auto when --quiet or stdout is not a terminal: the first, best and last epochs only. */
-function shortSummary(settings: TrainSettings, io: CliIO): boolean {
+export function shortSummary(settings: TrainSettings, io: CliIO): boolean {
   const summary = settings.summary ?? "auto";
   return summary === "short" || (summary === "auto" && (settings.quiet || !io.stdoutIsTerminal));
 }
 
-function shapeOf(data: TrainingData) {
+export function shapeOf(data: TrainingData) {
   return { inputs: data.train.features, outputs: data.train.outputs, name: data.train.name ?? data.source.name };
 }
 
 /** "MultiLayerPerceptron 784-128-10 (relu, softmax) on mnist: 60000 rows, 10000 test rows; 10 epochs of 64, sgd ..." */
-function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions): string {
+export function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions): string {
   const spec = model.network.spec;
   const sizes = [spec.inputs, ...spec.layers.map((l) => l.units)].join("-");
   const test = data.test ? `${data.test.size} test rows` : "no test set";
@@ -156,7 +164,7 @@ function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions):
  * Saves the model (with how its inputs were prepared) and the curves, as the settings ask; says where on stderr.
  * A model that cannot be written where asked is kept in the temp folder (ModelRescuedError says where).
  */
-async function writeOutputs(model: Model, reports: EpochReport[], data: TrainingData, settings: TrainSettings, io: CliIO) {
+export async function writeOutputs(model: Model, reports: EpochReport[], data: TrainingData, settings: TrainSettings, io: CliIO) {
   const { modelFile, curvesFile } = outputPaths(settings, io.cwd);
   if (modelFile) {
     const preprocess = preprocessOf(data.source, data.scaling, settings, io.cwd);
@@ -183,7 +191,7 @@ const PARSERS: Partial<Record<ValueType, (text: string) => unknown>> = {
 };
 
 /** The flag (and its --no- form) of one setting, in its help group. */
-function flagOptions(def: SettingDef): Option[] {
+export function flagOptions(def: SettingDef): Option[] {
   const shown = def.key === "threads" ? `all cores, ${availableParallelism()} here` : def.shown;
   const option = new Option(def.flag!, `${def.help} (default: ${shown})`).helpGroup(`${def.group} options:`);
   if (def.choices) option.choices(def.choices);
@@ -203,7 +211,7 @@ export function registerTrain(program: Command, io: CliIO): void {
     .action(async (flags: TrainFlags) => {
       await runTrain(flags, io);
     });
-  for (const def of SETTINGS.filter((s) => s.flag)) for (const option of flagOptions(def)) command.addOption(option);
+  for (const def of SETTINGS.filter((s) => s.flag && !s.scope)) for (const option of flagOptions(def)) command.addOption(option);
 }
 
 const TRAIN_EXAMPLES = `

@@ -1,0 +1,194 @@
+// The settings of `downpour peer` and `downpour cluster` beside train's: where the NATS server is and how to log
+// in to it (also used by `downpour data put`), and the job's own (id, peers, combine mode, gradient dtype, split,
+// model averaging, timeouts). Like every setting, each is a flag and a config-file key.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import type { ClusterConnectionOptions } from "../cluster/connection.js";
+import { checkJobId } from "../cluster/subjects.js";
+import type { CombineMode, GradDtype } from "../cluster/gradient-exchange.js";
+import type { SplitMode } from "../cluster/partition.js";
+import { CliError } from "./errors.js";
+import type { SettingDef } from "./settings.js";
+
+/** How to reach and log in to NATS. */
+export interface ConnectionSettings {
+  /** Server URLs, comma-separated: nats://host:port, tls://host:port or host:port. */
+  nats?: string;
+  /** A .creds file (user JWT and nkey seed). */
+  creds?: string;
+  /** A file holding an nkey seed ("SU..."). */
+  nkey?: string;
+  token?: string;
+  user?: string;
+  password?: string;
+  /** PEM files: the CA that signed the server's certificate, and the client's own certificate and key. */
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+}
+
+export const COMBINE_CHOICES = ["allreduce", "master"] as const satisfies readonly CombineMode[];
+export const GRAD_DTYPE_CHOICES = ["f32", "f16"] as const satisfies readonly GradDtype[];
+export const SPLIT_CHOICES = ["modulo", "contiguous"] as const satisfies readonly SplitMode[];
+
+/** The job: who takes part and how they train together. */
+export interface JobSettings {
+  job?: string;
+  peers?: number;
+  /** This peer's index in [0, peers) (peer only; default: by name order). */
+  index?: number;
+  /** This peer's name (peer only; default: <host>-<pid>). */
+  name?: string;
+  combine?: CombineMode;
+  gradDtype?: GradDtype;
+  split?: SplitMode;
+  /** Local mini-batches per superstep before the peers' models are averaged (1: combine every gradient). */
+  syncEvery?: number;
+  /** Seconds to wait for every peer to join. */
+  joinTimeout?: number;
+  /** Seconds without a heartbeat after which a peer counts as lost. */
+  peerTimeout?: number;
+}
+
+export type ClusterSettings = ConnectionSettings & JobSettings;
+
+/** Which commands take a setting beyond train's: "cluster" settings belong to peer and cluster only. */
+export const CONNECTION_SETTINGS: readonly SettingDef[] = [
+  { key: "nats", flag: "--nats <urls>", type: "string", group: "Cluster", scope: "cluster", shown: "peer: nats://127.0.0.1:4222; cluster: a nats-server started on a free loopback port",
+    help: "NATS server URLs, comma-separated (nats://host:port, tls://host:port)" },
+  { key: "creds", flag: "--creds <file>", type: "string", group: "Cluster", scope: "cluster", shown: "none", help: "a .creds file (user JWT and nkey seed) to log in with" },
+  { key: "nkey", flag: "--nkey <seed-file>", type: "string", group: "Cluster", scope: "cluster", shown: "none", help: "a file holding an nkey seed (SU...) to log in with" },
+  { key: "token", flag: "--token <token>", type: "string", group: "Cluster", scope: "cluster", shown: "none",
+    help: "a server token (prefer a config file: flags show in the process list)" },
+  { key: "user", flag: "--user <name>", type: "string", group: "Cluster", scope: "cluster", shown: "none", help: "user name (with --password)" },
+  { key: "password", flag: "--password <password>", type: "string", group: "Cluster", scope: "cluster", shown: "none",
+    help: "password of --user (prefer a config file: flags show in the process list)" },
+  { key: "tlsCa", flag: "--tls-ca <file.pem>", type: "string", group: "Cluster", scope: "cluster", shown: "the system's CAs",
+    help: "CA certificate that signed the server's (turns TLS on)" },
+  { key: "tlsCert", flag: "--tls-cert <file.pem>", type: "string", group: "Cluster", scope: "cluster", shown: "none", help: "client certificate, for servers that verify clients" },
+  { key: "tlsKey", flag: "--tls-key <file.pem>", type: "string", group: "Cluster", scope: "cluster", shown: "none", help: "key of --tls-cert" },
+];
+
+export const JOB_SETTINGS: readonly SettingDef[] = [
+  { key: "job", flag: "--job <id>", type: "string", group: "Cluster", scope: "cluster", shown: "peer: required; cluster: a new id per run",
+    help: "job id: letters, digits, - and _ (every subject of the job is under downpour.<id>.)" },
+  { key: "peers", flag: "--peers <n>", type: "integer", group: "Cluster", scope: "cluster", shown: "required", help: "how many peers train the job" },
+  { key: "index", flag: "--index <i>", type: "integer", group: "Cluster", scope: "cluster", shown: "by name order", help: "this peer's index in [0, peers) (peer)" },
+  { key: "name", flag: "--name <name>", type: "string", group: "Cluster", scope: "cluster", shown: "<host>-<pid>", help: "this peer's name in the job (peer)" },
+  { key: "combine", flag: "--combine <mode>", type: "choice", choices: COMBINE_CHOICES, group: "Cluster", scope: "cluster", shown: "allreduce",
+    help: "master: peer 0 merges the gradients and broadcasts (Hama); allreduce: reduce-scatter and all-gather, each peer owning 1/N of the keys" },
+  { key: "gradDtype", flag: "--grad-dtype <dtype>", type: "choice", choices: GRAD_DTYPE_CHOICES, group: "Cluster", scope: "cluster", shown: "f32",
+    help: "gradients on the wire: f16 halves the bytes" },
+  { key: "split", flag: "--split <mode>", type: "choice", choices: SPLIT_CHOICES, group: "Cluster", scope: "cluster", shown: "modulo",
+    help: "each peer's rows of the data: modulo (rows i mod peers) or contiguous (one range each)" },
+  { key: "syncEvery", flag: "--sync-every <batches>", type: "integer", group: "Cluster", scope: "cluster", shown: "1: combine every mini-batch's gradient",
+    help: "local mini-batches per superstep before the peers' models are averaged (Hama's model averaging)" },
+  { key: "joinTimeout", flag: "--join-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "60", help: "how long to wait for every peer to join" },
+  { key: "peerTimeout", flag: "--peer-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "3",
+    help: "a peer silent this long (no heartbeat) is lost and fails the job" },
+];
+
+/** The connection options of the settings; file paths are resolved against cwd (files are read at connect). */
+export function connectionOptionsOf(settings: ConnectionSettings, cwd: string, name?: string): ClusterConnectionOptions {
+  const path = (file: string | undefined) => (file === undefined ? undefined : resolve(cwd, file));
+  const tls = settings.tlsCa !== undefined || settings.tlsCert !== undefined || settings.tlsKey !== undefined
+    ? { ca: path(settings.tlsCa), cert: path(settings.tlsCert), key: path(settings.tlsKey) }
+    : undefined;
+  const options: ClusterConnectionOptions = {
+    servers: settings.nats === undefined ? undefined : settings.nats.split(",").map((s) => s.trim()).filter((s) => s !== ""),
+    token: settings.token,
+    user: settings.user,
+    password: settings.password,
+    credsFile: path(settings.creds),
+    nkeySeed: settings.nkey === undefined ? undefined : readSeed(path(settings.nkey)!, settings.nkey),
+    tls,
+    name,
+  };
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as ClusterConnectionOptions;
+}
+
+/** The nkey seed in `file` (its first non-empty line). */
+function readSeed(file: string, given: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (error) {
+    throw new CliError(`--nkey ${given}: cannot read it (${(error as Error).message})`, { cause: error });
+  }
+  const seed = text.split(/\r?\n/).map((line) => line.trim()).find((line) => line !== "");
+  if (!seed?.startsWith("S")) throw new CliError(`--nkey ${given}: expected an nkey seed (a line starting with S, like SUAM...)`);
+  return seed;
+}
+
+/** What a peer run needs from the settings, checked; `job` is required unless `jobOptional` (cluster makes one). */
+export interface CheckedJob {
+  job: string;
+  peers: number;
+  index?: number;
+  syncEvery: number;
+  joinTimeoutMs?: number;
+  peerTimeoutMs?: number;
+}
+
+/** Settings of train that a cluster run cannot take yet, and why. */
+const NOT_IN_CLUSTER: readonly { key: keyof TrainSettingsLike; why: string }[] = [
+  { key: "resume", why: "cluster jobs cannot resume yet; train locally with --resume, or start the job afresh" },
+  { key: "checkpointEvery", why: "cluster jobs do not checkpoint yet" },
+  { key: "checkpoint", why: "cluster jobs do not checkpoint yet" },
+  { key: "saveBest", why: "cluster jobs save the last epoch" },
+];
+
+/** The subset of TrainSettings these checks read (kept structural to avoid an import cycle). */
+interface TrainSettingsLike extends ClusterSettings {
+  resume?: string;
+  checkpointEvery?: number;
+  checkpoint?: string;
+  saveBest?: boolean;
+  mode?: string;
+  batchSize?: number;
+  train?: { batchSize?: number; mode?: string };
+}
+
+/** Checks the job settings of a peer (or cluster) run; errors name the flag or config key (from `sources`). */
+export function checkJobSettings(settings: TrainSettingsLike, sources: Partial<Record<string, string>>, command: "peer" | "cluster", defaultBatch: number): CheckedJob {
+  const name = (key: string, flag: string) => sources[key] ?? flag;
+  for (const { key, why } of NOT_IN_CLUSTER) {
+    if (settings[key] !== undefined && settings[key] !== false) throw new CliError(`${name(key, key)}: not taken by downpour ${command}: ${why}`);
+  }
+  const peers = settings.peers;
+  if (peers === undefined) throw new CliError(`downpour ${command} needs --peers <n>: how many peers train the job`);
+  if (!Number.isInteger(peers) || peers < 1) throw new CliError(`${name("peers", "--peers")} must be a positive integer (the number of peers), got ${peers}`);
+  if (command === "peer" && settings.job === undefined) throw new CliError("downpour peer needs --job <id>: the id every peer of the job is started with");
+  const job = settings.job ?? "";
+  if (settings.job !== undefined) {
+    try {
+      checkJobId(job);
+    } catch (error) {
+      throw new CliError(`${name("job", "--job")}: ${(error as Error).message}`, { cause: error });
+    }
+  }
+  const index = settings.index;
+  if (index !== undefined && (!Number.isInteger(index) || index < 0 || index >= peers)) {
+    throw new CliError(`${name("index", "--index")} must be an integer in [0, ${peers - 1}] (--peers ${peers}), got ${index}`);
+  }
+  const syncEvery = settings.syncEvery ?? 1;
+  if (!Number.isInteger(syncEvery) || syncEvery < 1) throw new CliError(`${name("syncEvery", "--sync-every")} must be a positive integer (mini-batches per superstep), got ${syncEvery}`);
+  const mode = settings.mode ?? settings.train?.mode;
+  if (mode !== undefined && mode !== "sync") {
+    throw new CliError(`${name("mode", sources["train.mode"] ?? "--mode")} ${mode}: a cluster job trains in sync mode (gradients combined every mini-batch); asynchronous training across machines is the parameter server's`);
+  }
+  const batch = settings.batchSize ?? settings.train?.batchSize ?? defaultBatch;
+  if (batch % peers !== 0) {
+    const lower = Math.max(peers, batch - (batch % peers));
+    throw new CliError(
+      `${name("batchSize", sources["train.batchSize"] ?? "--batch-size")} ${batch} is the global mini-batch and must be a multiple of --peers ${peers} (each peer computes an equal share); try ${lower} or ${lower + peers}`,
+    );
+  }
+  return { job, peers, index, syncEvery, joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")), peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")) };
+}
+
+function seconds(value: number | undefined, flag: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isFinite(value) || value <= 0) throw new CliError(`${flag} must be a positive number of seconds, got ${value}`);
+  return Math.round(value * 1000);
+}

@@ -1,0 +1,164 @@
+// `downpour cluster --peers N`: a whole BSP job on this machine. Checks the settings and the data once, starts a
+// nats-server on a free loopback port (unless --nats names one), runs N `downpour peer` processes with the same
+// settings (a config file it writes), shows peer 0's progress, and prints the summary plus one row per peer.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import type { Command } from "commander";
+import { NatsServerMissingError, type NatsServer, startNatsServer } from "../../cluster/nats-server.js";
+import { writeFileAtomic } from "../../node/files.js";
+import { detectPlatform } from "../../runtime/platform.js";
+import { TRAIN_DEFAULTS } from "../../train/options.js";
+import { checkModelSettings, ignoredDataSettings } from "../build-model.js";
+import { checkJobSettings } from "../cluster-settings.js";
+import { resolveSettings, type Sources, type TrainFlags } from "../config.js";
+import { CliError } from "../errors.js";
+import type { CliIO } from "../io.js";
+import { checkOutputs } from "../outputs.js";
+import { FLAT_TRAIN_KEYS, type TrainSettings } from "../settings.js";
+import { epochTable } from "../summary.js";
+import { capThreads, checkTrainOptions, trainOptionsOf } from "../train-options.js";
+import { loadTrainingData } from "../training-data.js";
+import { addTrainingFlags, megabytes, type PeerResult, type PeerRow } from "./peer.js";
+import { ignoredRunSettings, inputFiles, outputFiles, shortSummary, warn } from "./train.js";
+
+/** What a cluster run produced: peer 0's result, and every peer's row. */
+export interface ClusterResult extends Omit<PeerResult, "peer"> {
+  rows: PeerRow[];
+  /** The server the peers used. */
+  nats: string;
+}
+
+/** One peer process's end. */
+interface PeerExit {
+  index: number;
+  code: number | null;
+  signal: string | null;
+  stderr: string;
+}
+
+/** Runs the job; resolves once every peer has exited (peer 0 has written the model). */
+export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterResult> {
+  const { settings, sources } = await resolveSettings(flags, io.cwd);
+  const job = checkJobSettings(settings, sources, "cluster", settings.train?.batchSize ?? TRAIN_DEFAULTS.batchSize);
+  const cores = (await detectPlatform()).hardwareConcurrency();
+  const threads = settings.threads ?? settings.train?.threads ?? Math.max(1, Math.floor(cores / job.peers));
+  const asked = { ...trainOptionsOf(settings), threads };
+  const capped = capThreads(asked, checkTrainOptions(asked, sources, cores), cores, settings.oversubscribe === true, sources);
+  checkModelSettings(settings, sources);
+  warn(io, [capped.warning, ...ignoredRunSettings(settings, sources, capped.resolved)]);
+  await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
+  const data = await loadTrainingData(settings, sources, { ...io, stderr: () => {} }); // fails here, once, on bad data; fetches MNIST once
+  warn(io, [ignoredDataSettings(data.source, sources)]);
+  const dir = mkdtempSync(join(tmpdir(), "downpour-cluster-"));
+  const server = settings.nats === undefined ? await startServer() : undefined;
+  try {
+    const nats = server?.url ?? settings.nats!;
+    const jobId = settings.job ?? `cluster-${Date.now().toString(36)}-${process.pid}`;
+    const config = join(dir, "job.json");
+    await writeFileAtomic(config, JSON.stringify(peerSettings(settings, sources, { nats, job: jobId, threads })));
+    io.stderr(`cluster job ${jobId}: ${job.peers} peer processes of ${threads} thread${threads === 1 ? "" : "s"} over ${server ? `a nats-server started on ${nats}` : nats}\n`);
+    const exits = await Promise.all(Array.from({ length: job.peers }, (_, i) => runPeerProcess(i, config, join(dir, `peer-${i}.json`), io)));
+    checkExits(exits);
+    const results = exits.map((e) => JSON.parse(readFileSync(join(dir, `peer-${e.index}.json`), "utf8")) as PeerResult);
+    const first = results[0]!;
+    const { peer: _peer, ...rest } = first;
+    const result: ClusterResult = { ...rest, rows: results.map((r) => r.peer), nats };
+    io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(first.reports, shortSummary(settings, io))}\n\n${peerTable(result.rows)}\n`);
+    return result;
+  } finally {
+    await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function startServer(): Promise<NatsServer> {
+  try {
+    return await startNatsServer({ serverName: `downpour-cluster-${process.pid}` });
+  } catch (error) {
+    if (error instanceof NatsServerMissingError) throw new CliError(`${error.message}; or pass --nats <url> of a running server`, { cause: error });
+    throw new CliError(`could not start nats-server: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+/** Every peer's settings: the run's, with the server, the job, the threads; no --json or --summary (the cluster prints). */
+function peerSettings(settings: TrainSettings, sources: Sources, job: { nats: string; job: string; threads: number }): Partial<TrainSettings> {
+  const given = Object.fromEntries(Object.entries(settings).filter(([key]) => sources[key] !== undefined || key === "train")) as Partial<TrainSettings>;
+  const { json: _json, summary: _summary, quiet: _quiet, ...rest } = given;
+  // A flag that overrode a key of the config's "train" object wins: the peers' config holds it once.
+  const train: Record<string, unknown> = { ...rest.train };
+  for (const key of [...FLAT_TRAIN_KEYS, "threads"]) if ((rest as Record<string, unknown>)[key] !== undefined || key === "threads") delete train[key];
+  if (rest.convergenceWindow !== undefined && train.convergence) train.convergence = { ...(train.convergence as object), window: undefined };
+  return { ...rest, ...job, ...(rest.train ? { train: JSON.parse(JSON.stringify(train)) } : {}) };
+}
+
+/** The argv that runs this CLI on the current runtime (Deno needs `run -A`). */
+function cliCommand(): string[] {
+  const main = fileURLToPath(new URL("../main.js", import.meta.url));
+  const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  return deno ? [process.execPath, "run", "-A", main] : [process.execPath, main];
+}
+
+/** Runs `downpour peer` as peer `index`; peer 0's stderr goes to io.stderr as it comes, the others' is kept for errors. */
+function runPeerProcess(index: number, config: string, report: string, io: CliIO): Promise<PeerExit> {
+  const [command, ...prefix] = cliCommand();
+  const args = [...prefix, "peer", "--config", config, "--index", String(index), "--name", `peer-${index}`, "--report", report, "--no-warnings"];
+  if (index > 0) args.push("--no-save", "--no-curves", "--quiet");
+  else if (!io.terminal) args.push("--quiet");
+  return new Promise((resolve) => {
+    const child = spawn(command!, args, { cwd: io.cwd, env: { ...process.env, ...io.env }, stdio: ["ignore", "ignore", "pipe"] });
+    let stderr = "";
+    child.stderr!.setEncoding("utf8");
+    child.stderr!.on("data", (text: string) => {
+      stderr += text;
+      if (index === 0) io.stderr(text);
+    });
+    child.once("error", (error) => resolve({ index, code: 1, signal: null, stderr: `${stderr}downpour: ${error.message}\n` }));
+    child.once("close", (code, signal) => resolve({ index, code, signal, stderr }));
+  });
+}
+
+/** Throws naming every peer that failed, with its own error line. */
+function checkExits(exits: PeerExit[]): void {
+  const failed = exits.filter((e) => e.code !== 0);
+  if (failed.length === 0) return;
+  const lines = failed.map((e) => {
+    const last = e.stderr.trim().split("\n").filter((l) => l.startsWith("downpour:")).pop() ?? e.stderr.trim().split("\n").pop() ?? "";
+    const how = e.signal ? `killed by ${e.signal}` : `exit ${e.code}`;
+    return `peer ${e.index} (${how}): ${last.replace(/^downpour: /, "")}`;
+  });
+  throw new CliError(`the cluster job failed:\n  ${lines.join("\n  ")}`);
+}
+
+/** The per-peer table: samples/s, bytes, supersteps, time waiting and combining. */
+export function peerTable(rows: readonly PeerRow[]): string {
+  const header = ["peer", "name", "samples/s", "sent", "received", "supersteps", "waiting s", "combining s"];
+  const body = rows.map((r) => [
+    String(r.index), r.name, Math.round(r.samplesPerSecond).toLocaleString("en-US"), megabytes(r.bytesSent), megabytes(r.bytesReceived),
+    String(r.supersteps), r.waitSeconds.toFixed(1), r.combineSeconds.toFixed(1),
+  ]);
+  const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
+  const line = (cells: string[]) => cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd();
+  return [line(header), ...body.map(line)].join("\n");
+}
+
+/** Adds `cluster` to the program. */
+export function registerCluster(program: Command, io: CliIO): void {
+  const command = program
+    .command("cluster")
+    .description("train one job with N peer processes on this machine over NATS (a nats-server is started unless --nats is given)")
+    .option("--config <file.json>", "JSON file of settings (train's and the cluster's, camelCase); flags override it")
+    .addHelpText("after", CLUSTER_EXAMPLES)
+    .action(async (flags: TrainFlags) => {
+      await runCluster(flags, io);
+    });
+  addTrainingFlags(command);
+}
+
+const CLUSTER_EXAMPLES = `
+Examples:
+  downpour cluster --peers 2 --epochs 5                       MNIST with 2 peer processes, one thread each here
+  downpour cluster --peers 3 --data pima.csv --model logistic --batch-size 63 --combine master
+  downpour cluster --peers 2 --nats nats://127.0.0.1:4222     use a running server instead of starting one`;

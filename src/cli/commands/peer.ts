@@ -1,0 +1,171 @@
+// `downpour peer`: one peer of a BSP training job over NATS. Every peer of the job is started with the same
+// settings (a peer with other ones is refused by name); each reads the whole data set and trains on its own split
+// with all of its cores, combining every mini-batch's gradient with the others'. Peer 0 writes the model and the
+// curves; every peer prints the summary and its own row (samples/s, bytes sent, time waiting).
+import { hostname } from "node:os";
+import type { NatsConnection } from "@nats-io/transport-node";
+import { type Command, Option } from "commander";
+import { connectCluster } from "../../cluster/connection.js";
+import type { ExchangeStats } from "../../cluster/gradient-exchange.js";
+import { trainPeer } from "../../cluster/peer-training.js";
+import { writeFileAtomic } from "../../node/files.js";
+import { detectPlatform } from "../../runtime/platform.js";
+import { TRAIN_DEFAULTS } from "../../train/options.js";
+import { formatBytes } from "../../util/bytes.js";
+import type { EpochReport } from "../../train/trainer.js";
+import { asMemoryLimitAdvice, checkModelSettings, createModel, ignoredDataSettings } from "../build-model.js";
+import { checkJobSettings, connectionOptionsOf, type CheckedJob } from "../cluster-settings.js";
+import { resolveSettings, type ResolvedSettings, type TrainFlags } from "../config.js";
+import type { CliIO } from "../io.js";
+import { checkOutputs } from "../outputs.js";
+import { epochProgress } from "../progress.js";
+import { SETTINGS } from "../settings.js";
+import { epochTable } from "../summary.js";
+import { asCliTrainingError, capThreads, checkTrainOptions, trainOptionsOf } from "../train-options.js";
+import { checkTrainingTargets, loadTrainingData } from "../training-data.js";
+import { describeRun, flagOptions, ignoredRunSettings, inputFiles, outputFiles, shapeOf, shortSummary, warn, writeOutputs } from "./train.js";
+import { resolveStoredData } from "./stored-data.js";
+
+/** The flags of `downpour peer`: train's, the cluster's, the report file `downpour cluster` reads, and whether to
+ *  warn about ignored settings (`downpour cluster` warns once itself). */
+export type PeerFlags = TrainFlags & { report?: string; warnings?: boolean };
+
+/** One peer's own figures. */
+export interface PeerRow {
+  index: number;
+  name: string;
+  /** Rows of its split trained per second, averaged over the epochs. */
+  samplesPerSecond: number;
+  supersteps: number;
+  bytesSent: number;
+  bytesReceived: number;
+  /** Time inside the barrier (waiting for the other peers and the wire), in seconds. */
+  waitSeconds: number;
+  /** Time encoding and reducing gradients, in seconds. */
+  combineSeconds: number;
+}
+
+/** What a peer run produced. */
+export interface PeerResult {
+  job: string;
+  peers: number;
+  peer: PeerRow;
+  reports: EpochReport[];
+  modelFile?: string;
+  curvesFile?: string;
+}
+
+/** Joins the job and trains this peer's split; resolves after the job's last epoch (peer 0 has then written the model). */
+export async function runPeer(flags: PeerFlags, io: CliIO): Promise<PeerResult> {
+  const { report, warnings, ...trainFlags } = flags;
+  const given = await resolveSettings(trainFlags, io.cwd);
+  const job = checkJobSettings(given.settings, given.sources, "peer", given.settings.train?.batchSize ?? TRAIN_DEFAULTS.batchSize);
+  const connection = await connectCluster(connectionOptionsOf(given.settings, io.cwd, peerName(given)));
+  try {
+    const result = await trainAsPeer(trainFlags, await resolveStoredData(given, connection, io), job, connection, io, warnings !== false);
+    if (report !== undefined) await writeFileAtomic(report, `${JSON.stringify(result)}\n`);
+    return result;
+  } finally {
+    await connection.close().catch(() => {});
+  }
+}
+
+function peerName({ settings }: ResolvedSettings): string {
+  return settings.name ?? `${hostname()}-${process.pid}`;
+}
+
+async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSettings, job: CheckedJob, connection: NatsConnection, io: CliIO, warnings: boolean): Promise<PeerResult> {
+  const say = (texts: readonly (string | undefined)[]) => warnings && warn(io, texts);
+  const cores = (await detectPlatform()).hardwareConcurrency();
+  const asked = trainOptionsOf(settings);
+  const { options, resolved, warning } = capThreads(asked, checkTrainOptions(asked, sources, cores), cores, settings.oversubscribe === true, sources);
+  checkModelSettings(settings, sources);
+  say([warning, ...ignoredRunSettings(settings, sources, resolved)]);
+  await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
+  const data = await loadTrainingData(settings, sources, io);
+  say([ignoredDataSettings(data.source, sources)]);
+  const model = await createModel(settings, shapeOf(data), options, sources);
+  try {
+    checkTrainingTargets(model.network.spec, data, settings, sources);
+    io.stderr(`${describeRun(model, data, resolved)}; peer of job ${job.job} (${job.peers} peers), ${settings.combine ?? "allreduce"}\n`);
+    const progress = epochProgress(io, resolved.epochs, settings.quiet);
+    let result: Awaited<ReturnType<typeof trainPeer>>;
+    try {
+      result = await trainPeer({
+        job: job.job,
+        peers: job.peers,
+        index: job.index,
+        name: peerName({ settings, sources }),
+        connection,
+        model,
+        data: data.train,
+        split: settings.split,
+        combine: settings.combine,
+        gradDtype: settings.gradDtype,
+        ...(job.syncEvery === 1 ? {} : { syncEvery: job.syncEvery }),
+        train: options,
+        hooks: { validation: data.test, onProgress: progress.onProgress, onEpoch: progress.onEpoch },
+        bsp: { joinTimeoutMs: job.joinTimeoutMs, peerTimeoutMs: job.peerTimeoutMs, onError: (error) => io.stderr(`downpour: warning: ${error.message}\n`) },
+      });
+    } finally {
+      progress.stop();
+    }
+    const files = result.peer.index === 0 ? await writeOutputs(model, result.reports, data, settings, io) : {};
+    const row = peerRow(result.peer, result.reports, result.stats);
+    const output: PeerResult = { job: job.job, peers: job.peers, peer: row, reports: result.reports, ...files };
+    io.stdout(settings.json ? `${JSON.stringify(output, null, 2)}\n` : `${epochTable(result.reports, shortSummary(settings, io))}\n${peerLine(row)}\n`);
+    return output;
+  } catch (error) {
+    throw asMemoryLimitAdvice(asCliTrainingError(error, sources), settings, shapeOf(data), sources, true);
+  } finally {
+    model.dispose();
+  }
+}
+
+function peerRow(peer: { index: number; name: string }, reports: EpochReport[], stats: ExchangeStats): PeerRow {
+  const rates = reports.map((r) => r.samplesPerSecond).filter(Number.isFinite);
+  return {
+    ...peer,
+    samplesPerSecond: rates.length === 0 ? 0 : rates.reduce((a, b) => a + b, 0) / rates.length,
+    supersteps: stats.supersteps,
+    bytesSent: stats.bytesSent,
+    bytesReceived: stats.bytesReceived,
+    waitSeconds: stats.waitMs / 1000,
+    combineSeconds: (stats.encodeMs + stats.reduceMs) / 1000,
+  };
+}
+
+/** "peer 0 (a): 12,345 samples/s, 4.2 MB sent in 938 supersteps, 1.2 s waiting, 0.3 s combining". */
+export function peerLine(row: PeerRow): string {
+  return `peer ${row.index} (${row.name}): ${Math.round(row.samplesPerSecond).toLocaleString("en-US")} samples/s, ${megabytes(row.bytesSent)} sent in ${row.supersteps} supersteps, ${row.waitSeconds.toFixed(1)} s waiting, ${row.combineSeconds.toFixed(1)} s combining`;
+}
+
+export function megabytes(bytes: number): string {
+  return formatBytes(bytes);
+}
+
+/** The flags of every training setting (train's and the cluster's) on `command`. */
+export function addTrainingFlags(command: Command): void {
+  for (const def of SETTINGS.filter((s) => s.flag)) for (const option of flagOptions(def)) command.addOption(option);
+}
+
+/** Adds `peer` to the program. */
+export function registerPeer(program: Command, io: CliIO): void {
+  const command = program
+    .command("peer")
+    .description("join a training job over NATS as one of its peers (start every peer with the same settings)")
+    .option("--config <file.json>", "JSON file of settings (train's and the cluster's, camelCase); flags override it")
+    .addOption(new Option("--report <file>", "write this peer's result as JSON (used by downpour cluster)").hideHelp())
+    .addOption(new Option("--no-warnings", "no warnings about ignored settings (downpour cluster gives them once)").hideHelp())
+    .addHelpText("after", PEER_EXAMPLES)
+    .action(async (flags: PeerFlags) => {
+      await runPeer(flags, io);
+    });
+  addTrainingFlags(command);
+}
+
+const PEER_EXAMPLES = `
+Examples (run one command per machine; every peer with the same settings):
+  downpour peer --nats nats://10.0.0.5:4222 --job mnist-1 --peers 3 --epochs 5
+  downpour peer --nats tls://nats.example:4222 --tls-ca ca.pem --creds me.creds --job j --peers 2 --data nats:<name>
+                                                    data published once with: downpour data put FILE --nats URL`;

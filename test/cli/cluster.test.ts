@@ -1,0 +1,198 @@
+// `downpour cluster` and `downpour peer` end to end with the built binary and real nats-server processes: 3 peers
+// train logistic regression on Pima and an MLP on an MNIST subset to local training's thresholds; two jobs share a
+// server; user/password, token and TLS servers; bad input fails fast, naming the flag, the server or the peer.
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { before, describe, test } from "node:test";
+import { loadMnist } from "../../src/data/mnist.js";
+import { freePort, selfSignedCertificate, startNatsServer } from "../support/nats.js";
+import { sharedData } from "../support/paths.js";
+import { cliMain, pimaCsv, tempDir } from "./helpers.js";
+
+const TIMEOUT = { timeout: 120_000 };
+const dir = tempDir("cli-cluster");
+const env = { ...process.env, DOWNPOUR_CACHE: dir, DOWNPOUR_DEBUG: "" };
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  ms: number;
+}
+
+/** Runs the binary (killed after `limitMs`); resolves with its exit, output and wall time. */
+function downpour(args: string[], limitMs = 90_000): Promise<Run> {
+  const started = Date.now();
+  const child = spawn(process.execPath, [cliMain(), ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
+  child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
+  const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
+  return new Promise((resolve) =>
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: Date.now() - started });
+    }),
+  );
+}
+
+/** The final test accuracy of a --json run's reports (train prints reports; cluster and peer print an object of them). */
+function finalAccuracy(run: Run): number {
+  assert.equal(run.code, 0, run.stderr);
+  const json = JSON.parse(run.stdout) as { reports: { validation?: { accuracy?: number } }[] };
+  return json.reports.at(-1)!.validation!.accuracy!;
+}
+
+const pima = join(dir, "pima.csv");
+before(() => writeFileSync(pima, pimaCsv()));
+
+const PIMA = ["--model", "logistic", "--epochs", "30", "--batch-size", "63", "--seed", "7", "--json", "--quiet"];
+
+describe("downpour cluster", () => {
+  test("3 peers train logistic regression on Pima to local training's threshold; peer 0 writes the model; a row per peer", TIMEOUT, async () => {
+    const local = await downpour(["train", "--data", pima, ...PIMA, "--save", "local.dpnn", "--no-curves"]);
+    const run = await downpour(["cluster", "--peers", "3", "--data", pima, ...PIMA, "--save", "cluster.dpnn", "--no-curves"]);
+    const accuracy = finalAccuracy(run);
+    assert.ok(accuracy >= 0.7, `cluster test accuracy ${accuracy}`);
+    assert.ok(accuracy >= finalAccuracy(local) - 0.05, `cluster ${accuracy} vs local ${finalAccuracy(local)}`);
+    const result = JSON.parse(run.stdout) as { rows: { index: number; supersteps: number; bytesSent: number }[]; modelFile: string };
+    assert.deepEqual(result.rows.map((r) => r.index), [0, 1, 2]);
+    assert.equal(new Set(result.rows.map((r) => r.supersteps)).size, 1, "every peer took the same supersteps");
+    assert.ok(result.rows.every((r) => r.bytesSent > 0));
+    assert.equal(result.modelFile, join(dir, "cluster.dpnn"));
+    const evaluated = await downpour(["eval", "--model", "cluster.dpnn", "--data", pima, "--json"]);
+    assert.equal(evaluated.code, 0, evaluated.stderr);
+  });
+
+  test("3 peers train a 784-64-10 MLP on a 3000-row MNIST subset to >= 90% test accuracy, as local training does", TIMEOUT, async () => {
+    const { train, test: testSet } = await loadMnist(sharedData("mnist"));
+    const csv = (ds: typeof train, rows: number) => {
+      const lines: string[] = [];
+      for (let r = 0; r < rows; r++) {
+        const pixels = Array.from(ds.x.subarray(r * ds.features, (r + 1) * ds.features), (v) => Math.round(v * 255));
+        lines.push(`${pixels.join(",")},${ds.labels ? ds.labels[r] : ds.y.subarray(r * 10, r * 10 + 10).indexOf(1)}`);
+      }
+      return `${lines.join("\n")}\n`;
+    };
+    writeFileSync(join(dir, "mnist-train.csv"), csv(train, 3000));
+    writeFileSync(join(dir, "mnist-test.csv"), csv(testSet, 1000));
+    const recipe = ["--data", "mnist-train.csv", "--test-data", "mnist-test.csv", "--classes", "10", "--hidden", "64", "--epochs", "8", "--batch-size", "33", "--seed", "3", "--json", "--quiet", "--no-save", "--no-curves"];
+    const local = finalAccuracy(await downpour(["train", ...recipe]));
+    const cluster = finalAccuracy(await downpour(["cluster", "--peers", "3", ...recipe]));
+    assert.ok(local >= 0.9, `local ${local}`);
+    assert.ok(cluster >= 0.9, `cluster ${cluster}`);
+  });
+
+  test("two jobs run at once on one server without mixing", TIMEOUT, async () => {
+    const server = await startNatsServer({ jetstream: false });
+    try {
+      const common = ["--peers", "2", "--nats", server.url, "--data", pima, "--epochs", "5", "--batch-size", "32", "--json", "--no-save", "--no-curves"];
+      const [a, b] = await Promise.all([
+        downpour(["cluster", ...common, "--job", "job-a", "--model", "logistic"]),
+        downpour(["cluster", ...common, "--job", "job-b", "--model", "mlp", "--hidden", "8"]),
+      ]);
+      assert.equal(a.code, 0, a.stderr);
+      assert.equal(b.code, 0, b.stderr);
+      assert.equal((JSON.parse(a.stdout) as { job: string }).job, "job-a");
+      assert.equal((JSON.parse(b.stdout) as { job: string }).job, "job-b");
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
+describe("bad input fails fast, naming what is wrong", () => {
+  test("--peers 0, a job id with a dot, a batch that is no multiple of the peers, a missing --job", TIMEOUT, async () => {
+    const cases: [string[], RegExp][] = [
+      [["peer", "--job", "j", "--peers", "0"], /^downpour: --peers must be a positive integer \(the number of peers\), got 0$/m],
+      [["peer", "--job", "a.b", "--peers", "2"], /^downpour: --job: job id "a\.b" is not allowed: /m],
+      [["cluster", "--peers", "3", "--data", pima, "--batch-size", "64"], /--batch-size 64 is the global mini-batch and must be a multiple of --peers 3.*try 63 or 66/],
+      [["peer", "--peers", "2"], /downpour peer needs --job <id>/],
+      [["peer", "--job", "j", "--peers", "2", "--mode", "async"], /--mode async: a cluster job trains in sync mode/],
+      [["peer", "--job", "j", "--peers", "2", "--resume", "m.dpnn"], /--resume: not taken by downpour peer/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await downpour(args, 20_000);
+      assert.equal(run.code, 1, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, message, args.join(" "));
+    }
+  });
+
+  test("no server listening: an error naming the server within a few seconds", TIMEOUT, async () => {
+    const port = await freePort();
+    const run = await downpour(["peer", "--nats", `nats://127.0.0.1:${port}`, "--job", "j", "--peers", "2", "--data", pima], 20_000);
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
+    assert.ok(run.ms < 10_000, `took ${run.ms} ms`);
+  });
+
+  test("a peer started with other options than the job's is refused by name; both peers exit non-zero", TIMEOUT, async () => {
+    const server = await startNatsServer({ jetstream: false });
+    try {
+      const peer = (name: string, epochs: string) =>
+        downpour(["peer", "--nats", server.url, "--job", "mixed", "--peers", "2", "--name", name, "--data", pima, "--model", "logistic", "--epochs", epochs, "--no-save", "--no-curves"], 30_000);
+      const [a, b] = await Promise.all([peer("alpha", "3"), peer("beta", "4")]);
+      assert.equal(a.code, 1, a.stderr);
+      assert.equal(b.code, 1, b.stderr);
+      assert.match(a.stderr, /"beta"/);
+      assert.match(b.stderr, /"alpha"/);
+      assert.match(`${a.stderr}${b.stderr}`, /spec/);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("a config file's cluster setting is refused by train", TIMEOUT, async () => {
+    writeFileSync(join(dir, "cluster.json"), JSON.stringify({ peers: 2 }));
+    const run = await downpour(["train", "--config", "cluster.json", "--data", pima], 20_000);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /config file cluster\.json, "peers": a setting of downpour peer and downpour cluster/);
+  });
+});
+
+describe("servers that ask for credentials", () => {
+  const tiny = ["--peers", "2", "--data", pima, "--model", "logistic", "--epochs", "2", "--batch-size", "32", "--json", "--no-save", "--no-curves"];
+
+  test("user and password: the right ones train, wrong ones are refused with an authorization error", TIMEOUT, async () => {
+    const server = await startNatsServer({ jetstream: false, auth: { user: "ann", password: "s3cret" } });
+    try {
+      const ok = await downpour(["cluster", "--nats", server.url, "--user", "ann", "--password", "s3cret", ...tiny]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const wrong = await downpour(["peer", "--nats", server.url, "--user", "ann", "--password", "nope", "--job", "j", ...tiny], 20_000);
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /authori[sz]ation|credentials/i);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("a token: the right one trains, a wrong one is refused", TIMEOUT, async () => {
+    const server = await startNatsServer({ jetstream: false, auth: { token: "t0ken" } });
+    try {
+      const ok = await downpour(["cluster", "--nats", server.url, "--token", "t0ken", ...tiny]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const wrong = await downpour(["peer", "--nats", server.url, "--token", "other", "--job", "j", ...tiny], 20_000);
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /authori[sz]ation|credentials/i);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("TLS with a test certificate: reached with --tls-ca", TIMEOUT, async () => {
+    const cert = await selfSignedCertificate(dir, "server");
+    const server = await startNatsServer({ jetstream: false, tls: { cert: cert.cert, key: cert.key } });
+    try {
+      const ok = await downpour(["cluster", "--nats", server.url, "--tls-ca", cert.cert, ...tiny]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const untrusted = await downpour(["peer", "--nats", server.url, "--job", "j", ...tiny], 20_000);
+      assert.equal(untrusted.code, 1, "without --tls-ca the self-signed certificate is not trusted");
+      assert.match(untrusted.stderr, /tls|certificate/i);
+    } finally {
+      await server.stop();
+    }
+  });
+});
