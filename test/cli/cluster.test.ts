@@ -6,6 +6,7 @@ import { spawn } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
+import { loadModel } from "../../src/api/persist.js";
 import { loadMnist } from "../../src/data/mnist.js";
 import { freePort, selfSignedCertificate, startNatsServer } from "../support/nats.js";
 import { sharedData } from "../support/paths.js";
@@ -84,6 +85,30 @@ describe("downpour cluster", () => {
     const cluster = finalAccuracy(await downpour(["cluster", "--peers", "3", ...recipe]));
     assert.ok(local >= 0.9, `local ${local}`);
     assert.ok(cluster >= 0.9, `cluster ${cluster}`);
+  });
+
+  test("without shuffling, 2 and 3 peers (master and allreduce) end with one local run's weights (within 1e-5)", TIMEOUT, async () => {
+    writeFileSync(join(dir, "unshuffled.json"), JSON.stringify({ train: { shuffle: false } }));
+    const recipe = ["--config", "unshuffled.json", "--data", pima, "--model", "mlp", "--hidden", "6", "--epochs", "4", "--batch-size", "60", "--seed", "5", "--quiet", "--no-curves"];
+    const weights = async (file: string) => {
+      const model = await loadModel(join(dir, file));
+      try {
+        return model.network.params.block.toArray();
+      } finally {
+        model.dispose();
+      }
+    };
+    const local = await downpour(["train", ...recipe, "--save", "eq-local.dpnn"]);
+    assert.equal(local.code, 0, local.stderr);
+    const expected = await weights("eq-local.dpnn");
+    for (const [peers, combine] of [["2", "master"], ["3", "allreduce"]] as const) {
+      const run = await downpour(["cluster", "--peers", peers, "--combine", combine, ...recipe, "--save", `eq-${peers}.dpnn`]);
+      assert.equal(run.code, 0, run.stderr);
+      const actual = await weights(`eq-${peers}.dpnn`);
+      assert.equal(actual.length, expected.length);
+      const worst = actual.reduce((m, v, i) => Math.max(m, Math.abs(v - expected[i]!)), 0);
+      assert.ok(worst <= 1e-5, `${peers} peers, ${combine}: largest weight difference ${worst}`);
+    }
   });
 
   test("two jobs run at once on one server without mixing", TIMEOUT, async () => {
