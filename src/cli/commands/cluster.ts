@@ -125,9 +125,9 @@ function checkExits(exits: PeerExit[]): void {
   const failed = exits.filter((e) => e.code !== 0);
   if (failed.length === 0) return;
   const lines = failed.map((e) => {
-    const last = e.stderr.trim().split("\n").filter((l) => l.startsWith("downpour:")).pop() ?? e.stderr.trim().split("\n").pop() ?? "";
+    const last = e.stderr.split("\n").filter((l) => l.startsWith("downpour: ") && !l.startsWith("downpour: warning:")).pop();
     const how = e.signal ? `killed by ${e.signal}` : `exit ${e.code}`;
-    return `peer ${e.index} (${how}): ${last.replace(/^downpour: /, "")}`;
+    return `peer ${e.index} (${how})${last ? `: ${last.slice("downpour: ".length)}` : ""}`;
   });
   throw new CliError(`the cluster job failed:\n  ${lines.join("\n  ")}`);
 }
