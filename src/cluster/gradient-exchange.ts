@@ -1,12 +1,13 @@
 // The training seam's GradientExchange over BSP supersteps (a PeerChannel: NATS through bsp-channel.ts, or one
 // process through MemoryChannelGroup): each mini-batch, the rows-weighted mean of every peer's gradient, computed as
 // MemoryExchangeGroup computes it (summed in peer-index order, so every peer gets the same bits), by a master (Hama's
-// way) or by reduce-scatter and all-gather; f32 or f16 on the wire.
+// way) or by reduce-scatter and all-gather; f32 or f16 on the wire. With syncEvery k, only every k-th batch is
+// combined, after the peers' parameters and optimizer state are averaged in the same supersteps (model averaging).
 import type { Kernels } from "../core/kernels.js";
 import { float16Slots, float16View } from "../core/convert.js";
 import { InvalidArgumentError, InvalidStateError } from "../errors.js";
 import type { Slab } from "../runtime/arena.js";
-import type { BatchStats, GradientExchange, KeyRange } from "../train/exchange.js";
+import { type BatchStats, type GradientExchange, isSyncBatch, type KeyRange, type ReplicaBlocks, requireSyncEvery } from "../train/exchange.js";
 import { describeValue } from "../util/describe.js";
 import type { ChannelBody, ChannelValue, PeerChannel } from "./channel.js";
 import { accumulate, COMBINE_MODES, type CombineMode, meanWeights, sumStats } from "./combine.js";
@@ -39,16 +40,27 @@ export interface ClusterExchangeOptions {
    * two scratch slabs (keys f32 values and keys f16 values) from their arena at its first step; dispose() returns them.
    */
   kernels?: Kernels;
+  /**
+   * Local mini-batches per superstep (default 1). 1: every batch's gradient is combined (2 supersteps a batch).
+   * k > 1 (model averaging, Hama's superstep): batch b of an epoch is combined only when (b + 1) % k == 0 or it is
+   * the epoch's last (see isSyncBatch); the others are trained locally (no network; their stats come back marked
+   * `local`). At a sync batch after local ones, the same 2 supersteps first replace every peer's parameters and
+   * optimizer state (attached by the trainer) with their mean over the peers (in f32 whatever gradDtype), then the
+   * gradient is combined as with 1, so every peer leaves the batch with bit-identical parameters. Every peer of a
+   * job must use the same.
+   */
+  syncEvery?: number;
 }
 
 /** The default of every optional ClusterExchangeOptions field: the one source of truth. */
-export const CLUSTER_EXCHANGE_DEFAULTS = Object.freeze({ combine: "allreduce" as CombineMode, gradDtype: "f32" as GradDtype });
+export const CLUSTER_EXCHANGE_DEFAULTS = Object.freeze({ combine: "allreduce" as CombineMode, gradDtype: "f32" as GradDtype, syncEvery: 1 });
 
 /** Counters of a span of an exchange's work: a step, or everything so far. */
 export interface ExchangeCounters {
   /** Supersteps (channel syncs) taken. */
   supersteps: number;
-  /** Bytes of gradient values sent to other peers (tensor data only: not the small stats objects, not framing). */
+  /** Bytes of gradient values (and averaged parameters and state) sent to other peers (tensor data only: not the
+   *  small stats objects, not framing). */
   bytesSent: number;
   /** Bytes of gradient values received from other peers (as bytesSent). */
   bytesReceived: number;
@@ -62,9 +74,9 @@ export interface ExchangeCounters {
 
 /** What `exchange.stats` returns: totals since creation (epochBatches included) and the last allreduce step's. */
 export interface ExchangeStats extends ExchangeCounters {
-  /** allreduce() calls that resolved. */
+  /** allreduce() calls that resolved (local batches of syncEvery > 1 included). */
   steps: number;
-  /** The counters of the last allreduce() (zeros before the first). */
+  /** The counters of the last allreduce() (zeros before the first, and after a local batch). */
   last: ExchangeCounters;
 }
 
@@ -98,10 +110,23 @@ export class ExchangeError extends ClusterError {
 
 type Value = { readonly [key: string]: ChannelValue };
 
-/** What one peer sent in one superstep, by kind. */
+type Tensor = Exclude<ChannelBody, { kind: "value" }>;
+
+/** What one peer sent in one superstep, by kind: a value, a gradient tensor and, when models are averaged, theirs. */
 interface Inbox {
   value: Value | undefined;
-  tensor: Exclude<ChannelBody, { kind: "value" }> | undefined;
+  tensor: Tensor | undefined;
+  models: Tensor | undefined;
+}
+
+/**
+ * The blocks averaged at a sync point, as fresh views taken at each use (parameters, then every state slot; all of
+ * one layout, so one key range cuts each). Their slices of a range travel concatenated, in f32, as one tensor.
+ */
+interface Models {
+  /** Blocks per replica. */
+  count: number;
+  views(): Float32Array[];
 }
 
 const zeroCounters = (): ExchangeCounters => ({ supersteps: 0, bytesSent: 0, bytesReceived: 0, waitMs: 0, encodeMs: 0, reduceMs: 0 });
@@ -122,12 +147,19 @@ const zeroCounters = (): ExchangeCounters => ({ supersteps: 0, bytesSent: 0, byt
  *   same parameters (same seed), so the parameters stay identical and only gradients travel. Peer 0 moves
  *   (peers - 1) models each way.
  *
+ * - syncEvery k > 1: only sync batches (isSyncBatch) take supersteps; the others resolve at once with the local
+ *   stats marked `local`. At a sync batch after local ones, the same two supersteps also carry the peers' models:
+ *   the parameters and every optimizer-state slot, cut by the same key ranges, concatenated in f32 as a second
+ *   tensor beside the gradient's; each is replaced by its plain mean over the peers (weight 1 / peers) before the
+ *   trainer applies the combined gradient. That adds (1 + slots) times the f32 gradient traffic at such a batch.
+ *
  * Either way the result is bit-identical on every peer and equal to MemoryExchangeGroup's (f32), and the combined
  * stats are the losses summed in peer order and the rows summed.
  */
 export class ClusterGradientExchange implements GradientExchange {
   readonly combine: CombineMode;
   readonly gradDtype: GradDtype;
+  readonly syncEvery: number;
   readonly #channel: PeerChannel;
   readonly #kernels: Kernels | undefined;
   readonly #totals = zeroCounters();
@@ -140,6 +172,13 @@ export class ClusterGradientExchange implements GradientExchange {
   #acc = new Float32Array(0);
   #stage: Slab | undefined;
   #half: Slab | undefined;
+  // Model averaging: the trainer's blocks, the batch within the epoch, the epoch's batches, local batches since a sync.
+  #blocks: ReplicaBlocks | undefined;
+  #batch = 0;
+  #batches = Number.POSITIVE_INFINITY;
+  #dirty = false;
+  #modelAcc = new Float32Array(0);
+  #modelStage = new Float32Array(0);
 
   /** Checks the options (InvalidArgumentError naming the option). Allocates nothing until the first step. */
   constructor(channel: PeerChannel, options: ClusterExchangeOptions = {}) {
@@ -154,8 +193,14 @@ export class ClusterGradientExchange implements GradientExchange {
     if (this.gradDtype === "f16" && (typeof options.kernels !== "object" || options.kernels === null || typeof options.kernels.toFloat16 !== "function")) {
       throw new InvalidArgumentError(`ClusterGradientExchange: gradDtype "f16" needs kernels (a Kernels, for the f16 conversion), got ${describeValue(options.kernels)}`);
     }
+    this.syncEvery = requireSyncEvery(options.syncEvery ?? CLUSTER_EXCHANGE_DEFAULTS.syncEvery, "ClusterGradientExchange");
     this.#channel = channel;
     this.#kernels = options.kernels;
+  }
+
+  /** Keeps the trainer's blocks for model averaging (syncEvery > 1; see GradientExchange.attach). */
+  attach(blocks: ReplicaBlocks): void {
+    this.#blocks = blocks;
   }
 
   /** The counters so far: a new plain object each time it is read (see ExchangeStats). */
@@ -182,6 +227,8 @@ export class ClusterGradientExchange implements GradientExchange {
         if (typeof theirs !== "number" || !Number.isSafeInteger(theirs) || theirs < 0) this.#fail(p, "batches", "batches", epoch, `peer ${p} sent ${describeValue(theirs)} batches`);
         agreed = Math.min(agreed, theirs);
       }
+      this.#batch = 0;
+      this.#batches = agreed;
       return agreed;
     });
   }
@@ -199,12 +246,32 @@ export class ClusterGradientExchange implements GradientExchange {
     if (problem) return Promise.reject(new InvalidArgumentError(`allreduce: ${problem}`));
     const counters = zeroCounters();
     return this.#run(counters, async (c) => {
-      this.#prepare(grads.length);
-      const combined = this.combine === "master" ? await this.#master(c, grads, local, step) : await this.#allreduce(c, grads, local, step);
+      if (!isSyncBatch(this.#batch++, this.syncEvery, this.#batches)) {
+        this.#dirty = true;
+        this.#steps++;
+        this.#last = counters;
+        return { ...local, local: true };
+      }
+      const models = this.#dirty && this.#channel.peers > 1 ? this.#models(step) : undefined;
+      this.#prepare(grads.length, models ? models.count * grads.length : 0);
+      const combined =
+        this.combine === "master" ? await this.#master(c, grads, local, step, models) : await this.#allreduce(c, grads, local, step, models);
+      this.#dirty = false;
       this.#steps++;
       this.#last = counters;
       return combined;
     });
+  }
+
+  /** The attached blocks as Models; InvalidStateError when the trainer attached none. */
+  #models(step: number): Models {
+    const blocks = this.#blocks;
+    if (!blocks) {
+      throw new InvalidStateError(
+        `gradient exchange of peer ${this.#channel.index}, step ${step}: syncEvery ${this.syncEvery} averages the peers' models, but no parameters are attached (train with a LocalTrainer, which attaches them)`,
+      );
+    }
+    return { count: 1 + blocks.state().length, views: () => [blocks.params(), ...blocks.state()] };
   }
 
   /** Returns the f16 scratch slabs to the kernels' arena; later calls are refused. Idempotent. */
@@ -214,10 +281,12 @@ export class ClusterGradientExchange implements GradientExchange {
     for (const slab of [this.#stage, this.#half]) if (slab && !slab.released) this.#kernels!.arena.release(slab);
     this.#stage = this.#half = undefined;
     this.#acc = new Float32Array(0);
+    this.#modelAcc = this.#modelStage = new Float32Array(0);
+    this.#blocks = undefined;
   }
 
-  // combine "allreduce": reduce-scatter over shardRanges, then all-gather.
-  async #allreduce(c: ExchangeCounters, grads: Float32Array, local: BatchStats, step: number): Promise<BatchStats> {
+  // combine "allreduce": reduce-scatter over shardRanges, then all-gather (the models' slices beside the gradient's).
+  async #allreduce(c: ExchangeCounters, grads: Float32Array, local: BatchStats, step: number, models?: Models): Promise<BatchStats> {
     const { index: me, peers } = this.#channel;
     const ranges = shardRanges(grads.length, peers);
     const mine = ranges[me]!;
@@ -225,12 +294,13 @@ export class ClusterGradientExchange implements GradientExchange {
     this.#timed(c, "encodeMs", () => {
       for (let j = 0; j < peers; j++) {
         if (j === me) continue;
-        this.#channel.send(j, statsValue(step, local, grads.length));
+        this.#channel.send(j, statsValue(step, local, grads.length, models));
         this.#sendSlice(c, j, grads, ranges[j]!);
+        if (models) this.#sendModels(c, j, models, ranges[j]!);
       }
     });
-    const scattered = await this.#superstep(c, "reduce", step);
-    const stats = this.#peerStats(scattered, step, local, grads.length);
+    const scattered = await this.#superstep(c, "reduce", step, models !== undefined);
+    const stats = this.#peerStats(scattered, step, local, grads.length, models);
     const weights = meanWeights(stats.map((s) => s.rows));
     const acc = this.#acc.subarray(0, own);
     this.#timed(c, "reduceMs", () => {
@@ -240,36 +310,44 @@ export class ClusterGradientExchange implements GradientExchange {
         accumulate(acc, part, weights[p]!);
       }
     });
+    const mean = models ? this.#averageModels(c, scattered, models, mine, "reduce", step) : undefined;
     const others = Array.from({ length: peers }, (_, j) => j).filter((j) => j !== me);
     this.#broadcast(c, others, acc, (result) => grads.set(result, mine.begin));
-    const gathered = await this.#superstep(c, "gather", step);
+    if (models && mean) this.#broadcastModels(c, others, models, mean, mine);
+    const gathered = await this.#superstep(c, "gather", step, models !== undefined);
     this.#timed(c, "reduceMs", () => {
       for (let p = 0; p < peers; p++) {
         if (p === me) continue;
         const range = ranges[p]!;
         grads.set(this.#received(c, gathered, p, range.end - range.begin, "gather", step), range.begin);
+        if (models) this.#writeModels(models, this.#receivedModels(c, gathered, p, models.count * (range.end - range.begin), "gather", step), range);
       }
     });
     return sumStats(stats);
   }
 
-  // combine "master": everyone to peer 0, which sums and sends the result to all.
-  async #master(c: ExchangeCounters, grads: Float32Array, local: BatchStats, step: number): Promise<BatchStats> {
+  // combine "master": everyone to peer 0, which sums and sends the result to all (the models beside the gradient).
+  async #master(c: ExchangeCounters, grads: Float32Array, local: BatchStats, step: number, models?: Models): Promise<BatchStats> {
     const { index: me, peers } = this.#channel;
+    const all = { begin: 0, end: grads.length };
     if (me !== 0) {
       this.#timed(c, "encodeMs", () => {
-        this.#channel.send(0, statsValue(step, local, grads.length));
-        this.#sendSlice(c, 0, grads, { begin: 0, end: grads.length });
+        this.#channel.send(0, statsValue(step, local, grads.length, models));
+        this.#sendSlice(c, 0, grads, all);
+        if (models) this.#sendModels(c, 0, models, all);
       });
       await this.#superstep(c, "reduce", step);
-      const inbox = await this.#superstep(c, "gather", step);
+      const inbox = await this.#superstep(c, "gather", step, models !== undefined);
       const value = this.#value(inbox, 0, "combined", "gather", step);
       const combined = readStats(value, 0, "gather", step, (p, f, ph, s, m) => this.#fail(p, f, ph, s, m));
-      this.#timed(c, "reduceMs", () => grads.set(this.#received(c, inbox, 0, grads.length, "gather", step)));
+      this.#timed(c, "reduceMs", () => {
+        grads.set(this.#received(c, inbox, 0, grads.length, "gather", step));
+        if (models) this.#writeModels(models, this.#receivedModels(c, inbox, 0, models.count * grads.length, "gather", step), all);
+      });
       return combined;
     }
-    const inbox = await this.#superstep(c, "reduce", step);
-    const stats = this.#peerStats(inbox, step, local, grads.length);
+    const inbox = await this.#superstep(c, "reduce", step, models !== undefined);
+    const stats = this.#peerStats(inbox, step, local, grads.length, models);
     const combined = sumStats(stats);
     const weights = meanWeights(stats.map((s) => s.rows));
     const acc = this.#acc.subarray(0, grads.length);
@@ -277,11 +355,80 @@ export class ClusterGradientExchange implements GradientExchange {
       acc.fill(0);
       for (let p = 0; p < peers; p++) accumulate(acc, p === 0 ? this.#own(grads) : this.#received(c, inbox, p, grads.length, "reduce", step), weights[p]!);
     });
+    const mean = models ? this.#averageModels(c, inbox, models, all, "reduce", step) : undefined;
     const others = Array.from({ length: peers - 1 }, (_, j) => j + 1);
     for (const p of others) this.#channel.send(p, { x: "combined", step, loss: combined.loss, rows: combined.rows, keys: grads.length });
     this.#broadcast(c, others, acc, (result) => grads.set(result));
+    if (models && mean) this.#broadcastModels(c, others, models, mean, all);
     await this.#superstep(c, "gather", step);
     return combined;
+  }
+
+  /**
+   * The mean over every peer (weight 1 / peers, summed in index order from zero, as MemoryExchangeGroup sums it) of
+   * the models' slices of `range`, this peer's own read from its blocks: concatenated, in the model scratch.
+   */
+  #averageModels(c: ExchangeCounters, inbox: Inbox[], models: Models, range: KeyRange, phase: ExchangeErrorFields["phase"], step: number): Float32Array {
+    const { index: me, peers } = this.#channel;
+    const length = models.count * (range.end - range.begin);
+    const mean = this.#modelAcc.subarray(0, length);
+    this.#timed(c, "reduceMs", () => {
+      mean.fill(0);
+      const weight = 1 / peers;
+      for (let p = 0; p < peers; p++) {
+        accumulate(mean, p === me ? this.#modelSlices(models, range) : this.#receivedModels(c, inbox, p, length, phase, step), weight);
+      }
+    });
+    return mean;
+  }
+
+  /** Sends the averaged slices of `range` to `to` (f32, nothing for an empty range), then writes them into this peer's blocks. */
+  #broadcastModels(c: ExchangeCounters, to: readonly number[], models: Models, mean: Float32Array, range: KeyRange): void {
+    if (mean.length === 0) return;
+    this.#timed(c, "encodeMs", () => {
+      for (const p of to) {
+        this.#channel.send(p, mean);
+        c.bytesSent += mean.byteLength;
+      }
+    });
+    this.#timed(c, "reduceMs", () => this.#writeModels(models, mean, range));
+  }
+
+  /** Sends the models' slices of `range` to peer `to`, concatenated (f32; nothing for an empty range), counting the bytes. */
+  #sendModels(c: ExchangeCounters, to: number, models: Models, range: KeyRange): void {
+    if (range.end === range.begin) return;
+    const payload = this.#modelSlices(models, range);
+    this.#channel.send(to, payload);
+    c.bytesSent += payload.byteLength;
+  }
+
+  /** The blocks' slices of `range`, concatenated in block order, in the model stage (a view valid until the next call). */
+  #modelSlices(models: Models, range: KeyRange): Float32Array {
+    const n = range.end - range.begin;
+    const out = this.#modelStage.subarray(0, models.count * n);
+    models.views().forEach((block, k) => {
+      out.set(block.subarray(range.begin, range.end), k * n);
+    });
+    return out;
+  }
+
+  /** Writes concatenated slices of `range` (as #modelSlices makes them) into this peer's blocks. */
+  #writeModels(models: Models, values: Float32Array, range: KeyRange): void {
+    const n = range.end - range.begin;
+    models.views().forEach((block, k) => {
+      block.set(values.subarray(k * n, (k + 1) * n), range.begin);
+    });
+  }
+
+  /** Peer p's concatenated model slices (`length` f32 values; none expected for 0), counting their bytes. */
+  #receivedModels(c: ExchangeCounters, inbox: Inbox[], p: number, length: number, phase: ExchangeErrorFields["phase"], step: number): Float32Array {
+    if (length === 0) return new Float32Array(0);
+    const body = inbox[p]!.models;
+    if (body === undefined) this.#fail(p, "missing", phase, step, `peer ${p} sent no model slices (${length} values expected; another syncEvery?)`);
+    if (body.kind !== "f32") this.#fail(p, "dtype", phase, step, `peer ${p} sent its model slices as ${body.kind}, f32 expected`);
+    if (body.data.length !== length) this.#fail(p, "length", phase, step, `peer ${p} sent ${body.data.length} model values, ${length} expected (another optimizer?)`);
+    c.bytesReceived += body.data.byteLength;
+    return body.data;
   }
 
   /** Runs one call: refuses overlap and use after a failure or dispose(); adds its counters to the totals. */
@@ -301,20 +448,23 @@ export class ClusterGradientExchange implements GradientExchange {
     }
   }
 
-  /** sync(), timed; then this superstep's messages by sender (one value and one tensor at most each). */
-  async #superstep(c: ExchangeCounters, phase: ExchangeErrorFields["phase"], step: number): Promise<Inbox[]> {
+  /**
+   * sync(), timed; then this superstep's messages by sender (one value and one tensor at most each; with `models`, a
+   * second tensor: the sender's model slices).
+   */
+  async #superstep(c: ExchangeCounters, phase: ExchangeErrorFields["phase"], step: number, models = false): Promise<Inbox[]> {
     const started = performance.now();
     await this.#channel.sync();
     c.waitMs += performance.now() - started;
     c.supersteps++;
-    const inbox: Inbox[] = Array.from({ length: this.#channel.peers }, () => ({ value: undefined, tensor: undefined }));
+    const inbox: Inbox[] = Array.from({ length: this.#channel.peers }, () => ({ value: undefined, tensor: undefined, models: undefined }));
     for (const message of this.#channel.messages()) {
       const slot = inbox[message.from];
       if (!slot) this.#fail(message.from, "from", phase, step, `a message from peer ${message.from}, not one of the ${this.#channel.peers} peers`);
-      const key = message.kind === "value" ? "value" : "tensor";
+      const key = message.kind === "value" ? "value" : slot.tensor !== undefined && models ? "models" : "tensor";
       if (slot[key] !== undefined) this.#fail(message.from, "duplicate", phase, step, `peer ${message.from} sent a second ${key} (does something else send in the exchange's supersteps?)`);
       if (message.kind === "value") slot.value = message.data;
-      else slot.tensor = message;
+      else slot[key as "tensor" | "models"] = message;
     }
     return inbox;
   }
@@ -329,11 +479,14 @@ export class ClusterGradientExchange implements GradientExchange {
   }
 
   /** Every peer's stats (this peer's own at its index), after checking each agrees on the model's size. */
-  #peerStats(inbox: Inbox[], step: number, local: BatchStats, keys: number): BatchStats[] {
+  #peerStats(inbox: Inbox[], step: number, local: BatchStats, keys: number, models?: Models): BatchStats[] {
     return Array.from({ length: this.#channel.peers }, (_, p) => {
       if (p === this.#channel.index) return local;
       const value = this.#value(inbox, p, "stats", "reduce", step);
       if (value.keys !== keys) this.#fail(p, "keys", "reduce", step, `peer ${p} has a gradient of ${describeValue(value.keys)} floats, this peer ${keys} (another model?)`);
+      if ((value.models ?? 0) !== (models?.count ?? 0)) {
+        this.#fail(p, "models", "reduce", step, `peer ${p} averages ${describeValue(value.models ?? 0)} blocks, this peer ${models?.count ?? 0} (another syncEvery or optimizer?)`);
+      }
       return readStats(value, p, "reduce", step, (q, f, ph, s, m) => this.#fail(q, f, ph, s, m));
     });
   }
@@ -400,9 +553,11 @@ export class ClusterGradientExchange implements GradientExchange {
     return this.#stage!.f32().subarray(0, n);
   }
 
-  /** Scratch for a model of `keys` floats (grown, never shrunk). */
-  #prepare(keys: number): void {
+  /** Scratch for a model of `keys` floats and `modelFloats` averaged block floats (grown, never shrunk). */
+  #prepare(keys: number, modelFloats: number): void {
     if (this.#acc.length < keys) this.#acc = new Float32Array(keys);
+    if (this.#modelAcc.length < modelFloats) this.#modelAcc = new Float32Array(modelFloats);
+    if (this.#modelStage.length < modelFloats) this.#modelStage = new Float32Array(modelFloats);
     if (this.gradDtype === "f32") return;
     const arena = this.#kernels!.arena;
     if (!this.#stage || this.#stage.length < keys) {
@@ -430,8 +585,10 @@ export class ClusterGradientExchange implements GradientExchange {
   }
 }
 
-function statsValue(step: number, local: BatchStats, keys: number): Value {
-  return { x: "stats", step, loss: local.loss, rows: local.rows, keys };
+/** The stats message; `models` (the blocks averaged, when they are) only when it is. */
+function statsValue(step: number, local: BatchStats, keys: number, models?: Models): Value {
+  const value = { x: "stats", step, loss: local.loss, rows: local.rows, keys };
+  return models ? { ...value, models: models.count } : value;
 }
 
 /** The BatchStats in a "stats" or "combined" value, checked. */

@@ -1,11 +1,12 @@
 // Hama-style data-parallel training of one peer: join the BSP job over NATS, take this peer's split of the training
 // set, and fit the model in sync mode with every mini-batch's gradient combined across the peers (master or
-// allreduce), so that every peer applies the same update and ends with the same weights.
+// allreduce), or every k-th after averaging the models (syncEvery), so that every peer ends with the same weights.
 import { createHash } from "node:crypto";
 import type { Model } from "../api/models.js";
 import type { Dataset } from "../data/dataset.js";
 import { InvalidArgumentError } from "../errors.js";
 import type { Network } from "../model/network.js";
+import { requireSyncEvery } from "../train/exchange.js";
 import { TRAIN_DEFAULTS, type TrainOptions } from "../train/options.js";
 import type { EpochReport, TrainerHooks } from "../train/trainer.js";
 import { type BspOptions, BspPeer } from "./bsp.js";
@@ -39,6 +40,13 @@ export interface PeerTrainingOptions extends Pick<BspOptions, "job" | "peers" | 
   combine?: CombineMode;
   /** The dtype of gradients on the wire (default "f32"). */
   gradDtype?: GradDtype;
+  /**
+   * Local mini-batches per superstep (default 1: every batch's gradient combined). k > 1: model averaging, as
+   * ClusterExchangeOptions.syncEvery describes (every k-th batch and each epoch's last combined, after the peers'
+   * parameters and optimizer state are averaged); the local batches' losses in the reports are this peer's own.
+   * A positive integer; part of the spec hash.
+   */
+  syncEvery?: number;
   /** Hooks handed to Model.fit (validation, progress, abort signal); fit's per-epoch hook as onEpoch. */
   hooks?: Pick<TrainerHooks, "validation" | "onProgress" | "signal"> & { onEpoch?: (report: EpochReport) => void | Promise<void> };
   /** Further BSP options (timeouts, heartbeat, onError); see BspOptions. */
@@ -50,11 +58,13 @@ export const PEER_TRAINING_DEFAULTS = Object.freeze({
   split: "modulo" as SplitMode,
   combine: CLUSTER_EXCHANGE_DEFAULTS.combine,
   gradDtype: CLUSTER_EXCHANGE_DEFAULTS.gradDtype,
+  syncEvery: CLUSTER_EXCHANGE_DEFAULTS.syncEvery,
 });
 
 /** What one peer's training gives. */
 export interface PeerTrainingResult {
-  /** Model.fit's epoch reports on this peer (losses are of the combined batches, so every peer reports the same). */
+  /** Model.fit's epoch reports on this peer (losses are of the combined batches, so every peer reports the same;
+   *  with syncEvery > 1 the local batches count this peer's own loss). */
   reports: EpochReport[];
   /** This peer in the job. */
   peer: { index: number; name: string };
@@ -81,14 +91,18 @@ const LOCAL_TRAIN_OPTIONS: readonly string[] = ["threads"];
  * b-th batch and the weights match one local process with the same options up to summation order (within 1e-5).
  * With shuffle, every peer shuffles its own split with the same seed: still a correct data-parallel SGD, but not
  * the local run's batch order. With "contiguous", the combined batches mix rows from each peer's range.
+ * With syncEvery > 1 the peers are bit-identical after every sync batch (so at each epoch's end), but the run is
+ * model averaging, not the local run; a peer whose local loss diverges (nonFiniteLoss "error") stops alone, and the
+ * others then fail at the next sync batch (PeerLostError or BarrierTimeoutError).
  */
 export async function trainPeer(options: PeerTrainingOptions): Promise<PeerTrainingResult> {
   const { model, data, peers } = options;
   const split = options.split ?? PEER_TRAINING_DEFAULTS.split;
   const combine = options.combine ?? PEER_TRAINING_DEFAULTS.combine;
   const gradDtype = options.gradDtype ?? PEER_TRAINING_DEFAULTS.gradDtype;
+  const syncEvery = requireSyncEvery(options.syncEvery ?? PEER_TRAINING_DEFAULTS.syncEvery, "trainPeer");
   const train = jobTrainOptions(model, options.train ?? {}, peers);
-  const specHash = peerSpecHash(model, data, { ...train, peers, split, combine, gradDtype });
+  const specHash = peerSpecHash(model, data, { ...train, peers, split, combine, gradDtype, syncEvery });
   const bsp = await BspPeer.join({
     ...options.bsp,
     job: options.job,
@@ -98,7 +112,7 @@ export async function trainPeer(options: PeerTrainingOptions): Promise<PeerTrain
     index: options.index,
     specHash,
   });
-  const exchange = new ClusterGradientExchange(new BspChannel(bsp), { combine, gradDtype, kernels: model.network.kernels });
+  const exchange = new ClusterGradientExchange(new BspChannel(bsp), { combine, gradDtype, syncEvery, kernels: model.network.kernels });
   try {
     const part = splitDataset(data, peers, bsp.index, split);
     const batchSize = train.batchSize! / peers;

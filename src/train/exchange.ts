@@ -2,8 +2,10 @@
 // gradients of data-parallel replicas once per mini-batch (sync, as Hama's master merges its grooms' updates);
 // ParameterClient pulls parameters and pushes accumulated gradients over key ranges of the flat parameter
 // vector (async, as Downpour SGD's workers talk to parameter-server shards). The local trainer uses the trivial
-// LocalExchange; in-memory implementations join replicas in one process for tests.
+// LocalExchange; in-memory implementations join replicas in one process for tests. An exchange may instead combine
+// whole models every k mini-batches (model averaging, Hama's superstep): the trainer attaches its blocks to it.
 import { InvalidArgumentError } from "../errors.js";
+import { describeValue } from "../util/describe.js";
 
 /**
  * A range [begin, end) of keys: float offsets into one block of the parameter layout (w0, b0, w1, b1, ...
@@ -21,6 +23,26 @@ export interface BatchStats {
   loss: number;
   /** Samples. */
   rows: number;
+  /**
+   * Set (true) by an exchange on a batch it did not combine: one trained locally between the sync points of model
+   * averaging, whose stats are this replica's own and differ across replicas. The trainer reports such a loss as
+   * the batch's, but feeds only combined losses to the convergence check, so that every replica stops on the same
+   * batch. Absent (or false) on a combined batch.
+   */
+  local?: boolean;
+}
+
+/**
+ * Fresh views of one replica's training blocks, for an exchange that averages models. Views of shared WASM memory
+ * detach when the memory grows: take new ones at each use, and keep none past the call that took them.
+ */
+export interface ReplicaBlocks {
+  /** Floats per block (the parameter layout's length; every block below has it). */
+  readonly keys: number;
+  /** The parameter block, laid out as the gradients are. */
+  params(): Float32Array;
+  /** Every optimizer-state slot (none for plain SGD, 1 for momentum or Adagrad, 2 for Adam), laid out likewise. */
+  state(): Float32Array[];
 }
 
 /**
@@ -40,6 +62,29 @@ export interface GradientExchange {
    * and the exchange must not keep it after resolving. Rejecting fails the training run.
    */
   allreduce(grads: Float32Array, local: BatchStats, step: number): Promise<BatchStats>;
+  /**
+   * Optional. Called by the trainer once, before its first epoch, with its parameters and optimizer state (a later
+   * call, from another trainer, replaces them). An exchange that trains locally between sync points (syncEvery > 1)
+   * averages these blocks across the replicas inside allreduce: the trainer waits at the exchange point meanwhile,
+   * and the blocks then hold the updates through the previous batch. Exchanges that combine every batch ignore it.
+   */
+  attach?(blocks: ReplicaBlocks): void;
+}
+
+/**
+ * The sync points of model averaging: batch `b` (0-based, within an epoch of `batches`) is combined when
+ * (b + 1) % syncEvery == 0 or it is the epoch's last; syncEvery 1 combines every batch. Infinity: batches unknown.
+ */
+export function isSyncBatch(b: number, syncEvery: number, batches: number): boolean {
+  return syncEvery === 1 || (b + 1) % syncEvery === 0 || b + 1 >= batches;
+}
+
+/** Throws InvalidArgumentError naming `syncEvery` (and `who`) unless it is a positive integer; returns it. */
+export function requireSyncEvery(syncEvery: unknown, who: string): number {
+  if (typeof syncEvery === "number" && Number.isSafeInteger(syncEvery) && syncEvery >= 1) return syncEvery;
+  throw new InvalidArgumentError(
+    `${who}: syncEvery (local mini-batches per superstep) must be a positive integer, got ${describeValue(syncEvery)}`,
+  );
 }
 
 /** One replica alone: its gradient is already the mean. */

@@ -84,7 +84,8 @@ export interface EpochReport {
   iterations: number;
   samples: number;
   /** Mean training loss over the epoch's samples (with the weights as they were when each was seen; combined over
-   *  every replica when an exchange joins several). */
+   *  every replica when an exchange joins several; the local batches between an averaging exchange's sync points
+   *  count this replica's own loss). */
   loss: number;
   /** Time spent training in this epoch (not validating). */
   seconds: number;
@@ -119,8 +120,9 @@ export interface TrainerHooks {
   /** Optimizer state to continue from (and to keep updated); it must be of the options' optimizer.
    *  Default: fresh state, released with the trainer. */
   state?: OptimizerState;
-  /** Sync mode: combines this replica's gradient with those of other replicas once per mini-batch.
-   *  Default: none (this trainer alone; the same as LocalExchange). */
+  /** Sync mode: combines this replica's gradient with those of other replicas once per mini-batch (or, for an
+   *  exchange that averages models every k batches, the parameters and optimizer state too: see
+   *  GradientExchange.attach). Default: none (this trainer alone; the same as LocalExchange). */
   exchange?: GradientExchange;
   /** Async mode: workers pull parameters from and push gradients to this client instead of updating the
    *  network's parameters in place; the network receives the client's parameters after every epoch. */
@@ -203,6 +205,8 @@ export class LocalTrainer {
     this.client = hooks.parameters?.client;
     this.combinedLoss = new Float64Array(buffers.maxBatches);
     this.governor = options.mode === "sync" && options.threads > 1 ? new ParticipationGovernor(options.threads) : undefined;
+    // Fresh views at each call (a view of WASM memory detaches when it grows).
+    this.exchange.attach?.({ keys: plan.keys, params: () => this.paramsView(), state: () => plan.state.map((ptr) => this.view(ptr)) });
   }
 
   private workers: WorkerHandle[] = [];
@@ -561,7 +565,8 @@ export class LocalTrainer {
       Atomics.notify(i32, Slot.ExchangeDone);
       return;
     }
-    if (this.convergence?.push(loss)) {
+    // Only combined losses, which every replica shares, so that all stop on the same batch.
+    if (!combined.local && this.convergence?.push(loss)) {
       this.converged = true;
       requestStopAfter(i32, b + 1);
     }
