@@ -21,9 +21,10 @@ export * from "./train/metrics.js";
 export { OptimizerState } from "./train/state.js";
 export { computeGradients, type GradientOptions, type Gradients } from "./train/gradients.js";
 export {
-  LocalExchange, type BatchStats, type GradientExchange, type KeyRange, type ParameterClient, type ParameterOptions, type PushInfo,
+  isSyncBatch, LocalExchange, type BatchStats, type GradientExchange, type KeyRange, type ParameterClient, type ParameterOptions, type PushInfo,
+  type ReplicaBlocks,
 } from "./train/exchange.js";
-export { MemoryExchangeGroup, MemoryParameterStore } from "./train/memory-exchange.js";
+export { MEMORY_EXCHANGE_DEFAULTS, MemoryExchangeGroup, MemoryParameterStore, type MemoryExchangeOptions } from "./train/memory-exchange.js";
 // In-memory data: datasets and their row operations, scaling, seeded randomness, synthetic data.
 export { DataError, DataSizeError, ChecksumError, DownloadError, type DataLocation, type DownloadAttempt } from "./data/errors.js";
 export {

@@ -111,6 +111,13 @@ describe("downpour cluster", () => {
     }
   });
 
+  test("--sync-every 4 (model averaging) trains Pima to the threshold in about a quarter of the supersteps", TIMEOUT, async () => {
+    const runs = await Promise.all(["1", "4"].map((k) => downpour(["cluster", "--peers", "2", "--sync-every", k, "--data", pima, ...PIMA, "--batch-size", "32", "--no-save", "--no-curves"])));
+    const [every, averaged] = runs.map((run) => ({ accuracy: finalAccuracy(run), supersteps: (JSON.parse(run.stdout) as { rows: { supersteps: number }[] }).rows[0]!.supersteps }));
+    assert.ok(averaged!.accuracy >= 0.7, `--sync-every 4: test accuracy ${averaged!.accuracy}`);
+    assert.ok(averaged!.supersteps < every!.supersteps / 2.5, `supersteps ${averaged!.supersteps} vs ${every!.supersteps}`);
+  });
+
   test("two jobs run at once on one server without mixing", TIMEOUT, async () => {
     const server = await startNatsServer({ jetstream: false });
     try {

@@ -1,6 +1,6 @@
 // The entries' import graphs: `downpour` (dist/src/index.js) and the worker entries it starts load as plain ES
 // modules with no node:* import, no bare specifier and no Node API in data/, and the source folders keep
-// their layering runtime <- core <- model <- train <- api/node/cli without cycles.
+// their layering runtime <- core <- model <- train <- api/node <- cluster <- cli without cycles.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -102,7 +102,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   api: ["errors", "util", "runtime", "core", "model", "data", "train"],
   index: ["errors", "util", "runtime", "core", "model", "data", "train", "api"],
   node: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index"],
-  cli: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index", "node"],
+  cluster: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index", "node"],
+  cli: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index", "node", "cluster"],
 };
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));

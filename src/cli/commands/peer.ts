@@ -102,7 +102,7 @@ async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSet
         split: settings.split,
         combine: settings.combine,
         gradDtype: settings.gradDtype,
-        ...(job.syncEvery === 1 ? {} : { syncEvery: job.syncEvery }),
+        syncEvery: job.syncEvery,
         train: options,
         hooks: { validation: data.test, onProgress: progress.onProgress, onEpoch: progress.onEpoch },
         bsp: { joinTimeoutMs: job.joinTimeoutMs, peerTimeoutMs: job.peerTimeoutMs, onError: (error) => io.stderr(`downpour: warning: ${error.message}\n`) },
