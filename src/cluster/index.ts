@@ -19,3 +19,8 @@ export {
 export { COMBINE_MODES } from "./combine.js";
 export { DEFAULT_SHARD_ALIGN, shardRanges, splitDataset, splitRows, type SplitMode } from "./partition.js";
 export { PEER_TRAINING_DEFAULTS, peerSpecHash, trainPeer, type PeerTrainingOptions, type PeerTrainingResult } from "./peer-training.js";
+export {
+  DATA_STORE_DEFAULTS, fetchDataset, listDatasets, parseStoredDataRef, putDataset, StoredDataError, storedDataRef,
+  type FetchDatasetOptions, type PutDatasetOptions, type StoredDataFailure, type StoredDataset,
+} from "./data-store.js";
+export { freePort, natsServerPath, NatsServerMissingError, startNatsServer, type NatsServer, type NatsServerOptions } from "./nats-server.js";

@@ -118,6 +118,23 @@ describe("downpour cluster", () => {
     assert.ok(averaged!.supersteps < every!.supersteps / 2.5, `supersteps ${averaged!.supersteps} vs ${every!.supersteps}`);
   });
 
+  test("data published once into the NATS object store (data put) is what the peers train on: --data nats:<name>", TIMEOUT, async () => {
+    const server = await startNatsServer();
+    try {
+      const put = await downpour(["data", "put", pima, "--nats", server.url, "--json"]);
+      assert.equal(put.code, 0, put.stderr);
+      const ref = (JSON.parse(put.stdout) as { ref: string }).ref;
+      assert.match(ref, /^nats:[0-9a-f]{16}-pima\.csv$/);
+      const run = await downpour(["cluster", "--peers", "2", "--nats", server.url, "--data", ref, ...PIMA, "--batch-size", "32", "--no-save", "--no-curves"]);
+      assert.ok(finalAccuracy(run) >= 0.7);
+      const missing = await downpour(["cluster", "--peers", "2", "--nats", server.url, "--data", "nats:0123456789abcdef-none.csv", "--no-save"], 20_000);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /0123456789abcdef-none\.csv/);
+    } finally {
+      await server.stop();
+    }
+  });
+
   test("two jobs run at once on one server without mixing", TIMEOUT, async () => {
     const server = await startNatsServer({ jetstream: false });
     try {

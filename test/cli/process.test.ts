@@ -59,14 +59,17 @@ describe("downpour binary", () => {
     assert.equal(downpour("train", "--epoch", "3").status, 2);
   });
 
-  test("train --help lists every flag with its default; exit 0", TIMEOUT, () => {
-    const run = downpour("train", "--help");
-    assert.equal(run.status, 0);
-    for (const def of SETTINGS.filter((s) => s.flag)) {
-      assert.ok(run.stdout.includes(def.flag!), def.flag);
-      if (def.off) assert.ok(run.stdout.includes(`--no-${def.flag!.slice(2).split(" ")[0]}`), `--no- of ${def.flag}`);
+  test("train --help lists every flag with its default, and no cluster flag; peer --help lists them all; exit 0", TIMEOUT, () => {
+    for (const [command, defs] of [["train", SETTINGS.filter((s) => s.flag && !s.scope)], ["peer", SETTINGS.filter((s) => s.flag)]] as const) {
+      const run = downpour(command, "--help");
+      assert.equal(run.status, 0);
+      for (const def of defs) {
+        assert.ok(run.stdout.includes(def.flag!), `${command}: ${def.flag}`);
+        if (def.off) assert.ok(run.stdout.includes(`--no-${def.flag!.slice(2).split(" ")[0]}`), `--no- of ${def.flag}`);
+      }
+      assert.equal((run.stdout.match(/\(default:\s/g) ?? []).length, defs.length, command);
     }
-    assert.equal((run.stdout.match(/\(default:\s/g) ?? []).length, SETTINGS.filter((s) => s.flag).length);
+    assert.equal(downpour("train", "--help").stdout.includes("--nats"), false);
   });
 
   test("--help into a pipe closed early (like `| head`) exits 0 without an EPIPE stack trace", TIMEOUT, async () => {

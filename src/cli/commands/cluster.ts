@@ -7,12 +7,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
+import { connectCluster } from "../../cluster/connection.js";
+import { parseStoredDataRef } from "../../cluster/data-store.js";
 import { NatsServerMissingError, type NatsServer, startNatsServer } from "../../cluster/nats-server.js";
 import { writeFileAtomic } from "../../node/files.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import { TRAIN_DEFAULTS } from "../../train/options.js";
 import { checkModelSettings, ignoredDataSettings } from "../build-model.js";
-import { checkJobSettings } from "../cluster-settings.js";
+import { checkJobSettings, connectionOptionsOf } from "../cluster-settings.js";
 import { resolveSettings, type Sources, type TrainFlags } from "../config.js";
 import { CliError } from "../errors.js";
 import type { CliIO } from "../io.js";
@@ -22,6 +24,7 @@ import { epochTable } from "../summary.js";
 import { capThreads, checkTrainOptions, trainOptionsOf } from "../train-options.js";
 import { loadTrainingData } from "../training-data.js";
 import { addTrainingFlags, megabytes, type PeerResult, type PeerRow } from "./peer.js";
+import { resolveStoredData } from "./stored-data.js";
 import { ignoredRunSettings, inputFiles, outputFiles, shortSummary, warn } from "./train.js";
 
 /** What a cluster run produced: peer 0's result, and every peer's row. */
@@ -50,7 +53,7 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
   checkModelSettings(settings, sources);
   warn(io, [capped.warning, ...ignoredRunSettings(settings, sources, capped.resolved)]);
   await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
-  const data = await loadTrainingData(settings, sources, { ...io, stderr: () => {} }); // fails here, once, on bad data; fetches MNIST once
+  const data = await loadTrainingData(await localData(settings, sources, io), sources, { ...io, stderr: () => {} }); // fails here, once, on bad data; fetches MNIST once
   warn(io, [ignoredDataSettings(data.source, sources)]);
   const dir = mkdtempSync(join(tmpdir(), "downpour-cluster-"));
   const server = settings.nats === undefined ? await startServer() : undefined;
@@ -71,6 +74,21 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
   } finally {
     await server?.stop();
     rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** The settings with nats:<name> data fetched into the cache (from the --nats server: an embedded one holds none). */
+async function localData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<TrainSettings> {
+  const stored = [settings.data, settings.testData].some((d) => d !== undefined && parseStoredDataRef(d) !== undefined);
+  if (!stored) return settings;
+  if (settings.nats === undefined) {
+    throw new CliError(`${sources.data ?? "--data"} nats:...: a dataset in the NATS object store needs --nats <url> of the server holding it (the server downpour cluster starts is empty)`);
+  }
+  const connection = await connectCluster(connectionOptionsOf(settings, io.cwd));
+  try {
+    return (await resolveStoredData({ settings, sources }, connection, io)).settings;
+  } finally {
+    await connection.close().catch(() => {});
   }
 }
 
