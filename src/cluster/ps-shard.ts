@@ -1,0 +1,650 @@
+// One parameter-server shard of a job (DistBelief's parameter server, one key range of it): it holds its range of
+// the flat parameter block, the optimizer state of those keys and a version clock, on its own kernels; it applies
+// every pushed gradient once (per worker and sequence number) with the job's optimizer and learning-rate schedule,
+// exactly as MemoryParameterStore does in one process, and answers pulls with raw float32 frames.
+import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
+import { Kernels } from "../core/kernels.js";
+import { InvalidArgumentError } from "../errors.js";
+import type { Network } from "../model/network.js";
+import type { Slab } from "../runtime/arena.js";
+import type { KeyRange } from "../train/exchange.js";
+import { type ResolvedTrainOptions, resolveTrainOptions, type TrainOptions } from "../train/options.js";
+import { stateSlots } from "../train/state.js";
+import { describeValue } from "../util/describe.js";
+import {
+  chunkBytesFor,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  decodeFrame,
+  encodeFrames,
+  type Frame,
+  float32Bytes,
+  Reassembler,
+  specTag,
+} from "./chunks.js";
+import { type ClusterConnectionOptions, connectCluster } from "./connection.js";
+import { type ClusterError, describeValue as shown, MessageError } from "./errors.js";
+import { DEFAULT_SHARD_ALIGN, shardRanges } from "./partition.js";
+import {
+  isSpecHash,
+  isUint32,
+  MAX_SHARDS,
+  metaHeaders,
+  ParameterServerError,
+  PS_HEADER_ROOM_BYTES,
+  PS_PROTOCOL_VERSION,
+  rangeText,
+  type ReplyMeta,
+  type RequestMeta,
+  readMeta,
+  senderOf,
+  type ShardInfo,
+  type ShardSubjects,
+  shardSubjects,
+} from "./ps-protocol.js";
+import { checkJobId } from "./subjects.js";
+
+/** One optimizer segment of the key space: a tensor, with L2 decay (a weight) or without (a bias). */
+export interface ParameterSegment {
+  /** First key, in keys of the whole parameter block. */
+  begin: number;
+  length: number;
+  decay: boolean;
+}
+
+/** The optimizer of a shard: the TrainOptions that shape an update, plus when the learning rate decays. */
+export interface ShardOptimizerOptions
+  extends Pick<TrainOptions, "optimizer" | "learningRate" | "learningRateDecay" | "momentum" | "l2" | "beta1" | "beta2" | "epsilon"> {
+  /**
+   * When learningRateDecay is applied: "epoch" (rate = learningRate * decay^epoch, epoch the highest one a push
+   * carried) or a positive integer N (rate = learningRate * decay^floor(updates / N), updates applied on this shard).
+   * Default "epoch".
+   */
+  decayEvery?: "epoch" | number;
+}
+
+/** Options of ParameterShard.start. Defaults are in PARAMETER_SHARD_DEFAULTS. */
+export interface ParameterShardOptions {
+  /** The job id (subjects live under downpour.<job>.ps.<shard>.). */
+  job: string;
+  /** This shard's index, 0 <= shard < shards. */
+  shard: number;
+  /** How many shards the job's key space is cut into (shardRanges). */
+  shards: number;
+  /** An open connection (kept open by close()), or how to open one (closed by close()). */
+  connection: NatsConnection | ClusterConnectionOptions;
+  /** The initial parameters: the whole block (length keys) or just this shard's range. Copied at start. */
+  init: Float32Array;
+  /** Length of the whole key space (default init.length, i.e. init is the whole block). */
+  keys?: number;
+  /** Weight and bias tensors (networkSegments); keys outside every segment (layout padding) are never updated.
+   *  Default: one segment over the whole key space without decay (then l2 must be 0). */
+  segments?: readonly ParameterSegment[];
+  /** The optimizer (TrainOptions defaults: sgd, momentum 0.9, ...). */
+  train?: ShardOptimizerOptions;
+  /** The job's spec hash; requests with another are refused (default ""). */
+  specHash?: string;
+  /** Kernels to allocate on and compute with (default: a core of this shard's own, Kernels.load()). */
+  kernels?: Kernels;
+  /** Keys a shard boundary is a multiple of (default DEFAULT_SHARD_ALIGN, as every client must use). */
+  align?: number;
+  /** The largest push accepted, in bytes (default 1 GiB). */
+  maxMessageBytes?: number;
+  /** How long a push missing chunks is kept before it is dropped (and reported), in ms (default 30 000). */
+  partialTimeoutMs?: number;
+  /** How long start() waits for each other shard of the job to describe itself, in ms (default 1000). */
+  peerCheckMs?: number;
+  /** Where refused requests are reported (default: console.error of the message). */
+  onError?: (error: ClusterError) => void;
+}
+
+/** The default of every optional ParameterShardOptions field. */
+export const PARAMETER_SHARD_DEFAULTS = Object.freeze({
+  specHash: "",
+  align: DEFAULT_SHARD_ALIGN,
+  decayEvery: "epoch" as const,
+  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+  partialTimeoutMs: 30_000,
+  peerCheckMs: 1_000,
+  onError: (error: ClusterError): void => console.error(`downpour: ${error.message}`),
+});
+
+/** A push's sequence numbers further than this below the newest from its worker count as applied. */
+export const DEDUPE_WINDOW = 4096;
+
+/** What a shard has done so far. */
+export interface ShardStats {
+  /** Updates applied (the version). */
+  updates: number;
+  /** Pushes received whole (applied, deduplicated or refused after reassembly). */
+  pushes: number;
+  /** Pushes acknowledged without applying: a retry of a (worker, seq) applied before. */
+  deduped: number;
+  /** Requests (or frames) refused. */
+  refused: number;
+  /** Pull requests answered. */
+  pulls: number;
+  /** Bytes received (message bodies of every request). */
+  bytesIn: number;
+  /** Bytes sent (message bodies of every reply). */
+  bytesOut: number;
+  /** The learning rate the next update would use. */
+  learningRate: number;
+}
+
+/** The optimizer segments of a network's parameter block (weights decay, biases do not), as MemoryParameterStore has them. */
+export function networkSegments(network: Network): ParameterSegment[] {
+  const block = network.params.block;
+  return network.params.slabs.map((slab) => ({ begin: (slab.ptr - block.ptr) / 4, length: slab.length, decay: slab.name.startsWith("w") }));
+}
+
+/** The resolved options a shard runs with. */
+interface ShardConfig {
+  job: string;
+  shard: number;
+  shards: number;
+  keys: number;
+  range: KeyRange;
+  align: number;
+  specHash: string;
+  optimizer: ResolvedTrainOptions;
+  decayEvery: "epoch" | number;
+  maxMessageBytes: number;
+  partialTimeoutMs: number;
+  peerCheckMs: number;
+  onError: (error: ClusterError) => void;
+}
+
+/** Per worker: the newest sequence number applied and the recent ones (a window of DEDUPE_WINDOW). */
+interface Applied {
+  max: number;
+  recent: Set<number>;
+}
+
+/**
+ * A parameter-server shard serving one key range of one job over NATS until close(). Requests are handled one at a
+ * time, in arrival order, on the connection's callbacks: an update is applied whole before the next request is read.
+ */
+export class ParameterShard {
+  readonly job: string;
+  readonly shard: number;
+  readonly shards: number;
+  /** Length of the whole key space. */
+  readonly keys: number;
+  /** The keys this shard owns. */
+  readonly range: KeyRange;
+  readonly specHash: string;
+  readonly subjects: ShardSubjects;
+  #version = 0;
+  #epoch = 0;
+  #closed = false;
+  readonly #stats = { pushes: 0, deduped: 0, refused: 0, pulls: 0, bytesIn: 0, bytesOut: 0 };
+  readonly #applied = new Map<number, Applied>();
+  readonly #partial = new Map<string, number>();
+  #lastSweep = Date.now();
+  readonly #reassembler: Reassembler;
+  readonly #tag: number;
+  readonly #chunkBytes: number;
+  #subs: Subscription[] = [];
+
+  private constructor(
+    private readonly config: ShardConfig,
+    private readonly nc: NatsConnection,
+    private readonly ownConnection: boolean,
+    private readonly kernels: Kernels,
+    private readonly params: Slab,
+    private readonly grads: Slab,
+    private readonly state: Slab[],
+    /** Segments clipped to this shard's range, in local keys. */
+    private readonly segments: ParameterSegment[],
+  ) {
+    this.job = config.job;
+    this.shard = config.shard;
+    this.shards = config.shards;
+    this.keys = config.keys;
+    this.range = { ...config.range };
+    this.specHash = config.specHash;
+    this.subjects = shardSubjects(config.job, config.shard);
+    this.#reassembler = new Reassembler(config.maxMessageBytes, config.job);
+    this.#tag = specTag(config.specHash);
+    this.#chunkBytes = chunkBytesFor((nc.info?.max_payload ?? 1024 * 1024) - PS_HEADER_ROOM_BYTES);
+  }
+
+  /**
+   * Checks the options (InvalidArgumentError naming the field), connects when given connection options, asks the
+   * job's other shards who they are (ParameterServerError "mismatch" naming the shard and field when one serves this
+   * index already or has another spec hash, key count or shard count), copies this shard's range of `init` into its
+   * kernels' memory and subscribes. Resolves once the shard answers requests.
+   */
+  static async start(options: ParameterShardOptions): Promise<ParameterShard> {
+    const config = resolveShardOptions(options);
+    const ownConnection = !isConnection(options.connection);
+    const nc = ownConnection
+      ? await connectCluster({ name: `downpour-ps-${config.job}-${config.shard}`, ...(options.connection as ClusterConnectionOptions) })
+      : (options.connection as NatsConnection);
+    const kernels = options.kernels ?? (await Kernels.load());
+    let shard: ParameterShard | undefined;
+    try {
+      await checkPeers(nc, config);
+      shard = ParameterShard.allocate(config, nc, ownConnection, kernels, options);
+      shard.subscribe();
+      await nc.flush();
+      return shard;
+    } catch (error) {
+      if (shard) await shard.close();
+      else if (ownConnection) await nc.close();
+      throw error;
+    }
+  }
+
+  private static allocate(
+    config: ShardConfig,
+    nc: NatsConnection,
+    ownConnection: boolean,
+    kernels: Kernels,
+    options: ParameterShardOptions,
+  ): ParameterShard {
+    const { range, keys } = config;
+    const n = range.end - range.begin;
+    const arena = kernels.arena;
+    const slabs: Slab[] = [];
+    try {
+      const params = arena.alloc(Math.max(1, n), `shard ${config.shard} parameters`);
+      slabs.push(params);
+      params.f32().set(options.init.length === keys ? options.init.subarray(range.begin, range.end) : options.init);
+      const grads = arena.alloc(Math.max(1, n), `shard ${config.shard} gradients`);
+      slabs.push(grads);
+      const state = Array.from({ length: stateSlots(config.optimizer.optimizer, config.optimizer.momentum) }, (_, s) => {
+        const slab = arena.alloc(Math.max(1, n), `shard ${config.shard} state ${s}`);
+        slabs.push(slab);
+        slab.f32().fill(0);
+        return slab;
+      });
+      const segments = localSegments(options.segments ?? [{ begin: 0, length: keys, decay: false }], range);
+      return new ParameterShard(config, nc, ownConnection, kernels, params, grads, state, segments);
+    } catch (error) {
+      for (const slab of slabs) arena.release(slab);
+      throw error;
+    }
+  }
+
+  /** Updates applied so far. */
+  get version(): number {
+    return this.#version;
+  }
+
+  /** A snapshot of the counters. */
+  get stats(): ShardStats {
+    return { updates: this.#version, ...this.#stats, learningRate: this.learningRate() };
+  }
+
+  /** A copy of this shard's parameters (its range, in key order). */
+  values(): Float32Array {
+    return this.params.f32().slice(0, this.range.end - this.range.begin);
+  }
+
+  /** What the info subject answers. */
+  info(): ShardInfo {
+    const c = this.config;
+    return {
+      v: PS_PROTOCOL_VERSION,
+      job: c.job,
+      shard: c.shard,
+      shards: c.shards,
+      keys: c.keys,
+      begin: c.range.begin,
+      end: c.range.end,
+      spec: c.specHash,
+      version: this.#version,
+      optimizer: c.optimizer.optimizer,
+    };
+  }
+
+  /** Stops answering (requests already read were handled), releases the memory, closes a connection it opened. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const sub of this.#subs.splice(0)) sub.unsubscribe();
+    if (!this.nc.isClosed()) await this.nc.flush().catch(() => {});
+    for (const slab of [this.params, this.grads, ...this.state]) this.kernels.arena.release(slab);
+    if (this.ownConnection) await this.nc.close().catch(() => {});
+  }
+
+  private subscribe(): void {
+    const on = (subject: string, handle: (msg: Msg) => void) =>
+      this.nc.subscribe(subject, {
+        callback: (error, msg) => {
+          if (error || this.#closed) return;
+          handle(msg);
+        },
+      });
+    this.#subs = [
+      on(this.subjects.push, (msg) => this.guard(msg, () => this.onPush(msg))),
+      on(this.subjects.pull, (msg) => this.guard(msg, () => this.onPull(msg))),
+      on(this.subjects.info, (msg) => {
+        this.count(msg);
+        this.reply(msg, new TextEncoder().encode(JSON.stringify(this.info())));
+      }),
+    ];
+  }
+
+  /** Runs a handler; a refusal is counted, reported and answered (the state is unchanged: checks come first). */
+  private guard(msg: Msg, handle: () => void): void {
+    this.count(msg);
+    try {
+      handle();
+    } catch (error) {
+      if (!(error instanceof MessageError)) throw error;
+      this.#stats.refused++;
+      this.config.onError(error);
+      const meta = safeMeta(msg);
+      const reply: ReplyMeta = {
+        v: PS_PROTOCOL_VERSION,
+        shard: this.shard,
+        id: isUint32(meta.id) ? meta.id : 0,
+        version: this.#version,
+        begin: Number.isInteger(meta.begin) ? (meta.begin as number) : -1,
+        end: Number.isInteger(meta.end) ? (meta.end as number) : -1,
+        error: { message: error.message, field: error.field, sender: error.sender ?? "" },
+      };
+      this.reply(msg, new Uint8Array(0), reply);
+    }
+  }
+
+  private count(msg: Msg): void {
+    this.#stats.bytesIn += msg.data.byteLength;
+  }
+
+  private reply(msg: Msg, body: Uint8Array, meta?: ReplyMeta): void {
+    if (!msg.reply || this.nc.isClosed()) return;
+    this.#stats.bytesOut += body.byteLength;
+    this.nc.publish(msg.reply, body, meta ? { headers: metaHeaders(meta) } : undefined);
+  }
+
+  // A push frame: checked, reassembled, then applied once (or acknowledged as a retry).
+  private onPush(msg: Msg): void {
+    const meta = this.checkRequest(msg, "push");
+    const frame = this.checkFrame(msg, meta);
+    const key = `${frame.sender}/${frame.step}`;
+    const whole = this.#reassembler.add(frame, msg.subject, meta.from);
+    this.sweep(msg.subject);
+    if (whole === undefined) {
+      if (!this.#partial.has(key)) this.#partial.set(key, Date.now());
+      return;
+    }
+    this.#partial.delete(key);
+    this.#stats.pushes++;
+    const deduped = this.isApplied(meta.worker, meta.seq!);
+    if (deduped) this.#stats.deduped++;
+    else {
+      this.record(meta.worker, meta.seq!);
+      if (meta.epoch !== undefined && meta.epoch > this.#epoch) this.#epoch = meta.epoch;
+      this.apply(meta.begin, meta.end, whole.payload);
+    }
+    this.reply(msg, new Uint8Array(0), this.replyMeta(meta, deduped));
+  }
+
+  // A pull: this shard's values of [begin, end) as f32 frames to the reply subject, each with the version.
+  private onPull(msg: Msg): void {
+    const meta = this.checkRequest(msg, "pull");
+    if (!msg.reply) return;
+    const { begin } = this.range;
+    const values = this.params.f32().subarray(meta.begin - begin, meta.end - begin);
+    const header = { kind: "f32" as const, sender: this.shard, specTag: this.#tag, step: meta.id, seq: 0 };
+    const frames = encodeFrames(float32Bytes(values), header, this.#chunkBytes);
+    const reply = this.replyMeta(meta, undefined);
+    this.#stats.pulls++;
+    for (const frame of frames) this.reply(msg, frame, reply);
+  }
+
+  private replyMeta(meta: RequestMeta, deduped: boolean | undefined): ReplyMeta {
+    const reply: ReplyMeta = { v: PS_PROTOCOL_VERSION, shard: this.shard, id: meta.id, version: this.#version, begin: meta.begin, end: meta.end };
+    if (deduped !== undefined) reply.deduped = deduped;
+    return reply;
+  }
+
+  /** The request's metadata, checked: version, job, spec, sender, range within this shard, seq and epoch (push). */
+  private checkRequest(msg: Msg, op: "push" | "pull"): RequestMeta {
+    const c = this.config;
+    const meta = readMeta(msg.headers, msg.subject, c.job);
+    const sender = senderOf(meta);
+    const refuse = (field: string, what: string): never => {
+      throw new MessageError(what, { sender, field, subject: msg.subject }, c.job);
+    };
+    if (meta.v !== PS_PROTOCOL_VERSION) refuse("v", `protocol version ${shown(meta.v)}, this shard speaks version ${PS_PROTOCOL_VERSION}`);
+    if (meta.job !== c.job) refuse("job", `a ${op} for job ${shown(meta.job)} reached shard ${c.shard} of job "${c.job}"`);
+    if (meta.spec !== c.specHash) {
+      refuse("spec", `spec hash ${shown(meta.spec)} differs from the job's ${JSON.stringify(c.specHash)} (another model or optimizer)`);
+    }
+    if (!isUint32(meta.worker)) refuse("worker", `worker ${shown(meta.worker)} is not a worker id (an integer in [0, 2^32))`);
+    if (!isUint32(meta.id)) refuse("id", `request id ${shown(meta.id)} is not an integer in [0, 2^32)`);
+    const { begin, end } = meta;
+    const owned = rangeText(c.range);
+    if (!Number.isInteger(begin) || !Number.isInteger(end) || (begin as number) > (end as number)) {
+      refuse("range", `range [${shown(begin)}, ${shown(end)}) is not a key range; shard ${c.shard} owns ${owned}`);
+    }
+    if ((begin as number) < c.range.begin || (end as number) > c.range.end) {
+      refuse("range", `keys [${begin}, ${end}) are not all owned by shard ${c.shard}, which owns ${owned}`);
+    }
+    if (op === "push") {
+      if (!isUint32(meta.seq) || meta.seq === 0) refuse("seq", `sequence number ${shown(meta.seq)} is not an integer in [1, 2^32)`);
+      if (meta.epoch !== undefined && !isUint32(meta.epoch)) refuse("epoch", `epoch ${shown(meta.epoch)} is not an integer >= 0`);
+    }
+    return { ...(meta as unknown as RequestMeta), from: sender! };
+  }
+
+  /** The push body's frame, checked against the metadata: f32, this worker, this spec, this request, the range's length. */
+  private checkFrame(msg: Msg, meta: RequestMeta): Frame {
+    const c = this.config;
+    const refuse = (field: string, what: string): never => {
+      throw new MessageError(`${what} (keys ${rangeText(meta)})`, { sender: meta.from, field, subject: msg.subject }, c.job);
+    };
+    let frame: Frame;
+    try {
+      frame = decodeFrame(msg.data, msg.subject, undefined, c.job);
+    } catch (error) {
+      if (!(error instanceof MessageError)) throw error;
+      throw new MessageError(`${error.message} (keys ${rangeText(meta)})`, { sender: meta.from, field: error.field, subject: msg.subject }, c.job);
+    }
+    if (frame.kind !== "f32") refuse("kind", `a ${frame.kind} body, expected float32 gradients`);
+    if (frame.sender !== meta.worker) refuse("from", `frame sender ${frame.sender}, the header says worker ${meta.worker}`);
+    if (frame.specTag !== this.#tag) refuse("spec", "the frame's spec tag is not the job's spec hash's");
+    if (frame.step !== meta.id || frame.seq !== meta.seq) refuse("id", `frame of request ${frame.step} seq ${frame.seq}, the header says ${meta.id} seq ${meta.seq}`);
+    const expected = (meta.end - meta.begin) * 4;
+    if (frame.total !== expected) {
+      refuse("length", `${frame.total / 4} floats for ${meta.end - meta.begin} keys (expected ${expected} bytes, got ${frame.total})`);
+    }
+    return frame;
+  }
+
+  /** Drops pushes that have waited for their missing chunks longer than partialTimeoutMs (checked once a second). */
+  private sweep(subject: string): void {
+    const now = Date.now();
+    if (now - this.#lastSweep < 1_000 || this.#partial.size === 0) return;
+    this.#lastSweep = now;
+    const stale = new Set<string>();
+    for (const [key, since] of this.#partial) if (now - since > this.config.partialTimeoutMs) stale.add(key);
+    if (stale.size === 0) return;
+    for (const key of stale) this.#partial.delete(key);
+    for (const error of this.#reassembler.expire((sender, step) => stale.has(`${sender}/${step}`), subject)) this.config.onError(error);
+  }
+
+  private isApplied(worker: number, seq: number): boolean {
+    const entry = this.#applied.get(worker);
+    return entry !== undefined && (entry.recent.has(seq) || seq <= entry.max - DEDUPE_WINDOW);
+  }
+
+  private record(worker: number, seq: number): void {
+    let entry = this.#applied.get(worker);
+    if (entry === undefined) {
+      entry = { max: 0, recent: new Set() };
+      this.#applied.set(worker, entry);
+    }
+    entry.recent.add(seq);
+    entry.max = Math.max(entry.max, seq);
+    if (entry.recent.size > 2 * DEDUPE_WINDOW) {
+      for (const s of entry.recent) if (s <= entry.max - DEDUPE_WINDOW) entry.recent.delete(s);
+    }
+  }
+
+  /** The learning rate of the next update: the schedule runs here, per epoch pushed or per N updates applied. */
+  private learningRate(): number {
+    const o = this.config.optimizer;
+    const every = this.config.decayEvery;
+    const steps = every === "epoch" ? this.#epoch : Math.floor(this.#version / every);
+    return o.learningRate * o.learningRateDecay ** steps;
+  }
+
+  /** Copies the gradient of keys [begin, end) in and applies one update to every segment part in it. */
+  private apply(begin: number, end: number, payload: Uint8Array): void {
+    const local = begin - this.range.begin;
+    const n = end - begin;
+    const g = this.grads.f32();
+    new Uint8Array(g.buffer, g.byteOffset + 4 * local, 4 * n).set(payload);
+    const lr = this.learningRate();
+    for (const segment of this.segments) {
+      const from = Math.max(local, segment.begin);
+      const to = Math.min(local + n, segment.begin + segment.length);
+      if (from < to) this.update(from, to - from, segment.decay ? this.config.optimizer.l2 : 0, lr);
+    }
+    this.#version++;
+  }
+
+  private update(key: number, n: number, l2: number, lr: number): void {
+    const core = this.kernels.core.exports;
+    const o = this.config.optimizer;
+    const off = 4 * key;
+    const [w, g] = [this.params.ptr + off, this.grads.ptr + off];
+    const s = this.state.map((slab) => slab.ptr + off);
+    if (o.optimizer === "sgd") core.f32_sgd_update(w, s[0] ?? 0, g, n, lr, o.momentum, l2);
+    else if (o.optimizer === "adagrad") core.f32_adagrad_update(w, s[0]!, g, n, lr, o.epsilon, l2);
+    else core.f32_adam_update(w, s[0]!, s[1]!, g, n, lr, o.beta1, o.beta2, o.epsilon, l2, this.#version + 1);
+  }
+}
+
+/** A request's metadata as far as it parses (for a refusal's reply), else {}. */
+function safeMeta(msg: Msg): Record<string, unknown> {
+  try {
+    return readMeta(msg.headers, msg.subject, undefined);
+  } catch {
+    return {};
+  }
+}
+
+/** Segments clipped to `range`, shifted to local keys; empty ones dropped. */
+function localSegments(segments: readonly ParameterSegment[], range: KeyRange): ParameterSegment[] {
+  const result: ParameterSegment[] = [];
+  for (const s of segments) {
+    const begin = Math.max(range.begin, s.begin);
+    const end = Math.min(range.end, s.begin + s.length);
+    if (begin < end) result.push({ begin: begin - range.begin, length: end - begin, decay: s.decay });
+  }
+  return result;
+}
+
+function isConnection(value: NatsConnection | ClusterConnectionOptions): value is NatsConnection {
+  return typeof (value as NatsConnection).publish === "function" && typeof (value as NatsConnection).subscribe === "function";
+}
+
+/** Checks the options and applies the defaults; throws InvalidArgumentError naming the field. */
+function resolveShardOptions(options: ParameterShardOptions): ShardConfig {
+  const bad = (field: string, expected: string, value: unknown): never => {
+    throw new InvalidArgumentError(`ParameterShard.start: ${field} must be ${expected}, got ${describeValue(value)}`);
+  };
+  if (typeof options !== "object" || options === null) bad("options", "an object", options);
+  const job = checkJobId(options.job);
+  const shards = options.shards;
+  if (!Number.isInteger(shards) || shards < 1 || shards > MAX_SHARDS) bad("shards", `an integer in [1, ${MAX_SHARDS}]`, shards);
+  if (!Number.isInteger(options.shard) || options.shard < 0 || options.shard >= shards) bad("shard", `an integer in [0, ${shards - 1}]`, options.shard);
+  if (typeof options.connection !== "object" || options.connection === null) bad("connection", "a NatsConnection or connection options", options.connection);
+  if (!(options.init instanceof Float32Array)) bad("init", "a Float32Array of the initial parameters", options.init);
+  const keys = options.keys ?? options.init.length;
+  if (!Number.isSafeInteger(keys) || keys < 0) bad("keys", "an integer >= 0", keys);
+  const align = options.align ?? PARAMETER_SHARD_DEFAULTS.align;
+  const range = shardRanges(keys, shards, align)[options.shard]!;
+  const n = range.end - range.begin;
+  if (options.init.length !== keys && options.init.length !== n) {
+    bad("init", `the whole block (${keys} floats) or shard ${options.shard}'s range ${rangeText(range)} (${n} floats)`, `${options.init.length} floats`);
+  }
+  const specHash = options.specHash ?? PARAMETER_SHARD_DEFAULTS.specHash;
+  if (!isSpecHash(specHash)) bad("specHash", "a string of at most 256 characters", specHash);
+  const { decayEvery = PARAMETER_SHARD_DEFAULTS.decayEvery, ...train } = options.train ?? {};
+  if (decayEvery !== "epoch" && !(Number.isSafeInteger(decayEvery) && decayEvery >= 1)) bad("train.decayEvery", '"epoch" or a positive integer', decayEvery);
+  const optimizer = resolveTrainOptions(train, 1);
+  checkSegments(options.segments, keys, optimizer.l2, bad);
+  const positive = (field: keyof ParameterShardOptions, fallback: number) => {
+    const value = options[field] ?? fallback;
+    if (typeof value !== "number" || !(value > 0)) bad(field, "a positive number", value);
+    return value as number;
+  };
+  const onError = options.onError ?? PARAMETER_SHARD_DEFAULTS.onError;
+  if (typeof onError !== "function") bad("onError", "a function", onError);
+  return {
+    job,
+    shard: options.shard,
+    shards,
+    keys,
+    range,
+    align,
+    specHash,
+    optimizer,
+    decayEvery,
+    maxMessageBytes: positive("maxMessageBytes", PARAMETER_SHARD_DEFAULTS.maxMessageBytes),
+    partialTimeoutMs: positive("partialTimeoutMs", PARAMETER_SHARD_DEFAULTS.partialTimeoutMs),
+    peerCheckMs: positive("peerCheckMs", PARAMETER_SHARD_DEFAULTS.peerCheckMs),
+    onError,
+  };
+}
+
+function checkSegments(segments: readonly ParameterSegment[] | undefined, keys: number, l2: number, bad: (f: string, e: string, v: unknown) => never): void {
+  if (segments === undefined) {
+    if (l2 > 0) bad("segments", "given when train.l2 > 0 (L2 decays weights only: networkSegments(network) names them)", segments);
+    return;
+  }
+  if (!Array.isArray(segments)) bad("segments", "an array of { begin, length, decay }", segments);
+  segments.forEach((s, i) => {
+    const ok =
+      typeof s === "object" && s !== null && Number.isSafeInteger(s.begin) && Number.isSafeInteger(s.length) && s.begin >= 0 && s.length >= 0 &&
+      s.begin + s.length <= keys && typeof s.decay === "boolean";
+    if (!ok) bad(`segments[${i}]`, `{ begin, length, decay } within [0, ${keys})`, s);
+  });
+}
+
+/**
+ * Asks every shard index of the job (this one included) for its info: a shard already serving this index, or one
+ * with another spec hash, key count or shard count, is a ParameterServerError "mismatch". Shards not up are skipped.
+ */
+async function checkPeers(nc: NatsConnection, c: ShardConfig): Promise<void> {
+  const answers = await Promise.all(
+    Array.from({ length: c.shards }, (_, k) =>
+      nc.request(shardSubjects(c.job, k).info, new Uint8Array(0), { timeout: c.peerCheckMs }).then(
+        (msg) => ({ k, info: parseInfo(msg.data) }),
+        () => undefined,
+      ),
+    ),
+  );
+  for (const answer of answers) {
+    if (answer === undefined) continue;
+    const { k, info } = answer;
+    const mismatch = (field: string, what: string): never => {
+      const range = shardRanges(c.keys, c.shards, c.align)[k] ?? { begin: 0, end: 0 };
+      throw new ParameterServerError(`shard ${c.shard} of job "${c.job}" cannot start: ${what}`, { shard: k, range, op: "start", reason: "mismatch", field, attempts: 1 }, c.job);
+    };
+    if (info === undefined) mismatch("info", `shard ${k} answered with an unreadable description`);
+    if (k === c.shard) mismatch("shard", `shard ${k} is already served (version ${info!.version}, range ${rangeText(info!)})`);
+    if (info!.spec !== c.specHash) mismatch("spec", `shard ${k} runs spec hash ${JSON.stringify(info!.spec)}, this shard ${JSON.stringify(c.specHash)}`);
+    if (info!.keys !== c.keys) mismatch("keys", `shard ${k} serves a key space of ${info!.keys}, this shard ${c.keys}`);
+    if (info!.shards !== c.shards) mismatch("shards", `shard ${k} is one of ${info!.shards} shards, this shard one of ${c.shards}`);
+  }
+}
+
+/** A ShardInfo from its JSON, or undefined when it is not one. */
+export function parseInfo(data: Uint8Array): ShardInfo | undefined {
+  try {
+    const info = JSON.parse(new TextDecoder().decode(data)) as ShardInfo;
+    const ints = [info.shard, info.shards, info.keys, info.begin, info.end, info.version];
+    if (info.v !== PS_PROTOCOL_VERSION || typeof info.job !== "string" || typeof info.spec !== "string" || !ints.every(Number.isSafeInteger)) return undefined;
+    return info;
+  } catch {
+    return undefined;
+  }
+}
