@@ -192,6 +192,19 @@ try {
     accuracy: ours?.epoch.accuracy ?? null, peer_accuracy: theirs?.epoch.accuracy ?? null,
     epochs_detail: cluster[0]!.epochs, peer_epochs_detail: local!.epochs, per_step: mnistBreakdown,
   });
+  // The same recipe with fewer or smaller exchanges: f16 gradients, and model averaging every 8 and 32 mini-batches.
+  for (const variant of [{ gradDtype: "f16" as const }, { syncEvery: 8 }, { syncEvery: 32 }]) {
+    const label = "gradDtype" in variant ? "--grad-dtype f16" : `--sync-every ${variant.syncEvery}`;
+    const runs = await runChildren<MnistReply>(
+      [0, 1].map((index) => ({ role: "mnist-peer" as const, recipe, threads: 1, url: server.url, job: `bench-mnist-${label.replace(/\W+/g, "-")}`, peers: 2, index, ...variant })),
+    );
+    progress(`MNIST 2 peers ${label} (${runs[0]!.epochs.length} epochs)`);
+    const got = reached(runs[0]!.epochs);
+    add(`${name}, ${label}`, "s", got?.seconds ?? null, theirs?.seconds ?? null, "local training, 2 threads", "s", 1, {
+      recipe: { ...RECIPE, ...variant }, epochs: got?.epoch.epoch ?? null, accuracy: got?.epoch.accuracy ?? null, epochs_detail: runs[0]!.epochs,
+      supersteps: runs[0]!.stats?.supersteps ?? null,
+    });
+  }
 } finally {
   await server.stop();
 }

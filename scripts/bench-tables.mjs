@@ -67,8 +67,17 @@ place(
     `\n\n${summary}`,
 );
 
+const bsp = load("bsp");
+const swap = bsp.rows.filter((r) => r.ratio_to_swap !== undefined).map((r) => `${r.case.replace(/^combine 1M floats \(4 MB\), /, "")} ${r.ratio_to_swap}x`);
+place(
+  "bsp",
+  `${machineLine(bsp)} Load average ${bsp.load_average?.join(" → ") ?? "not recorded"} on ${bsp.cpus ?? "?"} CPUs.\n\n` +
+    table(["case", "ours", "unit", "peer", "peer value", "ours/peer"], bsp.rows, (r) => [r.case, r.ours, r.unit, r.peer_name, r.peer, r.ratio], [0, 2, 3]) +
+    (swap.length ? `\n\nAgainst a raw swap (both clients send 4 MB to the other at once, what a 2-peer exchange moves): ${swap.join(", ")}.` : ""),
+);
+
 if (toStdout) {
-  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:train -->") + 21) + "\n");
+  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:bsp -->") + 19) + "\n");
 } else {
   writeFileSync(`${readme}.tmp`, text);
   renameSync(`${readme}.tmp`, readme);

@@ -64,6 +64,8 @@ export interface MnistRequest {
   index?: number;
   /** Peer only: the gradients' wire dtype (default "f32"). */
   gradDtype?: "f32" | "f16";
+  /** Peer only: local mini-batches per superstep, then the models are averaged (default 1). */
+  syncEvery?: number;
 }
 
 export type ChildRequest = PeerRequest | RawRequest | MnistRequest;
@@ -257,7 +259,7 @@ async function runMnist(request: MnistRequest): Promise<void> {
   } else {
     const result = await trainPeer({
       job: request.job!, peers: request.peers!, index: request.index!, name: `mnist-${request.index}`, connection: { servers: request.url! },
-      model, data: train, train: options, combine: "allreduce", gradDtype: request.gradDtype ?? "f32", hooks,
+      model, data: train, train: options, combine: "allreduce", gradDtype: request.gradDtype ?? "f32", syncEvery: request.syncEvery ?? 1, hooks,
       bsp: { joinTimeoutMs: 30_000, barrierTimeoutMs: 120_000 },
     });
     print({ result: { epochs, stats: result.stats } satisfies MnistReply });
