@@ -1,0 +1,180 @@
+// Downpour SGD (DistBelief): the parameters live on S parameter-server shards; each task of the job (one per data
+// split) trains its split with its worker threads in async mode, each thread pulling fresh parameters every nFetch
+// portions and pushing its accumulated gradient every nPush portions, never waiting for another worker. The tasks
+// join as BSP peers (for deterministic indices and the spec check), then meet once more at the end so that task 0
+// pulls the final parameters after every push of every task was applied.
+import type { NatsConnection } from "@nats-io/nats-core";
+import type { Model } from "../api/models.js";
+import type { Dataset } from "../data/dataset.js";
+import { InvalidArgumentError } from "../errors.js";
+import type { TrainOptions } from "../train/options.js";
+import type { KeyRange, ParameterClient, PushInfo } from "../train/exchange.js";
+import type { EpochReport, TrainerHooks } from "../train/trainer.js";
+import { BspPeer } from "./bsp.js";
+import { type SplitMode, splitDataset } from "./partition.js";
+import { peerSpecHash, type PeerBspOptions } from "./peer-training.js";
+import { type ParameterClientOptions, type ParameterClientStats, ShardedParameterClient, type ShardVersion } from "./ps-client.js";
+import { networkSegments, ParameterShard, type ParameterShardOptions, type ShardOptimizerOptions } from "./ps-shard.js";
+
+/** Worker threads a task may have: task t's thread w pushes as worker t * WORKERS_PER_TASK + w. */
+export const WORKERS_PER_TASK = 1024;
+
+/** Options of trainDownpour. Defaults are in DOWNPOUR_DEFAULTS (and TRAIN_DEFAULTS). */
+export interface DownpourOptions {
+  job: string;
+  /** Tasks (data splits) of the job; each runs its own worker threads. */
+  tasks: number;
+  /** Parameter-server shards serving the job (started with startDownpourShard). */
+  shards: number;
+  connection: NatsConnection;
+  /** This task's name and explicit index (default: by name order, as BSP peers). */
+  name?: string;
+  index?: number;
+  /** The model, built identically on every task and shard (same kind, spec and seed). */
+  model: Model;
+  /** The whole training set; this task trains its split. */
+  data: Dataset;
+  split?: SplitMode;
+  /** Training options over the model's defaults; `mode` must be "async" (the default here). */
+  train?: TrainOptions;
+  /** Portions between a worker's pulls, and portions whose gradients it sums before a push (default 1 and 1). */
+  nFetch?: number;
+  nPush?: number;
+  hooks?: Pick<TrainerHooks, "validation" | "onProgress" | "signal"> & { onEpoch?: (report: EpochReport) => void | Promise<void> };
+  /** Further client options (timeouts, attempts). */
+  client?: Pick<ParameterClientOptions, "requestTimeoutMs" | "attempts" | "connectTimeoutMs">;
+  bsp?: PeerBspOptions;
+}
+
+/** The default of every optional DownpourOptions field trainDownpour resolves itself. */
+export const DOWNPOUR_DEFAULTS = Object.freeze({ split: "modulo" as SplitMode, nFetch: 1, nPush: 1 });
+
+/** What one task's training gives. */
+export interface DownpourResult {
+  reports: EpochReport[];
+  task: { index: number; name: string };
+  /** The client's counters and the shards' versions as this task last saw them. */
+  client: ParameterClientStats;
+  versions: ShardVersion[];
+  /** The trained model (options.model), holding the shards' final parameters. */
+  model: Model;
+  specHash: string;
+}
+
+/** The job's fields every task and shard must agree on (the spec hash covers them). */
+function jobFields(options: Pick<DownpourOptions, "tasks" | "shards" | "split" | "nFetch" | "nPush">, train: TrainOptions): Record<string, unknown> {
+  return {
+    ...train,
+    mode: "async",
+    tasks: options.tasks,
+    shards: options.shards,
+    split: options.split ?? DOWNPOUR_DEFAULTS.split,
+    nFetch: options.nFetch ?? DOWNPOUR_DEFAULTS.nFetch,
+    nPush: options.nPush ?? DOWNPOUR_DEFAULTS.nPush,
+  };
+}
+
+/** The job's view of the training options (model defaults under the caller's), checked for a Downpour job. */
+function downpourTrainOptions(model: Model, train: TrainOptions = {}): TrainOptions {
+  const merged: TrainOptions = { ...model.trainDefaults, ...train, mode: train.mode ?? "async" };
+  if (merged.mode !== "async") throw new InvalidArgumentError(`trainDownpour: train.mode must be "async" (workers push to the shards), got ${JSON.stringify(merged.mode)}`);
+  return merged;
+}
+
+/** The spec hash of a Downpour job: the model, its initial weights, the data's shape and the job's options. */
+export function downpourSpecHash(model: Model, data: Dataset, options: Pick<DownpourOptions, "tasks" | "shards" | "split" | "nFetch" | "nPush" | "train">): string {
+  return peerSpecHash(model, data, jobFields(options, downpourTrainOptions(model, options.train)));
+}
+
+/** A task's client, with each of its threads pushing as a worker id unique in the job. */
+class TaskClient implements ParameterClient {
+  constructor(
+    private readonly inner: ShardedParameterClient,
+    private readonly task: number,
+  ) {}
+
+  get keys(): number {
+    return this.inner.keys;
+  }
+
+  push(grads: Float32Array, range?: KeyRange, from?: PushInfo): Promise<number> {
+    if (from && from.worker >= WORKERS_PER_TASK) return Promise.reject(new InvalidArgumentError(`a task has at most ${WORKERS_PER_TASK} worker threads`));
+    return this.inner.push(grads, range, from ? { worker: this.task * WORKERS_PER_TASK + from.worker, seq: from.seq } : undefined);
+  }
+
+  pull(into: Float32Array, range?: KeyRange): Promise<number> {
+    return this.inner.pull(into, range);
+  }
+}
+
+/**
+ * Trains `options.model` as one task of a Downpour job: joins the job (refused by name when another task has other
+ * options), connects to the shards, fits its split in async mode against them, then waits for every task to finish
+ * and pulls the final parameters into the model. Resolves with this task's reports; rejects with the join's, the
+ * client's (ParameterServerError naming the shard) or the fit's errors. Trains the model in place; writes no file.
+ */
+export async function trainDownpour(options: DownpourOptions): Promise<DownpourResult> {
+  const { model, data, tasks } = options;
+  if (!Number.isInteger(options.shards) || options.shards < 1) throw new InvalidArgumentError(`trainDownpour: shards must be a positive integer, got ${String(options.shards)}`);
+  const train = downpourTrainOptions(model, options.train);
+  const specHash = downpourSpecHash(model, data, options);
+  const bsp = await BspPeer.join({ ...options.bsp, job: options.job, peers: tasks, connection: options.connection, name: options.name, index: options.index, specHash });
+  try {
+    const inner = await ShardedParameterClient.connect({
+      ...options.client,
+      job: options.job,
+      shards: options.shards,
+      keys: model.network.params.block.length,
+      connection: options.connection,
+      specHash,
+      worker: bsp.index * WORKERS_PER_TASK + WORKERS_PER_TASK - 1,
+      name: `task ${bsp.index} (${bsp.name})`,
+    });
+    try {
+      const part = splitDataset(data, tasks, bsp.index, options.split ?? DOWNPOUR_DEFAULTS.split);
+      const onEpoch = async (report: EpochReport) => {
+        inner.epoch = report.epoch;
+        await options.hooks?.onEpoch?.(report);
+      };
+      const parameters = { client: new TaskClient(inner, bsp.index), nFetch: options.nFetch ?? DOWNPOUR_DEFAULTS.nFetch, nPush: options.nPush ?? DOWNPOUR_DEFAULTS.nPush };
+      const reports = await model.fit(part, { ...train, ...options.hooks, onEpoch, parameters });
+      await bsp.sync(); // every task's pushes are acknowledged: the shards hold the job's final parameters
+      await inner.pull(model.network.params.block.f32());
+      return { reports, task: { index: bsp.index, name: bsp.name }, client: inner.stats, versions: inner.versions(), model, specHash };
+    } finally {
+      await inner.close();
+    }
+  } finally {
+    await bsp.close();
+  }
+}
+
+/** The shard's optimizer from the job's training options. */
+function shardOptimizer(train: TrainOptions): ShardOptimizerOptions {
+  const { optimizer, learningRate, learningRateDecay, momentum, l2, beta1, beta2, epsilon } = train;
+  return { optimizer, learningRate, learningRateDecay, momentum, l2, beta1, beta2, epsilon };
+}
+
+/** Options of startDownpourShard: the job as its tasks see it, and which shard this is. */
+export interface DownpourShardOptions extends Pick<DownpourOptions, "job" | "tasks" | "shards" | "model" | "data" | "split" | "nFetch" | "nPush" | "train"> {
+  shard: number;
+  connection: NatsConnection;
+  onError?: ParameterShardOptions["onError"];
+}
+
+/** Starts shard `shard` of a Downpour job with the model's initial parameters and the job's optimizer; the caller closes it. */
+export function startDownpourShard(options: DownpourShardOptions): Promise<ParameterShard> {
+  const train = downpourTrainOptions(options.model, options.train);
+  const network = options.model.network;
+  return ParameterShard.start({
+    job: options.job,
+    shard: options.shard,
+    shards: options.shards,
+    connection: options.connection,
+    init: network.params.block.toArray(),
+    segments: networkSegments(network),
+    train: shardOptimizer(train),
+    specHash: downpourSpecHash(options.model, options.data, options),
+    onError: options.onError,
+  });
+}
