@@ -44,6 +44,11 @@ export interface JobSettings {
   split?: SplitMode;
   /** Local mini-batches per superstep before the peers' models are averaged (1: combine every gradient). */
   syncEvery?: number;
+  /** Parameter-server shards of an async (Downpour) job. */
+  shards?: number;
+  /** Async: portions between a worker's pulls, and portions it sums before a push. */
+  nFetch?: number;
+  nPush?: number;
   /** Seconds to wait for every peer to join. */
   joinTimeout?: number;
   /** Seconds without a heartbeat after which a peer counts as lost. */
@@ -83,6 +88,12 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
     help: "each peer's rows of the data: modulo (rows i mod peers) or contiguous (one range each)" },
   { key: "syncEvery", flag: "--sync-every <batches>", type: "integer", group: "Cluster", scope: "cluster", shown: "1: combine every mini-batch's gradient",
     help: "local mini-batches per superstep before the peers' models are averaged (Hama's model averaging)" },
+  { key: "shards", flag: "--shards <n>", type: "integer", group: "Cluster", scope: "cluster", shown: "none: sync training",
+    help: "parameter-server shards of a --mode async (Downpour SGD) job; each holds a range of the parameters and the optimizer" },
+  { key: "nFetch", flag: "--n-fetch <portions>", type: "integer", group: "Cluster", scope: "cluster", shown: "1",
+    help: "async: portions a worker computes between pulls of fresh parameters" },
+  { key: "nPush", flag: "--n-push <portions>", type: "integer", group: "Cluster", scope: "cluster", shown: "1",
+    help: "async: portions whose gradients a worker sums before pushing them" },
   { key: "joinTimeout", flag: "--join-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "60", help: "how long to wait for every peer to join" },
   { key: "peerTimeout", flag: "--peer-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "3",
     help: "a peer silent this long (no heartbeat) is lost and fails the job" },
@@ -120,12 +131,17 @@ function readSeed(file: string, given: string): string {
   return seed;
 }
 
-/** What a peer run needs from the settings, checked; `job` is required unless `jobOptional` (cluster makes one). */
+/** What a peer run needs from the settings, checked; `job` is required unless the command makes one (cluster). */
 export interface CheckedJob {
   job: string;
   peers: number;
   index?: number;
+  /** sync: every mini-batch's gradient combined (BSP); async: Downpour SGD against `shards` shards. */
+  mode: "sync" | "async";
+  shards: number;
   syncEvery: number;
+  nFetch: number;
+  nPush: number;
   joinTimeoutMs?: number;
   peerTimeoutMs?: number;
 }
@@ -149,8 +165,10 @@ interface TrainSettingsLike extends ClusterSettings {
   train?: { batchSize?: number; mode?: string };
 }
 
-/** Checks the job settings of a peer (or cluster) run; errors name the flag or config key (from `sources`). */
-export function checkJobSettings(settings: TrainSettingsLike, sources: Partial<Record<string, string>>, command: "peer" | "cluster", defaultBatch: number): CheckedJob {
+type Sources = Partial<Record<string, string>>;
+
+/** Checks the job settings of a peer, cluster or ps run; errors name the flag or config key (from `sources`). */
+export function checkJobSettings(settings: TrainSettingsLike, sources: Sources, command: "peer" | "cluster" | "ps", defaultBatch: number): CheckedJob {
   const name = (key: string, flag: string) => sources[key] ?? flag;
   for (const { key, why } of NOT_IN_CLUSTER) {
     if (settings[key] !== undefined && settings[key] !== false) throw new CliError(`${name(key, key)}: not taken by downpour ${command}: ${why}`);
@@ -158,7 +176,7 @@ export function checkJobSettings(settings: TrainSettingsLike, sources: Partial<R
   const peers = settings.peers;
   if (peers === undefined) throw new CliError(`downpour ${command} needs --peers <n>: how many peers train the job`);
   if (!Number.isInteger(peers) || peers < 1) throw new CliError(`${name("peers", "--peers")} must be a positive integer (the number of peers), got ${peers}`);
-  if (command === "peer" && settings.job === undefined) throw new CliError("downpour peer needs --job <id>: the id every peer of the job is started with");
+  if (command !== "cluster" && settings.job === undefined) throw new CliError(`downpour ${command} needs --job <id>: the id every peer of the job is started with`);
   const job = settings.job ?? "";
   if (settings.job !== undefined) {
     try {
@@ -171,20 +189,47 @@ export function checkJobSettings(settings: TrainSettingsLike, sources: Partial<R
   if (index !== undefined && (!Number.isInteger(index) || index < 0 || index >= peers)) {
     throw new CliError(`${name("index", "--index")} must be an integer in [0, ${peers - 1}] (--peers ${peers}), got ${index}`);
   }
-  const syncEvery = settings.syncEvery ?? 1;
-  if (!Number.isInteger(syncEvery) || syncEvery < 1) throw new CliError(`${name("syncEvery", "--sync-every")} must be a positive integer (mini-batches per superstep), got ${syncEvery}`);
-  const mode = settings.mode ?? settings.train?.mode;
-  if (mode !== undefined && mode !== "sync") {
-    throw new CliError(`${name("mode", sources["train.mode"] ?? "--mode")} ${mode}: a cluster job trains in sync mode (gradients combined every mini-batch); asynchronous training across machines is the parameter server's`);
+  const mode = checkMode(settings, sources, command);
+  const shards = mode === "async" ? positive(settings.shards, name("shards", "--shards"), "parameter-server shards") : 1;
+  const syncEvery = positive(settings.syncEvery ?? 1, name("syncEvery", "--sync-every"), "mini-batches per superstep");
+  const nFetch = positive(settings.nFetch ?? 1, name("nFetch", "--n-fetch"), "portions between pulls");
+  const nPush = positive(settings.nPush ?? 1, name("nPush", "--n-push"), "portions per push");
+  if (mode === "sync") checkGlobalBatch(settings, sources, peers, defaultBatch);
+  return {
+    job, peers, index, mode, shards, syncEvery, nFetch, nPush,
+    joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")),
+    peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")),
+  };
+}
+
+/** sync (the default), or async with --shards; ps is async only. */
+function checkMode(settings: TrainSettingsLike, sources: Sources, command: "peer" | "cluster" | "ps"): "sync" | "async" {
+  const mode = settings.mode ?? settings.train?.mode ?? (command === "ps" || settings.shards !== undefined ? "async" : "sync");
+  const flag = sources.mode ?? sources["train.mode"] ?? "--mode";
+  if (mode === "async") {
+    if (settings.shards === undefined) throw new CliError(`${flag} async needs --shards <n>: the parameter-server shards that hold the parameters (Downpour SGD)`);
+    return "async";
   }
+  if (mode !== "sync") throw new CliError(`${flag} ${mode}: a cluster job trains in sync (BSP) or async (Downpour) mode`);
+  if (command === "ps") throw new CliError(`${flag} sync: parameter-server shards serve async (Downpour) jobs only`);
+  if (settings.shards !== undefined) throw new CliError(`${sources.shards ?? "--shards"} is for --mode async (Downpour SGD); a sync job combines gradients between its peers`);
+  return "sync";
+}
+
+function positive(value: number | undefined, flag: string, what: string): number {
+  if (value === undefined) throw new CliError(`${flag} is required: ${what}`);
+  if (!Number.isInteger(value) || value < 1) throw new CliError(`${flag} must be a positive integer (${what}), got ${value}`);
+  return value;
+}
+
+/** The global mini-batch of a sync job is cut evenly between the peers. */
+function checkGlobalBatch(settings: TrainSettingsLike, sources: Sources, peers: number, defaultBatch: number): void {
   const batch = settings.batchSize ?? settings.train?.batchSize ?? defaultBatch;
-  if (batch % peers !== 0) {
-    const lower = Math.max(peers, batch - (batch % peers));
-    throw new CliError(
-      `${name("batchSize", sources["train.batchSize"] ?? "--batch-size")} ${batch} is the global mini-batch and must be a multiple of --peers ${peers} (each peer computes an equal share); try ${lower} or ${lower + peers}`,
-    );
-  }
-  return { job, peers, index, syncEvery, joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")), peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")) };
+  if (batch % peers === 0) return;
+  const lower = Math.max(peers, batch - (batch % peers));
+  throw new CliError(
+    `${sources.batchSize ?? sources["train.batchSize"] ?? "--batch-size"} ${batch} is the global mini-batch and must be a multiple of --peers ${peers} (each peer computes an equal share); try ${lower} or ${lower + peers}`,
+  );
 }
 
 function seconds(value: number | undefined, flag: string): number | undefined {

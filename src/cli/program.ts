@@ -7,6 +7,7 @@ import { registerData } from "./commands/data.js";
 import { registerEval } from "./commands/eval.js";
 import { registerPeer } from "./commands/peer.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerPs } from "./commands/ps.js";
 import { registerTrain } from "./commands/train.js";
 import { describeError, EXIT_ERROR, EXIT_USAGE, InterruptedError } from "./errors.js";
 import { EXIT_INTERRUPTED, type CliIO } from "./io.js";
@@ -38,6 +39,7 @@ export function buildProgram(io: CliIO): Command {
   registerData(program, io);
   registerCluster(program, io);
   registerPeer(program, io);
+  registerPs(program, io);
   return program;
 }
 

@@ -168,6 +168,9 @@ export class LocalTrainer {
   private readonly convergence: ConvergenceCheck | undefined;
   private readonly exchange: GradientExchange;
   private readonly client: ParameterClient | undefined;
+  /** Async: pushes handed to the client and not yet applied, and the first push that failed. */
+  private readonly pushesInFlight = new Set<Promise<unknown>>();
+  private pushFailure: unknown;
   private readonly inlineMailbox: MailboxState = newMailboxState();
   private readonly failures: Failure[] = [];
   private readonly combinedLoss: Float64Array;
@@ -395,7 +398,10 @@ export class LocalTrainer {
     try {
       if (this.workers.length === 0) await this.runInline(samples, started);
       else await this.runWithWorkers(samples, started);
-      if (this.client) await this.client.pull(this.paramsView());
+      if (this.client) {
+        await this.drainPushes();
+        await this.client.pull(this.paramsView());
+      }
     } catch (error) {
       this.fail(undefined, `the training seam failed: ${(error as Error)?.message ?? error}`, error, "seam");
     } finally {
@@ -588,14 +594,35 @@ export class LocalTrainer {
     });
   }
 
+  /** Keeps a push in flight; its failure fails the next service of the seam (or the epoch's drain). */
+  private track(push: Promise<unknown>): void {
+    this.pushesInFlight.add(push);
+    push.then(
+      () => this.pushesInFlight.delete(push),
+      (error: unknown) => {
+        this.pushesInFlight.delete(push);
+        this.pushFailure ??= error;
+      },
+    );
+  }
+
+  /** Resolves once every push in flight was applied; rejects with the first that failed. */
+  private async drainPushes(): Promise<void> {
+    while (this.pushesInFlight.size > 0) await Promise.allSettled([...this.pushesInFlight]);
+    if (this.pushFailure !== undefined) throw this.pushFailure;
+  }
+
   // Every worker's pending pushes (push n from accumulator (n - 1) % 2) and fetch.
   private async serveMailboxes(client: ParameterClient): Promise<void> {
+    if (this.pushFailure !== undefined) throw this.pushFailure;
     const { mail } = this.control;
     for (let w = 0; w < this.plan.blocks.length; w++) {
       const at = w * Mail.Size;
       const blocks = this.plan.blocks[w]!;
       for (let n = Atomics.load(mail, at + Mail.PushDone) + 1; n <= Atomics.load(mail, at + Mail.PushSeq); n++) {
-        await client.push(this.view(blocks.grads[(n - 1) % 2]!), undefined, { worker: w, seq: n });
+        // The client copies the gradient before push() returns, so the accumulator is free at once; the push stays in
+        // flight (several may) while the next ones and the fetches are served. drainPushes() awaits them.
+        this.track(client.push(this.view(blocks.grads[(n - 1) % 2]!), undefined, { worker: w, seq: n }));
         Atomics.store(mail, at + Mail.PushDone, n);
         Atomics.notify(mail, at + Mail.PushDone);
       }

@@ -50,6 +50,25 @@ function finalAccuracy(run: Run): number {
 const pima = join(dir, "pima.csv");
 before(() => writeFileSync(pima, pimaCsv()));
 
+/** mnist-train.csv (3000 rows) and mnist-test.csv (1000 rows) in dir, pixels 0-255 then the label (written once). */
+let mnistWritten: Promise<void> | undefined;
+function writeMnistSubset(): Promise<void> {
+  mnistWritten ??= (async () => {
+    const { train, test: testSet } = await loadMnist(sharedData("mnist"));
+    const csv = (ds: typeof train, rows: number) => {
+      const lines: string[] = [];
+      for (let r = 0; r < rows; r++) {
+        const pixels = Array.from(ds.x.subarray(r * ds.features, (r + 1) * ds.features), (v) => Math.round(v * 255));
+        lines.push(`${pixels.join(",")},${ds.labels ? ds.labels[r] : ds.y.subarray(r * 10, r * 10 + 10).indexOf(1)}`);
+      }
+      return `${lines.join("\n")}\n`;
+    };
+    writeFileSync(join(dir, "mnist-train.csv"), csv(train, 3000));
+    writeFileSync(join(dir, "mnist-test.csv"), csv(testSet, 1000));
+  })();
+  return mnistWritten;
+}
+
 const PIMA = ["--model", "logistic", "--epochs", "30", "--batch-size", "63", "--seed", "7", "--json", "--quiet"];
 
 describe("downpour cluster", () => {
@@ -69,17 +88,7 @@ describe("downpour cluster", () => {
   });
 
   test("3 peers train a 784-64-10 MLP on a 3000-row MNIST subset to >= 90% test accuracy, as local training does", TIMEOUT, async () => {
-    const { train, test: testSet } = await loadMnist(sharedData("mnist"));
-    const csv = (ds: typeof train, rows: number) => {
-      const lines: string[] = [];
-      for (let r = 0; r < rows; r++) {
-        const pixels = Array.from(ds.x.subarray(r * ds.features, (r + 1) * ds.features), (v) => Math.round(v * 255));
-        lines.push(`${pixels.join(",")},${ds.labels ? ds.labels[r] : ds.y.subarray(r * 10, r * 10 + 10).indexOf(1)}`);
-      }
-      return `${lines.join("\n")}\n`;
-    };
-    writeFileSync(join(dir, "mnist-train.csv"), csv(train, 3000));
-    writeFileSync(join(dir, "mnist-test.csv"), csv(testSet, 1000));
+    await writeMnistSubset();
     const recipe = ["--data", "mnist-train.csv", "--test-data", "mnist-test.csv", "--classes", "10", "--hidden", "64", "--epochs", "8", "--batch-size", "33", "--seed", "3", "--json", "--quiet", "--no-save", "--no-curves"];
     const local = finalAccuracy(await downpour(["train", ...recipe]));
     const cluster = finalAccuracy(await downpour(["cluster", "--peers", "3", ...recipe]));
@@ -153,6 +162,39 @@ describe("downpour cluster", () => {
   });
 });
 
+describe("downpour cluster --mode async (Downpour SGD against parameter-server shard processes)", () => {
+  test("2 peers against 2 shards train an MLP on the MNIST subset to the threshold of local async training", TIMEOUT, async () => {
+    await writeMnistSubset();
+    const recipe = ["--data", "mnist-train.csv", "--test-data", "mnist-test.csv", "--classes", "10", "--hidden", "64", "--epochs", "8", "--portion", "16",
+      "--optimizer", "adagrad", "--learning-rate", "0.05", "--seed", "3", "--json", "--quiet", "--no-save", "--no-curves"];
+    const local = finalAccuracy(await downpour(["train", "--mode", "async", "--threads", "1", ...recipe]));
+    const run = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "2", ...recipe]);
+    const accuracy = finalAccuracy(run);
+    assert.ok(local >= 0.85, `local async ${local}`);
+    assert.ok(accuracy >= 0.85, `Downpour ${accuracy} (local async ${local})`);
+    const result = JSON.parse(run.stdout) as { rows: { pushes: number }[]; shards: { shard: number; stats: { updates: number; refused: number } }[] };
+    const pushes = result.rows.reduce((n, r) => n + r.pushes, 0);
+    assert.deepEqual(result.shards.map((s) => s.shard), [0, 1]);
+    for (const shard of result.shards) {
+      assert.equal(shard.stats.updates, pushes, "every push applied once on each shard");
+      assert.equal(shard.stats.refused, 0);
+    }
+  });
+
+  test("bad async settings: --mode async without --shards, --shards with --mode sync, a shard index out of range", TIMEOUT, async () => {
+    const cases: [string[], RegExp][] = [
+      [["cluster", "--peers", "2", "--mode", "async", "--data", pima], /--mode async needs --shards <n>/],
+      [["cluster", "--peers", "2", "--mode", "sync", "--shards", "2", "--data", pima], /--shards is for --mode async/],
+      [["ps", "--job", "j", "--peers", "2", "--shard", "3", "--of", "2", "--data", pima], /--shard must be an integer in \[0, 1\] \(--of 2\), got 3/],
+    ];
+    for (const [args, message] of cases) {
+      const run = await downpour(args, 20_000);
+      assert.equal(run.code, 1, `${args.join(" ")}: ${run.stderr}`);
+      assert.match(run.stderr, message, args.join(" "));
+    }
+  });
+});
+
 describe("bad input fails fast, naming what is wrong", () => {
   test("--peers 0, a job id with a dot, a batch that is no multiple of the peers, a missing --job", TIMEOUT, async () => {
     const cases: [string[], RegExp][] = [
@@ -160,7 +202,7 @@ describe("bad input fails fast, naming what is wrong", () => {
       [["peer", "--job", "a.b", "--peers", "2"], /^downpour: --job: job id "a\.b" is not allowed: /m],
       [["cluster", "--peers", "3", "--data", pima, "--batch-size", "64"], /--batch-size 64 is the global mini-batch and must be a multiple of --peers 3.*try 63 or 66/],
       [["peer", "--peers", "2"], /downpour peer needs --job <id>/],
-      [["peer", "--job", "j", "--peers", "2", "--mode", "async"], /--mode async: a cluster job trains in sync mode/],
+      [["peer", "--job", "j", "--peers", "2", "--mode", "async"], /--mode async needs --shards <n>/],
       [["peer", "--job", "j", "--peers", "2", "--resume", "m.dpnn"], /--resume: not taken by downpour peer/],
     ];
     for (const [args, message] of cases) {

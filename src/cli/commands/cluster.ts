@@ -14,7 +14,7 @@ import { writeFileAtomic } from "../../node/files.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import { TRAIN_DEFAULTS } from "../../train/options.js";
 import { checkModelSettings, ignoredDataSettings } from "../build-model.js";
-import { checkJobSettings, connectionOptionsOf } from "../cluster-settings.js";
+import { type CheckedJob, checkJobSettings, connectionOptionsOf } from "../cluster-settings.js";
 import { resolveSettings, type Sources, type TrainFlags } from "../config.js";
 import { CliError } from "../errors.js";
 import type { CliIO } from "../io.js";
@@ -24,6 +24,7 @@ import { epochTable } from "../summary.js";
 import { capThreads, checkTrainOptions, trainOptionsOf } from "../train-options.js";
 import { loadTrainingData } from "../training-data.js";
 import { addTrainingFlags, megabytes, type PeerResult, type PeerRow } from "./peer.js";
+import { type PsResult, shardLine } from "./ps.js";
 import { resolveStoredData } from "./stored-data.js";
 import { ignoredRunSettings, inputFiles, outputFiles, shortSummary, warn } from "./train.js";
 
@@ -32,6 +33,8 @@ export interface ClusterResult extends Omit<PeerResult, "peer"> {
   rows: PeerRow[];
   /** The server the peers used. */
   nats: string;
+  /** Async jobs: what each parameter-server shard did. */
+  shards?: PsResult[];
 }
 
 /** One peer process's end. */
@@ -62,14 +65,24 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
     const jobId = settings.job ?? `cluster-${Date.now().toString(36)}-${process.pid}`;
     const config = join(dir, "job.json");
     await writeFileAtomic(config, JSON.stringify(peerSettings(settings, sources, { nats, job: jobId, threads })));
-    io.stderr(`cluster job ${jobId}: ${job.peers} peer processes of ${threads} thread${threads === 1 ? "" : "s"} over ${server ? `a nats-server started on ${nats}` : nats}\n`);
-    const exits = await Promise.all(Array.from({ length: job.peers }, (_, i) => runPeerProcess(i, config, join(dir, `peer-${i}.json`), io)));
+    io.stderr(`cluster job ${jobId}: ${job.peers} peer processes of ${threads} thread${threads === 1 ? "" : "s"}${describeJob(job)} over ${server ? `a nats-server started on ${nats}` : nats}\n`);
+    const shards = job.mode === "async" ? await startShards(job.shards, config, dir, io) : [];
+    let exits: PeerExit[];
+    try {
+      exits = await Promise.all(Array.from({ length: job.peers }, (_, i) => runPeerProcess(i, config, join(dir, `peer-${i}.json`), io)));
+    } finally {
+      for (const shard of shards) shard.stop();
+    }
+    const shardExits = await Promise.all(shards.map((shard) => shard.exit));
     checkExits(exits);
+    checkExits(shardExits, "shard");
+    const shardRows = shardExits.map((e) => (JSON.parse(readFileSync(join(dir, `shard-${e.index}.json`), "utf8")) as PsResult));
     const results = exits.map((e) => JSON.parse(readFileSync(join(dir, `peer-${e.index}.json`), "utf8")) as PeerResult);
     const first = results[0]!;
     const { peer: _peer, ...rest } = first;
-    const result: ClusterResult = { ...rest, rows: results.map((r) => r.peer), nats };
-    io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(first.reports, shortSummary(settings, io))}\n\n${peerTable(result.rows)}\n`);
+    const result: ClusterResult = { ...rest, rows: results.map((r) => r.peer), nats, ...(shardRows.length ? { shards: shardRows } : {}) };
+    const shardText = shardRows.length ? `\n${shardRows.map(shardLine).join("\n")}\n` : "";
+    io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(first.reports, shortSummary(settings, io))}\n\n${peerTable(result.rows)}\n${shardText}`);
     return result;
   } finally {
     await server?.stop();
@@ -138,24 +151,82 @@ function runPeerProcess(index: number, config: string, report: string, io: CliIO
   });
 }
 
-/** Throws naming every peer that failed, with its own error line. */
-function checkExits(exits: PeerExit[]): void {
+/** A shard process: ready once it serves, stop() sends it Ctrl-C (it then reports and exits). */
+interface ShardProcess {
+  ready: Promise<void>;
+  exit: Promise<PeerExit>;
+  stop(): void;
+}
+
+/** Starts the job's shards and resolves once every one serves; a shard that fails first fails the run, naming it. */
+async function startShards(n: number, config: string, dir: string, io: CliIO): Promise<ShardProcess[]> {
+  const shards = Array.from({ length: n }, (_, i) => runShardProcess(i, config, join(dir, `shard-${i}.json`), io));
+  try {
+    await Promise.all(shards.map((s) => s.ready));
+  } catch (error) {
+    for (const shard of shards) shard.stop();
+    const exits = await Promise.all(shards.map((s) => s.exit));
+    checkExits(exits, "shard");
+    throw error;
+  }
+  return shards;
+}
+
+function runShardProcess(index: number, config: string, report: string, io: CliIO): ShardProcess {
+  const [command, ...prefix] = cliCommand();
+  const child = spawn(command!, [...prefix, "ps", "--config", config, "--shard", String(index), "--report", report], {
+    cwd: io.cwd, env: { ...process.env, ...io.env }, stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  let markReady: () => void = () => {};
+  let markFailed: (error: Error) => void = () => {};
+  const ready = new Promise<void>((resolve, reject) => {
+    markReady = resolve;
+    markFailed = reject;
+  });
+  child.stderr!.setEncoding("utf8");
+  child.stderr!.on("data", (text: string) => {
+    stderr += text;
+    if (/ ready: keys /.test(stderr)) markReady();
+  });
+  const exit = new Promise<PeerExit>((resolve) => {
+    child.once("error", (error) => resolve({ index, code: 1, signal: null, stderr: `${stderr}downpour: ${error.message}\n` }));
+    child.once("close", (code, signal) => resolve({ index, code, signal, stderr }));
+  });
+  void exit.then((e) => markFailed(new CliError(`shard ${index} ended before serving (${e.signal ?? `exit ${e.code}`})`)));
+  return {
+    ready,
+    exit,
+    stop: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+    },
+  };
+}
+
+/** Throws naming every peer (or shard) that failed, with its own error line. */
+function checkExits(exits: PeerExit[], what = "peer"): void {
   const failed = exits.filter((e) => e.code !== 0);
   if (failed.length === 0) return;
   const lines = failed.map((e) => {
     const last = e.stderr.split("\n").filter((l) => l.startsWith("downpour: ") && !l.startsWith("downpour: warning:")).pop();
     const how = e.signal ? `killed by ${e.signal}` : `exit ${e.code}`;
-    return `peer ${e.index} (${how})${last ? `: ${last.slice("downpour: ".length)}` : ""}`;
+    return `${what} ${e.index} (${how})${last ? `: ${last.slice("downpour: ".length)}` : ""}`;
   });
   throw new CliError(`the cluster job failed:\n  ${lines.join("\n  ")}`);
 }
 
-/** The per-peer table: samples/s, bytes, supersteps, time waiting and combining. */
+function describeJob(job: CheckedJob): string {
+  return job.mode === "async" ? `, async against ${job.shards} parameter-server shard process${job.shards === 1 ? "" : "es"}` : "";
+}
+
+/** The per-peer table: samples/s, bytes, then supersteps and time waiting and combining (sync) or pushes, pulls and
+ *  the last pull's staleness in updates (async). */
 export function peerTable(rows: readonly PeerRow[]): string {
-  const header = ["peer", "name", "samples/s", "sent", "received", "supersteps", "waiting s", "combining s"];
+  const async = rows.some((r) => r.pushes !== undefined);
+  const header = ["peer", "name", "samples/s", "sent", "received", ...(async ? ["pushes", "pulls", "staleness"] : ["supersteps", "waiting s", "combining s"])];
   const body = rows.map((r) => [
     String(r.index), r.name, Math.round(r.samplesPerSecond).toLocaleString("en-US"), megabytes(r.bytesSent), megabytes(r.bytesReceived),
-    String(r.supersteps), r.waitSeconds.toFixed(1), r.combineSeconds.toFixed(1),
+    ...(async ? [String(r.pushes ?? 0), String(r.pulls ?? 0), String(r.staleness ?? 0)] : [String(r.supersteps), r.waitSeconds.toFixed(1), r.combineSeconds.toFixed(1)]),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd();

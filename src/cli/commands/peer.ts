@@ -7,6 +7,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type Command, Option } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
 import type { ExchangeStats } from "../../cluster/gradient-exchange.js";
+import { trainDownpour } from "../../cluster/downpour-training.js";
 import { trainPeer } from "../../cluster/peer-training.js";
 import { writeFileAtomic } from "../../node/files.js";
 import { detectPlatform } from "../../runtime/platform.js";
@@ -43,6 +44,10 @@ export interface PeerRow {
   waitSeconds: number;
   /** Time encoding and reducing gradients, in seconds. */
   combineSeconds: number;
+  /** Async: pushes and pulls this task's workers made, and how many updates behind the shards its last pull was. */
+  pushes?: number;
+  pulls?: number;
+  staleness?: number;
 }
 
 /** What a peer run produced. */
@@ -87,33 +92,31 @@ async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSet
   const model = await createModel(settings, shapeOf(data), options, sources);
   try {
     checkTrainingTargets(model.network.spec, data, settings, sources);
-    io.stderr(`${describeRun(model, data, resolved)}; peer of job ${job.job} (${job.peers} peers), ${settings.combine ?? "allreduce"}\n`);
+    const how = job.mode === "async" ? `async against ${job.shards} shard${job.shards === 1 ? "" : "s"}` : (settings.combine ?? "allreduce");
+    io.stderr(`${describeRun(model, data, resolved)}; peer of job ${job.job} (${job.peers} peers), ${how}\n`);
     const progress = epochProgress(io, resolved.epochs, settings.quiet);
-    let result: Awaited<ReturnType<typeof trainPeer>>;
+    const common = {
+      job: job.job,
+      index: job.index,
+      name: peerName({ settings, sources }),
+      connection,
+      model,
+      data: data.train,
+      split: settings.split,
+      train: options,
+      hooks: { validation: data.test, onProgress: progress.onProgress, onEpoch: progress.onEpoch },
+      bsp: { joinTimeoutMs: job.joinTimeoutMs, peerTimeoutMs: job.peerTimeoutMs, onError: (error: Error) => io.stderr(`downpour: warning: ${error.message}\n`) },
+    };
+    let trained: { reports: EpochReport[]; row: PeerRow };
     try {
-      result = await trainPeer({
-        job: job.job,
-        peers: job.peers,
-        index: job.index,
-        name: peerName({ settings, sources }),
-        connection,
-        model,
-        data: data.train,
-        split: settings.split,
-        combine: settings.combine,
-        gradDtype: settings.gradDtype,
-        syncEvery: job.syncEvery,
-        train: options,
-        hooks: { validation: data.test, onProgress: progress.onProgress, onEpoch: progress.onEpoch },
-        bsp: { joinTimeoutMs: job.joinTimeoutMs, peerTimeoutMs: job.peerTimeoutMs, onError: (error) => io.stderr(`downpour: warning: ${error.message}\n`) },
-      });
+      trained = job.mode === "async" ? await trainAsync(common, job) : await trainSync(common, job, settings);
     } finally {
       progress.stop();
     }
-    const files = result.peer.index === 0 ? await writeOutputs(model, result.reports, data, settings, io) : {};
-    const row = peerRow(result.peer, result.reports, result.stats);
-    const output: PeerResult = { job: job.job, peers: job.peers, peer: row, reports: result.reports, ...files };
-    io.stdout(settings.json ? `${JSON.stringify(output, null, 2)}\n` : `${epochTable(result.reports, shortSummary(settings, io))}\n${peerLine(row)}\n`);
+    const { reports, row } = trained;
+    const files = row.index === 0 ? await writeOutputs(model, reports, data, settings, io) : {};
+    const output: PeerResult = { job: job.job, peers: job.peers, peer: row, reports, ...files };
+    io.stdout(settings.json ? `${JSON.stringify(output, null, 2)}\n` : `${epochTable(reports, shortSummary(settings, io))}\n${peerLine(row)}\n`);
     return output;
   } catch (error) {
     throw asMemoryLimitAdvice(asCliTrainingError(error, sources), settings, shapeOf(data), sources, true);
@@ -122,11 +125,45 @@ async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSet
   }
 }
 
-function peerRow(peer: { index: number; name: string }, reports: EpochReport[], stats: ExchangeStats): PeerRow {
+/** What trainPeer and trainDownpour take alike. */
+type CommonOptions = Pick<Parameters<typeof trainPeer>[0], "job" | "index" | "name" | "model" | "data" | "split" | "train" | "hooks" | "bsp"> & { connection: NatsConnection };
+
+/** BSP: every mini-batch's gradient combined across the peers (or the models averaged every --sync-every). */
+async function trainSync(common: CommonOptions, job: CheckedJob, settings: ResolvedSettings["settings"]): Promise<{ reports: EpochReport[]; row: PeerRow }> {
+  const result = await trainPeer({ ...common, peers: job.peers, combine: settings.combine, gradDtype: settings.gradDtype, syncEvery: job.syncEvery });
+  return { reports: result.reports, row: syncRow(result.peer, result.reports, result.stats) };
+}
+
+/** Downpour SGD: the worker threads pull from and push to the job's shards. */
+async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ reports: EpochReport[]; row: PeerRow }> {
+  const result = await trainDownpour({ ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush });
+  const staleness = Math.max(0, ...result.versions.map((v) => v.latest - v.pulled));
+  return {
+    reports: result.reports,
+    row: {
+      ...result.task,
+      samplesPerSecond: meanRate(result.reports),
+      supersteps: 0,
+      bytesSent: result.client.bytesOut,
+      bytesReceived: result.client.bytesIn,
+      waitSeconds: 0,
+      combineSeconds: 0,
+      pushes: result.client.pushes,
+      pulls: result.client.pulls,
+      staleness,
+    },
+  };
+}
+
+function meanRate(reports: EpochReport[]): number {
   const rates = reports.map((r) => r.samplesPerSecond).filter(Number.isFinite);
+  return rates.length === 0 ? 0 : rates.reduce((a, b) => a + b, 0) / rates.length;
+}
+
+function syncRow(peer: { index: number; name: string }, reports: EpochReport[], stats: ExchangeStats): PeerRow {
   return {
     ...peer,
-    samplesPerSecond: rates.length === 0 ? 0 : rates.reduce((a, b) => a + b, 0) / rates.length,
+    samplesPerSecond: meanRate(reports),
     supersteps: stats.supersteps,
     bytesSent: stats.bytesSent,
     bytesReceived: stats.bytesReceived,
@@ -137,6 +174,9 @@ function peerRow(peer: { index: number; name: string }, reports: EpochReport[], 
 
 /** "peer 0 (a): 12,345 samples/s, 4.2 MB sent in 938 supersteps, 1.2 s waiting, 0.3 s combining". */
 export function peerLine(row: PeerRow): string {
+  if (row.pushes !== undefined) {
+    return `peer ${row.index} (${row.name}): ${Math.round(row.samplesPerSecond).toLocaleString("en-US")} samples/s, ${row.pushes} pushes and ${row.pulls} pulls, ${megabytes(row.bytesSent)} sent, ${megabytes(row.bytesReceived)} received`;
+  }
   return `peer ${row.index} (${row.name}): ${Math.round(row.samplesPerSecond).toLocaleString("en-US")} samples/s, ${megabytes(row.bytesSent)} sent in ${row.supersteps} supersteps, ${row.waitSeconds.toFixed(1)} s waiting, ${row.combineSeconds.toFixed(1)} s combining`;
 }
 
