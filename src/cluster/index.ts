@@ -1,6 +1,7 @@
 // The `downpour/cluster` entry: training across processes and machines joined by NATS (Node, Bun, Deno). The
 // connection, the BSP engine (Hama's peers, supersteps and barrier), and the gradient exchange that lets each
-// peer's LocalTrainer combine its mini-batch gradients with the others' (master or reduce-scatter allreduce).
+// peer's LocalTrainer combine its mini-batch gradients with the others' (master or reduce-scatter allreduce); the
+// parameter-server shards, their client and Downpour SGD's tasks; datasets in the object store.
 export * from "../node/index.js";
 export { CONNECTION_DEFAULTS, ConnectionError, connectCluster, type ClusterConnectionOptions, type ConnectionFailure } from "./connection.js";
 export {
@@ -24,3 +25,16 @@ export {
   type FetchDatasetOptions, type PutDatasetOptions, type StoredDataFailure, type StoredDataset,
 } from "./data-store.js";
 export { freePort, natsServerPath, NatsServerMissingError, startNatsServer, type NatsServer, type NatsServerOptions } from "./nats-server.js";
+export {
+  networkSegments, PARAMETER_SHARD_DEFAULTS, ParameterShard,
+  type ParameterSegment, type ParameterShardOptions, type ShardOptimizerOptions, type ShardStats,
+} from "./ps-shard.js";
+export {
+  PARAMETER_CLIENT_DEFAULTS, ShardedParameterClient,
+  type ParameterClientOptions, type ParameterClientStats, type ShardVersion,
+} from "./ps-client.js";
+export { ParameterServerError, type ParameterServerFailure, type ShardInfo } from "./ps-protocol.js";
+export {
+  DOWNPOUR_DEFAULTS, downpourSpecHash, startDownpourShard, trainDownpour, WORKERS_PER_TASK,
+  type DownpourOptions, type DownpourResult, type DownpourShardOptions,
+} from "./downpour-training.js";
