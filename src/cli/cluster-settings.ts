@@ -49,6 +49,8 @@ export interface JobSettings {
   /** Async: portions between a worker's pulls, and portions it sums before a push. */
   nFetch?: number;
   nPush?: number;
+  /** A JSON file for the run's metrics: epochs, every peer's and every shard's row (cluster). */
+  metrics?: string;
   /** Seconds to wait for every peer to join. */
   joinTimeout?: number;
   /** Seconds without a heartbeat after which a peer counts as lost. */
@@ -94,6 +96,8 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
     help: "async: portions a worker computes between pulls of fresh parameters" },
   { key: "nPush", flag: "--n-push <portions>", type: "integer", group: "Cluster", scope: "cluster", shown: "1",
     help: "async: portions whose gradients a worker sums before pushing them" },
+  { key: "metrics", flag: "--metrics <file.json>", type: "string", group: "Cluster", scope: "cluster", shown: "none",
+    help: "cluster: write the run's metrics (epochs, every peer's and shard's row) as JSON to this file" },
   { key: "joinTimeout", flag: "--join-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "60", help: "how long to wait for every peer to join" },
   { key: "peerTimeout", flag: "--peer-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "3",
     help: "a peer silent this long (no heartbeat) is lost and fails the job" },

@@ -3,7 +3,7 @@
 // server; user/password, token and TLS servers; bad input fails fast, naming the flag, the server or the peer.
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
 import { loadModel } from "../../src/api/persist.js";
@@ -168,8 +168,9 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     const recipe = ["--data", "mnist-train.csv", "--test-data", "mnist-test.csv", "--classes", "10", "--hidden", "64", "--epochs", "8", "--portion", "16",
       "--optimizer", "adagrad", "--learning-rate", "0.05", "--seed", "3", "--json", "--quiet", "--no-save", "--no-curves"];
     const local = finalAccuracy(await downpour(["train", "--mode", "async", "--threads", "1", ...recipe]));
-    const run = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "2", ...recipe]);
+    const run = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "2", "--metrics", "async-metrics.json", ...recipe]);
     const accuracy = finalAccuracy(run);
+    assert.deepEqual(JSON.parse(readFileSync(join(dir, "async-metrics.json"), "utf8")), JSON.parse(run.stdout), "--metrics holds what --json prints");
     assert.ok(local >= 0.85, `local async ${local}`);
     assert.ok(accuracy >= 0.85, `Downpour ${accuracy} (local async ${local})`);
     const result = JSON.parse(run.stdout) as { rows: { pushes: number }[]; shards: { shard: number; stats: { updates: number; refused: number } }[] };

@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
@@ -18,7 +18,7 @@ import { type CheckedJob, checkJobSettings, connectionOptionsOf } from "../clust
 import { resolveSettings, type Sources, type TrainFlags } from "../config.js";
 import { CliError } from "../errors.js";
 import type { CliIO } from "../io.js";
-import { checkOutputs } from "../outputs.js";
+import { checkOutputs, namedFile } from "../outputs.js";
 import { FLAT_TRAIN_KEYS, type TrainSettings } from "../settings.js";
 import { epochTable } from "../summary.js";
 import { capThreads, checkTrainOptions, trainOptionsOf } from "../train-options.js";
@@ -55,7 +55,9 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
   const capped = capThreads(asked, checkTrainOptions(asked, sources, cores), cores, settings.oversubscribe === true, sources);
   checkModelSettings(settings, sources);
   warn(io, [capped.warning, ...ignoredRunSettings(settings, sources, capped.resolved)]);
-  await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
+  const metricsFile = settings.metrics === undefined ? undefined : resolve(io.cwd, settings.metrics);
+  const metricsOutput = metricsFile ? [namedFile("--metrics", sources.metrics, settings.metrics!, metricsFile)] : [];
+  await checkOutputs([...outputFiles(settings, sources, io.cwd), ...metricsOutput], inputFiles(flags.config, settings, sources, io.cwd));
   const data = await loadTrainingData(await localData(settings, sources, io), sources, { ...io, stderr: () => {} }); // fails here, once, on bad data; fetches MNIST once
   warn(io, [ignoredDataSettings(data.source, sources)]);
   const dir = mkdtempSync(join(tmpdir(), "downpour-cluster-"));
@@ -81,6 +83,10 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
     const first = results[0]!;
     const { peer: _peer, ...rest } = first;
     const result: ClusterResult = { ...rest, rows: results.map((r) => r.peer), nats, ...(shardRows.length ? { shards: shardRows } : {}) };
+    if (metricsFile) {
+      await writeFileAtomic(metricsFile, `${JSON.stringify(result, null, 2)}\n`);
+      io.stderr(`metrics written to ${metricsFile}\n`);
+    }
     const shardText = shardRows.length ? `\n${shardRows.map(shardLine).join("\n")}\n` : "";
     io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(first.reports, shortSummary(settings, io))}\n\n${peerTable(result.rows)}\n${shardText}`);
     return result;
@@ -117,7 +123,7 @@ async function startServer(): Promise<NatsServer> {
 /** Every peer's settings: the run's, with the server, the job, the threads; no --json or --summary (the cluster prints). */
 function peerSettings(settings: TrainSettings, sources: Sources, job: { nats: string; job: string; threads: number }): Partial<TrainSettings> {
   const given = Object.fromEntries(Object.entries(settings).filter(([key]) => sources[key] !== undefined || key === "train")) as Partial<TrainSettings>;
-  const { json: _json, summary: _summary, quiet: _quiet, ...rest } = given;
+  const { json: _json, summary: _summary, quiet: _quiet, metrics: _metrics, ...rest } = given;
   // A flag that overrode a key of the config's "train" object wins: the peers' config holds it once.
   const train: Record<string, unknown> = { ...rest.train };
   for (const key of [...FLAT_TRAIN_KEYS, "threads"]) if ((rest as Record<string, unknown>)[key] !== undefined || key === "threads") delete train[key];

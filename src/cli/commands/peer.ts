@@ -3,6 +3,7 @@
 // with all of its cores, combining every mini-batch's gradient with the others'. Peer 0 writes the model and the
 // curves; every peer prints the summary and its own row (samples/s, bytes sent, time waiting).
 import { hostname } from "node:os";
+import { resolve } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { type Command, Option } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
@@ -68,7 +69,8 @@ export async function runPeer(flags: PeerFlags, io: CliIO): Promise<PeerResult> 
   const connection = await connectCluster(connectionOptionsOf(given.settings, io.cwd, peerName(given)));
   try {
     const result = await trainAsPeer(trainFlags, await resolveStoredData(given, connection, io), job, connection, io, warnings !== false);
-    if (report !== undefined) await writeFileAtomic(report, `${JSON.stringify(result)}\n`);
+    const file = report ?? given.settings.metrics;
+    if (file !== undefined) await writeFileAtomic(resolve(io.cwd, file), `${JSON.stringify(result)}\n`);
     return result;
   } finally {
     await connection.close().catch(() => {});
