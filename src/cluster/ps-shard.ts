@@ -13,12 +13,10 @@ import { stateSlots } from "../train/state.js";
 import { describeValue } from "../util/describe.js";
 import {
   chunkBytesFor,
-  DEFAULT_MAX_MESSAGE_BYTES,
   decodeFrame,
   encodeFrames,
   type Frame,
   float32Bytes,
-  Reassembler,
   specTag,
 } from "./chunks.js";
 import { type ClusterConnectionOptions, connectCluster } from "./connection.js";
@@ -87,8 +85,6 @@ export interface ParameterShardOptions {
   kernels?: Kernels;
   /** Keys a shard boundary is a multiple of (default DEFAULT_SHARD_ALIGN, as every client must use). */
   align?: number;
-  /** The largest push accepted, in bytes (default 1 GiB). */
-  maxMessageBytes?: number;
   /** How long a push missing chunks is kept before it is dropped (and reported), in ms (default 30 000). */
   partialTimeoutMs?: number;
   /** How long start() waits for each other shard of the job to describe itself, in ms (default 1000). */
@@ -102,11 +98,23 @@ export const PARAMETER_SHARD_DEFAULTS = Object.freeze({
   specHash: "",
   align: DEFAULT_SHARD_ALIGN,
   decayEvery: "epoch" as const,
-  maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
   partialTimeoutMs: 30_000,
   peerCheckMs: 1_000,
   onError: (error: ClusterError): void => console.error(`downpour: ${error.message}`),
 });
+
+/** Free staging slabs a shard keeps for the next pushes (more in flight at once are allocated and released). */
+const STAGING_KEPT = 4;
+
+/** A push being reassembled: its first frame's metadata and chunking, and the slab its chunks are written into. */
+interface PendingPush {
+  meta: RequestMeta;
+  frame: Frame;
+  slab: Slab;
+  seen: Uint8Array;
+  got: number;
+  since: number;
+}
 
 /** A push's sequence numbers further than this below the newest from its worker count as applied. */
 export const DEDUPE_WINDOW = 4096;
@@ -148,7 +156,6 @@ interface ShardConfig {
   specHash: string;
   optimizer: ResolvedTrainOptions;
   decayEvery: "epoch" | number;
-  maxMessageBytes: number;
   partialTimeoutMs: number;
   peerCheckMs: number;
   onError: (error: ClusterError) => void;
@@ -179,9 +186,10 @@ export class ParameterShard {
   #closed = false;
   readonly #stats = { pushes: 0, deduped: 0, refused: 0, pulls: 0, bytesIn: 0, bytesOut: 0 };
   readonly #applied = new Map<number, Applied>();
-  readonly #partial = new Map<string, number>();
+  readonly #pending = new Map<string, PendingPush>();
+  /** Free staging slabs (a gradient is reassembled in one, in the core's memory, and applied from there). */
+  readonly #staging: Slab[] = [];
   #lastSweep = Date.now();
-  readonly #reassembler: Reassembler;
   readonly #tag: number;
   readonly #chunkBytes: number;
   #subs: Subscription[] = [];
@@ -192,7 +200,6 @@ export class ParameterShard {
     private readonly ownConnection: boolean,
     private readonly kernels: Kernels,
     private readonly params: Slab,
-    private readonly grads: Slab,
     private readonly state: Slab[],
     /** Segments clipped to this shard's range, in local keys. */
     private readonly segments: ParameterSegment[],
@@ -204,7 +211,6 @@ export class ParameterShard {
     this.range = { ...config.range };
     this.specHash = config.specHash;
     this.subjects = shardSubjects(config.job, config.shard);
-    this.#reassembler = new Reassembler(config.maxMessageBytes, config.job);
     this.#tag = specTag(config.specHash);
     this.#chunkBytes = chunkBytesFor((nc.info?.max_payload ?? 1024 * 1024) - PS_HEADER_ROOM_BYTES);
   }
@@ -251,8 +257,6 @@ export class ParameterShard {
       const params = arena.alloc(Math.max(1, n), `shard ${config.shard} parameters`);
       slabs.push(params);
       params.f32().set(options.init.length === keys ? options.init.subarray(range.begin, range.end) : options.init);
-      const grads = arena.alloc(Math.max(1, n), `shard ${config.shard} gradients`);
-      slabs.push(grads);
       const state = Array.from({ length: stateSlots(config.optimizer.optimizer, config.optimizer.momentum) }, (_, s) => {
         const slab = arena.alloc(Math.max(1, n), `shard ${config.shard} state ${s}`);
         slabs.push(slab);
@@ -260,7 +264,7 @@ export class ParameterShard {
         return slab;
       });
       const segments = localSegments(options.segments ?? [{ begin: 0, length: keys, decay: false }], range);
-      return new ParameterShard(config, nc, ownConnection, kernels, params, grads, state, segments);
+      return new ParameterShard(config, nc, ownConnection, kernels, params, state, segments);
     } catch (error) {
       for (const slab of slabs) arena.release(slab);
       throw error;
@@ -305,7 +309,9 @@ export class ParameterShard {
     this.#closed = true;
     for (const sub of this.#subs.splice(0)) sub.unsubscribe();
     if (!this.nc.isClosed()) await this.nc.flush().catch(() => {});
-    for (const slab of [this.params, this.grads, ...this.state]) this.kernels.arena.release(slab);
+    const staging = [...this.#staging.splice(0), ...[...this.#pending.values()].map((p) => p.slab)];
+    this.#pending.clear();
+    for (const slab of [this.params, ...this.state, ...staging]) this.kernels.arena.release(slab);
     if (this.ownConnection) await this.nc.close().catch(() => {});
   }
 
@@ -327,13 +333,22 @@ export class ParameterShard {
     ];
   }
 
-  /** Runs a handler; a refusal is counted, reported and answered (the state is unchanged: checks come first). */
+  /**
+   * Runs a handler; a refusal is counted, reported and answered (the state is unchanged: checks come first). Any
+   * other failure (a bug) is reported and answered the same way, as field "internal", rather than thrown into the
+   * connection's callback.
+   */
   private guard(msg: Msg, handle: () => void): void {
     this.count(msg);
     try {
       handle();
-    } catch (error) {
-      if (!(error instanceof MessageError)) throw error;
+    } catch (thrown) {
+      const error =
+        thrown instanceof MessageError
+          ? thrown
+          : new MessageError(`shard ${this.shard} failed: ${thrown instanceof Error ? thrown.message : String(thrown)}`, {
+              sender: senderOf(safeMeta(msg)), field: "internal", subject: msg.subject,
+            }, this.job, { cause: thrown });
       this.#stats.refused++;
       this.config.onError(error);
       const meta = safeMeta(msg);
@@ -360,27 +375,64 @@ export class ParameterShard {
     this.nc.publish(msg.reply, body, meta ? { headers: metaHeaders(meta) } : undefined);
   }
 
-  // A push frame: checked, reassembled, then applied once (or acknowledged as a retry).
+  // A push frame: checked, reassembled in a staging slab, then applied once (or acknowledged as a retry).
   private onPush(msg: Msg): void {
     const meta = this.checkRequest(msg, "push");
     const frame = this.checkFrame(msg, meta);
-    const key = `${frame.sender}/${frame.step}`;
-    const whole = this.#reassembler.add(frame, msg.subject, meta.from);
     this.sweep(msg.subject);
-    if (whole === undefined) {
-      if (!this.#partial.has(key)) this.#partial.set(key, Date.now());
-      return;
-    }
-    this.#partial.delete(key);
+    const key = `${frame.sender}/${frame.step}`;
+    const entry = this.#pending.get(key) ?? this.openPush(key, meta, frame);
+    this.checkChunk(entry, meta, frame, msg.subject);
+    const g = entry.slab.f32();
+    new Uint8Array(g.buffer, g.byteOffset, frame.total).set(frame.payload, frame.index * frame.chunkBytes);
+    entry.seen[frame.index] = 1;
+    if (++entry.got < frame.count) return;
+    this.#pending.delete(key);
     this.#stats.pushes++;
     const deduped = this.isApplied(meta.worker, meta.seq!);
-    if (deduped) this.#stats.deduped++;
-    else {
-      this.record(meta.worker, meta.seq!);
-      if (meta.epoch !== undefined && meta.epoch > this.#epoch) this.#epoch = meta.epoch;
-      this.apply(meta.begin, meta.end, whole.payload);
+    try {
+      if (deduped) this.#stats.deduped++;
+      else {
+        this.record(meta.worker, meta.seq!);
+        if (meta.epoch !== undefined && meta.epoch > this.#epoch) this.#epoch = meta.epoch;
+        this.apply(meta.begin, meta.end, entry.slab);
+      }
+    } finally {
+      this.giveStaging(entry.slab);
     }
     this.reply(msg, new Uint8Array(0), this.replyMeta(meta, deduped));
+  }
+
+  /** A push's first frame (in arrival order): a staging slab for it, kept while chunks are missing. */
+  private openPush(key: string, meta: RequestMeta, frame: Frame): PendingPush {
+    const entry: PendingPush = { meta, frame, slab: this.takeStaging(), seen: new Uint8Array(frame.count), got: 0, since: Date.now() };
+    this.#pending.set(key, entry);
+    return entry;
+  }
+
+  /** A later frame of a push agrees with its first: same keys, sequence number and chunking, not seen before. */
+  private checkChunk(entry: PendingPush, meta: RequestMeta, frame: Frame, subject: string): void {
+    const first = entry.frame;
+    const refuse = (field: string, what: string): never => {
+      throw new MessageError(`${what} (keys ${rangeText(meta)})`, { sender: meta.from, field, subject }, this.job);
+    };
+    if (entry.meta.begin !== meta.begin || entry.meta.end !== meta.end || entry.meta.seq !== meta.seq) {
+      refuse("range", `chunk ${frame.index} is for keys ${rangeText(meta)} seq ${meta.seq}, chunk ${first.index} of the same push was for ${rangeText(entry.meta)} seq ${entry.meta.seq}`);
+    }
+    for (const field of ["count", "total", "chunkBytes"] as const) {
+      if (frame[field] !== first[field]) refuse(field, `chunk ${frame.index} says ${field} ${frame[field]}, chunk ${first.index} of the same push said ${first[field]}`);
+    }
+    if (entry.seen[frame.index]) refuse("index", `chunk ${frame.index} of ${frame.count} arrived twice`);
+  }
+
+  private takeStaging(): Slab {
+    return this.#staging.pop() ?? this.kernels.arena.alloc(Math.max(1, this.range.end - this.range.begin), `shard ${this.shard} gradients`);
+  }
+
+  /** Returns a staging slab to the pool (a few are kept; more are released). */
+  private giveStaging(slab: Slab): void {
+    if (this.#staging.length < STAGING_KEPT) this.#staging.push(slab);
+    else this.kernels.arena.release(slab);
   }
 
   // A pull: this shard's values of [begin, end) as f32 frames to the reply subject, each with the version.
@@ -459,13 +511,19 @@ export class ParameterShard {
   /** Drops pushes that have waited for their missing chunks longer than partialTimeoutMs (checked once a second). */
   private sweep(subject: string): void {
     const now = Date.now();
-    if (now - this.#lastSweep < 1_000 || this.#partial.size === 0) return;
+    if (now - this.#lastSweep < 1_000 || this.#pending.size === 0) return;
     this.#lastSweep = now;
-    const stale = new Set<string>();
-    for (const [key, since] of this.#partial) if (now - since > this.config.partialTimeoutMs) stale.add(key);
-    if (stale.size === 0) return;
-    for (const key of stale) this.#partial.delete(key);
-    for (const error of this.#reassembler.expire((sender, step) => stale.has(`${sender}/${step}`), subject)) this.config.onError(error);
+    for (const [key, entry] of this.#pending) {
+      if (now - entry.since <= this.config.partialTimeoutMs) continue;
+      this.#pending.delete(key);
+      this.giveStaging(entry.slab);
+      const { count } = entry.frame;
+      const missing: number[] = [];
+      for (let i = 0; i < count && missing.length < 8; i++) if (!entry.seen[i]) missing.push(i);
+      const list = missing.join(", ") + (count - entry.got > missing.length ? ", ..." : "");
+      const what = `push ${entry.meta.seq} (request ${entry.meta.id}) of keys ${rangeText(entry.meta)} is missing ${count - entry.got} of its ${count} chunks (${list}) after ${this.config.partialTimeoutMs} ms: dropped, not applied`;
+      this.config.onError(new MessageError(what, { sender: entry.meta.from, field: "chunks", subject }, this.job));
+    }
   }
 
   private isApplied(worker: number, seq: number): boolean {
@@ -494,26 +552,26 @@ export class ParameterShard {
     return o.learningRate * o.learningRateDecay ** steps;
   }
 
-  /** Copies the gradient of keys [begin, end) in and applies one update to every segment part in it. */
-  private apply(begin: number, end: number, payload: Uint8Array): void {
+  /** Applies one update from the gradient of keys [begin, end) in `staging` (its first float is key begin's). */
+  private apply(begin: number, end: number, staging: Slab): void {
     const local = begin - this.range.begin;
     const n = end - begin;
-    const g = this.grads.f32();
-    new Uint8Array(g.buffer, g.byteOffset + 4 * local, 4 * n).set(payload);
+    // The gradient of local key k sits at gBase + 4k.
+    const gBase = staging.ptr - 4 * local;
     const lr = this.learningRate();
     for (const segment of this.segments) {
       const from = Math.max(local, segment.begin);
       const to = Math.min(local + n, segment.begin + segment.length);
-      if (from < to) this.update(from, to - from, segment.decay ? this.config.optimizer.l2 : 0, lr);
+      if (from < to) this.update(from, to - from, gBase, segment.decay ? this.config.optimizer.l2 : 0, lr);
     }
     this.#version++;
   }
 
-  private update(key: number, n: number, l2: number, lr: number): void {
+  private update(key: number, n: number, gBase: number, l2: number, lr: number): void {
     const core = this.kernels.core.exports;
     const o = this.config.optimizer;
     const off = 4 * key;
-    const [w, g] = [this.params.ptr + off, this.grads.ptr + off];
+    const [w, g] = [this.params.ptr + off, gBase + off];
     const s = this.state.map((slab) => slab.ptr + off);
     if (o.optimizer === "sgd") core.f32_sgd_update(w, s[0] ?? 0, g, n, lr, o.momentum, l2);
     else if (o.optimizer === "adagrad") core.f32_adagrad_update(w, s[0]!, g, n, lr, o.epsilon, l2);
@@ -588,7 +646,6 @@ function resolveShardOptions(options: ParameterShardOptions): ShardConfig {
     specHash,
     optimizer,
     decayEvery,
-    maxMessageBytes: positive("maxMessageBytes", PARAMETER_SHARD_DEFAULTS.maxMessageBytes),
     partialTimeoutMs: positive("partialTimeoutMs", PARAMETER_SHARD_DEFAULTS.partialTimeoutMs),
     peerCheckMs: positive("peerCheckMs", PARAMETER_SHARD_DEFAULTS.peerCheckMs),
     onError,

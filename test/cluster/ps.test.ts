@@ -61,7 +61,8 @@ describe("push/pull invariant: plain SGD with lr 1 holds initial - R*W*v exactly
           // Shard 0's reply to the first attempt of every even seq is lost: the push is sent again, with the same seq.
           const dropReply = ({ shard, op, attempt, seq }: { shard: number; op: string; attempt: number; seq?: number }) =>
             shard === 0 && op === "push" && attempt === 1 && seq !== undefined && seq % 2 === 0;
-          clients = await connectClients(ncs.slice(S), `inv${S}`, S, keys, { requestTimeoutMs: 300, faults: { dropReply } });
+          // Chunks of 1 KB: every push part travels as several frames, and a retry re-sends them all.
+          clients = await connectClients(ncs.slice(S), `inv${S}`, S, keys, { requestTimeoutMs: 300, maxChunkBytes: 1024, faults: { dropReply } });
           const v = Float32Array.from({ length: keys }, (_, i) => (i % 5) - 2 + 0.5);
           await Promise.all(
             clients.map((client, worker) => {
@@ -302,6 +303,38 @@ describe("bad input is refused, naming the sender, the field and the range; the 
         assert.deepEqual([ok.error, ok.version, ok.deduped], [undefined, 1, false]);
       } finally {
         await Promise.allSettled(shards.map((s) => s.close()));
+        await closeAll(ncs);
+      }
+    });
+  });
+
+  test("a damaged chunk is refused; a push missing chunks is dropped after partialTimeoutMs, never applied", TIMEOUT, async () => {
+    await withServer(async (server) => {
+      const ncs = await connectAll(server.url, 2);
+      const errors: MessageError[] = [];
+      const init = integers(keys);
+      const [shard] = await startShards(ncs.slice(0, 1), job, init, { specHash: spec, partialTimeoutMs: 200, onError: (e) => errors.push(e as MessageError) });
+      try {
+        const meta: RequestMeta = { v: PS_PROTOCOL_VERSION, job, spec, from: "mallory", worker: 9, begin: 0, end: 100, id: 5, seq: 1 };
+        const frames = encodeFrames(float32Bytes(new Float32Array(100).fill(1)), { kind: "f32", sender: 9, specTag: specTag(spec), step: 5, seq: 1 }, 256);
+        assert.equal(frames.length, 2);
+        const damaged = frames[1]!.slice();
+        damaged[damaged.length - 1]! ^= 1;
+        const reply = await ncs[1]!.request(shardSubjects(job, 0).push, damaged, { headers: metaHeaders(meta), timeout: 5_000 });
+        const refused = readMeta(reply.headers, reply.subject, job) as unknown as ReplyMeta;
+        assert.deepEqual([refused.error?.field, refused.error?.sender], ["crc32", "mallory"]);
+        ncs[1]!.publish(shardSubjects(job, 0).push, frames[0]!, { headers: metaHeaders(meta) }); // chunk 1 never comes
+        await ncs[1]!.flush();
+        await sleep(1_300);
+        // The next push (any) sweeps the stale one away.
+        const ok = await rawPush(ncs[1]!, { id: 6, seq: 2 });
+        assert.equal(ok.version, 1);
+        assert.deepEqual(errors.map((e) => e.field), ["crc32", "chunks"]);
+        assert.match(errors[1]!.message, /missing 1 of its 2 chunks \(1\)/);
+        const sent = await rawPush(ncs[1]!, { id: 7, seq: 1 });
+        assert.deepEqual([sent.deduped, sent.version], [false, 2], "the dropped push (9, 1) was never applied: it still can be");
+      } finally {
+        await shard!.close();
         await closeAll(ncs);
       }
     });
