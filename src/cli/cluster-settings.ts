@@ -49,6 +49,8 @@ export interface JobSettings {
   /** Async: portions between a worker's pulls, and portions it sums before a push. */
   nFetch?: number;
   nPush?: number;
+  /** Async: mini-batches task 0 trains alone before the others begin (DistBelief's warm start). */
+  warmStart?: number;
   /** A JSON file for the run's metrics: epochs, every peer's and every shard's row (cluster). */
   metrics?: string;
   /** Seconds to wait for every peer to join. */
@@ -96,6 +98,8 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
     help: "async: portions a worker computes between pulls of fresh parameters" },
   { key: "nPush", flag: "--n-push <portions>", type: "integer", group: "Cluster", scope: "cluster", shown: "1",
     help: "async: portions whose gradients a worker sums before pushing them" },
+  { key: "warmStart", flag: "--warm-start <batches>", type: "integer", group: "Cluster", scope: "cluster", shown: "0",
+    help: "async: mini-batches peer 0 trains alone against the shards before the others begin (DistBelief's warm start)" },
   { key: "metrics", flag: "--metrics <file.json>", type: "string", group: "Cluster", scope: "cluster", shown: "none",
     help: "cluster: write the run's metrics (epochs, every peer's and shard's row) as JSON to this file" },
   { key: "joinTimeout", flag: "--join-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "60", help: "how long to wait for every peer to join" },
@@ -146,6 +150,7 @@ export interface CheckedJob {
   syncEvery: number;
   nFetch: number;
   nPush: number;
+  warmStart: number;
   joinTimeoutMs?: number;
   peerTimeoutMs?: number;
 }
@@ -198,9 +203,11 @@ export function checkJobSettings(settings: TrainSettingsLike, sources: Sources, 
   const syncEvery = positive(settings.syncEvery ?? 1, name("syncEvery", "--sync-every"), "mini-batches per superstep");
   const nFetch = positive(settings.nFetch ?? 1, name("nFetch", "--n-fetch"), "portions between pulls");
   const nPush = positive(settings.nPush ?? 1, name("nPush", "--n-push"), "portions per push");
+  const warmStart = settings.warmStart ?? 0;
+  if (!Number.isInteger(warmStart) || warmStart < 0) throw new CliError(`${name("warmStart", "--warm-start")} must be an integer >= 0 (mini-batches), got ${warmStart}`);
   if (mode === "sync") checkGlobalBatch(settings, sources, peers, defaultBatch);
   return {
-    job, peers, index, mode, shards, syncEvery, nFetch, nPush,
+    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart,
     joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")),
     peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")),
   };

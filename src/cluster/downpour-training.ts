@@ -40,6 +40,9 @@ export interface DownpourOptions {
   /** Portions between a worker's pulls, and portions whose gradients it sums before a push (default 1 and 1). */
   nFetch?: number;
   nPush?: number;
+  /** DistBelief's warm start: task 0 trains this many mini-batches alone against the shards before the others begin
+   *  (default 0). */
+  warmStart?: number;
   hooks?: Pick<TrainerHooks, "validation" | "onProgress" | "signal"> & { onEpoch?: (report: EpochReport) => void | Promise<void> };
   /** Further client options (timeouts, attempts). */
   client?: Pick<ParameterClientOptions, "requestTimeoutMs" | "attempts" | "connectTimeoutMs">;
@@ -47,7 +50,7 @@ export interface DownpourOptions {
 }
 
 /** The default of every optional DownpourOptions field trainDownpour resolves itself. */
-export const DOWNPOUR_DEFAULTS = Object.freeze({ split: "modulo" as SplitMode, nFetch: 1, nPush: 1 });
+export const DOWNPOUR_DEFAULTS = Object.freeze({ split: "modulo" as SplitMode, nFetch: 1, nPush: 1, warmStart: 0 });
 
 /** What one task's training gives. */
 export interface DownpourResult {
@@ -62,7 +65,7 @@ export interface DownpourResult {
 }
 
 /** The job's fields every task and shard must agree on (the spec hash covers them). */
-function jobFields(options: Pick<DownpourOptions, "tasks" | "shards" | "split" | "nFetch" | "nPush">, train: TrainOptions): Record<string, unknown> {
+function jobFields(options: Pick<DownpourOptions, "tasks" | "shards" | "split" | "nFetch" | "nPush" | "warmStart">, train: TrainOptions): Record<string, unknown> {
   return {
     ...train,
     mode: "async",
@@ -71,6 +74,7 @@ function jobFields(options: Pick<DownpourOptions, "tasks" | "shards" | "split" |
     split: options.split ?? DOWNPOUR_DEFAULTS.split,
     nFetch: options.nFetch ?? DOWNPOUR_DEFAULTS.nFetch,
     nPush: options.nPush ?? DOWNPOUR_DEFAULTS.nPush,
+    warmStart: options.warmStart ?? DOWNPOUR_DEFAULTS.warmStart,
   };
 }
 
@@ -82,16 +86,30 @@ function downpourTrainOptions(model: Model, train: TrainOptions = {}): TrainOpti
 }
 
 /** The spec hash of a Downpour job: the model, its initial weights, the data's shape and the job's options. */
-export function downpourSpecHash(model: Model, data: Dataset, options: Pick<DownpourOptions, "tasks" | "shards" | "split" | "nFetch" | "nPush" | "train">): string {
+export function downpourSpecHash(
+  model: Model,
+  data: Dataset,
+  options: Pick<DownpourOptions, "tasks" | "shards" | "split" | "nFetch" | "nPush" | "warmStart" | "train">,
+): string {
   return peerSpecHash(model, data, jobFields(options, downpourTrainOptions(model, options.train)));
 }
 
-/** A task's client, with each of its threads pushing as a worker id unique in the job. */
+/** A task's client, with each of its threads pushing as a worker id unique in the job, and sequence numbers that
+ *  go on rising across fit() calls (each trainer counts its pushes from 1 again). */
 class TaskClient implements ParameterClient {
+  #base = 0;
+  #top = 0;
+
   constructor(
     private readonly inner: ShardedParameterClient,
     private readonly task: number,
   ) {}
+
+  /** Before another fit(): its sequence numbers follow every one used so far. */
+  nextRun(): void {
+    this.#base += this.#top;
+    this.#top = 0;
+  }
 
   get keys(): number {
     return this.inner.keys;
@@ -99,7 +117,8 @@ class TaskClient implements ParameterClient {
 
   push(grads: Float32Array, range?: KeyRange, from?: PushInfo): Promise<number> {
     if (from && from.worker >= WORKERS_PER_TASK) return Promise.reject(new InvalidArgumentError(`a task has at most ${WORKERS_PER_TASK} worker threads`));
-    return this.inner.push(grads, range, from ? { worker: this.task * WORKERS_PER_TASK + from.worker, seq: from.seq } : undefined);
+    if (from) this.#top = Math.max(this.#top, from.seq);
+    return this.inner.push(grads, range, from ? { worker: this.task * WORKERS_PER_TASK + from.worker, seq: this.#base + from.seq } : undefined);
   }
 
   pull(into: Float32Array, range?: KeyRange): Promise<number> {
@@ -116,6 +135,8 @@ class TaskClient implements ParameterClient {
 export async function trainDownpour(options: DownpourOptions): Promise<DownpourResult> {
   const { model, data, tasks } = options;
   if (!Number.isInteger(options.shards) || options.shards < 1) throw new InvalidArgumentError(`trainDownpour: shards must be a positive integer, got ${String(options.shards)}`);
+  const warmStart = options.warmStart ?? DOWNPOUR_DEFAULTS.warmStart;
+  if (!Number.isInteger(warmStart) || warmStart < 0) throw new InvalidArgumentError(`trainDownpour: warmStart must be an integer >= 0 (mini-batches), got ${String(warmStart)}`);
   const train = downpourTrainOptions(model, options.train);
   const specHash = downpourSpecHash(model, data, options);
   const bsp = await BspPeer.join({ ...options.bsp, job: options.job, peers: tasks, connection: options.connection, name: options.name, index: options.index, specHash });
@@ -136,7 +157,14 @@ export async function trainDownpour(options: DownpourOptions): Promise<DownpourR
         inner.epoch = report.epoch;
         await options.hooks?.onEpoch?.(report);
       };
-      const parameters = { client: new TaskClient(inner, bsp.index), nFetch: options.nFetch ?? DOWNPOUR_DEFAULTS.nFetch, nPush: options.nPush ?? DOWNPOUR_DEFAULTS.nPush };
+      const client = new TaskClient(inner, bsp.index);
+      const parameters = { client, nFetch: options.nFetch ?? DOWNPOUR_DEFAULTS.nFetch, nPush: options.nPush ?? DOWNPOUR_DEFAULTS.nPush };
+      if (warmStart > 0) {
+        // Task 0 alone first (its warm-up is not reported); the others wait at the barrier, then pull its parameters.
+        if (bsp.index === 0) await model.fit(part, { ...train, epochs: 1, maxIterations: warmStart, signal: options.hooks?.signal, parameters });
+        await bsp.sync();
+        client.nextRun();
+      }
       const reports = await model.fit(part, { ...train, ...options.hooks, onEpoch, parameters });
       await bsp.sync(); // every task's pushes are acknowledged: the shards hold the job's final parameters
       await inner.pull(model.network.params.block.f32());
@@ -156,7 +184,8 @@ function shardOptimizer(train: TrainOptions): ShardOptimizerOptions {
 }
 
 /** Options of startDownpourShard: the job as its tasks see it, and which shard this is. */
-export interface DownpourShardOptions extends Pick<DownpourOptions, "job" | "tasks" | "shards" | "model" | "data" | "split" | "nFetch" | "nPush" | "train"> {
+export interface DownpourShardOptions
+  extends Pick<DownpourOptions, "job" | "tasks" | "shards" | "model" | "data" | "split" | "nFetch" | "nPush" | "warmStart" | "train"> {
   shard: number;
   connection: NatsConnection;
   onError?: ParameterShardOptions["onError"];

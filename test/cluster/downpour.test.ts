@@ -84,6 +84,29 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
     });
   }
 
+  test("warm start: task 0 trains 20 mini-batches alone first; no push is lost to the shard's duplicate check", TIMEOUT, async () => {
+    const { train, held } = await pima();
+    const job = "downpour-warm";
+    const [shardModel, ...taskModels] = await Promise.all(Array.from({ length: 1 + TASKS }, model));
+    const ncs = await open(1 + TASKS);
+    const shard = await startDownpourShard({ job, shard: 0, shards: 1, tasks: TASKS, warmStart: 20, model: shardModel!, data: train, train: TRAIN, connection: ncs[0]!, onError: () => {} });
+    try {
+      const results = await Promise.all(
+        taskModels.map((m, index) =>
+          trainDownpour({ job, tasks: TASKS, shards: 1, index, name: `task-${index}`, warmStart: 20, connection: ncs[1 + index]!, model: m, data: train, train: TRAIN, bsp: BSP }),
+        ),
+      );
+      const [first, second] = results.map((r) => r.client.pushes);
+      assert.ok(first! > second!, `task 0 pushed during its warm start too: ${first} vs ${second}`);
+      assert.equal(shard.stats.updates, first! + second!, "every push applied, none taken for a retry");
+      assert.equal(shard.stats.deduped, 0);
+      assert.ok(taskModels[0]!.evaluate(held).accuracy! >= 0.7);
+    } finally {
+      await shard.close();
+      for (const m of [shardModel!, ...taskModels]) m.dispose();
+    }
+  });
+
   test("a task with other training options than the shards' is refused", TIMEOUT, async () => {
     const { train } = await pima();
     const [shardModel, taskModel] = await Promise.all([model(), model()]);

@@ -138,7 +138,7 @@ async function trainSync(common: CommonOptions, job: CheckedJob, settings: Resol
 
 /** Downpour SGD: the worker threads pull from and push to the job's shards. */
 async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ reports: EpochReport[]; row: PeerRow }> {
-  const result = await trainDownpour({ ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush });
+  const result = await trainDownpour({ ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart });
   const staleness = Math.max(0, ...result.versions.map((v) => v.latest - v.pulled));
   return {
     reports: result.reports,
