@@ -2,8 +2,9 @@
 // dropped so pushes are retried, and pushes sent twice) every key holds exactly initial - R*W*v and every shard's
 // version is R*W, for 1, 2 and 3 shards; the shards end where MemoryParameterStore ends for the same pushes (SGD
 // with momentum, Adagrad, Adam, with L2 on weights only); a 1M-float model travels intact under a 256 KB
-// max_payload; bad pushes are refused naming the sender, field and range, leaving the shard unchanged; a shard in a
-// child process serves workers in this one.
+// max_payload; bad pushes (wrong length, range not owned, another job or spec hash, a damaged chunk) are refused
+// naming the sender, field and range, leaving the shard unchanged; a push missing chunks is dropped, never applied;
+// pushes whose replies never come fail after the last attempt; a shard in a child process serves workers in this one.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
@@ -62,7 +63,7 @@ describe("push/pull invariant: plain SGD with lr 1 holds initial - R*W*v exactly
           const dropReply = ({ shard, op, attempt, seq }: { shard: number; op: string; attempt: number; seq?: number }) =>
             shard === 0 && op === "push" && attempt === 1 && seq !== undefined && seq % 2 === 0;
           // Chunks of 1 KB: every push part travels as several frames, and a retry re-sends them all.
-          clients = await connectClients(ncs.slice(S), `inv${S}`, S, keys, { requestTimeoutMs: 300, maxChunkBytes: 1024, faults: { dropReply } });
+          clients = await connectClients(ncs.slice(S), `inv${S}`, S, keys, { requestTimeoutMs: 1_000, maxChunkBytes: 1024, faults: { dropReply } });
           const v = Float32Array.from({ length: keys }, (_, i) => (i % 5) - 2 + 0.5);
           await Promise.all(
             clients.map((client, worker) => {
@@ -82,7 +83,9 @@ describe("push/pull invariant: plain SGD with lr 1 holds initial - R*W*v exactly
           const evens = Math.floor(R / 2);
           for (const shard of shards) {
             assert.equal(shard.version, R * W, `shard ${shard.shard}'s version`);
-            assert.equal(shard.stats.deduped, W * 2 + (shard.shard === 0 ? W * evens : 0), `shard ${shard.shard} deduplicated`);
+            // At least: the two extra copies of seq 1 per worker, and on shard 0 the retries of even seqs (a reply slower
+            // than the timeout on a loaded machine adds a retry, which is deduplicated too).
+            assert.ok(shard.stats.deduped >= W * 2 + (shard.shard === 0 ? W * evens : 0), `shard ${shard.shard} deduplicated ${shard.stats.deduped}`);
           }
           for (const client of clients) {
             const into = new Float32Array(keys).fill(Number.NaN);
@@ -94,7 +97,7 @@ describe("push/pull invariant: plain SGD with lr 1 holds initial - R*W*v exactly
             assert.deepEqual(client.versions().map((x) => [x.pulled, x.latest]), shards.map(() => [R * W, R * W]));
             assert.equal(client.staleness(), 0);
           }
-          assert.ok(clients.every((c) => c.stats.retries === evens), `retries: ${clients.map((c) => c.stats.retries)}`);
+          assert.ok(clients.every((c) => c.stats.retries >= evens), `retries: ${clients.map((c) => c.stats.retries)}`);
         } finally {
           await closeEverything(clients, shards, ncs);
         }
@@ -395,7 +398,7 @@ describe("bad input is refused, naming the sender, the field and the range; the 
       let clients: ShardedParameterClient[] = [];
       try {
         clients = await connectClients(ncs.slice(2), "lost", 2, keys, {
-          requestTimeoutMs: 150,
+          requestTimeoutMs: 300,
           attempts: 3,
           faults: { dropReply: ({ shard, op }) => shard === 1 && op === "push" },
         });
@@ -404,7 +407,7 @@ describe("bad input is refused, naming the sender, the field and the range; the 
         await assert.rejects(client.push(new Float32Array(keys).fill(1)), (e: unknown) => {
           assert.ok(e instanceof ParameterServerError, String(e));
           assert.deepEqual([e.reason, e.shard, e.attempts, e.range], ["timeout", 1, 3, { begin: 96, end: 200 }]);
-          assert.match(e.message, /push of keys \[96, 200\) to shard 1 of job "lost" failed after 3 attempts: no reply within 150 ms/);
+          assert.match(e.message, /push of keys \[96, 200\) to shard 1 of job "lost" failed after 3 attempts: no reply within 300 ms/);
           return true;
         });
         assert.ok(Date.now() - started < 10_000);
