@@ -14,6 +14,7 @@ import { BspPeer } from "./bsp.js";
 import { type SplitMode, splitDataset } from "./partition.js";
 import { peerSpecHash, type PeerBspOptions } from "./peer-training.js";
 import { type ParameterClientOptions, type ParameterClientStats, ShardedParameterClient, type ShardVersion } from "./ps-client.js";
+import { StalenessHistogram, type StalenessSummary } from "./staleness.js";
 import { networkSegments, ParameterShard, type ParameterShardOptions, type ShardOptimizerOptions } from "./ps-shard.js";
 
 /** Worker threads a task may have: task t's thread w pushes as worker t * WORKERS_PER_TASK + w. */
@@ -59,6 +60,8 @@ export interface DownpourResult {
   /** The client's counters and the shards' versions as this task last saw them. */
   client: ParameterClientStats;
   versions: ShardVersion[];
+  /** At every push: how many updates the shards had applied beyond the parameters this task last pulled. */
+  staleness: StalenessSummary;
   /** The trained model (options.model), holding the shards' final parameters. */
   model: Model;
   specHash: string;
@@ -99,6 +102,8 @@ export function downpourSpecHash(
 class TaskClient implements ParameterClient {
   #base = 0;
   #top = 0;
+  /** Sampled at every push: updates the shards applied beyond what this task last pulled. */
+  readonly staleness = new StalenessHistogram();
 
   constructor(
     private readonly inner: ShardedParameterClient,
@@ -118,6 +123,7 @@ class TaskClient implements ParameterClient {
   push(grads: Float32Array, range?: KeyRange, from?: PushInfo): Promise<number> {
     if (from && from.worker >= WORKERS_PER_TASK) return Promise.reject(new InvalidArgumentError(`a task has at most ${WORKERS_PER_TASK} worker threads`));
     if (from) this.#top = Math.max(this.#top, from.seq);
+    this.staleness.record(this.inner.staleness(range));
     return this.inner.push(grads, range, from ? { worker: this.task * WORKERS_PER_TASK + from.worker, seq: this.#base + from.seq } : undefined);
   }
 
@@ -168,7 +174,7 @@ export async function trainDownpour(options: DownpourOptions): Promise<DownpourR
       const reports = await model.fit(part, { ...train, ...options.hooks, onEpoch, parameters });
       await bsp.sync(); // every task's pushes are acknowledged: the shards hold the job's final parameters
       await inner.pull(model.network.params.block.f32());
-      return { reports, task: { index: bsp.index, name: bsp.name }, client: inner.stats, versions: inner.versions(), model, specHash };
+      return { reports, task: { index: bsp.index, name: bsp.name }, client: inner.stats, versions: inner.versions(), staleness: client.staleness.summary(), model, specHash };
     } finally {
       await inner.close();
     }

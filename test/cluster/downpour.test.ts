@@ -77,6 +77,7 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
         const updates = started.reduce((n, shard) => n + shard.stats.updates, 0) / shards;
         const pushes = results.reduce((n, r) => n + r.client.pushes, 0);
         assert.equal(updates, pushes, "every push applied once on every shard");
+        for (const r of results) assert.equal(r.staleness.samples, r.client.pushes, "staleness sampled at every push");
       } finally {
         await Promise.allSettled(started.map((s) => s.close()));
         for (const m of [...shardModels, ...taskModels]) m.dispose();

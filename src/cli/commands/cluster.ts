@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import type { Command } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
 import { parseStoredDataRef } from "../../cluster/data-store.js";
+import { stalenessText } from "../../cluster/staleness.js";
 import { NatsServerMissingError, type NatsServer, startNatsServer } from "../../cluster/nats-server.js";
 import { writeFileAtomic } from "../../node/files.js";
 import { detectPlatform } from "../../runtime/platform.js";
@@ -87,7 +88,8 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
       await writeFileAtomic(metricsFile, `${JSON.stringify(result, null, 2)}\n`);
       io.stderr(`metrics written to ${metricsFile}\n`);
     }
-    const shardText = shardRows.length ? `\n${shardRows.map(shardLine).join("\n")}\n` : "";
+    const histograms = result.rows.filter((r) => r.stalenessHistogram).map((r) => `staleness at each push, peer ${r.index} (updates: pushes): ${stalenessText(r.stalenessHistogram!)}`);
+    const shardText = shardRows.length ? `\n${[...shardRows.map(shardLine), ...histograms].join("\n")}\n` : "";
     io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(first.reports, shortSummary(settings, io))}\n\n${peerTable(result.rows)}\n${shardText}`);
     return result;
   } finally {
@@ -229,7 +231,7 @@ function describeJob(job: CheckedJob): string {
  *  the last pull's staleness in updates (async). */
 export function peerTable(rows: readonly PeerRow[]): string {
   const async = rows.some((r) => r.pushes !== undefined);
-  const header = ["peer", "name", "samples/s", "sent", "received", ...(async ? ["pushes", "pulls", "staleness"] : ["supersteps", "waiting s", "combining s"])];
+  const header = ["peer", "name", "samples/s", "sent", "received", ...(async ? ["pushes", "pulls", "max staleness"] : ["supersteps", "waiting s", "combining s"])];
   const body = rows.map((r) => [
     String(r.index), r.name, Math.round(r.samplesPerSecond).toLocaleString("en-US"), megabytes(r.bytesSent), megabytes(r.bytesReceived),
     ...(async ? [String(r.pushes ?? 0), String(r.pulls ?? 0), String(r.staleness ?? 0)] : [String(r.supersteps), r.waitSeconds.toFixed(1), r.combineSeconds.toFixed(1)]),

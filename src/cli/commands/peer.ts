@@ -9,6 +9,7 @@ import { type Command, Option } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
 import type { ExchangeStats } from "../../cluster/gradient-exchange.js";
 import { trainDownpour } from "../../cluster/downpour-training.js";
+import type { StalenessSummary } from "../../cluster/staleness.js";
 import { trainPeer } from "../../cluster/peer-training.js";
 import { writeFileAtomic } from "../../node/files.js";
 import { detectPlatform } from "../../runtime/platform.js";
@@ -45,10 +46,12 @@ export interface PeerRow {
   waitSeconds: number;
   /** Time encoding and reducing gradients, in seconds. */
   combineSeconds: number;
-  /** Async: pushes and pulls this task's workers made, and how many updates behind the shards its last pull was. */
+  /** Async: pushes and pulls this task's workers made; the most updates the shards were ahead of its last pull at a
+   *  push, and the histogram of that at every push. */
   pushes?: number;
   pulls?: number;
   staleness?: number;
+  stalenessHistogram?: StalenessSummary;
 }
 
 /** What a peer run produced. */
@@ -139,7 +142,6 @@ async function trainSync(common: CommonOptions, job: CheckedJob, settings: Resol
 /** Downpour SGD: the worker threads pull from and push to the job's shards. */
 async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ reports: EpochReport[]; row: PeerRow }> {
   const result = await trainDownpour({ ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart });
-  const staleness = Math.max(0, ...result.versions.map((v) => v.latest - v.pulled));
   return {
     reports: result.reports,
     row: {
@@ -152,7 +154,8 @@ async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ rep
       combineSeconds: 0,
       pushes: result.client.pushes,
       pulls: result.client.pulls,
-      staleness,
+      staleness: result.staleness.max,
+      stalenessHistogram: result.staleness,
     },
   };
 }
