@@ -50,8 +50,12 @@ const RECIPE: Omit<MnistRecipe, "dir"> = {
 };
 /**
  * The async (Downpour) recipe: Adagrad on the shard (as DistBelief), portions of 128 rows, a pull every 4 portions
- * and a push of 4 portions' summed gradient (each portion's scaled by 1/batchSize, batch 512: a push is the mean
- * gradient of 512 rows), so that a task exchanges 0.41 MB each way every 512 rows.
+ * and a push of 4 portions' summed gradient (each portion's scaled by 1/batchSize = 1/128), so that a task
+ * exchanges 0.41 MB each way every 512 rows. Tried on this machine (2 tasks, 1 shard): Adagrad lr 0.02-0.1, Adam
+ * 0.001-0.002 (with and without decay), SGD 0.05-0.5 with momentum 0 / 0.5 / 0.9, portions 64-128, nFetch and
+ * nPush 1, 2, 4: none reached 97% within 14 epochs (this one: 96.7% at 14) (best: Adam 0.001 at batch 512, 96.9% at epoch 12; Adagrad
+ * plateaus at 96.2-96.3%); SGD with momentum 0.9 diverges even with one task. This one is stable and cheap per
+ * epoch, reaches 95% at about epoch 6 and is given 24 epochs; the 95% rows compare it with local training there.
  */
 const ASYNC: JobRecipe = {
   data: "mnist",
@@ -59,7 +63,7 @@ const ASYNC: JobRecipe = {
   trainRows: RECIPE.trainRows,
   hidden: [128],
   seed: 1,
-  train: { mode: "async", optimizer: "adagrad", learningRate: 0.1, batchSize: 512, portion: 128, epochs: flags.quick ? 4 : 12, threads: 1, shuffle: true, seed: 1 },
+  train: { mode: "async", optimizer: "adagrad", learningRate: 0.03, batchSize: 128, portion: 128, epochs: flags.quick ? 4 : 24, threads: 1, shuffle: true, seed: 1 },
   nFetch: 4,
   nPush: 4,
   target: RECIPE.target,
@@ -211,8 +215,20 @@ try {
   add(name("async (Downpour), 1 shard + 2 tasks x 1 thread"), "s", asyncReached?.seconds ?? null, theirs?.seconds ?? null, peerName, "s", 1, {
     epochs: asyncReached?.epoch.epoch ?? null, epochs_detail: job.workers.map((t) => t.epochs), recipe: ASYNC,
     push_ms: job.workers.map((t) => t.push), pull_ms: job.workers.map((t) => t.pull), staleness: histogram(job.workers),
-    shard: job.shards[0], final_accuracy: t0.finalAccuracy,
+    shard: job.shards[0], final_accuracy: t0.finalAccuracy, best_accuracy: Math.max(...job.workers.flatMap((t) => t.epochs.map((e) => e.accuracy ?? 0))),
   });
+  // At the level async reaches (95%), against local training's time to there (both measured at epoch ends).
+  const LOWER = 0.95;
+  if (RECIPE.target > LOWER) {
+    const localLower = reached(local!.epochs, LOWER);
+    const asyncLower = job.workers.map((t) => reached(t.epochs, LOWER)).filter((x) => x !== undefined).sort((a, b) => a.seconds - b.seconds)[0];
+    const lowerName = `MNIST 784-128-10 time to 95%, async (Downpour), 1 shard + 2 tasks x 1 thread`;
+    add(lowerName, "s", asyncLower?.seconds ?? null, localLower?.seconds ?? null, "local training, 2 threads, to 95%", "s", 1, {
+      epochs: asyncLower?.epoch.epoch ?? null, peer_epochs: localLower?.epoch.epoch ?? null, recipe: ASYNC,
+    });
+  }
+  const best = Math.max(...job.workers.flatMap((t) => t.epochs.map((e) => e.accuracy ?? 0)));
+  notes.push(`async: best test accuracy ${round(best * 100, 2)}% in ${Math.max(...job.workers.map((t) => t.epochs.length))} epochs (target ${pct}%).`);
   add(name("ssp (s=4)"), "s", null, theirs?.seconds ?? null, peerName, "s", 1, { note: "ssp not implemented yet" });
   notes.push("ssp: not implemented yet (no bounded-staleness mode in trainDownpour).");
   notes.push("one worker slowed 3x: not implementable yet (portions across processes and backup tasks do not exist): no row.");

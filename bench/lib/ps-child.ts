@@ -96,7 +96,7 @@ export interface DownpourTaskRequest {
   validate: boolean;
 }
 
-/** Compute alone: local training on 1 thread, sync, mini-batches of `batch` rows, over the first `rows` MNIST rows. */
+/** Compute alone: local training on 1 thread, sync, mini-batches of `batch` rows, over the first `rows` MNIST rows (best of 3 epochs). */
 export interface ComputeRequest {
   role: "compute";
   dir: string;
@@ -571,11 +571,16 @@ async function runCompute(r: ComputeRequest): Promise<void> {
   await go();
   const options = { batchSize: r.batch, portion: Math.min(r.batch, 64), threads: 1, learningRate: 0.05, momentum: 0.9 };
   await model.fit(take(data, Math.min(r.rows, 20 * r.batch)), { ...options, epochs: 1 }); // warm-up
-  const t0 = performance.now();
-  await model.fit(data, { ...options, epochs: 1 });
+  // The best of 3 epochs: the machine may be busy with other work.
+  let best = Infinity;
+  for (let rep = 0; rep < 3; rep++) {
+    const t0 = performance.now();
+    await model.fit(data, { ...options, epochs: 1 });
+    best = Math.min(best, performance.now() - t0);
+  }
   const batches = Math.ceil(r.rows / r.batch);
   model.dispose();
-  print({ result: { msPerBatch: (performance.now() - t0) / batches, batches } satisfies ComputeReply });
+  print({ result: { msPerBatch: best / batches, batches } satisfies ComputeReply });
 }
 
 async function main(): Promise<void> {
