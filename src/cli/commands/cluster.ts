@@ -159,7 +159,7 @@ function runPeerProcess(index: number, config: string, report: string, io: CliIO
   });
 }
 
-/** A shard process: ready once it serves, stop() sends it Ctrl-C (it then reports and exits). */
+/** A shard process: ready once it serves; stop() closes its stdin (it then reports and exits). */
 interface ShardProcess {
   ready: Promise<void>;
   exit: Promise<PeerExit>;
@@ -182,9 +182,10 @@ async function startShards(n: number, config: string, dir: string, io: CliIO): P
 
 function runShardProcess(index: number, config: string, report: string, io: CliIO): ShardProcess {
   const [command, ...prefix] = cliCommand();
-  const child = spawn(command!, [...prefix, "ps", "--config", config, "--shard", String(index), "--report", report], {
-    cwd: io.cwd, env: { ...process.env, ...io.env }, stdio: ["ignore", "ignore", "pipe"],
+  const child = spawn(command!, [...prefix, "ps", "--config", config, "--shard", String(index), "--report", report, "--until-stdin-closes"], {
+    cwd: io.cwd, env: { ...process.env, ...io.env }, stdio: ["pipe", "ignore", "pipe"],
   });
+  child.stdin!.on("error", () => {}); // a shard that already exited closed its end
   let stderr = "";
   let markReady: () => void = () => {};
   let markFailed: (error: Error) => void = () => {};
@@ -206,7 +207,7 @@ function runShardProcess(index: number, config: string, report: string, io: CliI
     ready,
     exit,
     stop: () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGINT");
+      child.stdin!.end();
     },
   };
 }

@@ -23,7 +23,7 @@ import { resolveStoredData } from "./stored-data.js";
 import { shapeOf } from "./train.js";
 
 /** The flags of `downpour ps`: the job's settings, which shard, and where to write the report. */
-export type PsFlags = TrainFlags & { shard?: number; of?: number; report?: string };
+export type PsFlags = TrainFlags & { shard?: number; of?: number; report?: string; untilStdinCloses?: boolean };
 
 /** What a shard did, printed when it stops. */
 export interface PsResult {
@@ -35,7 +35,7 @@ export interface PsResult {
 
 /** Starts the shard and resolves once Ctrl-C stopped it (in-process callers pass `stop` instead). */
 export async function runPs(flags: PsFlags, io: CliIO, stop?: Promise<void>): Promise<PsResult> {
-  const { shard, of, report, ...trainFlags } = flags;
+  const { shard, of, report, untilStdinCloses, ...trainFlags } = flags;
   const given = await resolveSettings(of === undefined ? trainFlags : { ...trainFlags, shards: of }, io.cwd);
   const job = checkJobSettings(given.settings, given.sources, "ps", given.settings.train?.batchSize ?? TRAIN_DEFAULTS.batchSize);
   if (shard === undefined) throw new CliError("downpour ps needs --shard <i>: which shard of the job this process serves");
@@ -55,7 +55,7 @@ export async function runPs(flags: PsFlags, io: CliIO, stop?: Promise<void>): Pr
       });
       const info = server.info();
       io.stderr(`shard ${shard} of ${job.shards} of job ${job.job} ready: keys [${info.begin}, ${info.end}) of ${info.keys}, ${info.optimizer}; Ctrl-C stops it\n`);
-      await (stop ?? untilInterrupted(io));
+      await (stop ?? (untilStdinCloses ? untilStdinEnds() : untilInterrupted(io)));
       const stats = server.stats;
       await server.close();
       const result: PsResult = { job: job.job, shard, shards: job.shards, stats };
@@ -68,6 +68,15 @@ export async function runPs(flags: PsFlags, io: CliIO, stop?: Promise<void>): Pr
   } finally {
     await connection.close().catch(() => {});
   }
+}
+
+/** Resolves when this process's stdin ends (how downpour cluster stops its shards: signals differ between runtimes). */
+function untilStdinEnds(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdin.once("end", () => resolve());
+    process.stdin.once("close", () => resolve());
+    process.stdin.resume();
+  });
 }
 
 /** Resolves at the next Ctrl-C (never, without a process to interrupt). */
@@ -90,6 +99,7 @@ export function registerPs(program: Command, io: CliIO): void {
     .addOption(new Option("--shard <i>", "which shard this process serves, in [0, shards)").argParser((v) => Number(v)).makeOptionMandatory())
     .addOption(new Option("--of <n>", "how many shards the job has (the same as --shards)").argParser((v) => Number(v)))
     .addOption(new Option("--report <file>", "write the shard's counters as JSON when it stops (used by downpour cluster)").hideHelp())
+    .addOption(new Option("--until-stdin-closes", "stop when stdin closes instead of at Ctrl-C (used by downpour cluster)").hideHelp())
     .addHelpText("after", PS_EXAMPLES)
     .action(async (flags: PsFlags) => {
       await runPs(flags, io);
