@@ -55,7 +55,7 @@ const RECIPE: Omit<MnistRecipe, "dir"> = {
  * 0.001-0.002 (with and without decay), SGD 0.05-0.5 with momentum 0 / 0.5 / 0.9, portions 64-128, nFetch and
  * nPush 1, 2, 4: none reached 97% within 14 epochs (this one: 96.7% at 14) (best: Adam 0.001 at batch 512, 96.9% at epoch 12; Adagrad
  * plateaus at 96.2-96.3%); SGD with momentum 0.9 diverges even with one task. This one is stable and cheap per
- * epoch, reaches 95% at about epoch 6 and is given 24 epochs; the 95% rows compare it with local training there.
+ * epoch, reaches 95% at about epoch 6 and 97% at about epoch 24 (not every run: it is given 32); the 95% rows compare it with local training there.
  */
 const ASYNC: JobRecipe = {
   data: "mnist",
@@ -63,7 +63,7 @@ const ASYNC: JobRecipe = {
   trainRows: RECIPE.trainRows,
   hidden: [128],
   seed: 1,
-  train: { mode: "async", optimizer: "adagrad", learningRate: 0.03, batchSize: 128, portion: 128, epochs: flags.quick ? 4 : 24, threads: 1, shuffle: true, seed: 1 },
+  train: { mode: "async", optimizer: "adagrad", learningRate: 0.03, batchSize: 128, portion: 128, epochs: flags.quick ? 4 : 32, threads: 1, shuffle: true, seed: 1 },
   nFetch: 4,
   nPush: 4,
   target: RECIPE.target,
