@@ -19,6 +19,7 @@ import {
   DEFAULT_MAX_MESSAGE_BYTES,
   decodeFrame,
   encodeFrames,
+  FramePool,
   float32Bytes,
   isFrame,
   type PayloadKind,
@@ -200,6 +201,9 @@ class Wire {
   /** A subscription failed (e.g. permissions): set by the owner. */
   onError: (error: Error) => void = () => {};
   bytesSent = 0;
+  /** The buffers of outgoing frames, each reused once the client has flushed past it (see settle()). */
+  readonly pool = new FramePool();
+  #lent: Uint8Array[] = [];
 
   constructor(nc: NatsConnection, subjects: JobSubjects, uid: string) {
     this.#nc = nc;
@@ -236,6 +240,32 @@ class Wire {
 
   get maxPayload(): number {
     return this.#nc.info?.max_payload ?? 1024 * 1024;
+  }
+
+  /** Frames published from the pool: the client may still read them until settle() sees it flushed past them. */
+  lend(frames: readonly Uint8Array[]): void {
+    for (const frame of frames) this.#lent.push(frame);
+  }
+
+  /**
+   * Gives the lent frames back to the pool once the server answers a PING sent after them: by then the client has
+   * copied them into its outbound buffer and written it (nats.js packs its queue before writing). When the flush
+   * fails (connection lost or closed) they are dropped, never reused. Does not wait.
+   */
+  settle(): void {
+    if (this.#lent.length === 0) return;
+    const lent = this.#lent;
+    this.#lent = [];
+    let flushed: Promise<void>;
+    try {
+      flushed = this.#nc.flush();
+    } catch {
+      return;
+    }
+    flushed.then(
+      () => this.pool.give(lent),
+      () => {},
+    );
   }
 
   /** Flushes what was published (bounded), then unsubscribes. */
@@ -439,8 +469,9 @@ export class BspPeer {
       return;
     }
     const chunkBytes = chunkBytesFor(this.#wire.maxPayload, this.#options.maxChunkBytes);
-    const frames = encodeFrames(bytes, { kind, sender: this.index, specTag: this.#specTag, step: this.#step, seq }, chunkBytes);
+    const frames = encodeFrames(bytes, { kind, sender: this.index, specTag: this.#specTag, step: this.#step, seq }, chunkBytes, this.#wire.pool);
     this.#publish(frames.map((frame) => [this.#inboxes[to]!, frame]));
+    this.#wire.lend(frames);
     this.#out.count[to]!++;
     this.#out.frames[to]! += frames.length;
     this.#stats.framesSent += frames.length;
@@ -463,6 +494,7 @@ export class BspPeer {
       markers.push([this.#inboxes[j]!, encodeControl(marker)]);
     }
     this.#publish(markers);
+    this.#wire.settle();
     const started = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {

@@ -9,6 +9,7 @@
 //  24 u32 chunk count             28 u32 total payload bytes                      32 u32 nominal chunk bytes
 //  36 u32 CRC-32 of this chunk's payload
 // Chunk i holds bytes [i * chunkBytes, min(total, (i + 1) * chunkBytes)); count = max(1, ceil(total / chunkBytes)).
+import { Buffer } from "node:buffer";
 import * as zlib from "node:zlib";
 import { InvalidArgumentError } from "../errors.js";
 import { crc32 } from "../model/file/crc32.js";
@@ -79,11 +80,74 @@ export function chunkCount(total: number, chunkBytes: number): number {
   return Math.max(1, Math.ceil(total / chunkBytes));
 }
 
+/** From this size up, byte buffers that are wholly overwritten before use are allocated without zeroing. */
+const UNZEROED_MIN_BYTES = 64 * 1024;
+
+/**
+ * A fresh buffer of `bytes` bytes of its own (a plain Uint8Array over a whole ArrayBuffer) whose contents are
+ * unspecified from UNZEROED_MIN_BYTES up (not zeroed: the caller must write every byte before anyone reads it).
+ */
+export function uninitializedBytes(bytes: number): Uint8Array {
+  if (bytes < UNZEROED_MIN_BYTES) return new Uint8Array(bytes);
+  const buffer = Buffer.allocUnsafeSlow(bytes);
+  return new Uint8Array(buffer.buffer, buffer.byteOffset, bytes);
+}
+
+/** Options of a FramePool. Defaults are in FRAME_POOL_DEFAULTS. */
+export interface FramePoolOptions {
+  /** The most bytes of idle buffers kept for reuse (default 64 MiB); buffers given back beyond it are dropped. */
+  maxBytes?: number;
+}
+
+/** The default of every FramePoolOptions field. */
+export const FRAME_POOL_DEFAULTS = Object.freeze({ maxBytes: 64 * 1024 * 1024 });
+
+/**
+ * Frame buffers reused once the transport is done with them (a NATS client keeps a reference to a published buffer
+ * until it writes its outbound queue, so a buffer may be given back only once the client has flushed past it).
+ * take() hands out an idle buffer of exactly the size asked for, else a fresh unzeroed one.
+ */
+export class FramePool {
+  readonly maxBytes: number;
+  readonly #idle = new Map<number, Uint8Array[]>();
+  #idleBytes = 0;
+
+  constructor(options: FramePoolOptions = {}) {
+    this.maxBytes = options.maxBytes ?? FRAME_POOL_DEFAULTS.maxBytes;
+  }
+
+  /** A buffer of `bytes` bytes with unspecified contents: an idle one when there is one, else fresh. */
+  take(bytes: number): Uint8Array {
+    const reused = this.#idle.get(bytes)?.pop();
+    if (reused === undefined) return uninitializedBytes(bytes);
+    this.#idleBytes -= bytes;
+    return reused;
+  }
+
+  /** Gives back buffers nothing reads any more (each taken from this pool or not); keeps at most maxBytes of them. */
+  give(buffers: readonly Uint8Array[]): void {
+    for (const buffer of buffers) {
+      const bytes = buffer.byteLength;
+      if (bytes < UNZEROED_MIN_BYTES || this.#idleBytes + bytes > this.maxBytes) continue;
+      const list = this.#idle.get(bytes);
+      if (list === undefined) this.#idle.set(bytes, [buffer]);
+      else list.push(buffer);
+      this.#idleBytes += bytes;
+    }
+  }
+
+  /** Bytes of idle buffers held. */
+  get idleBytes(): number {
+    return this.#idleBytes;
+  }
+}
+
 /**
  * Splits `payload` into frames of at most `chunkBytes` payload bytes each (FRAME_HEADER_BYTES more on the wire).
- * Copies: every frame is a fresh buffer, so the caller may reuse `payload` as soon as this returns.
+ * Copies: every frame is a buffer of its own (fresh, or from `pool`), so the caller may reuse `payload` as soon as
+ * this returns. Frames from a pool must be given back only when nothing reads them any more.
  */
-export function encodeFrames(payload: Uint8Array, header: FrameHeader, chunkBytes: number): Uint8Array[] {
+export function encodeFrames(payload: Uint8Array, header: FrameHeader, chunkBytes: number, pool?: FramePool): Uint8Array[] {
   const total = payload.byteLength;
   if (total > 0xffffffff) throw new InvalidArgumentError(`a message of ${total} bytes is too large: at most 4 GiB - 1`);
   if (!Number.isInteger(chunkBytes) || chunkBytes < 1) throw new InvalidArgumentError(`chunkBytes must be a positive integer, got ${chunkBytes}`);
@@ -92,11 +156,14 @@ export function encodeFrames(payload: Uint8Array, header: FrameHeader, chunkByte
   for (let index = 0; index < count; index++) {
     const start = index * chunkBytes;
     const piece = payload.subarray(start, Math.min(total, start + chunkBytes));
-    const frame = new Uint8Array(FRAME_HEADER_BYTES + piece.byteLength);
-    const view = new DataView(frame.buffer);
+    const bytes = FRAME_HEADER_BYTES + piece.byteLength;
+    // Every byte is written below (the buffer may hold an older frame, or be unzeroed).
+    const frame = pool ? pool.take(bytes) : uninitializedBytes(bytes);
+    const view = new DataView(frame.buffer, frame.byteOffset, bytes);
     frame[0] = FRAME_MARK;
     frame[1] = FRAME_VERSION;
     frame[2] = KIND_CODE[header.kind];
+    frame[3] = 0;
     view.setUint32(4, header.sender, true);
     view.setUint32(8, header.specTag >>> 0, true);
     view.setUint32(12, header.step, true);
@@ -161,7 +228,7 @@ interface Pending {
   got: number;
 }
 
-/** A reassembled message: its header and its payload, in a fresh buffer of exactly `total` bytes. */
+/** A reassembled message: its header and its payload, in a fresh buffer of its own of exactly `total` bytes. */
 export interface Assembled extends FrameHeader {
   payload: Uint8Array;
 }
@@ -185,13 +252,20 @@ export class Reassembler {
       throw new MessageError(what, { sender, field, subject }, this.job);
     };
     if (frame.total > this.maxBytes) refuse("total", `a message of ${frame.total} bytes is over this peer's limit of ${this.maxBytes} bytes`);
+    if (!(frame.index < frame.count)) refuse("index", `chunk ${frame.index} of ${frame.count}`);
+    const expected = frame.index < frame.count - 1 ? frame.chunkBytes : frame.total - (frame.count - 1) * frame.chunkBytes;
+    if (frame.payload.byteLength !== expected) refuse("length", `chunk ${frame.index} of ${frame.count} holds ${frame.payload.byteLength} bytes, expected ${expected}`);
     const header = { kind: frame.kind, sender: frame.sender, specTag: frame.specTag, step: frame.step, seq: frame.seq };
-    // new Uint8Array(view) copies (a Node Buffer's slice() would not).
-    if (frame.count === 1) return { ...header, payload: new Uint8Array(frame.payload) };
+    // Each chunk's length is checked and each index taken once, so the chunks cover the unzeroed buffer before use.
+    if (frame.count === 1) {
+      const payload = uninitializedBytes(frame.total);
+      payload.set(frame.payload);
+      return { ...header, payload };
+    }
     const key = `${frame.sender}/${frame.step}/${frame.seq}`;
     let entry = this.#pending.get(key);
     if (entry === undefined) {
-      entry = { frame, bytes: new Uint8Array(frame.total), seen: new Uint8Array(frame.count), got: 0 };
+      entry = { frame, bytes: uninitializedBytes(frame.total), seen: new Uint8Array(frame.count), got: 0 };
       this.#pending.set(key, entry);
     } else {
       const first = entry.frame;

@@ -1,6 +1,7 @@
 // The arithmetic of combining data-parallel replicas, with no transport in sight: the rows-weighted mean of their
 // gradients summed in peer-index order (so every peer that computes a key gets the same bits), the combined batch
 // stats, and how many tensor values each peer sends and receives per step in either combine mode.
+import { InvalidArgumentError } from "../errors.js";
 import type { BatchStats } from "../train/exchange.js";
 import { shardRanges } from "./partition.js";
 
@@ -30,13 +31,44 @@ export function accumulate(acc: Float32Array, part: Float32Array, weight: number
 /**
  * into = the sum of weights[p] * parts[p] over p = 0, 1, ... in that order, starting from zero (what into held is
  * ignored), exactly as MemoryExchangeGroup sums: the same inputs give the same bits wherever it runs. Every part is
- * into.length long.
+ * into.length long. One pass: element i is s = 0, then s = f32(s + weights[p] * parts[p][i]) for each p (the product
+ * and sum in f64, rounded to f32 as accumulate() does), then written; so `into` may be one of the parts (in place).
  */
 export function weightedSum(into: Float32Array, parts: readonly Float32Array[], weights: readonly number[]): void {
-  into.fill(0);
-  parts.forEach((part, p) => {
-    accumulate(into, part, weights[p]!);
-  });
+  const n = into.length;
+  for (const part of parts) {
+    if (part.length !== n) throw new InvalidArgumentError(`weightedSum: a part of ${part.length} values, ${n} expected (into.length)`);
+  }
+  const f = Math.fround;
+  const [a, b, c] = parts;
+  const [wa, wb, wc] = weights as number[];
+  switch (parts.length) {
+    case 0:
+      into.fill(0);
+      return;
+    case 1:
+      for (let i = 0; i < n; i++) into[i] = 0 + wa! * a![i]!;
+      return;
+    case 2:
+      for (let i = 0; i < n; i++) into[i] = f(0 + wa! * a![i]!) + wb! * b![i]!;
+      return;
+    case 3:
+      for (let i = 0; i < n; i++) into[i] = f(f(0 + wa! * a![i]!) + wb! * b![i]!) + wc! * c![i]!;
+      return;
+    default:
+      sumMany(into, parts, weights);
+  }
+}
+
+/** weightedSum for any number of parts, one element at a time (so `into` may still be one of them). */
+function sumMany(into: Float32Array, parts: readonly Float32Array[], weights: readonly number[]): void {
+  const n = into.length;
+  const count = parts.length;
+  for (let i = 0; i < n; i++) {
+    let s = 0;
+    for (let p = 0; p < count; p++) s = Math.fround(s + weights[p]! * parts[p]![i]!);
+    into[i] = s;
+  }
 }
 
 /** The combined stats of one mini-batch: losses summed in peer order, rows summed. */

@@ -10,7 +10,7 @@ import type { Slab } from "../runtime/arena.js";
 import { type BatchStats, type GradientExchange, isSyncBatch, type KeyRange, type ReplicaBlocks, requireSyncEvery } from "../train/exchange.js";
 import { describeValue } from "../util/describe.js";
 import type { ChannelBody, ChannelValue, PeerChannel } from "./channel.js";
-import { accumulate, COMBINE_MODES, type CombineMode, meanWeights, sumStats } from "./combine.js";
+import { accumulate, COMBINE_MODES, type CombineMode, meanWeights, sumStats, weightedSum } from "./combine.js";
 import { ClusterError } from "./errors.js";
 import { shardRanges } from "./partition.js";
 
@@ -168,7 +168,8 @@ export class ClusterGradientExchange implements GradientExchange {
   #busy = false;
   #failure: Error | undefined;
   #disposed = false;
-  // Scratch kept between steps (never the caller's gradient): the sum, and the f16 conversion's slabs.
+  // Scratch kept between steps (never the caller's gradient): the f16 path's sum (f32 sums straight into the
+  // gradient), and the f16 conversion's slabs.
   #acc = new Float32Array(0);
   #stage: Slab | undefined;
   #half: Slab | undefined;
@@ -290,7 +291,6 @@ export class ClusterGradientExchange implements GradientExchange {
     const { index: me, peers } = this.#channel;
     const ranges = shardRanges(grads.length, peers);
     const mine = ranges[me]!;
-    const own = mine.end - mine.begin;
     this.#timed(c, "encodeMs", () => {
       for (let j = 0; j < peers; j++) {
         if (j === me) continue;
@@ -302,17 +302,12 @@ export class ClusterGradientExchange implements GradientExchange {
     const scattered = await this.#superstep(c, "reduce", step, models !== undefined);
     const stats = this.#peerStats(scattered, step, local, grads.length, models);
     const weights = meanWeights(stats.map((s) => s.rows));
-    const acc = this.#acc.subarray(0, own);
-    this.#timed(c, "reduceMs", () => {
-      acc.fill(0);
-      for (let p = 0; p < peers; p++) {
-        const part = p === me ? this.#own(grads.subarray(mine.begin, mine.end)) : this.#received(c, scattered, p, own, "reduce", step);
-        accumulate(acc, part, weights[p]!);
-      }
-    });
+    const sum = this.#reduce(c, scattered, grads.subarray(mine.begin, mine.end), weights, "reduce", step);
     const mean = models ? this.#averageModels(c, scattered, models, mine, "reduce", step) : undefined;
     const others = Array.from({ length: peers }, (_, j) => j).filter((j) => j !== me);
-    this.#broadcast(c, others, acc, (result) => grads.set(result, mine.begin));
+    this.#broadcast(c, others, sum, (result) => {
+      if (result !== sum) grads.set(result, mine.begin);
+    });
     if (models && mean) this.#broadcastModels(c, others, models, mean, mine);
     const gathered = await this.#superstep(c, "gather", step, models !== undefined);
     this.#timed(c, "reduceMs", () => {
@@ -350,15 +345,13 @@ export class ClusterGradientExchange implements GradientExchange {
     const stats = this.#peerStats(inbox, step, local, grads.length, models);
     const combined = sumStats(stats);
     const weights = meanWeights(stats.map((s) => s.rows));
-    const acc = this.#acc.subarray(0, grads.length);
-    this.#timed(c, "reduceMs", () => {
-      acc.fill(0);
-      for (let p = 0; p < peers; p++) accumulate(acc, p === 0 ? this.#own(grads) : this.#received(c, inbox, p, grads.length, "reduce", step), weights[p]!);
-    });
+    const sum = this.#reduce(c, inbox, grads, weights, "reduce", step);
     const mean = models ? this.#averageModels(c, inbox, models, all, "reduce", step) : undefined;
     const others = Array.from({ length: peers - 1 }, (_, j) => j + 1);
     for (const p of others) this.#channel.send(p, { x: "combined", step, loss: combined.loss, rows: combined.rows, keys: grads.length });
-    this.#broadcast(c, others, acc, (result) => grads.set(result));
+    this.#broadcast(c, others, sum, (result) => {
+      if (result !== sum) grads.set(result);
+    });
     if (models && mean) this.#broadcastModels(c, others, models, mean, all);
     await this.#superstep(c, "gather", step);
     return combined;
@@ -373,13 +366,32 @@ export class ClusterGradientExchange implements GradientExchange {
     const length = models.count * (range.end - range.begin);
     const mean = this.#modelAcc.subarray(0, length);
     this.#timed(c, "reduceMs", () => {
-      mean.fill(0);
-      const weight = 1 / peers;
-      for (let p = 0; p < peers; p++) {
-        accumulate(mean, p === me ? this.#modelSlices(models, range) : this.#receivedModels(c, inbox, p, length, phase, step), weight);
-      }
+      const parts = Array.from({ length: peers }, (_, p) => (p === me ? this.#modelSlices(models, range) : this.#receivedModels(c, inbox, p, length, phase, step)));
+      weightedSum(mean, parts, new Array<number>(peers).fill(1 / peers));
     });
     return mean;
+  }
+
+  /**
+   * The rows-weighted sum of every peer's slice (this peer's own is `own`, a view of its gradient), summed in index
+   * order from zero. f32: computed in one pass straight into `own` (every part is checked first) and returned, so
+   * the gradient already holds the result. f16: each part is decoded and added in turn into the accumulator scratch
+   * (the decoded views share one slab), which is returned; `own` is left as it was.
+   */
+  #reduce(c: ExchangeCounters, inbox: Inbox[], own: Float32Array, weights: readonly number[], phase: ExchangeErrorFields["phase"], step: number): Float32Array {
+    const { index: me, peers } = this.#channel;
+    const n = own.length;
+    if (this.gradDtype === "f32") {
+      const parts = Array.from({ length: peers }, (_, p) => (p === me ? own : this.#received(c, inbox, p, n, phase, step)));
+      this.#timed(c, "reduceMs", () => weightedSum(own, parts, weights));
+      return own;
+    }
+    const acc = this.#acc.subarray(0, n);
+    this.#timed(c, "reduceMs", () => {
+      acc.fill(0);
+      for (let p = 0; p < peers; p++) accumulate(acc, p === me ? this.#own(own) : this.#received(c, inbox, p, n, phase, step), weights[p]!);
+    });
+    return acc;
   }
 
   /** Sends the averaged slices of `range` to `to` (f32, nothing for an empty range), then writes them into this peer's blocks. */
@@ -555,10 +567,10 @@ export class ClusterGradientExchange implements GradientExchange {
 
   /** Scratch for a model of `keys` floats and `modelFloats` averaged block floats (grown, never shrunk). */
   #prepare(keys: number, modelFloats: number): void {
-    if (this.#acc.length < keys) this.#acc = new Float32Array(keys);
     if (this.#modelAcc.length < modelFloats) this.#modelAcc = new Float32Array(modelFloats);
     if (this.#modelStage.length < modelFloats) this.#modelStage = new Float32Array(modelFloats);
     if (this.gradDtype === "f32") return;
+    if (this.#acc.length < keys) this.#acc = new Float32Array(keys);
     const arena = this.#kernels!.arena;
     if (!this.#stage || this.#stage.length < keys) {
       if (this.#stage) arena.release(this.#stage);
