@@ -36,7 +36,10 @@ export interface ParameterClientFaults {
    * reply, as if it were lost on the wire (the shard still handles the request), so the attempt times out and the
    * request is retried: a push with the same (worker, seq).
    */
-  dropReply?: (attempt: { shard: number; op: "push" | "pull"; attempt: number; seq?: number }) => boolean;
+  dropReply?: (attempt: { shard: number; op: "push" | "pull" | "clock"; attempt: number; seq?: number }) => boolean;
+  /** Called once per attempt: a positive result holds that attempt back this many ms before it is sent (a slow link;
+   *  a push's gradient was copied already). */
+  delayMs?: (attempt: { shard: number; op: "push" | "pull" | "clock"; attempt: number }) => number;
 }
 
 /** Options of ShardedParameterClient.connect. Defaults are in PARAMETER_CLIENT_DEFAULTS. */
@@ -79,7 +82,28 @@ export const PARAMETER_CLIENT_DEFAULTS = Object.freeze({
   attempts: 3,
   retryDelayMs: 100,
   connectTimeoutMs: 30_000,
+  readWaitMs: 60_000,
 });
+
+/**
+ * A read's clock condition (SSP, Ho et al. 2013; BSP with staleness 0): each shard answers only once at least
+ * `workers` workers have pushed to it and every one not idle has a clock (pushes applied from it) >= minClock.
+ */
+export interface ReadCondition {
+  minClock: number;
+  /** The job's worker count (tasks x threads). */
+  workers: number;
+  /** How long a shard waits for the clocks before refusing (field "clock", naming the slowest worker), in ms
+   *  (default PARAMETER_CLIENT_DEFAULTS.readWaitMs). */
+  waitMs?: number;
+}
+
+/** What a read gives: the lowest version of the values and the lowest clock of the active workers when they were read
+ *  (undefined when no worker not idle had pushed to a shard). */
+export interface ReadResult {
+  version: number;
+  clock: number | undefined;
+}
 
 /** What the client knows of one shard's version clock. */
 export interface ShardVersion {
@@ -262,6 +286,16 @@ export class ShardedParameterClient implements ParameterClient {
    * `into` shorter than its end.
    */
   pull(into: Float32Array, range?: KeyRange): Promise<number> {
+    return this.read(into, range).then((result) => result.version);
+  }
+
+  /**
+   * A pull (copying and completion as pull's) that each shard answers only once `condition` holds on it (none: at
+   * once). Each attempt waits condition.waitMs longer than requestTimeoutMs for its reply. Rejects with
+   * ParameterServerError "refused", field "clock", when a shard's wait ran out (the message names the slowest worker
+   * and its clock).
+   */
+  read(into: Float32Array, range?: KeyRange, condition?: ReadCondition): Promise<ReadResult> {
     try {
       this.requireOpen("pull");
       const r = keyRange(this.keys, range);
@@ -269,11 +303,30 @@ export class ShardedParameterClient implements ParameterClient {
         throw new InvalidArgumentError(`pull: into must be a Float32Array of at least ${r.end} floats (keys ${rangeText(r)}), got ${into instanceof Float32Array ? `${into.length} floats` : describeValue(into)}`);
       }
       const parts = this.parts(r);
-      if (parts.length === 0) return Promise.resolve(this.lowest(this.parts({ begin: 0, end: this.keys }), "pulled"));
-      return Promise.all(parts.map((part) => this.request(part, "pull", undefined, {}, into))).then((replies) => {
+      if (parts.length === 0) return Promise.resolve({ version: this.lowest(this.parts({ begin: 0, end: this.keys }), "pulled"), clock: undefined });
+      const extra: Partial<RequestMeta> = condition
+        ? { minClock: condition.minClock, workers: condition.workers, waitMs: condition.waitMs ?? PARAMETER_CLIENT_DEFAULTS.readWaitMs }
+        : {};
+      return Promise.all(parts.map((part) => this.request(part, "pull", undefined, extra, into))).then((replies) => {
         this.#stats.pulls++;
-        return Math.min(...replies.map((reply) => reply.version));
+        const clocks = replies.flatMap((reply) => (reply.clock === undefined ? [] : [reply.clock]));
+        return { version: Math.min(...replies.map((reply) => reply.version)), clock: clocks.length ? Math.min(...clocks) : undefined };
       });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /**
+   * Tells every shard that `workers` push nothing more for now: their clocks hold no read back until their next push
+   * (a task whose epoch or training ended). Resolves once every shard acknowledged; rejects like push.
+   */
+  idle(workers: readonly number[]): Promise<void> {
+    try {
+      this.requireOpen("clock");
+      if (!workers.every(isUint32)) throw new InvalidArgumentError(`idle: workers must be worker ids in [0, 2^32), got ${describeValue(workers)}`);
+      const parts = this.parts({ begin: 0, end: this.keys });
+      return Promise.all(parts.map((part) => this.request(part, "clock", undefined, { idle: [...workers] }, undefined))).then(() => undefined);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -311,7 +364,7 @@ export class ShardedParameterClient implements ParameterClient {
     if (this.ownConnection) await this.nc.close().catch(() => {});
   }
 
-  private requireOpen(op: "push" | "pull"): void {
+  private requireOpen(op: "push" | "pull" | "clock"): void {
     if (this.#closed) {
       throw new ParameterServerError(`${op}: the parameter client of worker ${this.worker} (job "${this.job}") is closed`, {
         shard: -1, range: { begin: 0, end: this.keys }, op, reason: "closed", attempts: 0,
@@ -355,7 +408,7 @@ export class ShardedParameterClient implements ParameterClient {
   }
 
   /** A part's request, attempt after attempt; resolves with the reply, rejects with ParameterServerError. */
-  private async request(part: Part, op: "push" | "pull", frames: Uint8Array[] | undefined, extra: Partial<RequestMeta>, into: Float32Array | undefined): Promise<ReplyMeta> {
+  private async request(part: Part, op: "push" | "pull" | "clock", frames: Uint8Array[] | undefined, extra: Partial<RequestMeta>, into: Float32Array | undefined): Promise<ReplyMeta> {
     const { attempts } = this.config;
     let last: Outcome = { failure: "timeout", cause: "no attempt" };
     for (let attempt = 1; attempt <= attempts; attempt++) {
@@ -382,14 +435,15 @@ export class ShardedParameterClient implements ParameterClient {
   }
 
   /** Sends one attempt and waits for its reply (or its timeout). A refusal rejects (ParameterServerError "refused"). */
-  private attempt(part: Part, op: "push" | "pull", attempt: number, frames: Uint8Array[] | undefined, extra: Partial<RequestMeta>, into: Float32Array | undefined): Promise<Outcome> {
+  private attempt(part: Part, op: "push" | "pull" | "clock", attempt: number, frames: Uint8Array[] | undefined, extra: Partial<RequestMeta>, into: Float32Array | undefined): Promise<Outcome> {
     this.#nextId = (this.#nextId + 1) >>> 0;
     const id = this.#nextId;
     const c = this.config;
     const meta: RequestMeta = { v: PS_PROTOCOL_VERSION, job: c.job, spec: c.specHash, from: c.name, worker: c.worker, begin: part.begin, end: part.end, id, ...extra };
     const dropped = c.faults.dropReply?.({ shard: part.shard, op, attempt, seq: extra.seq }) === true;
     return new Promise<Outcome>((resolve, reject) => {
-      const timer = setTimeout(() => settle(() => resolve({ failure: "timeout", cause: `no reply within ${c.requestTimeoutMs} ms` })), c.requestTimeoutMs);
+      const timeout = c.requestTimeoutMs + (extra.waitMs ?? 0);
+      const timer = setTimeout(() => settle(() => resolve({ failure: "timeout", cause: `no reply within ${timeout} ms` })), timeout);
       const settle = (done: () => void) => {
         clearTimeout(timer);
         this.#waiting.delete(id);
@@ -410,21 +464,26 @@ export class ShardedParameterClient implements ParameterClient {
         },
         fail: (error) => settle(() => reject(this.closedError(part, op, attempt, error))),
       });
-      try {
-        this.send(part, op, id, meta, frames, attempt);
-      } catch (error) {
-        settle(() => reject(error));
-      }
+      const send = () => {
+        try {
+          if (!this.#closed) this.send(part, op, id, meta, frames, attempt);
+        } catch (error) {
+          settle(() => reject(error));
+        }
+      };
+      const delay = c.faults.delayMs?.({ shard: part.shard, op, attempt }) ?? 0;
+      if (delay > 0) setTimeout(send, delay);
+      else send();
     });
   }
 
-  private subject(shard: number, op: "push" | "pull"): string {
+  private subject(shard: number, op: "push" | "pull" | "clock"): string {
     const subjects = shardSubjects(this.job, shard);
-    return op === "push" ? subjects.push : subjects.pull;
+    return op === "push" ? subjects.push : op === "pull" ? subjects.pull : subjects.clock;
   }
 
   /** Publishes an attempt: the push's frames (request id as their superstep field; copies for a retry) or the pull. */
-  private send(part: Part, op: "push" | "pull", id: number, meta: RequestMeta, frames: Uint8Array[] | undefined, attempt: number): void {
+  private send(part: Part, op: "push" | "pull" | "clock", id: number, meta: RequestMeta, frames: Uint8Array[] | undefined, attempt: number): void {
     const options = { reply: `${this.#inbox}.${id}`, headers: metaHeaders(meta) };
     const subject = this.subject(part.shard, op);
     if (frames === undefined) {
@@ -441,7 +500,7 @@ export class ShardedParameterClient implements ParameterClient {
   }
 
   /** A reply's metadata, checked; a refusal throws ParameterServerError "refused" naming the shard's field. */
-  private replyOf(msg: Msg, part: Part, op: "push" | "pull", attempt: number): ReplyMeta {
+  private replyOf(msg: Msg, part: Part, op: "push" | "pull" | "clock", attempt: number): ReplyMeta {
     const meta = readMeta(msg.headers, msg.subject, this.job) as unknown as ReplyMeta;
     if (meta.error !== undefined) {
       const e = meta.error;
@@ -482,7 +541,7 @@ export class ShardedParameterClient implements ParameterClient {
     };
   }
 
-  private closedError(part: Part, op: "push" | "pull", attempt: number, cause: Error): ParameterServerError {
+  private closedError(part: Part, op: "push" | "pull" | "clock", attempt: number, cause: Error): ParameterServerError {
     return new ParameterServerError(`${op} of keys ${rangeText(part)} to shard ${part.shard} of job "${this.job}" did not finish: ${cause.message}`, {
       shard: part.shard, range: part, op, reason: "closed", attempts: attempt,
     }, this.job, { cause });

@@ -28,13 +28,15 @@ export interface ShardSubjects {
   readonly pull: string;
   /** downpour.<job>.ps.<shard>.info : a request in, the shard's ShardInfo (JSON) out. */
   readonly info: string;
+  /** downpour.<job>.ps.<shard>.clock : "these workers are idle" (RequestMeta.idle) in, an acknowledgement out. */
+  readonly clock: string;
 }
 
 /** The subjects of shard `shard` of `job` (the job id checked with checkJobId). */
 export function shardSubjects(job: string, shard: number): ShardSubjects {
   checkJobId(job);
   const root = `${SUBJECT_ROOT}.${job}.ps.${shard}`;
-  return { push: `${root}.push`, pull: `${root}.pull`, info: `${root}.info` };
+  return { push: `${root}.push`, pull: `${root}.pull`, info: `${root}.info`, clock: `${root}.clock` };
 }
 
 /** The metadata of a push or pull request (one header value, on every frame of a push). */
@@ -57,6 +59,17 @@ export interface RequestMeta {
   seq?: number;
   /** Push only: the epoch the worker is in (drives a per-epoch learning-rate decay). */
   epoch?: number;
+  /**
+   * Pull only (SSP / BSP reads): answer only once at least `workers` workers have pushed and every one of them that
+   * is not idle has a clock (pushes applied from it) >= minClock, waiting at most waitMs (then refused, field
+   * "clock", naming the slowest worker). Absent: answered at once.
+   */
+  minClock?: number;
+  workers?: number;
+  waitMs?: number;
+  /** Clock subject only: worker ids that will push nothing more for now (their clocks hold no read back until their
+   *  next push). */
+  idle?: number[];
 }
 
 /** A refusal, as a reply carries it. */
@@ -80,6 +93,8 @@ export interface ReplyMeta {
   end: number;
   /** Push only: true when (worker, seq) had been applied before, so this one was acknowledged without applying. */
   deduped?: boolean;
+  /** Pull with minClock only: the lowest clock of the workers not idle when the values were read. */
+  clock?: number;
   /** Set on a refusal: nothing changed on the shard. */
   error?: ReplyError;
 }
@@ -144,7 +159,7 @@ export function rangeText(range: KeyRange): string {
 }
 
 /** What a request to a shard was. */
-export type ShardOp = "push" | "pull" | "info" | "start";
+export type ShardOp = "push" | "pull" | "clock" | "info" | "start";
 
 /** Why a parameter-server request failed. */
 export type ParameterServerFailure = "timeout" | "no-responders" | "refused" | "mismatch" | "closed";

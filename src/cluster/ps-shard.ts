@@ -91,6 +91,8 @@ export interface ParameterShardOptions {
   peerCheckMs?: number;
   /** Where refused requests are reported (default: console.error of the message). */
   onError?: (error: ClusterError) => void;
+  /** The longest a read (a pull with minClock) may wait for the clocks, whatever it asks for, in ms (default 120 000). */
+  maxReadWaitMs?: number;
 }
 
 /** The default of every optional ParameterShardOptions field. */
@@ -100,6 +102,7 @@ export const PARAMETER_SHARD_DEFAULTS = Object.freeze({
   decayEvery: "epoch" as const,
   partialTimeoutMs: 30_000,
   peerCheckMs: 1_000,
+  maxReadWaitMs: 120_000,
   onError: (error: ClusterError): void => console.error(`downpour: ${error.message}`),
 });
 
@@ -114,6 +117,13 @@ interface PendingPush {
   seen: Uint8Array;
   got: number;
   since: number;
+}
+
+/** A pull waiting for the clocks (SSP / BSP): answered by answerReads() once they allow, or refused at its timer. */
+interface WaitingRead {
+  msg: Msg;
+  meta: RequestMeta;
+  timer: ReturnType<typeof setTimeout>;
 }
 
 /** A push's sequence numbers further than this below the newest from its worker count as applied. */
@@ -131,6 +141,8 @@ export interface ShardStats {
   refused: number;
   /** Pull requests answered. */
   pulls: number;
+  /** Pulls with a clock condition that had to wait for other workers' pushes before they were answered. */
+  waitedReads: number;
   /** Bytes received (message bodies of every request). */
   bytesIn: number;
   /** Bytes sent (message bodies of every reply). */
@@ -158,6 +170,7 @@ interface ShardConfig {
   decayEvery: "epoch" | number;
   partialTimeoutMs: number;
   peerCheckMs: number;
+  maxReadWaitMs: number;
   onError: (error: ClusterError) => void;
 }
 
@@ -184,8 +197,13 @@ export class ParameterShard {
   #version = 0;
   #epoch = 0;
   #closed = false;
-  readonly #stats = { pushes: 0, deduped: 0, refused: 0, pulls: 0, bytesIn: 0, bytesOut: 0 };
+  readonly #stats = { pushes: 0, deduped: 0, refused: 0, pulls: 0, waitedReads: 0, bytesIn: 0, bytesOut: 0 };
   readonly #applied = new Map<number, Applied>();
+  /** Per worker that pushed: its clock, the pushes applied from it (retries counted once). */
+  readonly #clocks = new Map<number, number>();
+  /** Workers that said they push nothing more for now (until their next push). */
+  readonly #idle = new Set<number>();
+  #reads: WaitingRead[] = [];
   readonly #pending = new Map<string, PendingPush>();
   /** Free staging slabs (a gradient is reassembled in one, in the core's memory, and applied from there). */
   readonly #staging: Slab[] = [];
@@ -308,6 +326,7 @@ export class ParameterShard {
     if (this.#closed) return;
     this.#closed = true;
     for (const sub of this.#subs.splice(0)) sub.unsubscribe();
+    for (const read of this.#reads.splice(0)) clearTimeout(read.timer);
     if (!this.nc.isClosed()) await this.nc.flush().catch(() => {});
     const staging = [...this.#staging.splice(0), ...[...this.#pending.values()].map((p) => p.slab)];
     this.#pending.clear();
@@ -326,6 +345,7 @@ export class ParameterShard {
     this.#subs = [
       on(this.subjects.push, (msg) => this.guard(msg, () => this.onPush(msg))),
       on(this.subjects.pull, (msg) => this.guard(msg, () => this.onPull(msg))),
+      on(this.subjects.clock, (msg) => this.guard(msg, () => this.onIdle(msg))),
       on(this.subjects.info, (msg) => {
         this.count(msg);
         this.reply(msg, new TextEncoder().encode(JSON.stringify(this.info())));
@@ -338,8 +358,8 @@ export class ParameterShard {
    * other failure (a bug) is reported and answered the same way, as field "internal", rather than thrown into the
    * connection's callback.
    */
-  private guard(msg: Msg, handle: () => void): void {
-    this.count(msg);
+  private guard(msg: Msg, handle: () => void, count = true): void {
+    if (count) this.count(msg);
     try {
       handle();
     } catch (thrown) {
@@ -396,11 +416,78 @@ export class ParameterShard {
         this.record(meta.worker, meta.seq!);
         if (meta.epoch !== undefined && meta.epoch > this.#epoch) this.#epoch = meta.epoch;
         this.apply(meta.begin, meta.end, entry.slab);
+        this.#clocks.set(meta.worker, (this.#clocks.get(meta.worker) ?? 0) + 1);
+        this.#idle.delete(meta.worker);
       }
     } finally {
       this.giveStaging(entry.slab);
     }
     this.reply(msg, new Uint8Array(0), this.replyMeta(meta, deduped));
+    if (!deduped) this.answerReads();
+  }
+
+  /** The clocks applied so far, per worker that pushed (a copy). */
+  clocks(): Map<number, number> {
+    return new Map(this.#clocks);
+  }
+
+  // "These workers push nothing more for now": their clocks no longer hold reads back, until their next push.
+  private onIdle(msg: Msg): void {
+    const meta = this.checkRequest(msg, "clock");
+    const idle = meta.idle;
+    if (!Array.isArray(idle) || !idle.every(isUint32)) {
+      throw new MessageError(`idle ${shown(idle)} is not a list of worker ids`, { sender: meta.from, field: "idle", subject: msg.subject }, this.job);
+    }
+    for (const worker of idle) this.#idle.add(worker);
+    this.reply(msg, new Uint8Array(0), this.replyMeta(meta, undefined));
+    this.answerReads();
+  }
+
+  /** The slowest worker that is not idle and its clock (clock Infinity when every worker is idle or none pushed). */
+  private slowest(): { worker: number; clock: number } {
+    let slowest = { worker: -1, clock: Number.POSITIVE_INFINITY };
+    for (const [worker, clock] of this.#clocks) if (clock < slowest.clock && !this.#idle.has(worker)) slowest = { worker, clock };
+    return slowest;
+  }
+
+  /** Whether a read's clock condition holds: enough workers known, and every one not idle at minClock or beyond. */
+  private readable(meta: RequestMeta): boolean {
+    if (meta.minClock === undefined || meta.minClock <= 0) return true;
+    if (this.#clocks.size < (meta.workers ?? 0)) return false;
+    return this.slowest().clock >= meta.minClock;
+  }
+
+  /** Answers the waiting reads the clocks now allow, in arrival order. */
+  private answerReads(): void {
+    if (this.#reads.length === 0) return;
+    const still: WaitingRead[] = [];
+    for (const read of this.#reads) {
+      if (!this.readable(read.meta)) {
+        still.push(read);
+        continue;
+      }
+      clearTimeout(read.timer);
+      this.#stats.waitedReads++;
+      this.guard(read.msg, () => this.answerPull(read.msg, read.meta), false);
+    }
+    this.#reads = still;
+  }
+
+  // A read that waited waitMs: refused, naming the slowest worker and its clock (or how many workers are unknown).
+  private expire(read: WaitingRead): void {
+    this.#reads = this.#reads.filter((r) => r !== read);
+    const { meta } = read;
+    this.guard(read.msg, () => {
+      const known = this.#clocks.size;
+      const { worker, clock } = this.slowest();
+      const who = worker < 0 ? "no worker that is not idle has pushed" : `the slowest is worker ${worker} at clock ${clock}`;
+      const missing = known < (meta.workers ?? 0) ? `; only ${known} of the ${meta.workers} workers have pushed` : "";
+      throw new MessageError(
+        `a read of ${meta.from} waited ${meta.waitMs} ms for every worker to reach clock ${meta.minClock} on shard ${this.shard}: ${who}${missing}`,
+        { sender: meta.from, field: "clock", subject: read.msg.subject },
+        this.job,
+      );
+    }, false);
   }
 
   /** A push's first frame (in arrival order): a staging slab for it, kept while chunks are missing. */
@@ -439,11 +526,23 @@ export class ParameterShard {
   private onPull(msg: Msg): void {
     const meta = this.checkRequest(msg, "pull");
     if (!msg.reply) return;
+    if (this.readable(meta)) {
+      this.answerPull(msg, meta);
+      return;
+    }
+    const wait = Math.min(meta.waitMs ?? this.config.maxReadWaitMs, this.config.maxReadWaitMs);
+    const read: WaitingRead = { msg, meta: { ...meta, waitMs: wait }, timer: setTimeout(() => this.expire(read), wait) };
+    this.#reads.push(read);
+  }
+
+  private answerPull(msg: Msg, meta: RequestMeta): void {
     const { begin } = this.range;
     const values = this.params.f32().subarray(meta.begin - begin, meta.end - begin);
     const header = { kind: "f32" as const, sender: this.shard, specTag: this.#tag, step: meta.id, seq: 0 };
     const frames = encodeFrames(float32Bytes(values), header, this.#chunkBytes);
     const reply = this.replyMeta(meta, undefined);
+    const slowest = this.slowest().clock;
+    if (meta.minClock !== undefined && Number.isFinite(slowest)) reply.clock = slowest;
     this.#stats.pulls++;
     for (const frame of frames) this.reply(msg, frame, reply);
   }
@@ -455,7 +554,7 @@ export class ParameterShard {
   }
 
   /** The request's metadata, checked: version, job, spec, sender, range within this shard, seq and epoch (push). */
-  private checkRequest(msg: Msg, op: "push" | "pull"): RequestMeta {
+  private checkRequest(msg: Msg, op: "push" | "pull" | "clock"): RequestMeta {
     const c = this.config;
     const meta = readMeta(msg.headers, msg.subject, c.job);
     const sender = senderOf(meta);
@@ -480,6 +579,11 @@ export class ParameterShard {
     if (op === "push") {
       if (!isUint32(meta.seq) || meta.seq === 0) refuse("seq", `sequence number ${shown(meta.seq)} is not an integer in [1, 2^32)`);
       if (meta.epoch !== undefined && !isUint32(meta.epoch)) refuse("epoch", `epoch ${shown(meta.epoch)} is not an integer >= 0`);
+    }
+    if (op === "pull" && meta.minClock !== undefined) {
+      if (!Number.isSafeInteger(meta.minClock)) refuse("minClock", `minClock ${shown(meta.minClock)} is not an integer`);
+      if (!isUint32(meta.workers)) refuse("workers", `workers ${shown(meta.workers)} is not a worker count (an integer >= 0)`);
+      if (meta.waitMs !== undefined && !(typeof meta.waitMs === "number" && meta.waitMs > 0)) refuse("waitMs", `waitMs ${shown(meta.waitMs)} is not a positive number`);
     }
     return { ...(meta as unknown as RequestMeta), from: sender! };
   }
@@ -648,6 +752,7 @@ function resolveShardOptions(options: ParameterShardOptions): ShardConfig {
     decayEvery,
     partialTimeoutMs: positive("partialTimeoutMs", PARAMETER_SHARD_DEFAULTS.partialTimeoutMs),
     peerCheckMs: positive("peerCheckMs", PARAMETER_SHARD_DEFAULTS.peerCheckMs),
+    maxReadWaitMs: positive("maxReadWaitMs", PARAMETER_SHARD_DEFAULTS.maxReadWaitMs),
     onError,
   };
 }

@@ -105,6 +105,11 @@ export interface PushInfo {
   seq: number;
 }
 
+/** Who is reading: the worker whose fetch this pull serves (its clock bounds an SSP read). */
+export interface PullInfo {
+  worker: number;
+}
+
 /**
  * A client of a parameter store sharded by key ranges of the flat parameter vector. Called on the main thread;
  * several calls may be in flight at once.
@@ -122,7 +127,12 @@ export interface ParameterClient {
    * Resolves once `into[begin..end)` holds the store's current values, with their version. The caller must not
    * touch that part of `into` until it resolves.
    */
-  pull(into: Float32Array, range?: KeyRange): Promise<number>;
+  pull(into: Float32Array, range?: KeyRange, from?: PullInfo): Promise<number>;
+  /**
+   * Optional. Called once the epoch's portions are all taken, and again after every later push: this trainer's
+   * workers push nothing more until its next epoch, so their clocks must hold no other reader back.
+   */
+  pause?(): Promise<void>;
 }
 
 /** Options of async training against a parameter client (Downpour SGD's nFetch and nPush). */
@@ -132,6 +142,12 @@ export interface ParameterOptions {
   nFetch?: number;
   /** Portions whose gradients a worker accumulates before handing them over. Default 1. */
   nPush?: number;
+  /**
+   * Whether a worker's pushes beyond its pending fetch wait for that fetch (bounded staleness, SSP and BSP: the store
+   * holds a read back until the other workers caught up, and the reader computes at most one more portion push
+   * meanwhile). Default false: a worker never waits for a fetch (async, as Downpour SGD).
+   */
+  waitForReads?: boolean;
 }
 
 /** The whole key space, or `range` checked against it. */

@@ -160,6 +160,9 @@ interface Failure {
 
 /** Resolves on a later turn of the event loop (after pending timers and I/O), unlike a resolved promise. */
 const nextTask = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 0));
+/** A turn of the event loop (I/O included), as soon as the runtime allows. */
+const yieldToIO = (): Promise<void> =>
+  new Promise((resolve) => (typeof setImmediate === "function" ? setImmediate(resolve) : setTimeout(resolve, 0)));
 
 /** Trains one network on one dataset with the options' threads; see TrainerHooks for the seam. */
 export class LocalTrainer {
@@ -171,6 +174,11 @@ export class LocalTrainer {
   /** Async: pushes handed to the client and not yet applied, and the first push that failed. */
   private readonly pushesInFlight = new Set<Promise<unknown>>();
   private pushFailure: unknown;
+  /** Async: per worker, the fetch in flight (at most one) and the pushes handed to the client so far. */
+  private readonly fetching: (Promise<void> | undefined)[] = [];
+  private readonly pushesSent: number[] = [];
+  /** Async: the pushes handed over when the client was last told the epoch's work is all taken. */
+  private pausedAt = -1;
   private readonly inlineMailbox: MailboxState = newMailboxState();
   private readonly failures: Failure[] = [];
   private readonly combinedLoss: Float64Array;
@@ -391,6 +399,7 @@ export class LocalTrainer {
     this.epoch = epoch;
     this.throwIfFailed();
     const { samples } = await this.prepareEpoch();
+    this.pausedAt = -1;
     const started = performance.now();
     const onAbort = (): void => this.requestStop();
     this.hooks.signal?.addEventListener("abort", onAbort);
@@ -488,6 +497,8 @@ export class LocalTrainer {
     for (let r = epoch.next(); !r.done; r = epoch.next()) {
       if (!r.value.checkpoint) {
         await this.serve();
+        // A fetch or push in flight completes on the event loop: let it run before looking again.
+        if (this.client && Atomics.load(r.value.view, r.value.index) < r.value.target) await yieldToIO();
         continue;
       }
       const now = performance.now();
@@ -515,7 +526,11 @@ export class LocalTrainer {
         this.reportProgress(epochSamples, started);
       }
       if (this.governor && now >= governAt) governAt = now + this.govern(now);
-      if (Atomics.load(i32, Slot.Doorbell) !== bell) continue;
+      if (Atomics.load(i32, Slot.Doorbell) !== bell) {
+        // Fetches and pushes complete on the event loop (socket reads): a loop of microtasks alone would starve them.
+        if (this.client) await yieldToIO();
+        continue;
+      }
       const wait = Math.max(1, Math.min(PROGRESS_MS, governAt - now));
       const waiting = Atomics.waitAsync(i32, Slot.Doorbell, bell, wait);
       if (waiting.async) await waiting.value;
@@ -612,27 +627,74 @@ export class LocalTrainer {
     if (this.pushFailure !== undefined) throw this.pushFailure;
   }
 
-  // Every worker's pending pushes (push n from accumulator (n - 1) % 2) and fetch.
+  // Every worker's pending pushes (push n from accumulator (n - 1) % 2), then every worker's fetch, none awaited here:
+  // a fetch may wait at the store for other workers' pushes (SSP, BSP), among them this trainer's own, which must
+  // not sit unserved behind it. Each worker has at most one fetch in flight; its completion wakes the worker.
   private async serveMailboxes(client: ParameterClient): Promise<void> {
     if (this.pushFailure !== undefined) throw this.pushFailure;
+    const workers = this.plan.blocks.length;
+    for (let w = 0; w < workers; w++) this.servePushes(client, w);
+    for (let w = 0; w < workers; w++) this.serveFetch(client, w);
+    this.maybePause(client);
+  }
+
+  private servePushes(client: ParameterClient, w: number): void {
     const { mail } = this.control;
-    for (let w = 0; w < this.plan.blocks.length; w++) {
-      const at = w * Mail.Size;
-      const blocks = this.plan.blocks[w]!;
-      for (let n = Atomics.load(mail, at + Mail.PushDone) + 1; n <= Atomics.load(mail, at + Mail.PushSeq); n++) {
-        // The client copies the gradient before push() returns, so the accumulator is free at once; the push stays in
-        // flight (several may) while the next ones and the fetches are served. drainPushes() awaits them.
-        this.track(client.push(this.view(blocks.grads[(n - 1) % 2]!), undefined, { worker: w, seq: n }));
-        Atomics.store(mail, at + Mail.PushDone, n);
-        Atomics.notify(mail, at + Mail.PushDone);
-      }
-      const fetch = Atomics.load(mail, at + Mail.FetchSeq);
-      if (Atomics.load(mail, at + Mail.FetchDone) < fetch) {
-        await client.pull(this.view(blocks.replicas[Atomics.load(mail, at + Mail.FetchBuf)]!));
-        Atomics.store(mail, at + Mail.FetchDone, fetch);
-        Atomics.notify(mail, at + Mail.FetchDone);
-      }
+    const at = w * Mail.Size;
+    const blocks = this.plan.blocks[w]!;
+    let sent = this.pushesSent[w] ?? Atomics.load(mail, at + Mail.PushDone);
+    for (let n = sent + 1; n <= Atomics.load(mail, at + Mail.PushSeq); n++) {
+      // The client copies the gradient before push() returns, so the accumulator is free at once; the push stays in
+      // flight (several may) while the next ones and the fetches are served. drainPushes() awaits them.
+      this.track(client.push(this.view(blocks.grads[(n - 1) % 2]!), undefined, { worker: w, seq: n }));
+      sent = n;
     }
+    this.pushesSent[w] = sent;
+    // With waitForReads, a worker whose fetch is pending learns of its pushes only once the fetch is in, so it computes
+    // at most one portion push beyond its pending read (postPush waits for the push before the last).
+    const reading = Atomics.load(mail, at + Mail.FetchDone) < Atomics.load(mail, at + Mail.FetchSeq);
+    if (!(reading && this.hooks.parameters?.waitForReads)) this.acknowledgePushes(w);
+  }
+
+  private acknowledgePushes(w: number): void {
+    const { mail } = this.control;
+    const at = w * Mail.Size;
+    const sent = this.pushesSent[w] ?? 0;
+    if (Atomics.load(mail, at + Mail.PushDone) >= sent) return;
+    Atomics.store(mail, at + Mail.PushDone, sent);
+    Atomics.notify(mail, at + Mail.PushDone);
+  }
+
+  private serveFetch(client: ParameterClient, w: number): void {
+    const { mail } = this.control;
+    const at = w * Mail.Size;
+    const fetch = Atomics.load(mail, at + Mail.FetchSeq);
+    if (this.fetching[w] !== undefined || Atomics.load(mail, at + Mail.FetchDone) >= fetch) return;
+    const into = this.view(this.plan.blocks[w]!.replicas[Atomics.load(mail, at + Mail.FetchBuf)]!);
+    const done = (): void => {
+      this.fetching[w] = undefined;
+      Atomics.store(mail, at + Mail.FetchDone, fetch);
+      Atomics.notify(mail, at + Mail.FetchDone);
+      this.acknowledgePushes(w);
+      // The main loop may sleep on the doorbell: a fetch posted while this one was in flight is served now.
+      ringDoorbell(this.control.i32);
+    };
+    const pull = client.pull(into, undefined, { worker: w }).then(done);
+    this.fetching[w] = pull;
+    this.track(pull);
+  }
+
+  // Once the epoch's portions are all taken, tells the client, and again after each push handed over since: a worker
+  // that waits for a read before its last push (waitForReads) must not hold up, through its clock, the reads of others
+  // its own task's epoch end waits for.
+  private maybePause(client: ParameterClient): void {
+    if (!client.pause) return;
+    const i32 = this.control.i32;
+    if (Atomics.load(i32, Slot.Next) < Atomics.load(i32, Slot.Batches) && !Atomics.load(i32, Slot.StopRequested)) return;
+    const sent = this.pushesSent.reduce((n, s) => n + (s ?? 0), 0);
+    if (sent === this.pausedAt) return;
+    this.pausedAt = sent;
+    this.track(client.pause());
   }
 
   /** A live view of one block of the parameter layout at `ptr`. */
