@@ -7,7 +7,7 @@ import { type ChannelPayload, requireObject } from "./channel.js";
 import { MessageError } from "./errors.js";
 
 /** The part of BspPeer a BspChannel uses. */
-export type BspChannelPeer = Pick<BspPeer, "index" | "peers" | "job" | "subject" | "send" | "sync" | "messages">;
+export type BspChannelPeer = Pick<BspPeer, "index" | "peers" | "job" | "subject" | "send" | "sync" | "messages"> & Partial<Pick<BspPeer, "recycle">>;
 
 /**
  * `peer` as a PeerChannel. send() copies (BspPeer.send encodes into frames before returning) and publishes at once;
@@ -40,6 +40,11 @@ export class BspChannel implements PeerChannel {
 
   *messages(): Iterable<ChannelMessage> {
     for (const message of this.peer.messages()) yield this.#message(message);
+  }
+
+  /** The peer's recycle(), when it has one: the buffers of the delivered messages may hold later ones. */
+  recycle(): void {
+    this.peer.recycle?.();
   }
 
   /** One BSP message as a channel message; a bytes message of odd length or a value that is no object is refused. */

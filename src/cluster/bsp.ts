@@ -331,6 +331,8 @@ export class BspPeer {
   #status: PeerStatus = { state: "running" };
   #step = 0;
   #current: readonly BspMessage[] = [];
+  /** Buffers of delivered messages given back by recycle(), for the reassembly of later ones. */
+  readonly #received = new FramePool();
   #out: Outbox;
   #waiter: Waiter | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -400,7 +402,7 @@ export class BspPeer {
     this.#inboxes = roster.uids.map((token) => wire.subjects.peer(token));
     this.#specTag = specTag(o.specHash);
     this.#barrier = new Barrier(this.peers, this.index);
-    this.#reassembler = new Reassembler(o.maxMessageBytes, o.job);
+    this.#reassembler = new Reassembler(o.maxMessageBytes, o.job, this.#received);
     this.#liveness = new Liveness(this.peers, this.index, Date.now());
     this.#out = this.#freshOutbox();
     wire.onError = (error) => this.#fail(new ClusterError(`job "${this.job}": a subscription of peer "${this.name}" failed: ${error.message}`, this.job, { cause: error }), true);
@@ -434,6 +436,22 @@ export class BspPeer {
   /** The messages the last sync() delivered, by sender index then send order (not copied; dropped at the next sync). */
   messages(): Iterable<BspMessage> {
     return this.#current;
+  }
+
+  /**
+   * Declares that nothing reads the messages the last sync() delivered any more (their data included): their
+   * buffers may then hold later messages, which saves allocating (and collecting) one buffer per large message.
+   * messages() is empty afterwards. Optional: without it every message keeps a buffer of its own for good.
+   */
+  recycle(): void {
+    const buffers: Uint8Array[] = [];
+    for (const message of this.#current) {
+      if (message.from === this.index || (message.kind !== "f32" && message.kind !== "bytes")) continue;
+      const data = message.data as Uint8Array | Float32Array;
+      buffers.push(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    }
+    this.#current = [];
+    this.#received.give(buffers);
   }
 
   /** How many messages the last sync() delivered. */

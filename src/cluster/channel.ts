@@ -42,6 +42,11 @@ export interface PeerChannel {
   sync(): Promise<void>;
   /** The messages of the superstep the last sync() ended, by sender index, then send order. Not copied. */
   messages(): Iterable<ChannelMessage>;
+  /**
+   * Optional: the caller is done with what messages() holds (tensor data included); the channel may reuse those
+   * buffers for later messages, and messages() is empty until the next sync(). A channel without it allocates anew.
+   */
+  recycle?(): void;
 }
 
 /** A payload copied as a transport would: typed arrays into new plain buffers, values by structured clone. */

@@ -228,7 +228,7 @@ interface Pending {
   got: number;
 }
 
-/** A reassembled message: its header and its payload, in a fresh buffer of its own of exactly `total` bytes. */
+/** A reassembled message: its header and its payload, in a buffer of its own (fresh or pooled) of exactly `total` bytes. */
 export interface Assembled extends FrameHeader {
   payload: Uint8Array;
 }
@@ -241,10 +241,16 @@ export interface Assembled extends FrameHeader {
 export class Reassembler {
   readonly #pending = new Map<string, Pending>();
 
+  /** `pool`, when given, supplies the message buffers (the receiver gives them back when done with a message). */
   constructor(
     readonly maxBytes = DEFAULT_MAX_MESSAGE_BYTES,
     readonly job?: string,
+    readonly pool?: FramePool,
   ) {}
+
+  #buffer(bytes: number): Uint8Array {
+    return this.pool ? this.pool.take(bytes) : uninitializedBytes(bytes);
+  }
 
   /** Adds a checked frame; returns the whole message when this was its last chunk (a copy), else undefined. */
   add(frame: Frame, subject: string, sender: string): Assembled | undefined {
@@ -258,14 +264,14 @@ export class Reassembler {
     const header = { kind: frame.kind, sender: frame.sender, specTag: frame.specTag, step: frame.step, seq: frame.seq };
     // Each chunk's length is checked and each index taken once, so the chunks cover the unzeroed buffer before use.
     if (frame.count === 1) {
-      const payload = uninitializedBytes(frame.total);
+      const payload = this.#buffer(frame.total);
       payload.set(frame.payload);
       return { ...header, payload };
     }
     const key = `${frame.sender}/${frame.step}/${frame.seq}`;
     let entry = this.#pending.get(key);
     if (entry === undefined) {
-      entry = { frame, bytes: uninitializedBytes(frame.total), seen: new Uint8Array(frame.count), got: 0 };
+      entry = { frame, bytes: this.#buffer(frame.total), seen: new Uint8Array(frame.count), got: 0 };
       this.#pending.set(key, entry);
     } else {
       const first = entry.frame;

@@ -309,6 +309,7 @@ export class ClusterGradientExchange implements GradientExchange {
       if (result !== sum) grads.set(result, mine.begin);
     });
     if (models && mean) this.#broadcastModels(c, others, models, mean, mine);
+    this.#channel.recycle?.();
     const gathered = await this.#superstep(c, "gather", step, models !== undefined);
     this.#timed(c, "reduceMs", () => {
       for (let p = 0; p < peers; p++) {
@@ -318,6 +319,7 @@ export class ClusterGradientExchange implements GradientExchange {
         if (models) this.#writeModels(models, this.#receivedModels(c, gathered, p, models.count * (range.end - range.begin), "gather", step), range);
       }
     });
+    this.#channel.recycle?.();
     return sumStats(stats);
   }
 
@@ -339,6 +341,7 @@ export class ClusterGradientExchange implements GradientExchange {
         grads.set(this.#received(c, inbox, 0, grads.length, "gather", step));
         if (models) this.#writeModels(models, this.#receivedModels(c, inbox, 0, models.count * grads.length, "gather", step), all);
       });
+      this.#channel.recycle?.();
       return combined;
     }
     const inbox = await this.#superstep(c, "reduce", step, models !== undefined);
@@ -353,6 +356,7 @@ export class ClusterGradientExchange implements GradientExchange {
       if (result !== sum) grads.set(result);
     });
     if (models && mean) this.#broadcastModels(c, others, models, mean, all);
+    this.#channel.recycle?.();
     await this.#superstep(c, "gather", step);
     return combined;
   }
