@@ -51,6 +51,10 @@ export interface JobSettings {
   nPush?: number;
   /** Async: mini-batches task 0 trains alone before the others begin (DistBelief's warm start). */
   warmStart?: number;
+  /** Async: how fresh reads are: async (eventual), ssp (bounded by `staleness` clocks) or bsp (every round). */
+  consistency?: "async" | "ssp" | "bsp";
+  /** ssp: the staleness bound s, in clocks (pushes of a worker). */
+  staleness?: number;
   /** A JSON file for the run's metrics: epochs, every peer's and every shard's row (cluster). */
   metrics?: string;
   /** Seconds to wait for every peer to join. */
@@ -100,6 +104,9 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
     help: "async: portions whose gradients a worker sums before pushing them" },
   { key: "warmStart", flag: "--warm-start <batches>", type: "integer", group: "Cluster", scope: "cluster", shown: "0",
     help: "async: mini-batches peer 0 trains alone against the shards before the others begin (DistBelief's warm start)" },
+  { key: "consistency", flag: "--consistency <mode>", type: "choice", choices: ["async", "ssp", "bsp"], group: "Cluster", scope: "cluster", shown: "async",
+    help: "async jobs: async (eventual, DistBelief), ssp (a worker at clock c reads once every worker passed c - s) or bsp (s = 0)" },
+  { key: "staleness", flag: "--staleness <s>", type: "integer", group: "Cluster", scope: "cluster", shown: "4", help: "--consistency ssp: the staleness bound s, in clocks" },
   { key: "metrics", flag: "--metrics <file.json>", type: "string", group: "Cluster", scope: "cluster", shown: "none",
     help: "cluster: write the run's metrics (epochs, every peer's and shard's row) as JSON to this file" },
   { key: "joinTimeout", flag: "--join-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "60", help: "how long to wait for every peer to join" },
@@ -151,6 +158,8 @@ export interface CheckedJob {
   nFetch: number;
   nPush: number;
   warmStart: number;
+  consistency: "async" | "ssp" | "bsp";
+  staleness?: number;
   joinTimeoutMs?: number;
   peerTimeoutMs?: number;
 }
@@ -206,8 +215,14 @@ export function checkJobSettings(settings: TrainSettingsLike, sources: Sources, 
   const warmStart = settings.warmStart ?? 0;
   if (!Number.isInteger(warmStart) || warmStart < 0) throw new CliError(`${name("warmStart", "--warm-start")} must be an integer >= 0 (mini-batches), got ${warmStart}`);
   if (mode === "sync") checkGlobalBatch(settings, sources, peers, defaultBatch);
+  const consistency = settings.consistency ?? "async";
+  if (mode === "sync" && settings.consistency !== undefined) throw new CliError(`${name("consistency", "--consistency")} is for --mode async (against parameter-server shards)`);
+  if (settings.staleness !== undefined && consistency !== "ssp") throw new CliError(`${name("staleness", "--staleness")} goes with --consistency ssp (got ${consistency})`);
+  if (settings.staleness !== undefined && (!Number.isInteger(settings.staleness) || settings.staleness < 0)) {
+    throw new CliError(`${name("staleness", "--staleness")} must be an integer >= 0 (clocks), got ${settings.staleness}`);
+  }
   return {
-    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart,
+    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart, consistency, staleness: settings.staleness,
     joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")),
     peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")),
   };

@@ -31,10 +31,11 @@ export {
 } from "./ps-shard.js";
 export {
   PARAMETER_CLIENT_DEFAULTS, ShardedParameterClient,
-  type ParameterClientOptions, type ParameterClientStats, type ShardVersion,
+  type ParameterClientOptions, type ParameterClientStats, type ReadCondition, type ReadResult, type ShardVersion,
 } from "./ps-client.js";
 export { ParameterServerError, type ParameterServerFailure, type ShardInfo } from "./ps-protocol.js";
 export {
-  DOWNPOUR_DEFAULTS, downpourSpecHash, startDownpourShard, trainDownpour, WORKERS_PER_TASK,
-  type DownpourOptions, type DownpourResult, type DownpourShardOptions,
+  CONSISTENCIES, DOWNPOUR_DEFAULTS, downpourSpecHash, readBound, startDownpourShard, trainDownpour, WORKERS_PER_TASK,
+  type Consistency, type DownpourOptions, type DownpourResult, type DownpourShardOptions,
 } from "./downpour-training.js";
+export { StalenessHistogram, stalenessText, type StalenessBucket, type StalenessSummary } from "./staleness.js";

@@ -182,11 +182,24 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     }
   });
 
+  test("--consistency ssp --staleness 3: no read exceeds the bound (from the clocks); Pima reaches the threshold", TIMEOUT, async () => {
+    const run = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "2", "--consistency", "ssp", "--staleness", "3", "--threads", "2", "--oversubscribe",
+      "--data", pima, "--model", "logistic", "--epochs", "40", "--batch-size", "30", "--portion", "10", "--optimizer", "adagrad", "--learning-rate", "0.5", "--json", "--no-save", "--no-curves"]);
+    assert.ok(finalAccuracy(run) >= 0.7);
+    const rows = (JSON.parse(run.stdout) as { rows: { bound: number; clockStaleness: { samples: number; max: number } }[] }).rows;
+    for (const row of rows) {
+      assert.equal(row.bound, 3);
+      assert.ok(row.clockStaleness.samples > 0, "reads were sampled");
+      assert.ok(row.clockStaleness.max <= 3, `a read at staleness ${row.clockStaleness.max}`);
+    }
+  });
+
   test("bad async settings: --mode async without --shards, --shards with --mode sync, a shard index out of range", TIMEOUT, async () => {
     const cases: [string[], RegExp][] = [
       [["cluster", "--peers", "2", "--mode", "async", "--data", pima], /--mode async needs --shards <n>/],
       [["cluster", "--peers", "2", "--mode", "sync", "--shards", "2", "--data", pima], /--shards is for --mode async/],
       [["ps", "--job", "j", "--peers", "2", "--shard", "3", "--of", "2", "--data", pima], /--shard must be an integer in \[0, 1\] \(--of 2\), got 3/],
+      [["cluster", "--peers", "2", "--mode", "async", "--shards", "1", "--staleness", "2", "--data", pima], /--staleness goes with --consistency ssp/],
     ];
     for (const [args, message] of cases) {
       const run = await downpour(args, 20_000);

@@ -88,7 +88,10 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
       await writeFileAtomic(metricsFile, `${JSON.stringify(result, null, 2)}\n`);
       io.stderr(`metrics written to ${metricsFile}\n`);
     }
-    const histograms = result.rows.filter((r) => r.stalenessHistogram).map((r) => `staleness at each push, peer ${r.index} (updates: pushes): ${stalenessText(r.stalenessHistogram!)}`);
+    const histograms = result.rows.flatMap((r) => [
+      ...(r.stalenessHistogram ? [`staleness at each push, peer ${r.index} (updates: pushes): ${stalenessText(r.stalenessHistogram)}`] : []),
+      ...(r.clockStaleness ? [`${r.consistency} clock staleness at each read, peer ${r.index} (bound ${r.bound}, max ${r.clockStaleness.max}; clocks: reads): ${stalenessText(r.clockStaleness)}`] : []),
+    ]);
     const shardText = shardRows.length ? `\n${[...shardRows.map(shardLine), ...histograms].join("\n")}\n` : "";
     io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(first.reports, shortSummary(settings, io))}\n\n${peerTable(result.rows)}\n${shardText}`);
     return result;

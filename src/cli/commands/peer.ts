@@ -52,6 +52,10 @@ export interface PeerRow {
   pulls?: number;
   staleness?: number;
   stalenessHistogram?: StalenessSummary;
+  /** ssp and bsp: the bound, and at every read the reader's clock minus the slowest worker's. */
+  consistency?: string;
+  bound?: number;
+  clockStaleness?: StalenessSummary;
 }
 
 /** What a peer run produced. */
@@ -141,7 +145,7 @@ async function trainSync(common: CommonOptions, job: CheckedJob, settings: Resol
 
 /** Downpour SGD: the worker threads pull from and push to the job's shards. */
 async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ reports: EpochReport[]; row: PeerRow }> {
-  const result = await trainDownpour({ ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart });
+  const result = await trainDownpour({ ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness });
   return {
     reports: result.reports,
     row: {
@@ -156,6 +160,7 @@ async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ rep
       pulls: result.client.pulls,
       staleness: result.staleness.max,
       stalenessHistogram: result.staleness,
+      ...(result.bound === undefined ? {} : { consistency: result.consistency, bound: result.bound, clockStaleness: result.clockStaleness }),
     },
   };
 }

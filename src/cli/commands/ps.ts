@@ -50,7 +50,7 @@ export async function runPs(flags: PsFlags, io: CliIO, stop?: Promise<void>): Pr
     try {
       const server = await startDownpourShard({
         job: job.job, shard, shards: job.shards, tasks: job.peers, model, data: data.train, split: settings.split,
-        nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, train: options, connection,
+        nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness, train: options, connection,
         onError: (error) => io.stderr(`downpour: warning: ${error.message}\n`),
       });
       const info = server.info();
