@@ -69,6 +69,23 @@ describe("combine", () => {
     assert.deepEqual([...into], [3.5, 3, 2.5]);
   });
 
+  test("weightedSum into one of its own inputs gives the bits of the fill-then-accumulate reference, for 1 to 5 peers", TIMEOUT, () => {
+    const random = mulberry32(11);
+    for (let peers = 1; peers <= 5; peers++) {
+      const parts = Array.from({ length: peers }, () => Float32Array.from({ length: 257 }, () => (random() - 0.5) * 1e3));
+      parts[0]![0] = -0;
+      parts[peers - 1]![1] = 1e-40;
+      const weights = meanWeights(Array.from({ length: peers }, (_, p) => p + 1));
+      const reference = new Float32Array(257);
+      for (let p = 0; p < peers; p++) accumulate(reference, parts[p]!, weights[p]!);
+      const target = peers - 1;
+      const copies = parts.map((part) => part.slice());
+      weightedSum(copies[target]!, copies, weights);
+      assert.deepEqual(new Uint32Array(copies[target]!.buffer), new Uint32Array(reference.buffer), `${peers} peers, in place into part ${target}`);
+    }
+    assert.throws(() => weightedSum(new Float32Array(3), [new Float32Array(2)], [1]), /length/);
+  });
+
   test("meanWeights: rows over their sum (summing to 1); all zero without rows", TIMEOUT, () => {
     assert.deepEqual(meanWeights([1, 3]), [0.25, 0.75]);
     assert.deepEqual(meanWeights([17, 17, 16]).map((w) => w * 50), [17, 17, 16]);
