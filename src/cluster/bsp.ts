@@ -27,7 +27,7 @@ import {
   specTag,
 } from "./chunks.js";
 import { type Abort, type ControlMessage, decodeControl, encodeControl, MAX_PEERS, MAX_SPEC_HASH_LENGTH, PROTOCOL_VERSION, packValue, unpackValue } from "./codec.js";
-import { type ClusterConnectionOptions, connectCluster } from "./connection.js";
+import { type ClusterConnectionOptions, connectCluster, isNatsConnection } from "./connection.js";
 import { BarrierTimeoutError, ClusterError, MembershipError, MessageError, PeerLostError } from "./errors.js";
 import { Liveness } from "./heartbeat.js";
 import { list, Membership, type Roster, seconds } from "./membership.js";
@@ -152,9 +152,6 @@ export function resolveBspOptions(options: BspOptions): ResolvedBspOptions {
   return resolved;
 }
 
-function isConnection(value: NatsConnection | ClusterConnectionOptions): value is NatsConnection {
-  return typeof (value as NatsConnection).publish === "function" && typeof (value as NatsConnection).subscribe === "function";
-}
 
 /** Opens a connection from options (connectCluster: ConnectionError when no server answers). */
 function openConnection(options: ClusterConnectionOptions, name: string): Promise<NatsConnection> {
@@ -347,8 +344,8 @@ export class BspPeer {
   static async join(options: BspOptions): Promise<BspPeer> {
     const o = resolveBspOptions(options);
     const subjects = jobSubjects(o.job);
-    const owned = !isConnection(o.connection);
-    const nc = isConnection(o.connection) ? o.connection : await openConnection(o.connection, o.name);
+    const owned = !isNatsConnection(o.connection);
+    const nc = isNatsConnection(o.connection) ? o.connection : await openConnection(o.connection, o.name);
     const uid = newUid();
     const wire = new Wire(nc, subjects, uid);
     const membership: Membership = new Membership(

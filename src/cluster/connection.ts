@@ -108,6 +108,11 @@ export async function connectCluster(options: ClusterConnectionOptions = {}): Pr
   }
 }
 
+/** Whether `value` is an open nats.js connection rather than options to open one. */
+export function isNatsConnection(value: NatsConnection | ClusterConnectionOptions): value is NatsConnection {
+  return typeof (value as NatsConnection).publish === "function" && typeof (value as NatsConnection).subscribe === "function";
+}
+
 /** The nats.js ConnectionOptions for `options` (defaults filled, files read); throws InvalidArgumentError. */
 export function natsConnectionOptions(options: ClusterConnectionOptions = {}): ConnectionOptions {
   if (typeof options !== "object" || options === null || Array.isArray(options)) {

@@ -7,7 +7,7 @@ import { InvalidArgumentError } from "../errors.js";
 import { type KeyRange, keyRange, type ParameterClient, type PushInfo } from "../train/exchange.js";
 import { describeValue } from "../util/describe.js";
 import { bytesToFloat32, chunkBytesFor, decodeFrame, encodeFrames, float32Bytes, LITTLE_ENDIAN, specTag } from "./chunks.js";
-import { type ClusterConnectionOptions, connectCluster } from "./connection.js";
+import { type ClusterConnectionOptions, connectCluster, isNatsConnection } from "./connection.js";
 import { MessageError } from "./errors.js";
 import { DEFAULT_SHARD_ALIGN, shardRanges } from "./partition.js";
 import {
@@ -218,7 +218,7 @@ export class ShardedParameterClient implements ParameterClient {
    */
   static async connect(options: ParameterClientOptions): Promise<ShardedParameterClient> {
     const config = resolveClientOptions(options);
-    const ownConnection = !isConnection(options.connection);
+    const ownConnection = !isNatsConnection(options.connection);
     const nc = ownConnection
       ? await connectCluster({ name: `downpour-${config.job}-worker-${config.worker}`, ...(options.connection as ClusterConnectionOptions) })
       : (options.connection as NatsConnection);
@@ -602,9 +602,6 @@ function isNoResponders(error: unknown): boolean {
   return false;
 }
 
-function isConnection(value: NatsConnection | ClusterConnectionOptions): value is NatsConnection {
-  return typeof (value as NatsConnection).publish === "function" && typeof (value as NatsConnection).subscribe === "function";
-}
 
 /** Checks the options and applies the defaults; throws InvalidArgumentError naming the field. */
 function resolveClientOptions(options: ParameterClientOptions): Config {

@@ -19,7 +19,7 @@ import {
   float32Bytes,
   specTag,
 } from "./chunks.js";
-import { type ClusterConnectionOptions, connectCluster } from "./connection.js";
+import { type ClusterConnectionOptions, connectCluster, isNatsConnection } from "./connection.js";
 import { type ClusterError, describeValue as shown, MessageError } from "./errors.js";
 import { DEFAULT_SHARD_ALIGN, shardRanges } from "./partition.js";
 import {
@@ -241,7 +241,7 @@ export class ParameterShard {
    */
   static async start(options: ParameterShardOptions): Promise<ParameterShard> {
     const config = resolveShardOptions(options);
-    const ownConnection = !isConnection(options.connection);
+    const ownConnection = !isNatsConnection(options.connection);
     const nc = ownConnection
       ? await connectCluster({ name: `downpour-ps-${config.job}-${config.shard}`, ...(options.connection as ClusterConnectionOptions) })
       : (options.connection as NatsConnection);
@@ -703,9 +703,6 @@ function localSegments(segments: readonly ParameterSegment[], range: KeyRange): 
   return result;
 }
 
-function isConnection(value: NatsConnection | ClusterConnectionOptions): value is NatsConnection {
-  return typeof (value as NatsConnection).publish === "function" && typeof (value as NatsConnection).subscribe === "function";
-}
 
 /** Checks the options and applies the defaults; throws InvalidArgumentError naming the field. */
 function resolveShardOptions(options: ParameterShardOptions): ShardConfig {

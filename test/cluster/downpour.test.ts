@@ -8,12 +8,9 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { startDownpourShard, trainDownpour } from "../../src/cluster/downpour-training.js";
 import type { ParameterShard } from "../../src/cluster/ps-shard.js";
-import { readCsv } from "../../src/data/csv.js";
-import { type Dataset, holdOut } from "../../src/data/dataset.js";
-import { minMaxNormalize } from "../../src/data/normalize.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { type NatsServer, startNatsServer } from "../support/nats.js";
-import { sharedData } from "../support/paths.js";
+import { pima } from "./fixtures/pima.js";
 
 const TASKS = 2;
 // Adagrad, as DistBelief: it damps the stale gradients of the asynchronous workers per key.
@@ -23,13 +20,6 @@ const TIMEOUT = { timeout: 120_000 };
 
 let server: NatsServer | undefined;
 const connections: NatsConnection[] = [];
-
-async function pima(): Promise<{ train: Dataset; held: Dataset }> {
-  const all = await readCsv(sharedData("pima-diabetes.csv"), { header: false });
-  const { dataset } = minMaxNormalize(all);
-  const { train, test: held } = holdOut(dataset, 100);
-  return { train, held };
-}
 
 async function open(n: number): Promise<NatsConnection[]> {
   const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));

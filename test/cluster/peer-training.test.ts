@@ -8,13 +8,10 @@ import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { MembershipError } from "../../src/cluster/errors.js";
 import { peerSpecHash, trainPeer } from "../../src/cluster/peer-training.js";
-import { readCsv } from "../../src/data/csv.js";
-import { type Dataset, holdOut } from "../../src/data/dataset.js";
-import { minMaxNormalize } from "../../src/data/normalize.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { type NatsServer, startNatsServer } from "../support/nats.js";
-import { sharedData } from "../support/paths.js";
+import { pima } from "./fixtures/pima.js";
 
 const PEERS = 3;
 const TRAIN: TrainOptions = { epochs: 60, batchSize: 30, portion: 5, learningRate: 0.5, momentum: 0.9, shuffle: false, threads: 0 };
@@ -22,13 +19,6 @@ const BSP = { joinTimeoutMs: 10_000, barrierTimeoutMs: 20_000 };
 
 let server: NatsServer | undefined;
 const connections: NatsConnection[] = [];
-
-async function pima(): Promise<{ train: Dataset; held: Dataset }> {
-  const all = await readCsv(sharedData("pima-diabetes.csv"), { header: false });
-  const { dataset } = minMaxNormalize(all);
-  const { train, test: held } = holdOut(dataset, 100);
-  return { train, held };
-}
 
 async function connections_(n: number): Promise<NatsConnection[]> {
   const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));

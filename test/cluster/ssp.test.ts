@@ -11,12 +11,9 @@ import { type DownpourOptions, type DownpourResult, startDownpourShard, trainDow
 import { ShardedParameterClient } from "../../src/cluster/ps-client.js";
 import { ParameterServerError } from "../../src/cluster/ps-protocol.js";
 import { ParameterShard, type ShardOptimizerOptions } from "../../src/cluster/ps-shard.js";
-import { readCsv } from "../../src/data/csv.js";
-import { type Dataset, holdOut } from "../../src/data/dataset.js";
-import { minMaxNormalize } from "../../src/data/normalize.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { type NatsServer, startNatsServer } from "../support/nats.js";
-import { sharedData } from "../support/paths.js";
+import { pima } from "./fixtures/pima.js";
 
 const TASKS = 2;
 const THREADS = 2;
@@ -32,13 +29,6 @@ async function open(n: number): Promise<NatsConnection[]> {
   const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
   connections.push(...opened);
   return opened;
-}
-
-async function pima(): Promise<{ train: Dataset; held: Dataset }> {
-  const all = await readCsv(sharedData("pima-diabetes.csv"), { header: false });
-  const { dataset } = minMaxNormalize(all);
-  const { train, test: held } = holdOut(dataset, 100);
-  return { train, held };
 }
 
 const model = () => LogisticRegression.create({ inputs: 8, seed: 1 });

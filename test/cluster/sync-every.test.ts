@@ -14,9 +14,7 @@ import { MembershipError } from "../../src/cluster/errors.js";
 import { ClusterGradientExchange, type GradDtype } from "../../src/cluster/gradient-exchange.js";
 import { type PeerTrainingOptions, trainPeer } from "../../src/cluster/peer-training.js";
 import { Kernels } from "../../src/core/kernels.js";
-import { readCsv } from "../../src/data/csv.js";
-import { type Dataset, holdOut, selectRows } from "../../src/data/dataset.js";
-import { minMaxNormalize } from "../../src/data/normalize.js";
+import { type Dataset, selectRows } from "../../src/data/dataset.js";
 import { syntheticClassification } from "../../src/data/synthetic.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import { Network } from "../../src/model/network.js";
@@ -26,7 +24,7 @@ import { MemoryExchangeGroup } from "../../src/train/memory-exchange.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { LocalTrainer } from "../../src/train/trainer.js";
 import { type NatsServer, startNatsServer } from "../support/nats.js";
-import { sharedData } from "../support/paths.js";
+import { pima } from "./fixtures/pima.js";
 
 const TIMEOUT = { timeout: 120_000 };
 const MODES: readonly CombineMode[] = ["allreduce", "master"];
@@ -189,13 +187,6 @@ const BSP = { joinTimeoutMs: 10_000, barrierTimeoutMs: 20_000 };
 
 let server: NatsServer | undefined;
 const connections: NatsConnection[] = [];
-
-async function pima(): Promise<{ train: Dataset; held: Dataset }> {
-  const all = await readCsv(sharedData("pima-diabetes.csv"), { header: false });
-  const { dataset } = minMaxNormalize(all);
-  const { train, test: held } = holdOut(dataset, 100);
-  return { train, held };
-}
 
 async function connectAll(n: number): Promise<NatsConnection[]> {
   const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
