@@ -97,7 +97,7 @@ export interface DownpourResult {
 }
 
 /** The DownpourOptions fields every task and shard must agree on. */
-type JobKey = "tasks" | "shards" | "split" | "nFetch" | "nPush" | "warmStart" | "consistency" | "staleness";
+export type JobKey = "tasks" | "shards" | "split" | "nFetch" | "nPush" | "warmStart" | "consistency" | "staleness";
 
 /** The consistency and staleness bound of a job, checked (InvalidArgumentError naming the field). */
 export function readBound(options: Pick<DownpourOptions, "consistency" | "staleness">): { consistency: Consistency; bound: number | undefined } {
@@ -110,7 +110,7 @@ export function readBound(options: Pick<DownpourOptions, "consistency" | "stalen
 }
 
 /** The job's fields every task and shard must agree on (the spec hash covers them). */
-function jobFields(options: Pick<DownpourOptions, JobKey>, train: TrainOptions): Record<string, unknown> {
+export function jobFields(options: Pick<DownpourOptions, JobKey>, train: TrainOptions): Record<string, unknown> {
   return {
     ...train,
     mode: "async",
@@ -126,7 +126,7 @@ function jobFields(options: Pick<DownpourOptions, JobKey>, train: TrainOptions):
 }
 
 /** The job's view of the training options (model defaults under the caller's), checked for a Downpour job. */
-function downpourTrainOptions(model: Model, train: TrainOptions = {}): TrainOptions {
+export function downpourTrainOptions(model: Model, train: TrainOptions = {}): TrainOptions {
   const merged: TrainOptions = { ...model.trainDefaults, ...train, mode: train.mode ?? "async" };
   if (merged.mode !== "async") throw new InvalidArgumentError(`trainDownpour: train.mode must be "async" (workers push to the shards), got ${JSON.stringify(merged.mode)}`);
   return merged;
@@ -143,7 +143,7 @@ export function downpourSpecHash(
 
 /** A task's client, with each of its threads pushing as a worker id unique in the job, and sequence numbers that
  *  go on rising across fit() calls (each trainer counts its pushes from 1 again). */
-class TaskClient implements ParameterClient {
+export class TaskClient implements ParameterClient {
   #base = 0;
   #top = 0;
   /** Sampled at every push: updates the shards applied beyond what this task last pulled. */
