@@ -47,6 +47,11 @@ export interface DownpourOptions {
   /** Portions between a worker's pulls, and portions whose gradients it sums before a push (default 1 and 1). */
   nFetch?: number;
   nPush?: number;
+  /** At most this many pushes of a worker thread unapplied while it computes (flow control; see
+   *  ParameterOptions.maxPushesInFlight; default 1: a worker computes its next push while one is in flight). On MNIST
+   *  (2 tasks, 1 shard, Adagrad) 1 trained faster per epoch and to a better accuracy than unbounded pushes, whose
+   *  staleness grew; SGD at lr 0.3 diverged unbounded and trained with 1. */
+  maxPushesInFlight?: number;
   /** DistBelief's warm start: task 0 trains this many mini-batches alone against the shards before the others begin
    *  (default 0). */
   warmStart?: number;
@@ -74,6 +79,7 @@ export const DOWNPOUR_DEFAULTS = Object.freeze({
   consistency: "async" as Consistency,
   staleness: 4,
   readWaitMs: 60_000,
+  maxPushesInFlight: 1,
 });
 
 /** What one task's training gives. */
@@ -240,6 +246,7 @@ export async function trainDownpour(options: DownpourOptions): Promise<DownpourR
         nFetch: options.nFetch ?? DOWNPOUR_DEFAULTS.nFetch,
         nPush: options.nPush ?? DOWNPOUR_DEFAULTS.nPush,
         waitForReads: bound !== undefined,
+        maxPushesInFlight: options.maxPushesInFlight ?? DOWNPOUR_DEFAULTS.maxPushesInFlight,
       };
       if (warmStart > 0) {
         // Task 0 alone first (its warm-up is not reported); the others wait at the barrier, then pull its parameters.

@@ -36,6 +36,7 @@ export const Mail = {
   FetchSeq: 3,
   FetchBuf: 4, // replica the last posted fetch fills
   FetchDone: 5,
+  IdleTenthsMs: 6, // this epoch's time the worker was blocked on its mailbox (a push or fetch not yet served), in 0.1 ms
   Size: 8,
 } as const;
 

@@ -328,15 +328,15 @@ function* asyncEpoch(runner: StepRunner, control: ControlViews, worker: number, 
   const set = runner.plan.sets[worker]!;
   const blocks = runner.plan.blocks[worker]!;
   const mail = control.mail.subarray(worker * Mail.Size, (worker + 1) * Mail.Size);
-  const never = (): boolean => false;
   const checkpoint = runner.plan.threads === 0 ? checkpointOf(i32) : undefined;
   const portionsPerBatch = Math.ceil(options.batchSize / options.portion);
   const stopOnNonFinite = options.nonFiniteLoss === "error";
   runner.gradsBase = blocks.grads[state.accumulator]!;
+  const idle = { ms: 0 };
   if (mailbox) {
     // Start the epoch on the server's current parameters.
     postFetch(i32, mail, state, blocks.replicas.length);
-    yield* waitUntil(mail, Mail.FetchDone, Atomics.load(mail, Mail.FetchSeq), never);
+    yield* waitMail(mail, Mail.FetchDone, Atomics.load(mail, Mail.FetchSeq), idle);
     swapIfFetched(runner, mail, state, blocks.replicas);
   } else if (blocks.replicas.length === 0) {
     runner.paramsBase = runner.plan.params;
@@ -363,20 +363,29 @@ function* asyncEpoch(runner: StepRunner, control: ControlViews, worker: number, 
     } else {
       runner.gradients(set, count, state.accumulated > 0);
       state.accumulated++;
-      if (state.accumulated >= mailbox.nPush) yield* postPush(runner, i32, mail, state, blocks.grads);
+      if (state.accumulated >= mailbox.nPush) yield* postPush(runner, i32, mail, state, blocks.grads, idle);
       if (++state.sinceFetch >= mailbox.nFetch && !state.fetchPending) postFetch(i32, mail, state, blocks.replicas.length);
     }
     lossSums[worker * maxBatches + Math.floor(first / options.batchSize)]! += loss;
     Atomics.add(i32, Slot.SamplesDone, count);
   }
   if (!mailbox) return;
-  if (state.accumulated > 0) yield* postPush(runner, i32, mail, state, blocks.grads);
+  if (state.accumulated > 0) yield* postPush(runner, i32, mail, state, blocks.grads, idle);
   // The epoch ends once every push of this worker has been applied.
-  yield* waitUntil(mail, Mail.PushDone, Atomics.load(mail, Mail.PushSeq), never);
+  yield* waitMail(mail, Mail.PushDone, Atomics.load(mail, Mail.PushSeq), idle);
   if (state.fetchPending) {
-    yield* waitUntil(mail, Mail.FetchDone, Atomics.load(mail, Mail.FetchSeq), never);
+    yield* waitMail(mail, Mail.FetchDone, Atomics.load(mail, Mail.FetchSeq), idle);
     swapIfFetched(runner, mail, state, blocks.replicas);
   }
+  Atomics.store(mail, Mail.IdleTenthsMs, Math.min(2 ** 31 - 1, Math.round(idle.ms * 10)));
+}
+
+// Waits for a mailbox slot, adding the time blocked to `idle.ms`.
+function* waitMail(mail: Int32Array, index: number, target: number, idle: { ms: number }): Generator<WaitFor, void, void> {
+  if (Atomics.load(mail, index) >= target) return;
+  const from = now();
+  yield* waitUntil(mail, index, target, () => false);
+  idle.ms += now() - from;
 }
 
 // Hands the filling accumulator over (push number n comes from accumulator (n - 1) % 2) and switches to the other
@@ -387,12 +396,13 @@ function* postPush(
   mail: Int32Array,
   state: MailboxState,
   grads: number[],
+  idle: { ms: number },
 ): Generator<WaitFor, void, void> {
   const posted = Atomics.add(mail, Mail.PushSeq, 1) + 1;
   ringDoorbell(i32);
   state.accumulator = posted % 2;
   state.accumulated = 0;
-  yield* waitUntil(mail, Mail.PushDone, posted - 1, () => false);
+  yield* waitMail(mail, Mail.PushDone, posted - 1, idle);
   runner.gradsBase = grads[state.accumulator]!;
 }
 

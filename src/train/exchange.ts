@@ -148,6 +148,12 @@ export interface ParameterOptions {
    * meanwhile). Default false: a worker never waits for a fetch (async, as Downpour SGD).
    */
   waitForReads?: boolean;
+  /**
+   * At most this many of a worker's pushes may be unapplied (handed to the client, not yet resolved) while it goes on
+   * computing; its next hand-over waits for the oldest to be applied (flow control: it bounds how far a worker's
+   * gradients run ahead of the store). Default unbounded: pushes are fire-and-forget, limited only by the client.
+   */
+  maxPushesInFlight?: number;
 }
 
 /** The whole key space, or `range` checked against it. */

@@ -99,6 +99,9 @@ export interface EpochReport {
    *  without a better validation loss); the maxIterations limit; or an abort (the signal, or close() while the
    *  epoch ran), in which case the epoch may be partial: it holds the mini-batches completed before the stop. */
   stop?: EpochStop;
+  /** Async mode with a parameter client: per worker thread (one for threads 0), the seconds of this epoch it was
+   *  blocked waiting for its mailbox (a push or fetch the main thread had not yet served). */
+  idleSeconds?: number[];
   /** Sync mode: work items whose result came from a backup, recomputed by one thread because the thread holding
    *  them was descheduled for far longer than such items take. */
   backups: number;
@@ -177,6 +180,10 @@ export class LocalTrainer {
   /** Async: per worker, the fetch in flight (at most one) and the pushes handed to the client so far. */
   private readonly fetching: (Promise<void> | undefined)[] = [];
   private readonly pushesSent: number[] = [];
+  /** Async: per worker, the pushes the client has applied (resolved), counted like pushesSent. */
+  private readonly pushesApplied: number[] = [];
+  /** ParameterOptions.maxPushesInFlight (Infinity: unbounded). */
+  private readonly maxPushesInFlight: number;
   /** ParameterOptions.waitForReads: fetches are served without blocking the service (see serveMailboxes). */
   private readonly waitForReads: boolean;
   /** Async: the pushes handed over when the client was last told the epoch's work is all taken. */
@@ -217,6 +224,7 @@ export class LocalTrainer {
     this.exchange = hooks.exchange ?? new LocalExchange();
     this.client = hooks.parameters?.client;
     this.waitForReads = hooks.parameters?.waitForReads === true;
+    this.maxPushesInFlight = hooks.parameters?.maxPushesInFlight ?? Number.POSITIVE_INFINITY;
     this.combinedLoss = new Float64Array(buffers.maxBatches);
     this.governor = options.mode === "sync" && options.threads > 1 ? new ParticipationGovernor(options.threads) : undefined;
     // Fresh views at each call (a view of WASM memory detaches when it grows).
@@ -447,11 +455,18 @@ export class LocalTrainer {
       seconds,
       samplesPerSecond: seen / seconds,
       ...validated,
+      ...(this.client ? { idleSeconds: this.idleSeconds() } : {}),
       backups: Atomics.load(i32, Slot.Backups),
     };
     const stop = aborted ? "aborted" : this.stopAfterEpoch(validated?.validation);
     if (stop) report.stop = stop;
     return report;
+  }
+
+  // Async with a client: the epoch's time each worker was blocked on its mailbox, in seconds.
+  private idleSeconds(): number[] {
+    const { mail } = this.control;
+    return this.plan.blocks.map((_, w) => Atomics.load(mail, w * Mail.Size + Mail.IdleTenthsMs) / 10_000);
   }
 
   // The validation set's evaluation and the time it took (undefined without a validation set).
@@ -506,7 +521,7 @@ export class LocalTrainer {
         // flight complete on the event loop too: let it run before looking again.
         const fetch = this.fetching.find((f) => f !== undefined);
         if (fetch) await fetch.catch(() => undefined);
-        else if (this.waitForReads && Atomics.load(r.value.view, r.value.index) < r.value.target) await yieldToIO();
+        else if ((this.waitForReads || Number.isFinite(this.maxPushesInFlight)) && Atomics.load(r.value.view, r.value.index) < r.value.target) await yieldToIO();
         continue;
       }
       const now = performance.now();
@@ -663,10 +678,13 @@ export class LocalTrainer {
     const at = w * Mail.Size;
     const blocks = this.plan.blocks[w]!;
     let sent = this.pushesSent[w] ?? Atomics.load(mail, at + Mail.PushDone);
+    this.pushesApplied[w] ??= sent;
     for (let n = sent + 1; n <= Atomics.load(mail, at + Mail.PushSeq); n++) {
       // The client copies the gradient before push() returns, so the accumulator is free at once; the push stays in
-      // flight (several may) while the next ones and the fetches are served. drainPushes() awaits them.
-      this.track(client.push(this.view(blocks.grads[(n - 1) % 2]!), undefined, { worker: w, seq: n }));
+      // flight (several may, up to maxPushesInFlight) while the next ones and the fetches are served. drainPushes()
+      // awaits them.
+      const push = client.push(this.view(blocks.grads[(n - 1) % 2]!), undefined, { worker: w, seq: n });
+      this.track(Number.isFinite(this.maxPushesInFlight) ? push.then(() => this.pushApplied(w)) : push);
       sent = n;
     }
     this.pushesSent[w] = sent;
@@ -676,13 +694,24 @@ export class LocalTrainer {
     if (!(reading && this.waitForReads)) this.acknowledgePushes(w);
   }
 
+  // A worker posting push n goes on once PushDone >= n - 1: with maxPushesInFlight K, PushDone stays K - 1 beyond the
+  // pushes applied, so at most K of its pushes are unapplied while it computes.
   private acknowledgePushes(w: number): void {
     const { mail } = this.control;
     const at = w * Mail.Size;
-    const sent = this.pushesSent[w] ?? 0;
+    const sent = Math.min(this.pushesSent[w] ?? 0, (this.pushesApplied[w] ?? 0) + this.maxPushesInFlight - 1);
     if (Atomics.load(mail, at + Mail.PushDone) >= sent) return;
     Atomics.store(mail, at + Mail.PushDone, sent);
     Atomics.notify(mail, at + Mail.PushDone);
+  }
+
+  private pushApplied(w: number): void {
+    this.pushesApplied[w] = (this.pushesApplied[w] ?? 0) + 1;
+    const { mail } = this.control;
+    const at = w * Mail.Size;
+    const reading = Atomics.load(mail, at + Mail.FetchDone) < Atomics.load(mail, at + Mail.FetchSeq);
+    if (!(reading && this.waitForReads)) this.acknowledgePushes(w);
+    ringDoorbell(this.control.i32);
   }
 
   private serveFetch(client: ParameterClient, w: number): void {
@@ -893,7 +922,7 @@ function checkSeam(options: ResolvedTrainOptions, hooks: TrainerHooks): void {
     throw new TrainOptionsError(`a gradient exchange needs mode "sync"; mode is "${options.mode}"`);
   if (hooks.parameters && options.mode !== "async")
     throw new TrainOptionsError(`a parameter client needs mode "async"; mode is "${options.mode}"`);
-  for (const field of ["nFetch", "nPush"] as const) {
+  for (const field of ["nFetch", "nPush", "maxPushesInFlight"] as const) {
     const n = hooks.parameters?.[field];
     if (n !== undefined && !(Number.isInteger(n) && n >= 1))
       throw new TrainOptionsError(`parameters.${field} must be a positive integer, got ${JSON.stringify(n)}`);

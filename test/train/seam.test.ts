@@ -9,6 +9,7 @@ import { syntheticClassification } from "../../src/data/synthetic.js";
 import { Network } from "../../src/model/network.js";
 import type { NetworkSpec } from "../../src/model/spec.js";
 import { evaluate } from "../../src/train/evaluate.js";
+import type { ParameterClient } from "../../src/train/exchange.js";
 import { MemoryExchangeGroup, MemoryParameterStore } from "../../src/train/memory-exchange.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { LocalTrainer } from "../../src/train/trainer.js";
@@ -146,6 +147,56 @@ describe("the training seam", () => {
     store.dispose();
     network.dispose();
   });
+
+  // The store's pushes, each applied 3 ms later; `most` counts a worker's pushes handed over and not yet applied.
+  function slowClient(store: MemoryParameterStore): { client: ParameterClient; most: () => number } {
+    const inFlight = new Map<number, number>();
+    let most = 0;
+    const client: ParameterClient = {
+      keys: store.keys,
+      pull: (into, range) => store.pull(into, range),
+      push: async (grads, range, from) => {
+        const worker = from?.worker ?? -1;
+        inFlight.set(worker, (inFlight.get(worker) ?? 0) + 1);
+        most = Math.max(most, inFlight.get(worker)!);
+        const copy = grads.slice();
+        await new Promise((resolve) => setTimeout(resolve, 3));
+        const version = await store.push(copy, range, from);
+        inFlight.set(worker, inFlight.get(worker)! - 1);
+        return version;
+      },
+    };
+    return { client, most: () => most };
+  }
+
+  for (const threads of [2, 0]) {
+    test(`maxPushesInFlight 1 (${threads} threads): a worker computes with at most one unapplied push (unbounded: many); idle time is reported`, { timeout: 60_000 }, async () => {
+      const kernels = await Kernels.load({ shared: true });
+      const network = Network.create(kernels, SPEC);
+      const options: TrainOptions = { mode: "async", threads, epochs: 2, batchSize: 50, portion: 10 };
+      const most: Record<string, number> = {};
+      for (const cap of [1, undefined]) {
+        const store = MemoryParameterStore.create(network, options);
+        const slow = slowClient(store);
+        const trainer = await LocalTrainer.create(network, train, options, { parameters: { client: slow.client, maxPushesInFlight: cap } });
+        const reports = await trainer.train();
+        await trainer.close();
+        most[String(cap)] = slow.most();
+        assert.equal(store.version, reports.length * Math.ceil(train.size / 10), "every portion's push was applied once");
+        for (const report of reports) {
+          assert.equal(report.idleSeconds?.length, Math.max(1, threads));
+          assert.ok(report.idleSeconds!.every((s) => s >= 0 && s <= report.seconds), `idle seconds ${report.idleSeconds} of ${report.seconds}`);
+          if (cap === 1) assert.ok(report.idleSeconds!.some((s) => s > 0), "a worker held back by its pushes was idle");
+        }
+        store.dispose();
+      }
+      // Handed over while the worker waits for the one before: at most 2 at the client, and more without the cap.
+      assert.ok(most["1"]! <= 2, `with the cap a worker had ${most["1"]} pushes at the client`);
+      assert.ok(most.undefined! > 2, `without the cap a worker had only ${most.undefined} pushes at the client`);
+      await assert.rejects(LocalTrainer.create(network, train, options, { parameters: { client: slowClient(MemoryParameterStore.create(network)).client, maxPushesInFlight: 0 } }), /parameters.maxPushesInFlight must be a positive integer/);
+      network.dispose();
+    });
+  }
 
   test("the seam's options are checked: exchange needs sync, a parameter client needs async, counts are positive", { timeout: 30_000 }, async () => {
     const kernels = await Kernels.load({ shared: true });
