@@ -147,6 +147,8 @@ export interface ShardStats {
   bytesIn: number;
   /** Bytes sent (message bodies of every reply). */
   bytesOut: number;
+  /** Updates per second between the first and the last update applied (0 before two updates). */
+  updatesPerSecond: number;
   /** The learning rate the next update would use. */
   learningRate: number;
 }
@@ -197,6 +199,9 @@ export class ParameterShard {
   #version = 0;
   #epoch = 0;
   #closed = false;
+  /** performance.now() at the first and the latest update applied. */
+  #firstUpdateAt = 0;
+  #lastUpdateAt = 0;
   readonly #stats = { pushes: 0, deduped: 0, refused: 0, pulls: 0, waitedReads: 0, bytesIn: 0, bytesOut: 0 };
   readonly #applied = new Map<number, Applied>();
   /** Per worker that pushed: its clock, the pushes applied from it (retries counted once). */
@@ -296,7 +301,9 @@ export class ParameterShard {
 
   /** A snapshot of the counters. */
   get stats(): ShardStats {
-    return { updates: this.#version, ...this.#stats, learningRate: this.learningRate() };
+    const span = (this.#lastUpdateAt - this.#firstUpdateAt) / 1000;
+    const updatesPerSecond = this.#version > 1 && span > 0 ? (this.#version - 1) / span : 0;
+    return { updates: this.#version, ...this.#stats, updatesPerSecond, learningRate: this.learningRate() };
   }
 
   /** A copy of this shard's parameters (its range, in key order). */
@@ -416,6 +423,8 @@ export class ParameterShard {
         this.record(meta.worker, meta.seq!);
         if (meta.epoch !== undefined && meta.epoch > this.#epoch) this.#epoch = meta.epoch;
         this.apply(meta.begin, meta.end, entry.slab);
+        this.#lastUpdateAt = performance.now();
+        if (this.#version === 1) this.#firstUpdateAt = this.#lastUpdateAt;
         this.#clocks.set(meta.worker, (this.#clocks.get(meta.worker) ?? 0) + 1);
         this.#idle.delete(meta.worker);
       }

@@ -173,12 +173,20 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     assert.deepEqual(JSON.parse(readFileSync(join(dir, "async-metrics.json"), "utf8")), JSON.parse(run.stdout), "--metrics holds what --json prints");
     assert.ok(local >= 0.85, `local async ${local}`);
     assert.ok(accuracy >= 0.85, `Downpour ${accuracy} (local async ${local})`);
-    const result = JSON.parse(run.stdout) as { rows: { pushes: number }[]; shards: { shard: number; stats: { updates: number; refused: number } }[] };
+    const result = JSON.parse(run.stdout) as {
+      rows: { pushes: number; idleSeconds: number[] }[];
+      shards: { shard: number; stats: { updates: number; refused: number; updatesPerSecond: number } }[];
+    };
     const pushes = result.rows.reduce((n, r) => n + r.pushes, 0);
     assert.deepEqual(result.shards.map((s) => s.shard), [0, 1]);
     for (const shard of result.shards) {
       assert.equal(shard.stats.updates, pushes, "every push applied once on each shard");
       assert.equal(shard.stats.refused, 0);
+      assert.ok(shard.stats.updatesPerSecond > 0, "updates/s per shard");
+    }
+    for (const row of result.rows) {
+      assert.equal(row.idleSeconds.length, 1, "one worker thread per peer");
+      assert.ok(row.idleSeconds.every((s) => Number.isFinite(s) && s >= 0), `idle seconds ${row.idleSeconds}`);
     }
   });
 

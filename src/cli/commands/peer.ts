@@ -56,6 +56,8 @@ export interface PeerRow {
   consistency?: string;
   bound?: number;
   clockStaleness?: StalenessSummary;
+  /** Async: per worker thread, the seconds it was blocked on its pushes and pulls, over every epoch. */
+  idleSeconds?: number[];
 }
 
 /** What a peer run produced. */
@@ -160,9 +162,19 @@ async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ rep
       pulls: result.client.pulls,
       staleness: result.staleness.max,
       stalenessHistogram: result.staleness,
+      idleSeconds: idleOf(result.reports),
       ...(result.bound === undefined ? {} : { consistency: result.consistency, bound: result.bound, clockStaleness: result.clockStaleness }),
     },
   };
+}
+
+/** Per worker thread: its idle seconds summed over the epochs. */
+function idleOf(reports: EpochReport[]): number[] {
+  const sum: number[] = [];
+  for (const r of reports) r.idleSeconds?.forEach((s, w) => {
+    sum[w] = (sum[w] ?? 0) + s;
+  });
+  return sum;
 }
 
 function meanRate(reports: EpochReport[]): number {

@@ -87,7 +87,8 @@ function untilInterrupted(io: CliIO): Promise<void> {
 /** "shard 0 of 2: 4,080 updates (12 deduplicated), 3,100 pulls; 10.2 MB in, 11.0 MB out". */
 export function shardLine(r: PsResult): string {
   const s = r.stats;
-  return `shard ${r.shard} of ${r.shards}: ${s.updates.toLocaleString("en-US")} updates (${s.deduped} deduplicated, ${s.refused} refused), ${s.pulls.toLocaleString("en-US")} pulls; ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesOut)} out`;
+  const rate = s.updatesPerSecond > 0 ? ` (${Math.round(s.updatesPerSecond).toLocaleString("en-US")} updates/s)` : "";
+  return `shard ${r.shard} of ${r.shards}: ${s.updates.toLocaleString("en-US")} updates${rate}, ${s.deduped} deduplicated, ${s.refused} refused, ${s.pulls.toLocaleString("en-US")} pulls; ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesOut)} out`;
 }
 
 /** Adds `ps` to the program. */
