@@ -10,9 +10,10 @@ import { fileURLToPath } from "node:url";
 import { createInbox, type Msg, type NatsConnection } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { chunkBytesFor } from "../../src/cluster/chunks.js";
-import { startDownpourShard, trainDownpour } from "../../src/cluster/downpour-training.js";
+import { type Consistency, startDownpourShard, trainDownpour } from "../../src/cluster/downpour-training.js";
 import { ShardedParameterClient, type ParameterClientStats, type ShardVersion } from "../../src/cluster/ps-client.js";
 import { ParameterShard, type ShardStats } from "../../src/cluster/ps-shard.js";
+import type { StalenessSummary } from "../../src/cluster/staleness.js";
 import { PS_HEADER_ROOM_BYTES } from "../../src/cluster/ps-protocol.js";
 import { take, type Dataset } from "../../src/data/dataset.js";
 import { loadDigits } from "../../src/data/digits.js";
@@ -69,6 +70,11 @@ export interface JobRecipe {
   train: TrainOptions;
   nFetch: number;
   nPush: number;
+  /** The job's consistency and ssp staleness bound (default async). */
+  consistency?: Consistency;
+  staleness?: number;
+  /** Flow control of each task's pushes (trainDownpour's maxPushesInFlight; default unbounded). */
+  maxPushesInFlight?: number;
   /** Validation accuracy at which the tasks stop (every task is told when one reaches it); 0: train every epoch. */
   target: number;
 }
@@ -163,6 +169,8 @@ export interface TaskReply {
   /** client.staleness() just before each push (what the client knew): mean and max. */
   knownMean: number;
   knownMax: number;
+  /** ssp/bsp: the reader's clock minus the slowest active worker's clock at each bounded read (trainDownpour's). */
+  clockStaleness: StalenessSummary;
   /** Time of the fit (since "go"), and the job's end (barrier and final pull included). */
   fitSeconds: number;
   totalSeconds: number;
@@ -471,7 +479,7 @@ async function runDownpourShard(r: DownpourShardRequest): Promise<void> {
   const nc = await connect({ servers: r.url, timeout: 5_000 });
   const shard = await startDownpourShard({
     job: r.job, shard: r.shard, shards: r.shards, tasks: r.tasks, model, data: train, train: r.recipe.train,
-    nFetch: r.recipe.nFetch, nPush: r.recipe.nPush, connection: nc,
+    nFetch: r.recipe.nFetch, nPush: r.recipe.nPush, consistency: r.recipe.consistency, staleness: r.recipe.staleness, connection: nc,
   });
   await serveShard(shard, nc);
   model.dispose();
@@ -543,8 +551,8 @@ async function runDownpourTask(r: DownpourTaskRequest): Promise<void> {
   let fitEnd = 0;
   const result = await trainDownpour({
     job: r.job, tasks: r.tasks, shards: r.shards, index: r.index, name: `task-${r.index}`, connection: nc, model, data: train,
-    train: r.recipe.train, nFetch: r.recipe.nFetch, nPush: r.recipe.nPush,
-    hooks: { ...(r.validate ? { validation: test } : {}), signal: abort.signal, onEpoch: (report) => { onEpoch(report); fitEnd = performance.now(); } },
+    train: r.recipe.train, nFetch: r.recipe.nFetch, nPush: r.recipe.nPush, consistency: r.recipe.consistency, staleness: r.recipe.staleness,
+    maxPushesInFlight: r.recipe.maxPushesInFlight, hooks: { ...(r.validate ? { validation: test } : {}), signal: abort.signal, onEpoch: (report) => { onEpoch(report); fitEnd = performance.now(); } },
     bsp: { joinTimeoutMs: 60_000, barrierTimeoutMs: 300_000 }, client: { requestTimeoutMs: 30_000, connectTimeoutMs: 60_000 },
   });
   const totalSeconds = (performance.now() - t0) / 1000;
@@ -554,7 +562,7 @@ async function runDownpourTask(r: DownpourTaskRequest): Promise<void> {
   const reply: TaskReply = {
     index: r.index, epochs, client: result.client, versions: result.versions, push: latencyOf(seen.push), pull: latencyOf(seen.pull),
     staleness: histogram, stalenessMean: mean(seen.staleness), stalenessMax: Math.max(0, ...seen.staleness), knownMean: mean(seen.known), knownMax: Math.max(0, ...seen.known),
-    fitSeconds: (fitEnd - t0) / 1000, totalSeconds, finalAccuracy: r.validate ? (model.evaluate(test).accuracy ?? null) : null,
+    clockStaleness: result.clockStaleness, fitSeconds: (fitEnd - t0) / 1000, totalSeconds, finalAccuracy: r.validate ? (model.evaluate(test).accuracy ?? null) : null,
     cpuMs: cpuMs(cpu0), rssMB: Math.round(process.memoryUsage().rss / 1e6),
   };
   model.dispose();

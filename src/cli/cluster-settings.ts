@@ -49,6 +49,8 @@ export interface JobSettings {
   /** Async: portions between a worker's pulls, and portions it sums before a push. */
   nFetch?: number;
   nPush?: number;
+  /** Async: task groups; a group's peers combine gradients synchronously and push to the shards as one replica. */
+  groups?: number;
   /** Async: mini-batches task 0 trains alone before the others begin (DistBelief's warm start). */
   warmStart?: number;
   /** Async: how fresh reads are: async (eventual), ssp (bounded by `staleness` clocks) or bsp (every round). */
@@ -102,6 +104,8 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
     help: "async: portions a worker computes between pulls of fresh parameters" },
   { key: "nPush", flag: "--n-push <portions>", type: "integer", group: "Cluster", scope: "cluster", shown: "1",
     help: "async: portions whose gradients a worker sums before pushing them" },
+  { key: "groups", flag: "--groups <G>", type: "integer", group: "Cluster", scope: "cluster", shown: "none: each peer is its own replica",
+    help: "async: split the peers into G groups (peer i in group i mod G); a group combines its gradients synchronously and pushes to the shards as one replica (Apache Horn's hybrid)" },
   { key: "warmStart", flag: "--warm-start <batches>", type: "integer", group: "Cluster", scope: "cluster", shown: "0",
     help: "async: mini-batches peer 0 trains alone against the shards before the others begin (DistBelief's warm start)" },
   { key: "consistency", flag: "--consistency <mode>", type: "choice", choices: ["async", "ssp", "bsp"], group: "Cluster", scope: "cluster", shown: "async",
@@ -158,6 +162,8 @@ export interface CheckedJob {
   nFetch: number;
   nPush: number;
   warmStart: number;
+  /** Async task groups (undefined: none, each peer its own replica). */
+  groups?: number;
   consistency: "async" | "ssp" | "bsp";
   staleness?: number;
   joinTimeoutMs?: number;
@@ -221,8 +227,9 @@ export function checkJobSettings(settings: TrainSettingsLike, sources: Sources, 
   if (settings.staleness !== undefined && (!Number.isInteger(settings.staleness) || settings.staleness < 0)) {
     throw new CliError(`${name("staleness", "--staleness")} must be an integer >= 0 (clocks), got ${settings.staleness}`);
   }
+  const groups = checkGroupSettings(settings, sources, { mode, peers, consistency, warmStart, nPush }, defaultBatch);
   return {
-    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart, consistency, staleness: settings.staleness,
+    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart, groups, consistency, staleness: settings.staleness,
     joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")),
     peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")),
   };
@@ -249,6 +256,30 @@ function positive(value: number | undefined, flag: string, what: string): number
 }
 
 /** The global mini-batch of a sync job is cut evenly between the peers. */
+/** --groups: async only, dividing --peers, with a batch each group's peers share equally; not with ssp, bsp, warm start or --n-push. */
+function checkGroupSettings(
+  settings: TrainSettingsLike,
+  sources: Sources,
+  job: { mode: string; peers: number; consistency: string; warmStart: number; nPush: number },
+  defaultBatch: number,
+): number | undefined {
+  const groups = settings.groups;
+  if (groups === undefined) return undefined;
+  const flag = sources.groups ?? "--groups";
+  if (job.mode !== "async") throw new CliError(`${flag} is for --mode async (groups push to parameter-server shards)`);
+  if (!Number.isInteger(groups) || groups < 1 || groups > job.peers || job.peers % groups !== 0) {
+    throw new CliError(`${flag} must be an integer in [1, ${job.peers}] dividing --peers ${job.peers} (groups of equal size), got ${groups}`);
+  }
+  const clash = job.consistency !== "async" ? "--consistency ssp or bsp" : job.warmStart > 0 ? "--warm-start" : job.nPush > 1 ? "--n-push above 1" : undefined;
+  if (clash) throw new CliError(`${flag} does not go with ${clash}: each group pushes its combined gradient every mini-batch, asynchronously`);
+  const size = job.peers / groups;
+  const batch = settings.batchSize ?? settings.train?.batchSize ?? defaultBatch;
+  if (batch % size !== 0) {
+    throw new CliError(`${sources.batchSize ?? sources["train.batchSize"] ?? "--batch-size"} ${batch} is a group's mini-batch and must be a multiple of its ${size} peers (--peers ${job.peers} / ${flag} ${groups})`);
+  }
+  return groups;
+}
+
 function checkGlobalBatch(settings: TrainSettingsLike, sources: Sources, peers: number, defaultBatch: number): void {
   const batch = settings.batchSize ?? settings.train?.batchSize ?? defaultBatch;
   if (batch % peers === 0) return;

@@ -38,4 +38,11 @@ export {
   CONSISTENCIES, DOWNPOUR_DEFAULTS, downpourSpecHash, readBound, startDownpourShard, trainDownpour, WORKERS_PER_TASK,
   type Consistency, type DownpourOptions, type DownpourResult, type DownpourShardOptions,
 } from "./downpour-training.js";
+export {
+  checkGroups, groupJobId, groupsSpecHash, memberTrainOptions, taskGroup, trainDownpourGroups,
+  type DownpourGroupsOptions, type DownpourGroupsResult,
+} from "./downpour-groups.js";
+export {
+  REPLICA_EXCHANGE_DEFAULTS, ReplicaExchange, type GroupExchange, type ReplicaExchangeOptions, type ReplicaPull, type ReplicaStats,
+} from "./replica-exchange.js";
 export { StalenessHistogram, stalenessText, type StalenessBucket, type StalenessSummary } from "./staleness.js";

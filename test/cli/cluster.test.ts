@@ -190,6 +190,21 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     }
   });
 
+  test("ssp, s = 4: 2 peers against 1 shard train the MNIST subset to the threshold of local async training; no read exceeds the bound", TIMEOUT, async () => {
+    await writeMnistSubset();
+    const run = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "1", "--consistency", "ssp", "--staleness", "4",
+      "--data", "mnist-train.csv", "--test-data", "mnist-test.csv", "--classes", "10", "--hidden", "64", "--epochs", "8", "--portion", "16",
+      "--optimizer", "adagrad", "--learning-rate", "0.05", "--seed", "3", "--json", "--quiet", "--no-save", "--no-curves"]);
+    const accuracy = finalAccuracy(run);
+    assert.ok(accuracy >= 0.85, `ssp ${accuracy}`);
+    const rows = (JSON.parse(run.stdout) as { rows: { bound: number; clockStaleness: { samples: number; max: number } }[] }).rows;
+    for (const row of rows) {
+      assert.equal(row.bound, 4);
+      assert.ok(row.clockStaleness.samples > 0, "reads were sampled");
+      assert.ok(row.clockStaleness.max <= 4, `a read at staleness ${row.clockStaleness.max}`);
+    }
+  });
+
   test("--consistency ssp --staleness 3: no read exceeds the bound (from the clocks); Pima reaches the threshold", TIMEOUT, async () => {
     const run = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "2", "--consistency", "ssp", "--staleness", "3", "--threads", "2", "--oversubscribe",
       "--data", pima, "--model", "logistic", "--epochs", "40", "--batch-size", "30", "--portion", "10", "--optimizer", "adagrad", "--learning-rate", "0.5", "--json", "--no-save", "--no-curves"]);
@@ -199,6 +214,30 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
       assert.equal(row.bound, 3);
       assert.ok(row.clockStaleness.samples > 0, "reads were sampled");
       assert.ok(row.clockStaleness.max <= 3, `a read at staleness ${row.clockStaleness.max}`);
+    }
+  });
+
+  test("--groups 2: 4 peers in 2 task groups (allreduce inside, async to the shards) train Pima to the threshold; one pushing replica per group", TIMEOUT, async () => {
+    const recipe = ["--data", pima, "--model", "logistic", "--epochs", "40", "--batch-size", "30", "--portion", "10", "--optimizer", "adagrad", "--learning-rate", "0.5",
+      "--json", "--quiet", "--no-save", "--no-curves"];
+    const local = finalAccuracy(await downpour(["train", "--threads", "1", ...recipe]));
+    const run = await downpour(["cluster", "--peers", "4", "--groups", "2", "--mode", "async", "--shards", "2", ...recipe]);
+    assert.ok(local >= 0.65, `local ${local}`);
+    assert.ok(finalAccuracy(run) >= local - 0.03, `groups ${finalAccuracy(run)}, local training ${local}`);
+    const result = JSON.parse(run.stdout) as { rows: { index: number; group: number; groupSize: number; pushes: number }[]; shards: { stats: { updates: number } }[] };
+    assert.deepEqual(result.rows.map((r) => r.group), [0, 1, 0, 1], "peer i is in group i mod 2");
+    assert.ok(result.rows.every((r) => r.groupSize === 2));
+    const pushes = result.rows.reduce((n, r) => n + r.pushes, 0);
+    assert.ok(result.rows.filter((r) => r.pushes > 0).map((r) => r.index).every((i) => i < 2), "only the groups' leaders (peers 0 and 1) push");
+    for (const shard of result.shards) assert.equal(shard.stats.updates, pushes, "every group push applied once on each shard");
+    for (const [args, expected] of [
+      [["--groups", "3"], /--groups must be an integer in \[1, 4\] dividing --peers 4/],
+      [["--groups", "2", "--consistency", "ssp"], /--groups does not go with --consistency ssp/],
+      [["--groups", "2", "--batch-size", "31"], /--batch-size 31 is a group's mini-batch and must be a multiple of its 2 peers/],
+    ] as [string[], RegExp][]) {
+      const bad = await downpour(["cluster", "--peers", "4", "--mode", "async", "--shards", "1", "--data", pima, ...args], 20_000);
+      assert.equal(bad.code, 1, `${args.join(" ")}: ${bad.stderr}`);
+      assert.match(bad.stderr, expected, args.join(" "));
     }
   });
 

@@ -228,20 +228,22 @@ function checkExits(exits: PeerExit[], what = "peer"): void {
 }
 
 function describeJob(job: CheckedJob): string {
-  return job.mode === "async" ? `, async against ${job.shards} parameter-server shard process${job.shards === 1 ? "" : "es"}` : "";
+  const groups = job.groups === undefined ? "" : ` in ${job.groups} task group${job.groups === 1 ? "" : "s"}`;
+  return job.mode === "async" ? `, async${groups} against ${job.shards} parameter-server shard process${job.shards === 1 ? "" : "es"}` : "";
 }
 
 /** The per-peer table: samples/s, bytes, then supersteps and time waiting and combining (sync) or pushes, pulls,
  *  the last pull's staleness in updates and each worker thread's idle seconds (async). */
 export function peerTable(rows: readonly PeerRow[]): string {
   const async = rows.some((r) => r.pushes !== undefined);
-  const header = ["peer", "name", "samples/s", "sent", "received", ...(async ? ["pushes", "pulls", "max staleness", "idle s"] : ["supersteps", "waiting s", "combining s"])];
+  const grouped = rows.some((r) => r.group !== undefined);
+  const header = ["peer", "name", ...(grouped ? ["group"] : []), "samples/s", "sent", "received", ...(async ? ["pushes", "pulls", "max staleness", "idle s"] : ["supersteps", "waiting s", "combining s"])];
   const body = rows.map((r) => [
-    String(r.index), r.name, Math.round(r.samplesPerSecond).toLocaleString("en-US"), megabytes(r.bytesSent), megabytes(r.bytesReceived),
+    String(r.index), r.name, ...(grouped ? [String(r.group ?? "-")] : []), Math.round(r.samplesPerSecond).toLocaleString("en-US"), megabytes(r.bytesSent), megabytes(r.bytesReceived),
     ...(async ? [String(r.pushes ?? 0), String(r.pulls ?? 0), String(r.staleness ?? 0), (r.idleSeconds ?? []).map((s) => s.toFixed(1)).join(" / ") || "-"] : [String(r.supersteps), r.waitSeconds.toFixed(1), r.combineSeconds.toFixed(1)]),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
-  const line = (cells: string[]) => cells.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd();
+  const line = (cells: string[]) => cells.map((cell, c) => (c < (grouped ? 3 : 2) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd();
   return [line(header), ...body.map(line)].join("\n");
 }
 

@@ -8,6 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { type Command, Option } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
 import type { ExchangeStats } from "../../cluster/gradient-exchange.js";
+import { trainDownpourGroups } from "../../cluster/downpour-groups.js";
 import { trainDownpour } from "../../cluster/downpour-training.js";
 import type { StalenessSummary } from "../../cluster/staleness.js";
 import { trainPeer } from "../../cluster/peer-training.js";
@@ -56,6 +57,9 @@ export interface PeerRow {
   consistency?: string;
   bound?: number;
   clockStaleness?: StalenessSummary;
+  /** Async with --groups: the peer's task group and the group's size. */
+  group?: number;
+  groupSize?: number;
   /** Async: per worker thread, the seconds it was blocked on its pushes and pulls, over every epoch. */
   idleSeconds?: number[];
 }
@@ -147,7 +151,10 @@ async function trainSync(common: CommonOptions, job: CheckedJob, settings: Resol
 
 /** Downpour SGD: the worker threads pull from and push to the job's shards. */
 async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ reports: EpochReport[]; row: PeerRow }> {
-  const result = await trainDownpour({ ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness });
+  const options = { ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness };
+  const grouped = job.groups === undefined ? undefined : await trainDownpourGroups({ ...options, groups: job.groups });
+  const result = grouped ?? (await trainDownpour(options));
+  const group = grouped ? { group: grouped.group.index, groupSize: grouped.group.size } : {};
   return {
     reports: result.reports,
     row: {
@@ -163,6 +170,7 @@ async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ rep
       staleness: result.staleness.max,
       stalenessHistogram: result.staleness,
       idleSeconds: idleOf(result.reports),
+      ...group,
       ...(result.bound === undefined ? {} : { consistency: result.consistency, bound: result.bound, clockStaleness: result.clockStaleness }),
     },
   };
