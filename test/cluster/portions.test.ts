@@ -186,6 +186,23 @@ describe("portions across processes over NATS (tasks and shards in one process)"
       `backups ${q.backupsIssued} (won ${q.backupsWon}), duplicates ${q.duplicates}, pushes dropped ${portions.shard.stats.deduped}, ms per unit ${portions.results.map((r) => r.msPerUnit.toFixed(1))}`);
   });
 
+  test("options portions cannot run are refused by name before joining: threads > 1, ssp and bsp, a split", TIMEOUT, async () => {
+    const [nc] = await open(1);
+    const { train: data } = await pima();
+    const m = await model();
+    try {
+      const base = { job: "portions-options", tasks: 1, shards: 1, connection: nc!, model: m, data, train: TRAIN };
+      const refused = (pattern: RegExp) => (e: Error) => e.name === "InvalidArgumentError" && pattern.test(e.message);
+      await assert.rejects(trainDownpourPortions({ ...base, train: { ...TRAIN, threads: 2 } }), refused(/train\.threads must be 0 or 1/));
+      await assert.rejects(trainDownpourPortions({ ...base, consistency: "ssp" }), refused(/consistency must be "async".*"ssp"/));
+      await assert.rejects(trainDownpourPortions({ ...base, consistency: "bsp" }), refused(/consistency must be "async".*"bsp"/));
+      await assert.rejects(trainDownpourPortions({ ...base, split: "contiguous" } as never), refused(/split must be absent/));
+      await assert.rejects(trainDownpourPortions({ ...base, portions: { unitRows: 0 } }), refused(/portions\.unitRows/));
+    } finally {
+      m.dispose();
+    }
+  });
+
   test("bad requests to the portion queue are refused naming the field; the queue's state is unchanged", TIMEOUT, async () => {
     const [nc] = await open(1);
     const job = "portions-bad";
