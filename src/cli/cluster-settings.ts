@@ -49,6 +49,8 @@ export interface JobSettings {
   /** Async: portions between a worker's pulls, and portions it sums before a push. */
   nFetch?: number;
   nPush?: number;
+  /** Async: rows per work unit shared across the peers through a queue (portions with backup tasks). */
+  portions?: number;
   /** Async: task groups; a group's peers combine gradients synchronously and push to the shards as one replica. */
   groups?: number;
   /** Async: mini-batches task 0 trains alone before the others begin (DistBelief's warm start). */
@@ -104,6 +106,8 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
     help: "async: portions a worker computes between pulls of fresh parameters" },
   { key: "nPush", flag: "--n-push <portions>", type: "integer", group: "Cluster", scope: "cluster", shown: "1",
     help: "async: portions whose gradients a worker sums before pushing them" },
+  { key: "portions", flag: "--portions <rows>", type: "integer", group: "Cluster", scope: "cluster", shown: "none: fixed splits",
+    help: "async: the peers take units of this many rows from a queue served by peer 0 (faster peers do more; near an epoch's end an idle peer backs up a unit still out, the first result counts); one thread per peer" },
   { key: "groups", flag: "--groups <G>", type: "integer", group: "Cluster", scope: "cluster", shown: "none: each peer is its own replica",
     help: "async: split the peers into G groups (peer i in group i mod G); a group combines its gradients synchronously and pushes to the shards as one replica (Apache Horn's hybrid)" },
   { key: "warmStart", flag: "--warm-start <batches>", type: "integer", group: "Cluster", scope: "cluster", shown: "0",
@@ -164,6 +168,8 @@ export interface CheckedJob {
   warmStart: number;
   /** Async task groups (undefined: none, each peer its own replica). */
   groups?: number;
+  /** Async: rows per work unit taken from the job's queue (undefined: fixed splits). */
+  portions?: number;
   consistency: "async" | "ssp" | "bsp";
   staleness?: number;
   joinTimeoutMs?: number;
@@ -180,13 +186,14 @@ const NOT_IN_CLUSTER: readonly { key: keyof TrainSettingsLike; why: string }[] =
 
 /** The subset of TrainSettings these checks read (kept structural to avoid an import cycle). */
 interface TrainSettingsLike extends ClusterSettings {
+  threads?: number;
   resume?: string;
   checkpointEvery?: number;
   checkpoint?: string;
   saveBest?: boolean;
   mode?: string;
   batchSize?: number;
-  train?: { batchSize?: number; mode?: string };
+  train?: { batchSize?: number; mode?: string; threads?: number };
 }
 
 type Sources = Partial<Record<string, string>>;
@@ -228,8 +235,9 @@ export function checkJobSettings(settings: TrainSettingsLike, sources: Sources, 
     throw new CliError(`${name("staleness", "--staleness")} must be an integer >= 0 (clocks), got ${settings.staleness}`);
   }
   const groups = checkGroupSettings(settings, sources, { mode, peers, consistency, warmStart, nPush }, defaultBatch);
+  const portions = checkPortionSettings(settings, sources, { mode, consistency, warmStart, groups });
   return {
-    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart, groups, consistency, staleness: settings.staleness,
+    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart, groups, portions, consistency, staleness: settings.staleness,
     joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")),
     peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")),
   };
@@ -256,6 +264,26 @@ function positive(value: number | undefined, flag: string, what: string): number
 }
 
 /** The global mini-batch of a sync job is cut evenly between the peers. */
+/** --portions: async consistency only, one thread per peer, not with --warm-start, --groups or --split. */
+function checkPortionSettings(
+  settings: TrainSettingsLike,
+  sources: Sources,
+  job: { mode: string; consistency: string; warmStart: number; groups: number | undefined },
+): number | undefined {
+  const rows = settings.portions;
+  if (rows === undefined) return undefined;
+  const flag = sources.portions ?? "--portions";
+  if (job.mode !== "async") throw new CliError(`${flag} is for --mode async (the peers' units push to parameter-server shards)`);
+  if (!Number.isInteger(rows) || rows < 1) throw new CliError(`${flag} must be a positive integer (rows per unit), got ${rows}`);
+  const threads = settings.threads ?? settings.train?.threads;
+  const clash =
+    job.consistency !== "async" ? "--consistency ssp or bsp" : job.warmStart > 0 ? "--warm-start" : job.groups !== undefined ? "--groups"
+    : settings.split !== undefined ? "--split (every peer holds the whole data; units replace splits)"
+    : threads !== undefined && threads > 1 ? `--threads ${threads} (each unit runs on one thread: give --threads 1)` : undefined;
+  if (clash) throw new CliError(`${flag} does not go with ${clash}`);
+  return rows;
+}
+
 /** --groups: async only, dividing --peers, with a batch each group's peers share equally; not with ssp, bsp, warm start or --n-push. */
 function checkGroupSettings(
   settings: TrainSettingsLike,

@@ -14,7 +14,7 @@ import { resolveTrainOptions, type TrainOptions } from "../train/options.js";
 import type { EpochReport } from "../train/trainer.js";
 import { describeValue } from "../util/describe.js";
 import { BspPeer } from "./bsp.js";
-import { type DownpourOptions, type DownpourResult, downpourSpecHash, downpourTrainOptions, jobFields, readBound } from "./downpour-training.js";
+import { DOWNPOUR_DEFAULTS, type DownpourOptions, type DownpourResult, downpourSpecHash, downpourTrainOptions, jobFields, readBound } from "./downpour-training.js";
 import { peerSpecHash } from "./peer-training.js";
 import {
   type EpochSummary,
@@ -130,13 +130,8 @@ class UnitClient implements ParameterClient {
     return this.inner.push(grads, range, { worker: this.worker, seq: from?.seq ?? this.pushes });
   }
 
-  /**
-   * A worker's fetch (with PullInfo) goes to the shards. The trainer's pull into the model at the end of its epoch
-   * (no PullInfo) is skipped: the next unit starts with a fetch of its own, and the task pulls into the model before
-   * validating and at the end of the job; one 4-bytes-per-parameter round trip less per unit.
-   */
-  pull(into: Float32Array, range?: KeyRange, from?: PullInfo): Promise<number> {
-    if (from === undefined) return Promise.resolve(0);
+  /** A worker's fetch from the shards (units train with pullAtEpochEnd false: the next unit fetches its own). */
+  pull(into: Float32Array, range?: KeyRange, _from?: PullInfo): Promise<number> {
     return this.inner.pull(into, range);
   }
 
@@ -162,6 +157,7 @@ interface Plan {
   pollMs: number;
   nFetch: number;
   nPush: number;
+  maxPushesInFlight: number;
 }
 
 /** Checks the options (InvalidArgumentError naming the field) and resolves the defaults. */
@@ -197,7 +193,8 @@ function planOf(options: DownpourPortionsOptions): Plan {
   return {
     train, epochs: resolved.epochs, batchSize: resolved.batchSize, seed: resolved.seed, shuffle: resolved.shuffle, unitRows, units,
     fixed: p.fixed ?? PORTION_DEFAULTS.fixed, backups: !(p.fixed ?? false) && (p.backups ?? PORTION_DEFAULTS.backups), leaseMs, slowdown, pollMs,
-    nFetch: options.nFetch ?? 1, nPush: options.nPush ?? 1,
+    nFetch: options.nFetch ?? DOWNPOUR_DEFAULTS.nFetch, nPush: options.nPush ?? DOWNPOUR_DEFAULTS.nPush,
+    maxPushesInFlight: options.maxPushesInFlight ?? DOWNPOUR_DEFAULTS.maxPushesInFlight,
   };
 }
 
@@ -305,6 +302,7 @@ async function runEpoch(
   const started = performance.now();
   let trained = 0;
   let first = 0;
+  let idle = 0;
   let summary: EpochSummary | undefined;
   let waitingSince: number | undefined;
   while (summary === undefined) {
@@ -329,10 +327,13 @@ async function runEpoch(
     const t0 = performance.now();
     const [report] = await model.fit(unitData, {
       ...plan.train, epochs: 1, threads: 0, shuffle: false, signal: options.hooks?.signal,
-      parameters: { client, nFetch: plan.nFetch, nPush: plan.nPush },
+      // No pull into the model after each unit: the next unit starts with a fetch of its own, and the task pulls
+      // before validating and at the end of the job (one model-sized round trip less per unit).
+      parameters: { client, nFetch: plan.nFetch, nPush: plan.nPush, pullAtEpochEnd: false, maxPushesInFlight: plan.maxPushesInFlight },
     });
     const fitMs = performance.now() - t0;
     tally.fitMs += fitMs;
+    idle += report?.idleSeconds?.[0] ?? 0;
     if (plan.slowdown > 1) await sleep((plan.slowdown - 1) * fitMs);
     trained++;
     if (answer.kind === "backup") tally.backups++;
@@ -346,9 +347,9 @@ async function runEpoch(
   tally.iterations += Math.ceil(samples / plan.batchSize);
   const seconds = summary?.seconds ?? (performance.now() - started) / 1000;
   const report: PortionEpochReport = {
-    epoch, iterations: tally.iterations, samples, loss: samples ? summary!.lossSum / samples : Number.NaN, seconds,
+    epoch: epoch + 1, iterations: tally.iterations, samples, loss: samples ? summary!.lossSum / samples : Number.NaN, seconds,
     samplesPerSecond: samples / Math.max(seconds, 1e-9), backups: 0, unitsTrained: trained, unitsFirst: first,
-    taskSeconds: (performance.now() - started) / 1000,
+    taskSeconds: (performance.now() - started) / 1000, idleSeconds: [idle],
   };
   if (summary === undefined) report.stop = "aborted";
   if (summary !== undefined && options.hooks?.validation) {

@@ -45,4 +45,12 @@ export {
 export {
   REPLICA_EXCHANGE_DEFAULTS, ReplicaExchange, type GroupExchange, type ReplicaExchangeOptions, type ReplicaPull, type ReplicaStats,
 } from "./replica-exchange.js";
+export {
+  epochOrder, PORTION_DEFAULTS, trainDownpourPortions, UNIT_WORKER_BASE, unitWorker,
+  type DownpourPortionsOptions, type DownpourPortionsResult, type PortionEpochReport, type PortionOptions,
+} from "./downpour-portions.js";
+export {
+  PORTION_CLIENT_DEFAULTS, PORTION_QUEUE_DEFAULTS, PortionQueue, PortionQueueClient, PortionQueueError, PortionQueueServer, PortionRequestError, portionSubject,
+  type LeaseAnswer, type PortionCounters, type PortionQueueOptions, type TaskCounters,
+} from "./portion-queue.js";
 export { StalenessHistogram, stalenessText, type StalenessBucket, type StalenessSummary } from "./staleness.js";

@@ -154,6 +154,12 @@ export interface ParameterOptions {
    * gradients run ahead of the store). Default unbounded: pushes are fire-and-forget, limited only by the client.
    */
   maxPushesInFlight?: number;
+  /**
+   * Whether the trainer pulls the store's parameters into the network once an epoch's pushes are applied (default
+   * true). False leaves the network holding its last fetched copy: for callers that pull when they need to (a
+   * Downpour portion, whose next unit fetches its own parameters).
+   */
+  pullAtEpochEnd?: boolean;
 }
 
 /** The whole key space, or `range` checked against it. */

@@ -420,7 +420,7 @@ export class LocalTrainer {
       else await this.runWithWorkers(samples, started);
       if (this.client) {
         await this.drainPushes();
-        await this.client.pull(this.paramsView());
+        if (this.hooks.parameters?.pullAtEpochEnd !== false) await this.client.pull(this.paramsView());
       }
     } catch (error) {
       this.fail(undefined, `the training seam failed: ${(error as Error)?.message ?? error}`, error, "seam");

@@ -241,6 +241,35 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     }
   });
 
+  test("--portions 60: 2 peers take units from peer 0's queue (backups at epoch ends) and train Pima to the threshold; no push applied twice", TIMEOUT, async () => {
+    const recipe = ["--data", pima, "--model", "logistic", "--epochs", "40", "--batch-size", "30", "--portion", "10", "--optimizer", "adagrad", "--learning-rate", "0.5",
+      "--threads", "1", "--json", "--quiet", "--no-save", "--no-curves"];
+    const local = finalAccuracy(await downpour(["train", ...recipe]));
+    const run = await downpour(["cluster", "--peers", "2", "--portions", "60", "--mode", "async", "--shards", "1", ...recipe]);
+    assert.ok(finalAccuracy(run) >= local - 0.03, `portions ${finalAccuracy(run)}, local training ${local}`);
+    const result = JSON.parse(run.stdout) as {
+      reports: { epoch: number; samples: number }[];
+      rows: { pushes: number; units: { trained: number }; queue?: { leased: number; duplicates: number; backupsIssued: number } }[];
+      shards: { stats: { updates: number; deduped: number } }[];
+    };
+    assert.deepEqual(result.reports.map((r) => r.epoch), Array.from({ length: 40 }, (_, i) => i + 1));
+    const queue = result.rows[0]!.queue!;
+    assert.equal(result.rows.reduce((n, r) => n + r.units.trained, 0), queue.leased, "every lease was trained");
+    assert.equal(queue.duplicates, queue.backupsIssued, "each backup's second result was dropped");
+    const pushes = result.rows.reduce((n, r) => n + r.pushes, 0);
+    const shard = result.shards[0]!.stats;
+    assert.equal(shard.updates + shard.deduped, pushes, "every push applied or dropped as a duplicate");
+    for (const [args, expected] of [
+      [["--threads", "2"], /--portions does not go with --threads 2/],
+      [["--consistency", "ssp"], /--portions does not go with --consistency ssp/],
+      [["--portions", "0"], /--portions must be a positive integer/],
+    ] as [string[], RegExp][]) {
+      const bad = await downpour(["cluster", "--peers", "2", "--portions", "60", "--mode", "async", "--shards", "1", "--data", pima, ...args], 20_000);
+      assert.equal(bad.code, 1, `${args.join(" ")}: ${bad.stderr}`);
+      assert.match(bad.stderr, expected, args.join(" "));
+    }
+  });
+
   test("bad async settings: --mode async without --shards, --shards with --mode sync, a shard index out of range", TIMEOUT, async () => {
     const cases: [string[], RegExp][] = [
       [["cluster", "--peers", "2", "--mode", "async", "--data", pima], /--mode async needs --shards <n>/],

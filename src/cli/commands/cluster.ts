@@ -90,6 +90,7 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
     }
     const histograms = result.rows.flatMap((r) => [
       ...(r.stalenessHistogram ? [`staleness at each push, peer ${r.index} (updates: pushes): ${stalenessText(r.stalenessHistogram)}`] : []),
+      ...(r.queue ? [`portion queue (peer ${r.index}): ${r.queue.leased} leases over ${r.queue.epochs} epochs, ${r.queue.backupsIssued} backups (${r.queue.backupsWon} finished first), ${r.queue.duplicates} duplicate results dropped, ${r.queue.expired} leases expired`] : []),
       ...(r.clockStaleness ? [`${r.consistency} clock staleness at each read, peer ${r.index} (bound ${r.bound}, max ${r.clockStaleness.max}; clocks: reads): ${stalenessText(r.clockStaleness)}`] : []),
     ]);
     const shardText = shardRows.length ? `\n${[...shardRows.map(shardLine), ...histograms].join("\n")}\n` : "";
@@ -237,10 +238,12 @@ function describeJob(job: CheckedJob): string {
 export function peerTable(rows: readonly PeerRow[]): string {
   const async = rows.some((r) => r.pushes !== undefined);
   const grouped = rows.some((r) => r.group !== undefined);
-  const header = ["peer", "name", ...(grouped ? ["group"] : []), "samples/s", "sent", "received", ...(async ? ["pushes", "pulls", "max staleness", "idle s"] : ["supersteps", "waiting s", "combining s"])];
+  const units = rows.some((r) => r.units !== undefined);
+  const header = ["peer", "name", ...(grouped ? ["group"] : []), "samples/s", "sent", "received", ...(async ? ["pushes", "pulls", "max staleness", "idle s"] : ["supersteps", "waiting s", "combining s"]), ...(units ? ["units (backups)"] : [])];
   const body = rows.map((r) => [
     String(r.index), r.name, ...(grouped ? [String(r.group ?? "-")] : []), Math.round(r.samplesPerSecond).toLocaleString("en-US"), megabytes(r.bytesSent), megabytes(r.bytesReceived),
     ...(async ? [String(r.pushes ?? 0), String(r.pulls ?? 0), String(r.staleness ?? 0), (r.idleSeconds ?? []).map((s) => s.toFixed(1)).join(" / ") || "-"] : [String(r.supersteps), r.waitSeconds.toFixed(1), r.combineSeconds.toFixed(1)]),
+    ...(units ? [r.units ? `${r.units.trained} (${r.units.backups})` : "-"] : []),
   ]);
   const widths = header.map((h, c) => Math.max(h.length, ...body.map((row) => row[c]!.length)));
   const line = (cells: string[]) => cells.map((cell, c) => (c < (grouped ? 3 : 2) ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join("  ").trimEnd();

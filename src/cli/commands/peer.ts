@@ -9,6 +9,8 @@ import { type Command, Option } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
 import type { ExchangeStats } from "../../cluster/gradient-exchange.js";
 import { trainDownpourGroups } from "../../cluster/downpour-groups.js";
+import { trainDownpourPortions } from "../../cluster/downpour-portions.js";
+import type { PortionCounters } from "../../cluster/portion-queue.js";
 import { trainDownpour } from "../../cluster/downpour-training.js";
 import type { StalenessSummary } from "../../cluster/staleness.js";
 import { trainPeer } from "../../cluster/peer-training.js";
@@ -60,6 +62,10 @@ export interface PeerRow {
   /** Async with --groups: the peer's task group and the group's size. */
   group?: number;
   groupSize?: number;
+  /** Async with --portions: units this peer trained (backups among them, first completions), and peer 0's view of the
+   *  queue (units leased, backups issued and won, duplicates dropped). */
+  units?: { trained: number; backups: number; first: number };
+  queue?: PortionCounters;
   /** Async: per worker thread, the seconds it was blocked on its pushes and pulls, over every epoch. */
   idleSeconds?: number[];
 }
@@ -152,6 +158,7 @@ async function trainSync(common: CommonOptions, job: CheckedJob, settings: Resol
 /** Downpour SGD: the worker threads pull from and push to the job's shards. */
 async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ reports: EpochReport[]; row: PeerRow }> {
   const options = { ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness };
+  if (job.portions !== undefined) return trainPortions(options, job.portions);
   const grouped = job.groups === undefined ? undefined : await trainDownpourGroups({ ...options, groups: job.groups });
   const result = grouped ?? (await trainDownpour(options));
   const group = grouped ? { group: grouped.group.index, groupSize: grouped.group.size } : {};
@@ -172,6 +179,31 @@ async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ rep
       idleSeconds: idleOf(result.reports),
       ...group,
       ...(result.bound === undefined ? {} : { consistency: result.consistency, bound: result.bound, clockStaleness: result.clockStaleness }),
+    },
+  };
+}
+
+/** Downpour with --portions: units from peer 0's queue, with backups near each epoch's end. */
+async function trainPortions(options: Parameters<typeof trainDownpour>[0], unitRows: number): Promise<{ reports: EpochReport[]; row: PeerRow }> {
+  const { split: _split, ...rest } = options;
+  const result = await trainDownpourPortions({ ...rest, portions: { unitRows } });
+  return {
+    reports: result.reports,
+    row: {
+      ...result.task,
+      samplesPerSecond: meanRate(result.reports),
+      supersteps: 0,
+      bytesSent: result.client.bytesOut,
+      bytesReceived: result.client.bytesIn,
+      waitSeconds: 0,
+      combineSeconds: 0,
+      pushes: result.client.pushes,
+      pulls: result.client.pulls,
+      staleness: result.staleness.max,
+      stalenessHistogram: result.staleness,
+      idleSeconds: idleOf(result.reports),
+      units: result.units,
+      ...(result.task.index === 0 ? { queue: result.queue } : {}),
     },
   };
 }
