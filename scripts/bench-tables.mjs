@@ -76,8 +76,16 @@ place(
     (swap.length ? `\n\nAgainst a raw swap (both clients send 4 MB to the other at once, what a 2-peer exchange moves): ${swap.join(", ")}.` : ""),
 );
 
+const ps = load("ps");
+place(
+  "ps",
+  `${machineLine(ps)} Load average ${ps.load_average?.join(" → ") ?? "not recorded"} on ${ps.cpus ?? "?"} CPUs. Time rows: lower is better.\n\n` +
+    table(["case", "ours", "unit", "peer", "peer value", "ours/peer"], ps.rows, (r) => [r.case, r.ours, r.unit, r.peer_name, r.peer, r.ratio], [0, 2, 3]) +
+    (ps.notes?.length ? `\n\n${ps.notes.map((n) => `- ${n}`).join("\n")}` : ""),
+);
+
 if (toStdout) {
-  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:bsp -->") + 19) + "\n");
+  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:ps -->") + 18) + "\n");
 } else {
   writeFileSync(`${readme}.tmp`, text);
   renameSync(`${readme}.tmp`, readme);
