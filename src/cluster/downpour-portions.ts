@@ -85,6 +85,8 @@ export interface DownpourPortionsResult extends Omit<DownpourResult, "reports" |
   /** Pushes this task made, and how many the shards acknowledged as already applied (a backup's, or the loser's). */
   pushes: number;
   dedupedPushes: number;
+  /** Task 0 only: tasks that never reported their end (they died; their units were trained by the others). */
+  missingTasks?: number[];
 }
 
 /** Worker ids of units start here; task threads (trainDownpour) use ids below 2^31. */
@@ -257,10 +259,14 @@ export async function trainDownpourPortions(options: DownpourPortionsOptions): P
         reports.push(report);
         await options.hooks?.onEpoch?.(report);
       }
-      await bsp.sync(); // every task's units are completed and their pushes acknowledged
+      // The end needs no barrier, so that a task that died mid-run (its leases expired and its units were trained
+      // again) does not stop the others: once the last epoch is done, every unit's first result was acknowledged, so
+      // the shards hold the job's parameters. Each task asks for the counters; task 0 waits (bounded) for the others'
+      // requests before it stops serving.
       await inner.pull(model.network.params.block.f32());
-      const counters = await queue.stats();
-      await bsp.sync(); // every task has read the counters: the queue may stop
+      let counters = await queue.stats();
+      const missing = server ? await server.waitForReports(tasks, plan.leaseMs) : [];
+      if (server) counters = server.queue.counters();
       const stats = inner.stats;
       return {
         reports,
@@ -278,6 +284,7 @@ export async function trainDownpourPortions(options: DownpourPortionsOptions): P
         msPerUnit: tally.trained ? tally.fitMs / tally.trained : 0,
         pushes: client.total,
         dedupedPushes: stats.deduped,
+        ...(server ? { missingTasks: missing } : {}),
       };
     } finally {
       await server?.close();

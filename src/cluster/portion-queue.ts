@@ -402,6 +402,9 @@ export class PortionQueueServer {
   readonly subject: string;
   #sub: Subscription | undefined;
   #refused = 0;
+  /** Tasks that asked for the counters (a task does so once it has trained its last epoch). */
+  readonly #reported = new Set<number>();
+  #onReport: (() => void) | undefined;
 
   private constructor(
     private readonly options: PortionQueueServerOptions,
@@ -424,6 +427,26 @@ export class PortionQueueServer {
   /** Requests refused so far. */
   get refused(): number {
     return this.#refused;
+  }
+
+  /**
+   * Resolves once every task in [0, tasks) has asked for the counters, or after `timeoutMs`, with the tasks that did
+   * not (a task that died: the job ends without it; its units came back through lease expiry).
+   */
+  async waitForReports(tasks: number, timeoutMs: number): Promise<number[]> {
+    const missing = () => Array.from({ length: tasks }, (_, t) => t).filter((t) => !this.#reported.has(t));
+    const until = performance.now() + timeoutMs;
+    while (missing().length > 0 && performance.now() < until) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.max(1, until - performance.now()));
+        this.#onReport = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    this.#onReport = undefined;
+    return missing();
   }
 
   /** Stops answering. */
@@ -460,7 +483,11 @@ export class PortionQueueServer {
     }
     const request = checkPortionRequest(value, msg.subject, this.options.job, this.options.specHash);
     const q = this.queue;
-    if (request.op === "stats") return { stats: q.counters() };
+    if (request.op === "stats") {
+      this.#reported.add(request.task);
+      this.#onReport?.();
+      return { stats: q.counters() };
+    }
     if (request.op === "lease") return { lease: q.lease(request.task, request.epoch!) };
     return { first: q.complete(request.task, request.epoch!, request.unit!, request.loss!, request.rows!) };
   }
