@@ -5,8 +5,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { accessSync, constants, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, Socket } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
-import { DownpourError } from "../errors.js";
+import { delimiter, join, relative, resolve } from "node:path";
+import { DownpourError, InvalidArgumentError } from "../errors.js";
 
 /** The nats-server binary is not on PATH (nor in the usual sbin/bin folders); the message says how to install it. */
 export class NatsServerMissingError extends DownpourError {}
@@ -32,6 +32,9 @@ export interface NatsServerOptions {
   readyTimeoutMs?: number;
   /** Extra config text appended verbatim (default: none). */
   extraConfig?: string;
+  /** A config file the server includes (default: none), e.g. writeJobAuth's configFile (accounts with one user per
+   * job); relative to the working directory. Not together with `auth`. */
+  include?: string;
 }
 
 /** A running server. */
@@ -116,7 +119,7 @@ function q(value: string): string {
   return JSON.stringify(value);
 }
 
-function configText(port: number, options: NatsServerOptions, storeDir: string | undefined): string {
+function configText(port: number, options: NatsServerOptions, storeDir: string | undefined, dir: string): string {
   const lines = [`listen: "127.0.0.1:${port}"`, `server_name: ${q(options.serverName ?? `downpour-${port}`)}`];
   if (options.maxPayload !== undefined) lines.push(`max_payload: ${options.maxPayload}`);
   if (storeDir !== undefined) lines.push(`jetstream { store_dir: ${q(storeDir)} }`);
@@ -135,8 +138,21 @@ function configText(port: number, options: NatsServerOptions, storeDir: string |
     const routes = cluster.routes.map((p) => q(`nats-route://127.0.0.1:${p}`)).join(", ");
     lines.push(`cluster { name: ${q(cluster.name)}, listen: "127.0.0.1:${cluster.port}", routes: [${routes}] }`);
   }
+  // nats-server 2.9 resolves an include against the including file's directory, even an absolute path.
+  if (options.include !== undefined) lines.push(`include ${q(relative(dir, resolve(options.include)))}`);
   if (options.extraConfig) lines.push(options.extraConfig);
   return `${lines.join("\n")}\n`;
+}
+
+/** `include` names a readable file and comes without `auth` (two authorization setups would conflict). */
+function checkInclude(options: NatsServerOptions): void {
+  if (options.include === undefined) return;
+  if (options.auth !== undefined) throw new InvalidArgumentError("startNatsServer: give auth or include (a config with accounts and users), not both");
+  try {
+    accessSync(options.include, constants.R_OK);
+  } catch (cause) {
+    throw new InvalidArgumentError(`startNatsServer: include ${options.include} cannot be read (${(cause as Error).message})`, { cause });
+  }
 }
 
 function installExitHook(): void {
@@ -155,10 +171,11 @@ function installExitHook(): void {
 }
 
 async function launch(binary: string, port: number, options: NatsServerOptions): Promise<NatsServer> {
+  checkInclude(options);
   const dir = mkdtempSync(join(tmpdir(), "downpour-nats-"));
   const storeDir = options.jetstream === false ? undefined : join(dir, "jetstream");
   const configFile = join(dir, "nats.conf");
-  writeFileSync(configFile, configText(port, options, storeDir));
+  writeFileSync(configFile, configText(port, options, storeDir, dir), { mode: 0o600 });
   installExitHook();
   const child = spawn(binary, ["-c", configFile], { stdio: ["ignore", "ignore", "pipe"] });
   running.set(child, dir);
