@@ -176,11 +176,11 @@ export interface CheckedJob {
   peerTimeoutMs?: number;
 }
 
-/** Settings of train that a cluster run cannot take yet, and why. */
-const NOT_IN_CLUSTER: readonly { key: keyof TrainSettingsLike; why: string }[] = [
-  { key: "resume", why: "cluster jobs cannot resume yet; train locally with --resume, or start the job afresh" },
-  { key: "checkpointEvery", why: "cluster jobs do not checkpoint yet" },
-  { key: "checkpoint", why: "cluster jobs do not checkpoint yet" },
+/** Settings of train that a cluster run cannot take (in every mode, or in async mode), and why. */
+const NOT_IN_CLUSTER: readonly { key: keyof TrainSettingsLike; why: string; async?: true }[] = [
+  { key: "resume", why: "async jobs keep their parameters on the shards, which do not resume from a model file; resume a sync job, or start afresh", async: true },
+  { key: "checkpointEvery", why: "async jobs keep their parameters on the shards; checkpoints are for sync jobs", async: true },
+  { key: "checkpoint", why: "async jobs keep their parameters on the shards; checkpoints are for sync jobs", async: true },
   { key: "saveBest", why: "cluster jobs save the last epoch" },
 ];
 
@@ -201,8 +201,10 @@ type Sources = Partial<Record<string, string>>;
 /** Checks the job settings of a peer, cluster or ps run; errors name the flag or config key (from `sources`). */
 export function checkJobSettings(settings: TrainSettingsLike, sources: Sources, command: "peer" | "cluster" | "ps", defaultBatch: number): CheckedJob {
   const name = (key: string, flag: string) => sources[key] ?? flag;
-  for (const { key, why } of NOT_IN_CLUSTER) {
-    if (settings[key] !== undefined && settings[key] !== false) throw new CliError(`${name(key, key)}: not taken by downpour ${command}: ${why}`);
+  const asyncJob = command === "ps" || settings.mode === "async" || settings.train?.mode === "async";
+  for (const { key, why, async } of NOT_IN_CLUSTER) {
+    if (async && !asyncJob) continue;
+    if (settings[key] !== undefined && settings[key] !== false) throw new CliError(`${name(key, key)}: not taken by downpour ${command}${async ? " --mode async" : ""}: ${why}`);
   }
   const peers = settings.peers;
   if (peers === undefined) throw new CliError(`downpour ${command} needs --peers <n>: how many peers train the job`);

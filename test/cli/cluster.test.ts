@@ -120,6 +120,25 @@ describe("downpour cluster", () => {
     }
   });
 
+  test("sync jobs checkpoint and resume: 4 epochs with --checkpoint-every 2, resumed to 8, end with the weights of 8 epochs in one run", TIMEOUT, async () => {
+    const recipe = ["--peers", "2", "--data", pima, "--model", "logistic", "--batch-size", "30", "--learning-rate", "0.3", "--seed", "5", "--json", "--quiet", "--no-curves"];
+    const straight = await downpour(["cluster", ...recipe, "--epochs", "8", "--save", "straight.dpnn"]);
+    assert.equal(straight.code, 0, straight.stderr);
+    const first = await downpour(["cluster", ...recipe, "--epochs", "4", "--checkpoint-every", "2", "--checkpoint", "bsp-ck.dpnn", "--save", "first.dpnn"]);
+    assert.equal(first.code, 0, first.stderr);
+    const resumed = await downpour(["cluster", ...recipe.filter((a) => a !== pima && a !== "--data"), "--resume", "bsp-ck.dpnn", "--epochs", "8", "--save", "resumed.dpnn"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const epochs = (JSON.parse(resumed.stdout) as { reports: { epoch: number }[] }).reports.map((r) => r.epoch);
+    assert.deepEqual(epochs, [5, 6, 7, 8], "the resumed job numbers its epochs on from the checkpoint's");
+    const [a, b, c] = await Promise.all(["straight.dpnn", "resumed.dpnn", "bsp-ck.dpnn"].map((f) => loadModel(join(dir, f))));
+    assert.deepEqual(b!.network.params.block.toArray(), a!.network.params.block.toArray(), "resumed = uninterrupted, bit for bit");
+    assert.equal(c!.state?.epochs, 4, "the checkpoint holds 4 epochs' optimizer state");
+    for (const m of [a, b, c]) m!.dispose();
+    const refused = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "1", "--data", pima, "--resume", "bsp-ck.dpnn"], 20_000);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /--resume: not taken by downpour cluster --mode async/);
+  });
+
   test("--sync-every 4 (model averaging) trains Pima to the threshold in about a quarter of the supersteps", TIMEOUT, async () => {
     const runs = await Promise.all(["1", "4"].map((k) => downpour(["cluster", "--peers", "2", "--sync-every", k, "--data", pima, ...PIMA, "--batch-size", "32", "--no-save", "--no-curves"])));
     const [every, averaged] = runs.map((run) => ({ accuracy: finalAccuracy(run), supersteps: (JSON.parse(run.stdout) as { rows: { supersteps: number }[] }).rows[0]!.supersteps }));

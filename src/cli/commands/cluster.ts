@@ -16,7 +16,7 @@ import { detectPlatform } from "../../runtime/platform.js";
 import { TRAIN_DEFAULTS } from "../../train/options.js";
 import { checkModelSettings, ignoredDataSettings } from "../build-model.js";
 import { type CheckedJob, checkJobSettings, connectionOptionsOf } from "../cluster-settings.js";
-import { resolveSettings, type Sources, type TrainFlags } from "../config.js";
+import { type ResolvedSettings, resolveSettings, type Sources, type TrainFlags } from "../config.js";
 import { CliError } from "../errors.js";
 import type { CliIO } from "../io.js";
 import { checkOutputs, namedFile } from "../outputs.js";
@@ -27,6 +27,7 @@ import { loadTrainingData } from "../training-data.js";
 import { addTrainingFlags, megabytes, type PeerResult, type PeerRow } from "./peer.js";
 import { type PsResult, shardLine } from "./ps.js";
 import { resolveStoredData } from "./stored-data.js";
+import { openResume, resumedSettings } from "../checkpoints.js";
 import { ignoredRunSettings, inputFiles, outputFiles, shortSummary, warn } from "./train.js";
 
 /** What a cluster run produced: peer 0's result, and every peer's row. */
@@ -48,7 +49,18 @@ interface PeerExit {
 
 /** Runs the job; resolves once every peer has exited (peer 0 has written the model). */
 export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterResult> {
-  const { settings, sources } = await resolveSettings(flags, io.cwd);
+  const given = await resolveSettings(flags, io.cwd);
+  // With --resume (sync jobs), the data settings the file recorded complete the checks here, as each peer does.
+  const resume = given.settings.mode === "async" ? undefined : await openResume(given.settings, given.sources, io.cwd);
+  try {
+    return await runClusterWith(flags, given, resume ? resumedSettings(given, resume, { ...io, stderr: () => {} }).settings : given.settings, io);
+  } finally {
+    resume?.model.dispose();
+  }
+}
+
+/** runCluster with `checked`: the settings the checks see (with --resume, completed from the file). */
+async function runClusterWith(flags: TrainFlags, { settings, sources }: ResolvedSettings, checked: TrainSettings, io: CliIO): Promise<ClusterResult> {
   const job = checkJobSettings(settings, sources, "cluster", settings.train?.batchSize ?? TRAIN_DEFAULTS.batchSize);
   const cores = (await detectPlatform()).hardwareConcurrency();
   const threads = settings.threads ?? settings.train?.threads ?? Math.max(1, Math.floor(cores / job.peers));
@@ -59,7 +71,7 @@ export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterR
   const metricsFile = settings.metrics === undefined ? undefined : resolve(io.cwd, settings.metrics);
   const metricsOutput = metricsFile ? [namedFile("--metrics", sources.metrics, settings.metrics!, metricsFile)] : [];
   await checkOutputs([...outputFiles(settings, sources, io.cwd), ...metricsOutput], inputFiles(flags.config, settings, sources, io.cwd));
-  const data = await loadTrainingData(await localData(settings, sources, io), sources, { ...io, stderr: () => {} }); // fails here, once, on bad data; fetches MNIST once
+  const data = await loadTrainingData(await localData(checked, sources, io), sources, { ...io, stderr: () => {} }); // fails here, once, on bad data; fetches MNIST once
   warn(io, [ignoredDataSettings(data.source, sources)]);
   const dir = mkdtempSync(join(tmpdir(), "downpour-cluster-"));
   const server = settings.nats === undefined ? await startServer() : undefined;

@@ -20,7 +20,13 @@ import { TRAIN_DEFAULTS } from "../../train/options.js";
 import { formatBytes } from "../../util/bytes.js";
 import type { EpochReport } from "../../train/trainer.js";
 import { asMemoryLimitAdvice, checkModelSettings, createModel, ignoredDataSettings } from "../build-model.js";
+import type { Model } from "../../api/models.js";
+import type { TrainProgress } from "../../train/trainer.js";
+import {
+  checkKeeping, checkResume, openResume, type Resume, resumedData, resumedModel, resumedOptions, resumedSettings, resumeLine, type RunPlan, runPlan,
+} from "../checkpoints.js";
 import { checkJobSettings, connectionOptionsOf, type CheckedJob } from "../cluster-settings.js";
+import { saveTrainedModel } from "../model-file.js";
 import { resolveSettings, type ResolvedSettings, type TrainFlags } from "../config.js";
 import type { CliIO } from "../io.js";
 import { checkOutputs } from "../outputs.js";
@@ -100,22 +106,51 @@ function peerName({ settings }: ResolvedSettings): string {
   return settings.name ?? `${hostname()}-${process.pid}`;
 }
 
-async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSettings, job: CheckedJob, connection: NatsConnection, io: CliIO, warnings: boolean): Promise<PeerResult> {
+async function trainAsPeer(flags: TrainFlags, given: ResolvedSettings, job: CheckedJob, connection: NatsConnection, io: CliIO, warnings: boolean): Promise<PeerResult> {
+  const resume = job.mode === "sync" ? await openResume(given.settings, given.sources, io.cwd) : undefined;
+  try {
+    return await trainResumedAsPeer(flags, resume ? resumedSettings(given, resume, io) : given, resume, job, connection, io, warnings);
+  } finally {
+    resume?.model.dispose();
+  }
+}
+
+/** trainAsPeer once the settings are merged (with --resume, completed from the file, as train does). */
+async function trainResumedAsPeer(
+  flags: TrainFlags,
+  { settings, sources }: ResolvedSettings,
+  resume: Resume | undefined,
+  job: CheckedJob,
+  connection: NatsConnection,
+  io: CliIO,
+  warnings: boolean,
+): Promise<PeerResult> {
   const say = (texts: readonly (string | undefined)[]) => warnings && warn(io, texts);
   const cores = (await detectPlatform()).hardwareConcurrency();
-  const asked = trainOptionsOf(settings);
+  const asked = resume ? resumedOptions(resume, trainOptionsOf(settings)) : trainOptionsOf(settings);
   const { options, resolved, warning } = capThreads(asked, checkTrainOptions(asked, sources, cores), cores, settings.oversubscribe === true, sources);
   checkModelSettings(settings, sources);
+  checkKeeping(settings, sources, io);
+  const remaining = resume ? checkResume(resume, resolved, sources) : resolved.epochs;
   say([warning, ...ignoredRunSettings(settings, sources, resolved)]);
   await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
-  const data = await loadTrainingData(settings, sources, io);
+  const loaded = await loadTrainingData(settings, sources, io);
+  const data = resume ? resumedData(resume, loaded, sources, io) : loaded;
   say([ignoredDataSettings(data.source, sources)]);
-  const model = await createModel(settings, shapeOf(data), options, sources);
+  const model = resume ? resumedModel(resume, options) : await createModel(settings, shapeOf(data), options, sources);
   try {
     checkTrainingTargets(model.network.spec, data, settings, sources);
     const how = job.mode === "async" ? `async against ${job.shards} shard${job.shards === 1 ? "" : "s"}` : (settings.combine ?? "allreduce");
     io.stderr(`${describeRun(model, data, resolved)}; peer of job ${job.job} (${job.peers} peers), ${how}\n`);
+    if (resume) io.stderr(`${resumeLine(resume, resolved.epochs)}\n`);
+    const done = resume?.epochsDone ?? 0;
     const progress = epochProgress(io, resolved.epochs, settings.quiet);
+    const plan = runPlan(settings, data, resolved.epochs, done, io.cwd);
+    const onEpoch = async (report: EpochReport) => {
+      const numbered = { ...report, epoch: report.epoch + done };
+      progress.onEpoch(numbered);
+      await checkpointAfter(model, plan, numbered, io);
+    };
     const common = {
       job: job.job,
       index: job.index,
@@ -124,8 +159,8 @@ async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSet
       model,
       data: data.train,
       split: settings.split,
-      train: options,
-      hooks: { validation: data.test, onProgress: progress.onProgress, onEpoch: progress.onEpoch },
+      train: { ...options, epochs: remaining },
+      hooks: { validation: data.test, onProgress: (p: TrainProgress) => progress.onProgress({ ...p, epoch: p.epoch + done }), onEpoch },
       bsp: { joinTimeoutMs: job.joinTimeoutMs, peerTimeoutMs: job.peerTimeoutMs, onError: (error: Error) => io.stderr(`downpour: warning: ${error.message}\n`) },
     };
     let trained: { reports: EpochReport[]; row: PeerRow };
@@ -134,7 +169,8 @@ async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSet
     } finally {
       progress.stop();
     }
-    const { reports, row } = trained;
+    const reports = trained.reports.map((r) => ({ ...r, epoch: r.epoch + done }));
+    const { row } = trained;
     const files = row.index === 0 ? await writeOutputs(model, reports, data, settings, io) : {};
     const output: PeerResult = { job: job.job, peers: job.peers, peer: row, reports, ...files };
     io.stdout(settings.json ? `${JSON.stringify(output, null, 2)}\n` : `${epochTable(reports, shortSummary(settings, io))}\n${peerLine(row)}\n`);
@@ -143,6 +179,22 @@ async function trainAsPeer(flags: TrainFlags, { settings, sources }: ResolvedSet
     throw asMemoryLimitAdvice(asCliTrainingError(error, sources), settings, shapeOf(data), sources, true);
   } finally {
     model.dispose();
+  }
+}
+
+/**
+ * Sync jobs (--checkpoint-every N): every peer writes the checkpoint (model file with optimizer state, atomically)
+ * after every N-th epoch; the peers hold bit-identical parameters and state, so on one machine they write the same
+ * bytes and on several each machine keeps its own copy. A checkpoint that cannot be written is warned about.
+ */
+async function checkpointAfter(model: Model, plan: RunPlan, report: EpochReport, io: CliIO): Promise<void> {
+  const every = plan.checkpointEvery;
+  if (every === undefined || report.epoch % every !== 0 || report.stop === "aborted") return;
+  try {
+    await saveTrainedModel(model, plan.checkpoint, plan.preprocess);
+    io.stderr(`checkpoint after epoch ${report.epoch} written to ${plan.checkpoint}\n`);
+  } catch (error) {
+    io.stderr(`downpour: warning: cannot write the checkpoint of epoch ${report.epoch}: ${(error as Error).message}; training goes on\n`);
   }
 }
 
