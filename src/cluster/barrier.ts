@@ -1,6 +1,7 @@
 // The barrier's bookkeeping for one peer: what arrived for each superstep (markers "superstep k done, I sent you c
 // messages in f frames", complete messages, frames), and whether superstep k's barrier can be left. No coordinator:
 // a peer leaves sync(k) when it holds every other peer's marker for k and every message those markers announce.
+// Chunks are counted once each (by sender, message and index), so messages sent again after a reconnect are dropped.
 
 /** A message delivered by sync(): who sent it (index and name) and its payload, by kind. */
 export type BspMessage = { readonly from: number; readonly sender: string } & (
@@ -21,13 +22,23 @@ export class StepInbox {
   /** Complete messages, by sender, with their sequence numbers (delivery is sorted by sender, then sequence). */
   readonly messages: { seq: number; message: BspMessage }[] = [];
   readonly completed: number[];
-  /** Frames attributed to each sender for this superstep, refused ones included. */
+  /** Frames attributed to each sender for this superstep, refused ones included (each chunk counted once). */
   readonly frames: number[];
+  /** The chunks seen, as "sender/seq/index": a chunk sent again after a connection loss is dropped. */
+  readonly #chunks = new Set<string>();
 
   constructor(peers: number) {
     this.markers = new Array(peers).fill(undefined);
     this.completed = new Array(peers).fill(0);
     this.frames = new Array(peers).fill(0);
+  }
+
+  /** Whether chunk `index` of message `seq` from `sender` is new here (and notes it); false for a repeat. */
+  firstSight(sender: number, seq: number, index: number): boolean {
+    const key = `${sender}/${seq}/${index}`;
+    if (this.#chunks.has(key)) return false;
+    this.#chunks.add(key);
+    return true;
   }
 
   add(seq: number, message: BspMessage): void {

@@ -8,8 +8,17 @@
 // in f frames" and resolves once this peer holds every other peer's marker for k and every message they announce.
 // An empty superstep of 2 peers therefore costs one one-way message each way, about half a round trip.
 // Membership (who is peer i) is membership.ts; liveness (heartbeats) is heartbeat.ts; framing is chunks.ts.
+//
+// Connection losses (a NATS restart, a fail-over to another node, a server dropping a slow consumer): nats.js drops
+// what is published while disconnected (its outbound buffer is reset when it dials again) and what was in flight.
+// So a peer keeps the frames and markers it sent in the previous and the current superstep (a peer is at most one
+// superstep behind another, so nothing older can still be missing anywhere), counts its own reconnects ("link",
+// carried by its heartbeats), and sends them again to every peer when it reconnects, and to a peer whose heartbeat
+// shows a new link. Receivers drop what they hold already: a chunk seen before (sender, superstep, message, index),
+// a repeated marker, anything for a superstep they have left (its barrier held every message announced for it).
+// While the connection is down no peer is judged lost, and on its return every peer gets a full peerTimeoutMs.
 import { hostname } from "node:os";
-import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Status, Subscription } from "@nats-io/transport-node";
 import { InvalidArgumentError, InvalidStateError } from "../errors.js";
 import { Barrier, type BspMessage } from "./barrier.js";
 import {
@@ -288,6 +297,16 @@ interface Outbox {
   seq: number[];
 }
 
+/** What this peer sent in one superstep, kept to send again after a connection loss: per destination index, its
+ *  frames in send order, then its marker (once sync() sent it). */
+interface Sent {
+  frames: Uint8Array[][];
+  markers: (Uint8Array | undefined)[];
+}
+
+/** A heartbeat with this peer's reconnect count (an extra field; peers that do not know it ignore it). */
+type LinkedHeartbeat = ControlMessage & { link?: unknown };
+
 /** A sync() in progress. */
 interface Waiter {
   readonly step: number;
@@ -334,6 +353,14 @@ export class BspPeer {
   #waiter: Waiter | undefined;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #closing: Promise<void> | undefined;
+  /** Per superstep (the previous and the current), what went out: sent again after a connection loss. */
+  readonly #sent = new Map<number, Sent>();
+  /** This peer's reconnects so far, whether its connection is down, and the reconnect count each peer last reported. */
+  #link = 0;
+  #linkDown = false;
+  readonly #peerLinks: number[];
+  #statusIterator: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  readonly #recovery = { reconnects: 0, resends: 0, duplicates: 0 };
   readonly #stats: Omit<PeerStats, "bytesSent"> = { messagesSent: 0, framesSent: 0, messagesReceived: 0, bytesReceived: 0, waitMs: 0 };
 
   /**
@@ -402,12 +429,20 @@ export class BspPeer {
     this.#reassembler = new Reassembler(o.maxMessageBytes, o.job, this.#received);
     this.#liveness = new Liveness(this.peers, this.index, Date.now());
     this.#out = this.#freshOutbox();
+    this.#peerLinks = new Array<number>(this.peers).fill(0);
     wire.onError = (error) => this.#fail(new ClusterError(`job "${this.job}": a subscription of peer "${this.name}" failed: ${error.message}`, this.job, { cause: error }), true);
     wire.take((msg) => this.#receive(msg));
     if (this.peers > 1) {
       this.#heartbeat = setInterval(() => this.#tick(), o.heartbeatMs);
       this.#sendHeartbeat();
+      this.#watchConnection();
     }
+  }
+
+  /** How this peer recovered from connection losses: its reconnects, the frames and markers it sent again, and the
+   *  repeated ones it dropped as a receiver. */
+  get recovery(): { reconnects: number; resends: number; duplicates: number } {
+    return { ...this.#recovery };
   }
 
   /** This peer's counters so far (a snapshot). */
@@ -486,7 +521,7 @@ export class BspPeer {
     const chunkBytes = chunkBytesFor(this.#wire.maxPayload, this.#options.maxChunkBytes);
     const frames = encodeFrames(bytes, { kind, sender: this.index, specTag: this.#specTag, step: this.#step, seq }, chunkBytes, this.#wire.pool);
     this.#publish(frames.map((frame) => [this.#inboxes[to]!, frame]));
-    this.#wire.lend(frames);
+    this.#sentIn(this.#step).frames[to]!.push(...frames);
     this.#out.count[to]!++;
     this.#out.frames[to]! += frames.length;
     this.#stats.framesSent += frames.length;
@@ -506,7 +541,9 @@ export class BspPeer {
     for (let j = 0; j < this.peers; j++) {
       if (j === this.index) continue;
       const marker: ControlMessage = { ...this.#envelope(), type: "marker", step, count: this.#out.count[j]!, frames: this.#out.frames[j]! };
-      markers.push([this.#inboxes[j]!, encodeControl(marker)]);
+      const bytes = encodeControl(marker);
+      this.#sentIn(step).markers[j] = bytes;
+      markers.push([this.#inboxes[j]!, bytes]);
     }
     this.#publish(markers);
     this.#wire.settle();
@@ -531,6 +568,66 @@ export class BspPeer {
     for (const error of this.#reassembler.expire((_sender, at) => at <= step, this.subject, this.peerNames)) this.#options.onError(error);
     this.#step = step + 1;
     this.#out = this.#freshOutbox();
+    // Every peer sent its marker for `step`, so each has left step - 1: what went out then is needed nowhere.
+    const old = this.#sent.get(step - 1);
+    this.#sent.delete(step - 1);
+    if (old) for (const frames of old.frames) this.#wire.lend(frames);
+  }
+
+  /** What this peer sent in superstep `step` (created on first use). */
+  #sentIn(step: number): Sent {
+    let sent = this.#sent.get(step);
+    if (!sent) {
+      sent = { frames: Array.from({ length: this.peers }, () => []), markers: new Array(this.peers).fill(undefined) };
+      this.#sent.set(step, sent);
+    }
+    return sent;
+  }
+
+  /** Follows the connection's status events: down (no one is judged lost), back (send everything again). */
+  #watchConnection(): void {
+    const iterator = this.#nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.#statusIterator = iterator;
+    void (async () => {
+      try {
+        for await (const status of iterator) {
+          if (this.#status.state !== "running") break;
+          if (status.type === "disconnect") this.#linkDown = true;
+          else if (status.type === "reconnect") this.#reconnected();
+        }
+      } catch {
+        // the connection closed: the heartbeat tick fails the peer
+      }
+    })();
+  }
+
+  #reconnected(): void {
+    this.#linkDown = false;
+    this.#link++;
+    this.#recovery.reconnects++;
+    this.#liveness.refresh(Date.now());
+    this.#sendHeartbeat();
+    for (let j = 0; j < this.peers; j++) if (j !== this.index) this.#resendTo(j);
+  }
+
+  /** Sends peer `j` again what it may have missed: the frames and markers of the supersteps kept, oldest first. */
+  #resendTo(j: number): void {
+    if (this.#linkDown || this.#status.state !== "running") return;
+    const steps = [...this.#sent.keys()].sort((a, b) => a - b);
+    const messages: [string, Uint8Array][] = [];
+    for (const step of steps) {
+      const sent = this.#sent.get(step)!;
+      for (const frame of sent.frames[j]!) messages.push([this.#inboxes[j]!, frame]);
+      const marker = sent.markers[j];
+      if (marker) messages.push([this.#inboxes[j]!, marker]);
+    }
+    if (messages.length === 0) return;
+    this.#recovery.resends += messages.length;
+    try {
+      this.#publish(messages);
+    } catch {
+      // #publish failed the peer
+    }
   }
 
   /** Fails this peer with `reason` and tells the others (they fail with PeerLostError naming this peer). Idempotent. */
@@ -560,6 +657,7 @@ export class BspPeer {
     this.#controller.abort(new InvalidStateError(`peer "${this.name}" closed`));
     await this.#wire.close();
     this.#barrier.clear();
+    this.#sent.clear();
     if (this.#ownsConnection) await bounded(this.#nc.close(), CLOSE_WAIT_MS);
   }
 
@@ -603,7 +701,7 @@ export class BspPeer {
   }
 
   #sendHeartbeat(): void {
-    this.#publishControl({ ...this.#envelope(), type: "heartbeat", step: this.#step });
+    this.#publishControl({ ...this.#envelope(), type: "heartbeat", step: this.#step, link: this.#link } as ControlMessage);
   }
 
   #tick(): void {
@@ -612,6 +710,7 @@ export class BspPeer {
       this.#fail(this.#connectionClosed(), false);
       return;
     }
+    if (this.#linkDown) return; // nothing can be heard now; the reconnect refreshes every peer's clock
     this.#sendHeartbeat();
     const now = Date.now();
     const lost = this.#liveness.lost(now, this.#options.peerTimeoutMs);
@@ -665,6 +764,7 @@ export class BspPeer {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     this.#membership.stop();
+    this.#statusIterator?.stop?.();
   }
 
   /** Every message on the inbox and control subjects. Refused ones are reported and change nothing. */
@@ -716,16 +816,31 @@ export class BspPeer {
     }
     switch (message.type) {
       case "marker": {
+        if (message.step < this.#step) {
+          this.#duplicate(); // sent again for a superstep this peer has left
+          return;
+        }
         this.#checkStep(message.step, message.from, subject);
         const box = this.#barrier.box(message.step);
-        if (box.markers[from]) throw new MessageError(`a second marker for superstep ${message.step}`, { sender: message.from, field: "step", subject }, this.job);
+        const had = box.markers[from];
+        if (had && had.count === message.count && had.frames === message.frames) {
+          this.#duplicate();
+          return;
+        }
+        if (had) throw new MessageError(`a second marker for superstep ${message.step}`, { sender: message.from, field: "step", subject }, this.job);
         box.markers[from] = { count: message.count, frames: message.frames };
         this.#liveness.seen(from, now, message.step);
         return;
       }
-      case "heartbeat":
+      case "heartbeat": {
         this.#liveness.seen(from, now, message.step);
+        const link = (message as LinkedHeartbeat).link;
+        if (Number.isSafeInteger(link) && (link as number) > this.#peerLinks[from]!) {
+          this.#peerLinks[from] = link as number;
+          this.#resendTo(from);
+        }
         return;
+      }
       case "done":
         this.#liveness.leave(from, message.steps);
         return;
@@ -771,12 +886,25 @@ export class BspPeer {
       throw new MessageError(`sender index ${frame.sender} is not another peer of job "${this.job}" (${this.peers} peers)`, { sender: name, field: "sender", subject }, this.job);
     }
     if (frame.specTag !== this.#specTag) throw new MessageError(`a frame of another model spec (tag ${frame.specTag})`, { sender: name, field: "spec", subject }, this.job);
+    if (frame.step < this.#step) {
+      this.#duplicate(); // sent again for a superstep this peer has left
+      return;
+    }
     this.#checkStep(frame.step, name, subject);
     this.#liveness.seen(frame.sender, Date.now());
     const box = this.#barrier.box(frame.step);
+    if (!box.firstSight(frame.sender, frame.seq, frame.index)) {
+      this.#duplicate();
+      return;
+    }
     box.frames[frame.sender]!++;
     const whole = this.#reassembler.add(frame, subject, name);
     if (whole) box.add(whole.seq, { from: frame.sender, sender: name, ...this.#decodePayload(whole, name, subject) } as BspMessage);
+  }
+
+  /** A frame or marker this peer holds already (sent again after a connection loss): dropped. */
+  #duplicate(): void {
+    this.#recovery.duplicates++;
   }
 
   #decodePayload(whole: Assembled, sender: string, subject: string): { kind: PayloadKind; data: unknown } {

@@ -24,6 +24,12 @@ export class Liveness {
     if (step !== undefined) this.#lastStep[index] = Math.max(this.#lastStep[index]!, step);
   }
 
+  /** Every peer taken as heard at `now` (this peer's connection came back: the others get a full timeout to show). */
+  refresh(now: number): void {
+    this.#lastSeen.fill(now);
+    this.#lastTick = now;
+  }
+
   /** Peer `index` left after `steps` supersteps: it is no longer expected to answer. */
   leave(index: number, steps: number): void {
     this.#left[index] = steps;

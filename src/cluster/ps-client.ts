@@ -2,7 +2,12 @@
 // over key ranges of the flat parameter block, split by the shards' ranges and sent to every shard in parallel over
 // NATS request/reply, bulk data as raw float32 frames; pushes carry (worker, seq) and are retried with the same seq
 // on timeout, so a shard applies each once. It keeps the versions it saw per shard, so a worker knows its staleness.
-import { createInbox, type Msg, type NatsConnection, NoRespondersError, type Subscription } from "@nats-io/nats-core";
+// Connection losses: nats.js 3.x keeps what is published while disconnected in its outbound buffer and discards
+// that buffer when it dials again (ProtocolHandler.prepare -> resetOutbound), and what was in flight when the socket
+// died is gone too, so the client watches the connection's status: a disconnect ends every attempt in flight at
+// once, the client waits (up to outageMs) for the reconnect and sends them again with the same (worker, seq), and
+// such repeats, and "no responders" while the shards re-subscribe, do not use up the attempts.
+import { createInbox, type Msg, type NatsConnection, NoRespondersError, type Status, type Subscription } from "@nats-io/nats-core";
 import { InvalidArgumentError } from "../errors.js";
 import { type KeyRange, keyRange, type ParameterClient, type PushInfo } from "../train/exchange.js";
 import { describeValue } from "../util/describe.js";
@@ -70,6 +75,12 @@ export interface ParameterClientOptions {
   connectTimeoutMs?: number;
   /** The most payload bytes per frame (default: the server's max_payload minus the frame and header room). */
   maxChunkBytes?: number;
+  /** How long a request waits for a lost connection to come back, and keeps re-sending after a reconnect, in ms
+   *  (default 60 000); past it the request fails with ParameterServerError "timeout" naming the outage. */
+  outageMs?: number;
+  /** How long "no responders" from a shard is taken for a shard re-subscribing (after a reconnect of its own or a
+   *  fail-over) and retried without using up an attempt, in ms from the first one (default 5 000). */
+  shardWaitMs?: number;
   /** Fault injection, for tests (default none). */
   faults?: ParameterClientFaults;
 }
@@ -83,6 +94,8 @@ export const PARAMETER_CLIENT_DEFAULTS = Object.freeze({
   retryDelayMs: 100,
   connectTimeoutMs: 30_000,
   readWaitMs: 60_000,
+  outageMs: 60_000,
+  shardWaitMs: 5_000,
 });
 
 /**
@@ -130,6 +143,11 @@ export interface ParameterClientStats {
   bytesOut: number;
   /** Message bodies received (replies and frames), in bytes. */
   bytesIn: number;
+  /** Times the connection came back after a loss (nats.js "reconnect" events seen). */
+  reconnects: number;
+  /** Attempts sent again because the connection was lost during them, or a shard was re-subscribing (these do not
+   *  count against `attempts`; a push's repeat carries the same (worker, seq)). */
+  resent: number;
 }
 
 /** One shard's part of a request. */
@@ -139,13 +157,15 @@ interface Part {
   end: number;
 }
 
-/** How one attempt ended, short of a refusal (which rejects). */
-type Outcome = { reply: ReplyMeta } | { failure: ParameterServerFailure; cause: string };
+/** How one attempt ended, short of a refusal (which rejects). `lost`: the connection was lost during it. */
+type Outcome = { reply: ReplyMeta } | { failure: ParameterServerFailure; cause: string; lost?: boolean };
 
 /** A request awaiting its reply: handle() sees every message addressed to it. */
 interface Waiting {
   handle(msg: Msg): void;
   fail(error: Error): void;
+  /** The connection was lost: the attempt ends now (its frames or its reply may be gone). */
+  interrupt(): void;
 }
 
 interface Config {
@@ -160,6 +180,8 @@ interface Config {
   attempts: number;
   retryDelayMs: number;
   connectTimeoutMs: number;
+  outageMs: number;
+  shardWaitMs: number;
   maxChunkBytes: number | undefined;
   faults: ParameterClientFaults;
 }
@@ -185,7 +207,7 @@ export class ShardedParameterClient implements ParameterClient {
   readonly #inbox = createInbox();
   readonly #waiting = new Map<number, Waiting>();
   readonly #versions: { pulled: number; latest: number }[];
-  readonly #stats: ParameterClientStats = { pushes: 0, pulls: 0, retries: 0, deduped: 0, bytesOut: 0, bytesIn: 0 };
+  readonly #stats: ParameterClientStats = { pushes: 0, pulls: 0, retries: 0, deduped: 0, bytesOut: 0, bytesIn: 0, reconnects: 0, resent: 0 };
   readonly #tag: number;
   readonly #chunkBytes: number;
   readonly #names: string[];
@@ -193,6 +215,13 @@ export class ShardedParameterClient implements ParameterClient {
   #seq = 0;
   #closed = false;
   #sub: Subscription | undefined;
+  /** The connection's state as its status events tell: how many losses so far, since when it is down, when it came
+   *  back last, and who waits for it to come back. */
+  #losses = 0;
+  #downSince: number | undefined;
+  #upAt = 0;
+  #upWaiters: (() => void)[] = [];
+  #statusIterator: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
 
   private constructor(
     private readonly config: Config,
@@ -225,6 +254,7 @@ export class ShardedParameterClient implements ParameterClient {
     const client = new ShardedParameterClient(config, nc, ownConnection);
     try {
       client.listen();
+      client.watchConnection();
       await nc.flush();
       // Every shard asked in parallel; the lowest-numbered failure is the one reported.
       const answers = await Promise.allSettled(client.ranges.map((_, k) => client.describe(k)));
@@ -360,6 +390,8 @@ export class ShardedParameterClient implements ParameterClient {
     this.#closed = true;
     for (const waiting of [...this.#waiting.values()]) waiting.fail(new Error("the client was closed"));
     this.#waiting.clear();
+    this.#statusIterator?.stop?.();
+    for (const wake of this.#upWaiters.splice(0)) wake();
     this.#sub?.unsubscribe();
     if (this.ownConnection) await this.nc.close().catch(() => {});
   }
@@ -407,12 +439,83 @@ export class ShardedParameterClient implements ParameterClient {
     });
   }
 
+  /** Follows the connection's status events: a loss ends the attempts in flight, a reconnect wakes the waiters. */
+  private watchConnection(): void {
+    const iterator = this.nc.status() as AsyncIterable<Status> & { stop?: () => void };
+    this.#statusIterator = iterator;
+    void (async () => {
+      try {
+        for await (const status of iterator) {
+          if (this.#closed) break;
+          if (status.type === "disconnect") this.lost();
+          else if (status.type === "reconnect") this.regained();
+        }
+      } catch {
+        // the connection closed: requests fail through requireOpen and close()
+      }
+    })();
+  }
+
+  private lost(): void {
+    this.#losses++;
+    this.#downSince ??= Date.now();
+    for (const waiting of [...this.#waiting.values()]) waiting.interrupt();
+  }
+
+  private regained(): void {
+    this.#downSince = undefined;
+    this.#upAt = Date.now();
+    this.#stats.reconnects++;
+    for (const wake of this.#upWaiters.splice(0)) wake();
+  }
+
+  /** Resolves once the connection is up (at once when it is); throws ParameterServerError "timeout" when it stayed
+   *  down past the request's outage deadline. */
+  private async connected(part: Part, op: "push" | "pull" | "clock", deadline: number, attempt: number): Promise<void> {
+    while (this.#downSince !== undefined && !this.#closed) {
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new ParameterServerError(
+          `${op} of keys ${rangeText(part)} to shard ${part.shard} of job "${this.job}" failed: the connection to NATS has been down for ${Date.now() - this.#downSince} ms (outageMs ${this.config.outageMs})`,
+          { shard: part.shard, range: part, op, reason: "timeout", attempts: attempt },
+          this.job,
+        );
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, Math.min(left, 1_000));
+        function done() {
+          clearTimeout(timer);
+          resolve();
+        }
+        this.#upWaiters.push(done);
+      });
+    }
+  }
+
+  /** Whether a failed attempt is repeated without using up one of the attempts: the connection was lost during it,
+   *  or a shard had no responders while it may be re-subscribing (within shardWaitMs of the first, or within outageMs
+   *  of this client's reconnect). Never past the request's outage deadline. */
+  private excused(outcome: { failure: ParameterServerFailure; lost?: boolean }, losses: number, deadline: number, firstNoResponders: number): boolean {
+    const now = Date.now();
+    if (now >= deadline) return false;
+    if (outcome.lost || losses !== this.#losses || this.#downSince !== undefined) return true;
+    if (outcome.failure !== "no-responders") return false;
+    return now - firstNoResponders < this.config.shardWaitMs || (this.#upAt > 0 && now - this.#upAt < this.config.outageMs);
+  }
+
   /** A part's request, attempt after attempt; resolves with the reply, rejects with ParameterServerError. */
   private async request(part: Part, op: "push" | "pull" | "clock", frames: Uint8Array[] | undefined, extra: Partial<RequestMeta>, into: Float32Array | undefined): Promise<ReplyMeta> {
-    const { attempts } = this.config;
+    const { attempts, outageMs, retryDelayMs } = this.config;
+    const deadline = Date.now() + outageMs;
     let last: Outcome = { failure: "timeout", cause: "no attempt" };
-    for (let attempt = 1; attempt <= attempts; attempt++) {
+    let counted = 0;
+    let firstNoResponders = Number.POSITIVE_INFINITY;
+    // Bounded: every pass either uses up an attempt or is excused, and excuses end at the deadline.
+    for (let attempt = 1; counted < attempts; attempt++) {
       this.requireOpen(op);
+      await this.connected(part, op, deadline, attempt);
+      this.requireOpen(op);
+      const losses = this.#losses;
       last = await this.attempt(part, op, attempt, frames, extra, into);
       if ("reply" in last) {
         const v = this.#versions[part.shard]!;
@@ -421,9 +524,12 @@ export class ShardedParameterClient implements ParameterClient {
         if (last.reply.deduped) this.#stats.deduped++;
         return last.reply;
       }
-      if (attempt < attempts) {
+      if (last.failure === "no-responders") firstNoResponders = Math.min(firstNoResponders, Date.now());
+      if (this.excused(last, losses, deadline, firstNoResponders)) this.#stats.resent++;
+      else counted++;
+      if (counted < attempts) {
         this.#stats.retries++;
-        if (last.failure === "no-responders") await sleep(this.config.retryDelayMs);
+        if (last.failure === "no-responders" || last.lost) await sleep(retryDelayMs);
       }
     }
     const failure = last as { failure: ParameterServerFailure; cause: string };
@@ -463,6 +569,7 @@ export class ShardedParameterClient implements ParameterClient {
           }
         },
         fail: (error) => settle(() => reject(this.closedError(part, op, attempt, error))),
+        interrupt: () => settle(() => resolve({ failure: "timeout", cause: "the connection to NATS was lost during the attempt", lost: true })),
       });
       const send = () => {
         try {
@@ -638,6 +745,8 @@ function resolveClientOptions(options: ParameterClientOptions): Config {
     attempts: int("attempts", D.attempts, 1),
     retryDelayMs: int("retryDelayMs", D.retryDelayMs, 0),
     connectTimeoutMs: int("connectTimeoutMs", D.connectTimeoutMs, 1),
+    outageMs: int("outageMs", D.outageMs, 1),
+    shardWaitMs: int("shardWaitMs", D.shardWaitMs, 0),
     maxChunkBytes: options.maxChunkBytes === undefined ? undefined : int("maxChunkBytes", 0, 4),
     faults,
   };
