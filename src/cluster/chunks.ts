@@ -236,16 +236,21 @@ export interface Assembled extends FrameHeader {
 /**
  * Collects the frames of many messages (keyed by sender, superstep and sequence number) and hands each back whole
  * once its last chunk arrives. Refuses (MessageError) frames that disagree with the first frame of their message,
- * duplicates, and messages over `maxBytes`; a refused frame leaves the other chunks in place.
+ * duplicates, messages over `maxBytes`, and a new incomplete message that would take the bytes held for incomplete
+ * messages over `maxPendingBytes` (default: no limit; one small chunk makes the receiver allocate its whole
+ * message, so a receiver that expects at most P messages at once can pass P x maxBytes); a refused frame leaves the
+ * other chunks in place.
  */
 export class Reassembler {
   readonly #pending = new Map<string, Pending>();
+  #pendingBytes = 0;
 
   /** `pool`, when given, supplies the message buffers (the receiver gives them back when done with a message). */
   constructor(
     readonly maxBytes = DEFAULT_MAX_MESSAGE_BYTES,
     readonly job?: string,
     readonly pool?: FramePool,
+    readonly maxPendingBytes = Number.POSITIVE_INFINITY,
   ) {}
 
   #buffer(bytes: number): Uint8Array {
@@ -271,8 +276,13 @@ export class Reassembler {
     const key = `${frame.sender}/${frame.step}/${frame.seq}`;
     let entry = this.#pending.get(key);
     if (entry === undefined) {
+      const held = this.#pendingBytes + frame.total + frame.count;
+      if (held > this.maxPendingBytes) {
+        refuse("total", `a message of ${frame.total} bytes would take the incomplete messages held to ${held} bytes, over this peer's limit of ${this.maxPendingBytes} bytes`);
+      }
       entry = { frame, bytes: this.#buffer(frame.total), seen: new Uint8Array(frame.count), got: 0 };
       this.#pending.set(key, entry);
+      this.#pendingBytes = held;
     } else {
       const first = entry.frame;
       for (const field of ["kind", "specTag", "count", "total", "chunkBytes"] as const) {
@@ -284,13 +294,23 @@ export class Reassembler {
     entry.seen[frame.index] = 1;
     entry.got++;
     if (entry.got < frame.count) return undefined;
-    this.#pending.delete(key);
+    this.#drop(key, entry);
     return { ...header, payload: entry.bytes };
+  }
+
+  #drop(key: string, entry: Pending): void {
+    this.#pending.delete(key);
+    this.#pendingBytes -= entry.frame.total + entry.frame.count;
   }
 
   /** Messages still missing chunks. */
   get pending(): number {
     return this.#pending.size;
+  }
+
+  /** Bytes held for messages still missing chunks (their buffers and chunk maps). */
+  get pendingBytes(): number {
+    return this.#pendingBytes;
   }
 
   /**
@@ -302,7 +322,7 @@ export class Reassembler {
     for (const [key, entry] of this.#pending) {
       const { sender, step, seq, count } = entry.frame;
       if (!which(sender, step)) continue;
-      this.#pending.delete(key);
+      this.#drop(key, entry);
       const missing: number[] = [];
       for (let i = 0; i < count && missing.length < 8; i++) if (!entry.seen[i]) missing.push(i);
       const list = missing.join(", ") + (count - entry.got > missing.length ? ", ..." : "");
