@@ -188,7 +188,7 @@ describe("one account and one nkey user per job, generated", () => {
 
       const seen = violations(aClientNc);
       await assert.rejects(
-        ShardedParameterClient.connect({ job: B, shards: 1, keys, connection: aClientNc, worker: 1, connectTimeoutMs: 3_000 }).then((c) => clients.push(c)),
+        ShardedParameterClient.connect({ job: B, shards: 1, keys, connection: aClientNc, worker: 1, connectTimeoutMs: 2_000 }).then((c) => clients.push(c)),
         "A's connection cannot reach B's shard",
       );
       assert.ok(seen.some((e) => e.operation === "publish" && e.subject.startsWith(`downpour.${B}.ps.0.`)), `violations: ${seen.map((e) => e.message).join("; ")}`);
