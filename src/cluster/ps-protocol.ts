@@ -5,7 +5,7 @@
 import { headers, type MsgHdrs } from "@nats-io/nats-core";
 import type { KeyRange } from "../train/exchange.js";
 import { MAX_SPEC_HASH_LENGTH } from "./codec.js";
-import { ClusterError, MessageError } from "./errors.js";
+import { ClusterError, describeValue, MessageError } from "./errors.js";
 import { checkJobId, isPeerName, SUBJECT_ROOT } from "./subjects.js";
 
 /** The version every request and reply carries; a shard refuses requests of another version. */
@@ -138,6 +138,39 @@ export function readMeta(hdrs: MsgHdrs | undefined, subject: string, job: string
   }
   if (typeof value !== "object" || value === null || Array.isArray(value)) refuse(`the ${PS_HEADER} header is not a JSON object`);
   return value as Record<string, unknown>;
+}
+
+/**
+ * Checks the shape of a reply's parsed metadata (readMeta) and returns it typed: a refusal must carry an `error` of
+ * string message, field and sender; any other reply v, shard, id (u32), version (an integer >= 0), begin and end
+ * (integers), deduped (a boolean) and clock (a number) when present. Whether the reply is the one expected (this
+ * shard, this request) is the caller's check. Throws MessageError (field "header") naming the reply field and
+ * `sender` (the shard's name, when known).
+ */
+export function checkReplyMeta(meta: Record<string, unknown>, subject: string, job: string | undefined, sender?: string): ReplyMeta {
+  const refuse = (field: string, expected: string): never => {
+    throw new MessageError(`reply field "${field}" is ${describeValue(meta[field])}, expected ${expected}`, { sender, field: "header", subject }, job);
+  };
+  if (meta.error !== undefined) {
+    const e = meta.error as Record<string, unknown> | null;
+    const ok = typeof e === "object" && e !== null && !Array.isArray(e) && typeof e.message === "string" && typeof e.field === "string";
+    if (!ok || (e.sender !== undefined && typeof e.sender !== "string")) refuse("error", "a refusal { message, field, sender } of strings");
+    return meta as unknown as ReplyMeta;
+  }
+  if (meta.v !== PS_PROTOCOL_VERSION) refuse("v", `protocol version ${PS_PROTOCOL_VERSION}`);
+  if (!isUint32(meta.shard)) refuse("shard", "a shard index");
+  if (!isUint32(meta.id)) refuse("id", "a request id (an integer in [0, 2^32))");
+  if (!Number.isSafeInteger(meta.version) || (meta.version as number) < 0) refuse("version", "a version (an integer >= 0)");
+  if (!Number.isSafeInteger(meta.begin)) refuse("begin", "a key (an integer)");
+  if (!Number.isSafeInteger(meta.end)) refuse("end", "a key (an integer)");
+  if (meta.deduped !== undefined && typeof meta.deduped !== "boolean") refuse("deduped", "a boolean");
+  if (meta.clock !== undefined && (typeof meta.clock !== "number" || Number.isNaN(meta.clock))) refuse("clock", "a clock (a number)");
+  return meta as unknown as ReplyMeta;
+}
+
+/** readMeta, then checkReplyMeta: a reply's metadata, parsed and checked. */
+export function readReplyMeta(hdrs: MsgHdrs | undefined, subject: string, job: string | undefined, sender?: string): ReplyMeta {
+  return checkReplyMeta(readMeta(hdrs, subject, job), subject, job, sender);
 }
 
 export const isUint32 = (value: unknown): value is number => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff;

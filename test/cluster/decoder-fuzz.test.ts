@@ -12,7 +12,7 @@ import { chunkChecksum, decodeFrame, encodeFrames, FRAME_HEADER_BYTES, type Fram
 import { type ControlMessage, decodeControl, encodeControl, PROTOCOL_VERSION, packValue, unpackValue } from "../../src/cluster/codec.js";
 import { MessageError } from "../../src/cluster/errors.js";
 import { checkPortionRequest, PORTION_PROTOCOL_VERSION, PortionQueue, type PortionRequest, PortionRequestError } from "../../src/cluster/portion-queue.js";
-import { PS_HEADER, PS_PROTOCOL_VERSION, type ReplyMeta, readMeta, shardSubjects } from "../../src/cluster/ps-protocol.js";
+import { PS_HEADER, PS_PROTOCOL_VERSION, type ReplyMeta, readMeta, readReplyMeta, shardSubjects } from "../../src/cluster/ps-protocol.js";
 import { ParameterShard } from "../../src/cluster/ps-shard.js";
 import { mulberry32 } from "../../src/util/random.js";
 import { closeAll, connectAll, withServer } from "./fixtures/peers.js";
@@ -441,6 +441,28 @@ function metaText(fuzz: Fuzz, op: "push" | "pull" | "clock"): string {
   }
 }
 
+/** A reply's metadata JSON text (an acknowledgement, a pull reply or a refusal), valid or spoiled as metaText does. */
+function replyText(fuzz: Fuzz): string {
+  const reply: Record<string, unknown> = { v: PS_PROTOCOL_VERSION, shard: 0, id: fuzz.int(2 ** 32), version: fuzz.int(1000), begin: 0, end: fuzz.int(64) };
+  if (fuzz.chance(0.3)) reply.deduped = fuzz.chance(0.5);
+  if (fuzz.chance(0.2)) reply.clock = fuzz.int(10);
+  if (fuzz.chance(0.3)) reply.error = { message: "refused", field: "range", sender: fuzz.name() };
+  const kind = fuzz.int(5);
+  if (kind === 0) return JSON.stringify(reply);
+  if (kind === 1) return JSON.stringify(reply).slice(0, fuzz.int(JSON.stringify(reply).length));
+  if (kind === 2) {
+    const error = reply.error as Record<string, unknown> | undefined;
+    if (error && fuzz.chance(0.5)) error[fuzz.pick(["message", "field", "sender"])] = wrongValue(fuzz);
+    else reply[fuzz.pick([...Object.keys(reply), "error", "deduped", "clock"])] = wrongValue(fuzz);
+    return JSON.stringify(reply);
+  }
+  if (kind === 3) {
+    delete reply[fuzz.pick(Object.keys(reply))];
+    return JSON.stringify(reply);
+  }
+  return fuzz.pick(['{"error":null}', '{"error":"x"}', '{"error":[]}', '{"error":{}}', "{}", "[]", "null", Buffer.from(fuzz.bytes(fuzz.int(40))).toString("latin1")]);
+}
+
 /** Headers holding `text` as the metadata value (a header line cannot hold CR or LF: those are cut out). */
 function rawHeaders(text: string): MsgHdrs {
   const h = headers();
@@ -463,6 +485,22 @@ describe("parameter-server metadata fuzz", () => {
       } else assert.equal((result.error as MessageError).field, "header", what());
     }
     assert.ok(objects > CASES / 10, `${objects} objects parsed`);
+  });
+
+  test(`${CASES} reply headers: readReplyMeta gives a typed reply or refuses with MessageError`, TIMEOUT, () => {
+    const fuzz = new Fuzz(3003);
+    let replies = 0;
+    for (let i = 0; i < CASES; i++) {
+      const text = replyText(fuzz);
+      const what = () => `reply case ${i}: ${JSON.stringify(text.slice(0, 200))}`;
+      const result = outcome(what, () => readReplyMeta(rawHeaders(text), SUBJECT, JOB, "shard-0"), [MessageError]);
+      if ("error" in result) continue;
+      replies++;
+      const r = result.value;
+      if (r.error !== undefined) assert.ok(typeof r.error.message === "string" && typeof r.error.field === "string", what());
+      else assert.ok(r.v === PS_PROTOCOL_VERSION && Number.isSafeInteger(r.version) && r.version >= 0 && Number.isSafeInteger(r.begin) && Number.isSafeInteger(r.end), what());
+    }
+    assert.ok(replies > CASES / 10, `${replies} replies`);
   });
 
   test(`${CASES} spoiled requests to a real shard: each is answered, refusals name a field, none is "internal"`, TIMEOUT, async () => {
