@@ -1,7 +1,10 @@
 // One parameter-server shard of a job (DistBelief's parameter server, one key range of it): it holds its range of
 // the flat parameter block, the optimizer state of those keys and a version clock, on its own kernels; it applies
 // every pushed gradient once (per worker and sequence number) with the job's optimizer and learning-rate schedule,
-// exactly as MemoryParameterStore does in one process, and answers pulls with raw float32 frames.
+// exactly as MemoryParameterStore does in one process, and answers pulls with raw float32 frames. With a snapshot
+// store it snapshots itself (snapshot.ts, snapshot-store.ts) every N updates, every T ms, on demand and at close, and
+// can resume from its latest complete snapshot; with durability "log" (durability.ts) it writes every push to the
+// job's JetStream log before applying and acknowledging it, and a resumed shard replays the log after its snapshot.
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Kernels } from "../core/kernels.js";
 import { InvalidArgumentError } from "../errors.js";
@@ -20,7 +23,7 @@ import {
   specTag,
 } from "./chunks.js";
 import { type ClusterConnectionOptions, connectCluster, isNatsConnection } from "./connection.js";
-import { type ClusterError, describeValue as shown, MessageError } from "./errors.js";
+import { ClusterError, describeValue as shown, MessageError } from "./errors.js";
 import { DEFAULT_SHARD_ALIGN, shardRanges } from "./partition.js";
 import {
   isSpecHash,
@@ -40,6 +43,9 @@ import {
   shardSubjects,
 } from "./ps-protocol.js";
 import { checkJobId } from "./subjects.js";
+import { type ShardDurability, SHARD_DURABILITY_DEFAULTS, ShardLog, type ShardLogOptions, snapshotSubject } from "./durability.js";
+import { type AppliedWindow, type ShardSnapshot, SnapshotError } from "./snapshot.js";
+import type { SnapshotEntry, SnapshotStore } from "./snapshot-store.js";
 
 /** One optimizer segment of the key space: a tensor, with L2 decay (a weight) or without (a bias). */
 export interface ParameterSegment {
@@ -93,6 +99,25 @@ export interface ParameterShardOptions {
   onError?: (error: ClusterError) => void;
   /** The longest a read (a pull with minClock) may wait for the clocks, whatever it asks for, in ms (default 120 000). */
   maxReadWaitMs?: number;
+  /** Where snapshots go (DirectorySnapshotStore, NatsSnapshotStore; default none: no snapshots). Not closed by close(). */
+  snapshots?: SnapshotStore;
+  /** A snapshot after this many updates since the last one; 0: never by count (default 1000). */
+  snapshotEveryUpdates?: number;
+  /** A snapshot this often (ms) when updates were applied since the last one; 0: never by time (default 30 000). */
+  snapshotEveryMs?: number;
+  /** A snapshot at close() when updates were applied since the last one (default true). */
+  snapshotOnClose?: boolean;
+  /**
+   * Restore this shard's latest complete snapshot from `snapshots` at start (a corrupt or truncated newer one is
+   * reported through onError and skipped), then, with durability "log", replay the log after it (default false: start
+   * from `init`, write a first snapshot, and with "log" empty this shard's log).
+   */
+  resume?: boolean;
+  /** "snapshot" (default: updates since the last snapshot may be lost on a crash) or "log" (acknowledged once in the
+   *  job's JetStream log; nothing acknowledged is lost). */
+  durability?: ShardDurability;
+  /** The log stream's options (durability "log"; defaults in SHARD_DURABILITY_DEFAULTS). */
+  log?: ShardLogOptions;
 }
 
 /** The default of every optional ParameterShardOptions field. */
@@ -129,6 +154,27 @@ interface WaitingRead {
 /** A push's sequence numbers further than this below the newest from its worker count as applied. */
 export const DEDUPE_WINDOW = 4096;
 
+/** What a resumed shard restored at start. */
+export interface ShardRestore {
+  /** The snapshot restored (its name in the store), or "" when there was none (started from init). */
+  from: string;
+  /** The version the snapshot held. */
+  snapshotVersion: number;
+  /** The version after the log's replay (= snapshotVersion with durability "snapshot"). */
+  version: number;
+  /** How old the snapshot was when restored, in ms. */
+  ageMs: number;
+  /** Log entries replayed and applied; those dropped as already applied (in the snapshot's dedupe state). */
+  replayed: number;
+  replayDeduped: number;
+  /** Newer snapshots skipped as corrupt or truncated (their names). */
+  skipped: string[];
+  /** How long the restore (reading the snapshot, replaying the log) took, in ms. */
+  tookMs: number;
+  /** When the shard started answering again (ms since the epoch). */
+  at: number;
+}
+
 /** What a shard has done so far. */
 export interface ShardStats {
   /** Updates applied (the version). */
@@ -151,6 +197,17 @@ export interface ShardStats {
   updatesPerSecond: number;
   /** The learning rate the next update would use. */
   learningRate: number;
+  /** Snapshots saved since start; the version of the newest saved or restored (0 for none). */
+  snapshots: number;
+  snapshotVersion: number;
+  /** Durability "log": pushes written to the log; log writes that failed (those pushes were not acknowledged). */
+  logged: number;
+  logFailures: number;
+  /** Set when the shard resumed: what it restored. Updates lost to a crash with durability "snapshot" = the version
+   *  the clients had seen acknowledged (ShardedParameterClient.versions()[k].latest) minus restored.version. */
+  restored?: ShardRestore;
+  /** When the first update after start was applied (ms since the epoch; 0 before one). */
+  firstUpdateAt: number;
 }
 
 /** The optimizer segments of a network's parameter block (weights decay, biases do not), as MemoryParameterStore has them. */
@@ -174,6 +231,23 @@ interface ShardConfig {
   peerCheckMs: number;
   maxReadWaitMs: number;
   onError: (error: ClusterError) => void;
+  durability: ShardDurability;
+  snapshotEveryUpdates: number;
+  snapshotEveryMs: number;
+  snapshotOnClose: boolean;
+  resume: boolean;
+}
+
+/** A push being written to the log (durability "log"): applied and acknowledged once stored, in log order. */
+interface LoggedPush {
+  key: string;
+  meta: RequestMeta;
+  gradient: Uint8Array;
+  /** The requests to acknowledge (the push and retries of it that arrived while it was being logged). */
+  replies: { msg: Msg; meta: RequestMeta }[];
+  done: boolean;
+  logSeq: number;
+  error?: ClusterError;
 }
 
 /** Per worker: the newest sequence number applied and the recent ones (a window of DEDUPE_WINDOW). */
@@ -216,6 +290,23 @@ export class ParameterShard {
   readonly #tag: number;
   readonly #chunkBytes: number;
   #subs: Subscription[] = [];
+  /** Durability: the store, the log, pushes being logged (in log order, and by worker/seq). */
+  #store: SnapshotStore | undefined;
+  #log: ShardLog | undefined;
+  readonly #logQueue: LoggedPush[] = [];
+  readonly #logging = new Map<string, LoggedPush>();
+  /** The last log sequence whose update is applied here. */
+  #logSeq = 0;
+  #snapshotTimer: ReturnType<typeof setInterval> | undefined;
+  /** The version of the newest snapshot saved or restored; snapshots saved; whether one is being saved or asked for. */
+  #snapshotVersion = 0;
+  #snapshotsSaved = 0;
+  #saving: Promise<SnapshotEntry> | undefined;
+  #saveAgain = false;
+  /** Log sequences of the snapshots saved since start (newest last), for purging the log below what they all cover. */
+  readonly #savedLogSeqs: number[] = [];
+  readonly #durable = { logged: 0, logFailures: 0, firstUpdateAt: 0 };
+  #restored: ShardRestore | undefined;
 
   private constructor(
     private readonly config: ShardConfig,
@@ -255,8 +346,11 @@ export class ParameterShard {
     try {
       await checkPeers(nc, config);
       shard = ParameterShard.allocate(config, nc, ownConnection, kernels, options);
+      await shard.recover(options);
       shard.subscribe();
       await nc.flush();
+      if (shard.#restored) shard.#restored.at = Date.now();
+      shard.startSnapshotTimer();
       return shard;
     } catch (error) {
       if (shard) await shard.close();
@@ -299,11 +393,26 @@ export class ParameterShard {
     return this.#version;
   }
 
+  /** What this shard restored at start (resume), or undefined when it started from init. */
+  get restored(): ShardRestore | undefined {
+    return this.#restored ? { ...this.#restored, skipped: [...this.#restored.skipped] } : undefined;
+  }
+
   /** A snapshot of the counters. */
   get stats(): ShardStats {
     const span = (this.#lastUpdateAt - this.#firstUpdateAt) / 1000;
     const updatesPerSecond = this.#version > 1 && span > 0 ? (this.#version - 1) / span : 0;
-    return { updates: this.#version, ...this.#stats, updatesPerSecond, learningRate: this.learningRate() };
+    const stats: ShardStats = {
+      updates: this.#version,
+      ...this.#stats,
+      updatesPerSecond,
+      learningRate: this.learningRate(),
+      snapshots: this.#snapshotsSaved,
+      snapshotVersion: this.#snapshotVersion,
+      ...this.#durable,
+    };
+    if (this.#restored) stats.restored = { ...this.#restored, skipped: [...this.#restored.skipped] };
+    return stats;
   }
 
   /** A copy of this shard's parameters (its range, in key order). */
@@ -328,12 +437,23 @@ export class ParameterShard {
     };
   }
 
-  /** Stops answering (requests already read were handled), releases the memory, closes a connection it opened. */
+  /**
+   * Stops answering (requests already read were handled; pushes still being logged are not acknowledged), saves a
+   * last snapshot (snapshotOnClose, when updates were applied since the last), releases the memory, closes a
+   * connection it opened.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
     for (const sub of this.#subs.splice(0)) sub.unsubscribe();
     for (const read of this.#reads.splice(0)) clearTimeout(read.timer);
+    if (this.#snapshotTimer !== undefined) clearInterval(this.#snapshotTimer);
+    this.#logQueue.length = 0;
+    this.#logging.clear();
+    await this.#saving?.catch(() => {});
+    if (this.#store && this.config.snapshotOnClose && this.#version !== this.#snapshotVersion && !this.nc.isClosed()) {
+      await this.save().catch((error) => this.report(error));
+    }
     if (!this.nc.isClosed()) await this.nc.flush().catch(() => {});
     const staging = [...this.#staging.splice(0), ...[...this.#pending.values()].map((p) => p.slab)];
     this.#pending.clear();
@@ -357,7 +477,18 @@ export class ParameterShard {
         this.count(msg);
         this.reply(msg, new TextEncoder().encode(JSON.stringify(this.info())));
       }),
+      on(snapshotSubject(this.job, this.shard), (msg) => this.onSnapshotRequest(msg)),
     ];
+  }
+
+  // "Snapshot now": answers {name, version, generation} once saved, or {error} (JSON).
+  private onSnapshotRequest(msg: Msg): void {
+    this.count(msg);
+    const answer = (body: unknown) => this.reply(msg, new TextEncoder().encode(JSON.stringify(body)));
+    this.snapshot().then(
+      (entry) => answer({ name: entry.name, generation: entry.generation, version: this.#snapshotVersion }),
+      (error: unknown) => answer({ error: error instanceof Error ? error.message : String(error) }),
+    );
   }
 
   /**
@@ -417,22 +548,278 @@ export class ParameterShard {
     this.#pending.delete(key);
     this.#stats.pushes++;
     const deduped = this.isApplied(meta.worker, meta.seq!);
+    if (!deduped && this.#log !== undefined) {
+      this.logPush(msg, meta, entry.slab);
+      return;
+    }
     try {
       if (deduped) this.#stats.deduped++;
-      else {
-        this.record(meta.worker, meta.seq!);
-        if (meta.epoch !== undefined && meta.epoch > this.#epoch) this.#epoch = meta.epoch;
-        this.apply(meta.begin, meta.end, entry.slab);
-        this.#lastUpdateAt = performance.now();
-        if (this.#version === 1) this.#firstUpdateAt = this.#lastUpdateAt;
-        this.#clocks.set(meta.worker, (this.#clocks.get(meta.worker) ?? 0) + 1);
-        this.#idle.delete(meta.worker);
-      }
+      else this.applyPush(meta.worker, meta.seq!, meta.epoch, meta.begin, meta.end, entry.slab);
     } finally {
       this.giveStaging(entry.slab);
     }
     this.reply(msg, new Uint8Array(0), this.replyMeta(meta, deduped));
-    if (!deduped) this.answerReads();
+    if (!deduped) this.afterUpdate();
+  }
+
+  /** Applies a push (not applied before) from the gradient in `slab`: dedupe state, epoch, update, clocks. */
+  private applyPush(worker: number, seq: number, epoch: number | undefined, begin: number, end: number, slab: Slab): void {
+    this.record(worker, seq);
+    if (epoch !== undefined && epoch > this.#epoch) this.#epoch = epoch;
+    this.apply(begin, end, slab);
+    this.#lastUpdateAt = performance.now();
+    if (this.#version === 1) this.#firstUpdateAt = this.#lastUpdateAt;
+    if (this.#durable.firstUpdateAt === 0) this.#durable.firstUpdateAt = Date.now();
+    this.#clocks.set(worker, (this.#clocks.get(worker) ?? 0) + 1);
+    this.#idle.delete(worker);
+  }
+
+  /** After an update: waiting reads the clocks now allow, and a snapshot when N updates passed. */
+  private afterUpdate(): void {
+    this.answerReads();
+    const every = this.config.snapshotEveryUpdates;
+    if (this.#store && every > 0 && this.#version - this.#snapshotVersion >= every) this.snapshotSoon();
+  }
+
+  // Durability "log": a push (not applied before) goes to the log; it is applied and acknowledged once stored, in log
+  // order. A retry arriving meanwhile waits for the same write.
+  private logPush(msg: Msg, meta: RequestMeta, slab: Slab): void {
+    const key = `${meta.worker}/${meta.seq}`;
+    const n = meta.end - meta.begin;
+    const waiting = this.#logging.get(key);
+    if (waiting !== undefined) {
+      this.giveStaging(slab);
+      waiting.replies.push({ msg, meta });
+      return;
+    }
+    const g = slab.f32();
+    const gradient = new Uint8Array(g.buffer, g.byteOffset, n * 4).slice();
+    this.giveStaging(slab);
+    const item: LoggedPush = { key, meta, gradient, replies: [{ msg, meta }], done: false, logSeq: 0 };
+    this.#logging.set(key, item);
+    this.#logQueue.push(item);
+    this.#log!.append({ worker: meta.worker, seq: meta.seq!, begin: meta.begin, end: meta.end, epoch: meta.epoch, gradient }).then(
+      (ack) => {
+        item.logSeq = ack.seq;
+        item.done = true;
+        this.drainLog();
+      },
+      (error: ClusterError) => {
+        item.error = error;
+        item.done = true;
+        this.drainLog();
+      },
+    );
+  }
+
+  /** Applies and acknowledges the logged pushes at the head of the queue that are stored (a failed write: reported,
+   *  not acknowledged, so the client retries it). */
+  private drainLog(): void {
+    while (!this.#closed && this.#logQueue[0]?.done) {
+      const item = this.#logQueue.shift()!;
+      this.#logging.delete(item.key);
+      if (item.error !== undefined) {
+        this.#durable.logFailures++;
+        this.report(item.error);
+        continue;
+      }
+      this.#durable.logged++;
+      const { meta } = item;
+      const deduped = this.isApplied(meta.worker, meta.seq!);
+      try {
+        if (!deduped) this.applyBytes(meta.worker, meta.seq!, meta.epoch, meta.begin, meta.end, item.gradient);
+        this.#logSeq = Math.max(this.#logSeq, item.logSeq);
+        item.replies.forEach(({ msg, meta: m }, i) => {
+          this.reply(msg, new Uint8Array(0), this.replyMeta(m, deduped || i > 0));
+        });
+        if (deduped) this.#stats.deduped++;
+        this.#stats.deduped += item.replies.length - 1;
+        if (!deduped) this.afterUpdate();
+      } catch (error) {
+        this.report(error);
+      }
+    }
+  }
+
+  /** Applies a push whose gradient is in bytes (a logged or replayed one), through a staging slab. */
+  private applyBytes(worker: number, seq: number, epoch: number | undefined, begin: number, end: number, gradient: Uint8Array): void {
+    const slab = this.takeStaging();
+    try {
+      const g = slab.f32();
+      new Uint8Array(g.buffer, g.byteOffset, gradient.length).set(gradient);
+      this.applyPush(worker, seq, epoch, begin, end, slab);
+    } finally {
+      this.giveStaging(slab);
+    }
+  }
+
+  /** Reports an error through onError (wrapping one that is not a ClusterError). */
+  private report(error: unknown): void {
+    const e = error instanceof ClusterError ? error : new ClusterError(`shard ${this.shard}: ${error instanceof Error ? error.message : String(error)}`, this.job, { cause: error });
+    this.config.onError(e);
+  }
+
+  /** Saves a snapshot now (after the one being saved, if any); resolves with its entry. Throws without a store. */
+  snapshot(): Promise<SnapshotEntry> {
+    if (this.#store === undefined) {
+      return Promise.reject(new InvalidArgumentError(`shard ${this.shard} of job "${this.job}" has no snapshot store (ParameterShard.start's snapshots option)`));
+    }
+    const previous = this.#saving ?? Promise.resolve(undefined);
+    const next = previous.catch(() => undefined).then(() => this.save());
+    this.#saving = next;
+    void next.finally(() => {
+      if (this.#saving === next) this.#saving = undefined;
+    }).catch(() => {});
+    return next;
+  }
+
+  /** A periodic snapshot: one now unless one is being saved (then one more after it). */
+  private snapshotSoon(): void {
+    if (this.#closed) return;
+    if (this.#saving !== undefined) {
+      this.#saveAgain = true;
+      return;
+    }
+    this.snapshot().then(
+      () => {
+        if (this.#saveAgain && !this.#closed && this.#version !== this.#snapshotVersion) {
+          this.#saveAgain = false;
+          this.snapshotSoon();
+        }
+      },
+      (error) => this.report(error),
+    );
+  }
+
+  private startSnapshotTimer(): void {
+    const ms = this.config.snapshotEveryMs;
+    if (this.#store === undefined || ms <= 0) return;
+    this.#snapshotTimer = setInterval(() => {
+      if (this.#version !== this.#snapshotVersion) this.snapshotSoon();
+    }, ms);
+    (this.#snapshotTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** Takes the state now (copies) and stores it; with a log, then purges the log below what every kept snapshot covers. */
+  private async save(): Promise<SnapshotEntry> {
+    const snapshot = this.capture();
+    const entry = await this.#store!.save(snapshot);
+    this.#snapshotsSaved++;
+    this.#snapshotVersion = Math.max(this.#snapshotVersion, snapshot.version);
+    if (this.#log !== undefined) {
+      this.#savedLogSeqs.push(snapshot.logSeq);
+      const keep = this.#store!.keep;
+      if (this.#savedLogSeqs.length > keep) this.#savedLogSeqs.splice(0, this.#savedLogSeqs.length - keep);
+      if (this.#savedLogSeqs.length === keep) await this.#log.purgeBelow(Math.min(...this.#savedLogSeqs) + 1).catch((error) => this.report(error));
+    }
+    return entry;
+  }
+
+  /** This shard's state as a snapshot (copies of the floats). */
+  capture(): ShardSnapshot {
+    const n = this.range.end - this.range.begin;
+    const applied: AppliedWindow[] = [];
+    for (const [worker, entry] of this.#applied) {
+      const recent = [...entry.recent].filter((s) => s > entry.max - DEDUPE_WINDOW).sort((a, b) => a - b);
+      applied.push({ worker, max: entry.max, recent });
+    }
+    return {
+      job: this.job,
+      shard: this.shard,
+      shards: this.shards,
+      keys: this.keys,
+      begin: this.range.begin,
+      end: this.range.end,
+      specHash: this.specHash,
+      optimizer: this.config.optimizer.optimizer,
+      version: this.#version,
+      epoch: this.#epoch,
+      logSeq: this.#logSeq,
+      createdAt: Date.now(),
+      clocks: [...this.#clocks],
+      applied,
+      params: this.params.f32().slice(0, n),
+      state: this.state.map((slab) => slab.f32().slice(0, n)),
+    };
+  }
+
+  /**
+   * At start, before answering: opens the log (durability "log"); with resume, restores the latest complete snapshot
+   * (checked against this shard) and replays the log after it; without, empties this shard's log and saves a first
+   * snapshot, so that a later resume never picks up an earlier run's state.
+   */
+  private async recover(options: ParameterShardOptions): Promise<void> {
+    const c = this.config;
+    this.#store = options.snapshots;
+    if (c.durability === "log") this.#log = await ShardLog.open(this.nc, this.job, this.shard, options.log);
+    if (!c.resume) {
+      await this.#log?.purgeAll();
+      if (this.#log) this.#logSeq = await this.#log.lastSeq();
+      if (this.#store) await this.save();
+      return;
+    }
+    const began = Date.now();
+    const found = await this.#store?.latest(this.shard);
+    for (const skipped of found?.skipped ?? []) this.report(skipped);
+    const restored: ShardRestore = { from: "", snapshotVersion: 0, version: 0, ageMs: 0, replayed: 0, replayDeduped: 0, skipped: (found?.skipped ?? []).map((e) => e.snapshot), tookMs: 0, at: 0 };
+    if (found !== undefined) {
+      this.load(found.snapshot, found.entry.name);
+      Object.assign(restored, { from: found.entry.name, snapshotVersion: found.snapshot.version, ageMs: Math.max(0, began - found.snapshot.createdAt) });
+      this.#snapshotVersion = found.snapshot.version;
+    }
+    if (this.#log !== undefined) {
+      const { begin, end } = this.range;
+      const result = await this.#log.replay(this.#logSeq + 1, (entry, seq) => {
+        this.#logSeq = seq;
+        if (entry.begin < begin || entry.end > end) {
+          this.report(new SnapshotError(`log entry ${seq} (worker ${entry.worker} seq ${entry.seq}) is for keys ${rangeText(entry)}, outside this shard's ${rangeText(this.range)}: skipped`, { snapshot: this.#log!.subject, reason: "mismatch", field: "range" }, this.job));
+          return;
+        }
+        if (this.isApplied(entry.worker, entry.seq)) restored.replayDeduped++;
+        else {
+          this.applyBytes(entry.worker, entry.seq, entry.epoch, entry.begin, entry.end, entry.gradient);
+          restored.replayed++;
+        }
+      });
+      this.#logSeq = Math.max(this.#logSeq, result.lastSeq);
+    }
+    restored.version = this.#version;
+    restored.tookMs = Date.now() - began;
+    this.#restored = restored;
+  }
+
+  /** Loads a snapshot's state, after checking it is this shard's of this job (SnapshotError "mismatch" naming the field). */
+  private load(snapshot: ShardSnapshot, name: string): void {
+    const mismatch = (field: string, theirs: unknown, ours: unknown): never => {
+      throw new SnapshotError(
+        `belongs to another shard or job: its ${field} is ${JSON.stringify(theirs)}, shard ${this.shard} of job "${this.job}" has ${JSON.stringify(ours)}; refused`,
+        { snapshot: name, reason: "mismatch", field },
+        this.job,
+      );
+    };
+    const checks: [string, unknown, unknown][] = [
+      ["job", snapshot.job, this.job],
+      ["shard", snapshot.shard, this.shard],
+      ["shards", snapshot.shards, this.shards],
+      ["keys", snapshot.keys, this.keys],
+      ["begin", snapshot.begin, this.range.begin],
+      ["end", snapshot.end, this.range.end],
+      ["specHash", snapshot.specHash, this.specHash],
+      ["optimizer", snapshot.optimizer, this.config.optimizer.optimizer],
+      ["state slots", snapshot.state.length, this.state.length],
+    ];
+    for (const [field, theirs, ours] of checks) if (theirs !== ours) mismatch(field, theirs, ours);
+    this.params.f32().set(snapshot.params);
+    snapshot.state.forEach((slot, s) => {
+      this.state[s]!.f32().set(slot);
+    });
+    this.#version = snapshot.version;
+    this.#epoch = snapshot.epoch;
+    this.#logSeq = snapshot.logSeq;
+    this.#clocks.clear();
+    for (const [worker, clock] of snapshot.clocks) this.#clocks.set(worker, clock);
+    this.#applied.clear();
+    for (const a of snapshot.applied) this.#applied.set(a.worker, { max: a.max, recent: new Set(a.recent) });
   }
 
   /** The clocks applied so far, per worker that pushed (a copy). */
@@ -760,6 +1147,35 @@ function resolveShardOptions(options: ParameterShardOptions): ShardConfig {
     peerCheckMs: positive("peerCheckMs", PARAMETER_SHARD_DEFAULTS.peerCheckMs),
     maxReadWaitMs: positive("maxReadWaitMs", PARAMETER_SHARD_DEFAULTS.maxReadWaitMs),
     onError,
+    ...resolveDurability(options, bad),
+  };
+}
+
+/** The durability options, checked (defaults in SHARD_DURABILITY_DEFAULTS). */
+function resolveDurability(options: ParameterShardOptions, bad: (f: string, e: string, v: unknown) => never): Pick<ShardConfig, "durability" | "snapshotEveryUpdates" | "snapshotEveryMs" | "snapshotOnClose" | "resume"> {
+  const d = SHARD_DURABILITY_DEFAULTS;
+  const durability = options.durability ?? d.durability;
+  if (durability !== "snapshot" && durability !== "log") bad("durability", '"snapshot" or "log"', durability);
+  const store = options.snapshots;
+  if (store !== undefined && (typeof store !== "object" || store === null || typeof (store as SnapshotStore).latest !== "function")) bad("snapshots", "a SnapshotStore", store);
+  const count = (field: "snapshotEveryUpdates" | "snapshotEveryMs", fallback: number) => {
+    const value = options[field] ?? fallback;
+    if (!Number.isSafeInteger(value) || value < 0) bad(field, "an integer >= 0", value);
+    return value;
+  };
+  const flag = (field: "snapshotOnClose" | "resume", fallback: boolean) => {
+    const value = options[field] ?? fallback;
+    if (typeof value !== "boolean") bad(field, "a boolean", value);
+    return value;
+  };
+  const resume = flag("resume", false);
+  if (resume && store === undefined && durability !== "log") bad("resume", "set with a snapshots store (or durability \"log\")", resume);
+  return {
+    durability,
+    snapshotEveryUpdates: count("snapshotEveryUpdates", d.snapshotEveryUpdates),
+    snapshotEveryMs: count("snapshotEveryMs", d.snapshotEveryMs),
+    snapshotOnClose: flag("snapshotOnClose", d.snapshotOnClose),
+    resume,
   };
 }
 
