@@ -1,13 +1,15 @@
 // Job isolation enforced by a real nats-server started with a config writeJobAuth generated for jobs A and B: the
-// files are 0600 and the config holds no seed; A's credentials publish, subscribe and request on downpour.A.>, a BSP
-// join and a parameter shard with its client work on them; publishing, subscribing or requesting on downpour.B.>
-// with them is refused with a PermissionViolationError (nothing reaches B), B's shard cannot be reached, B's inbox
-// replies and data bucket are invisible to A (one account per job), a bucket outside A's list is refused; a job
-// list that would share subjects is refused by name; an unknown nkey is refused with reason "auth".
+// files are 0600 and the config holds no seed; A's credentials publish, subscribe and request on downpour.A.> (and its
+// task group's sub-job), a BSP join and a parameter shard with its client work on them, and so does a push-log stream
+// the spec lists (message ids, duplicates dropped); publishing, subscribing or requesting on downpour.B.> with them is
+// refused with a PermissionViolationError (nothing reaches B), B's shard cannot be reached, B's inbox replies and data
+// bucket are invisible to A (one account per job), a bucket or stream outside A's list is refused; a job list that
+// would share subjects is refused by name; an unknown nkey, or none, is refused with reason "auth".
 import assert from "node:assert/strict";
 import { statSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
+import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { nkeys, type NatsConnection, PermissionViolationError } from "@nats-io/nats-core";
 import { BspPeer } from "../../src/cluster/bsp.js";
@@ -78,7 +80,7 @@ async function firstMessage(nc: NatsConnection, subject: string): Promise<{ got:
 describe("one account and one nkey user per job, generated", () => {
   const dir = tempDir("job-auth");
   before(async () => {
-    auth = await writeJobAuth(join(dir, "auth"), [A, { job: B, objectBuckets: ["jobB-snapshots"] }]);
+    auth = await writeJobAuth(join(dir, "auth"), [{ job: A, groups: 1, streams: [`${A}-log`] }, { job: B, objectBuckets: ["jobB-snapshots"] }]);
     server = await startNatsServer({ include: auth.configFile });
   });
   after(async () => {
@@ -111,6 +113,13 @@ describe("one account and one nkey user per job, generated", () => {
     assert.equal(reply.string(), "echo ping");
     await a2.flush();
     assert.equal(got(), "hi");
+    // A's task group 0 (trainDownpourGroups' sub-job) is A's too.
+    const group = `downpour.${groupJobId(A, 0)}.ctl`;
+    const inGroup = await firstMessage(a2, group);
+    a1.publish(group, "group");
+    await a1.flush();
+    await a2.flush();
+    assert.equal(inGroup.got(), "group");
   });
 
   test("A publishing, subscribing or requesting on downpour.B.> gets a permission violation; nothing reaches B", TIMEOUT, async () => {
@@ -126,6 +135,8 @@ describe("one account and one nkey user per job, generated", () => {
     assert.ok(closed instanceof PermissionViolationError, `the subscription ends with a permission error, got ${String(closed)}`);
     assert.equal(closed.operation, "subscription");
     assert.equal(closed.subject, `downpour.${B}.>`);
+    a.publish(`downpour.${groupJobId(B, 0)}.ctl`, "forged");
+    await violation(seen, "publish", `downpour.${groupJobId(B, 0)}.ctl`);
     const everything = a.subscribe(">");
     assert.ok((await Promise.race([everything.closed, sleep(5_000)])) instanceof PermissionViolationError, "> is refused too");
 
@@ -215,6 +226,24 @@ describe("one account and one nkey user per job, generated", () => {
       return true;
     });
     await new Objm(b).create("jobB-snapshots");
+  });
+
+  test("a stream the spec lists (a push log) works in scoped mode: publishes with message ids, duplicates dropped, read back", TIMEOUT, async () => {
+    const a = await login(A);
+    const jsm = await jetstreamManager(a);
+    const stream = `${A}-log`;
+    await jsm.streams.add({ name: stream, subjects: [`downpour.${A}.log.>`], duplicate_window: 60_000_000_000 });
+    const js = jetstream(a);
+    const first = await js.publish(`downpour.${A}.log.0`, "push 1", { msgID: "w0-1" });
+    const again = await js.publish(`downpour.${A}.log.0`, "push 1", { msgID: "w0-1" });
+    assert.equal(again.duplicate, true, "the duplicate window drops a replay");
+    await js.publish(`downpour.${A}.log.0`, "push 2", { msgID: "w0-2" });
+    const consumer = await js.consumers.get(stream);
+    const texts: string[] = [];
+    for (let i = 0; i < 2; i++) texts.push((await consumer.next({ expires: 5_000 }))!.string());
+    assert.deepEqual(texts, ["push 1", "push 2"]);
+    assert.equal(first.seq, 1);
+    await assert.rejects(jsm.streams.add({ name: `${B}-log`, subjects: [`downpour.${A}.other.>`] }), (error: unknown) => permissionCause(error) !== undefined);
   });
 
   test("an nkey the config does not name is refused with reason auth", TIMEOUT, async () => {
