@@ -206,7 +206,7 @@ export interface ShardStats {
   /** Set when the shard resumed: what it restored. Updates lost to a crash with durability "snapshot" = the version
    *  the clients had seen acknowledged (ShardedParameterClient.versions()[k].latest) minus restored.version. */
   restored?: ShardRestore;
-  /** When the first update after start was applied (ms since the epoch; 0 before one). */
+  /** When the first update after start was applied, replays not counted (ms since the epoch; 0 before one). */
   firstUpdateAt: number;
 }
 
@@ -307,6 +307,8 @@ export class ParameterShard {
   readonly #savedLogSeqs: number[] = [];
   readonly #durable = { logged: 0, logFailures: 0, firstUpdateAt: 0 };
   #restored: ShardRestore | undefined;
+  /** True while the log is replayed at start (updates then are not the first live one). */
+  #replaying = false;
 
   private constructor(
     private readonly config: ShardConfig,
@@ -569,7 +571,7 @@ export class ParameterShard {
     this.apply(begin, end, slab);
     this.#lastUpdateAt = performance.now();
     if (this.#version === 1) this.#firstUpdateAt = this.#lastUpdateAt;
-    if (this.#durable.firstUpdateAt === 0) this.#durable.firstUpdateAt = Date.now();
+    if (this.#durable.firstUpdateAt === 0 && !this.#replaying) this.#durable.firstUpdateAt = Date.now();
     this.#clocks.set(worker, (this.#clocks.get(worker) ?? 0) + 1);
     this.#idle.delete(worker);
   }
@@ -769,6 +771,7 @@ export class ParameterShard {
     }
     if (this.#log !== undefined) {
       const { begin, end } = this.range;
+      this.#replaying = true;
       const result = await this.#log.replay(this.#logSeq + 1, (entry, seq) => {
         this.#logSeq = seq;
         if (entry.begin < begin || entry.end > end) {
@@ -781,6 +784,7 @@ export class ParameterShard {
           restored.replayed++;
         }
       });
+      this.#replaying = false;
       this.#logSeq = Math.max(this.#logSeq, result.lastSeq);
     }
     restored.version = this.#version;
