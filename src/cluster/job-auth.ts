@@ -30,6 +30,21 @@ export interface JobAuthSpec {
   kvBuckets?: readonly string[];
   /** Plain JetStream streams of the job, by name (default none); their subjects must lie under downpour.<job>. . */
   streams?: readonly string[];
+  /** The job account's JetStream limits (default: JobAuthOptions.limits, else none); fields given here win. */
+  limits?: JobJetStreamLimits;
+}
+
+/** Limits of one job account's JetStream, so that no job exhausts the server's storage for the others. Every field
+ * is optional (default: no limit). */
+export interface JobJetStreamLimits {
+  /** Bytes of memory-backed streams (max_mem). */
+  memoryBytes?: number;
+  /** Bytes of file-backed streams, buckets included (max_file). */
+  fileBytes?: number;
+  /** Streams (each bucket is one). */
+  streams?: number;
+  /** Consumers. */
+  consumers?: number;
 }
 
 /** Options of the whole config. */
@@ -38,6 +53,8 @@ export interface JobAuthOptions {
   jetstream?: JobJetStreamScope;
   /** The config file's name in the directory (default "jobs-auth.conf"). */
   configName?: string;
+  /** JetStream limits of every job account (default none); a spec's own limits win field by field. */
+  limits?: JobJetStreamLimits;
 }
 
 /** The defaults (the one place they are written). */
@@ -138,6 +155,7 @@ export function jobPermissions(spec: JobAuthSpec, options: JobAuthOptions = {}):
 interface CheckedSpec {
   job: string;
   groups: number;
+  limits: JobJetStreamLimits;
   objectBuckets: string[];
   kvBuckets: string[];
   streams: string[];
@@ -164,7 +182,30 @@ function checkSpec(spec: JobAuthSpec | string): CheckedSpec {
     throw new JobAuthError(`job auth: job "${job}": groups must be an integer from 0 to 1024, got ${describeValue(groups)}`);
   }
   const objectBuckets = [...new Set([...JOB_AUTH_DEFAULTS.objectBuckets, ...names(given.objectBuckets, "objectBuckets", job)])];
-  return { job, groups, objectBuckets, kvBuckets: names(given.kvBuckets, "kvBuckets", job), streams: names(given.streams, "streams", job) };
+  return { job, groups, limits: checkLimits(given.limits, job), objectBuckets, kvBuckets: names(given.kvBuckets, "kvBuckets", job), streams: names(given.streams, "streams", job) };
+}
+
+const LIMIT_KEYS = { memoryBytes: "max_mem", fileBytes: "max_file", streams: "max_streams", consumers: "max_consumers" } as const;
+
+function checkLimits(limits: unknown, job: string): JobJetStreamLimits {
+  if (limits === undefined) return {};
+  if (typeof limits !== "object" || limits === null) throw new JobAuthError(`job auth: job "${job}": limits must be an object, got ${describeValue(limits)}`);
+  for (const [key, value] of Object.entries(limits)) {
+    if (!(key in LIMIT_KEYS)) throw new JobAuthError(`job auth: job "${job}": unknown limit "${key}" (known: ${Object.keys(LIMIT_KEYS).join(", ")})`);
+    if (value !== undefined && (!Number.isSafeInteger(value) || (value as number) < 1)) {
+      throw new JobAuthError(`job auth: job "${job}": limits.${key} must be a positive integer, got ${describeValue(value)}`);
+    }
+  }
+  return limits as JobJetStreamLimits;
+}
+
+/** The account's jetstream setting: "enabled", or the limits block. */
+function jetstreamSetting(limits: JobJetStreamLimits): string {
+  const parts = Object.entries(LIMIT_KEYS).flatMap(([key, name]) => {
+    const value = limits[key as keyof JobJetStreamLimits];
+    return value === undefined ? [] : [`${name}: ${value}`];
+  });
+  return parts.length === 0 ? "enabled" : `{ ${parts.join(", ")} }`;
 }
 
 /** Refuses a job list in which two jobs are one, or one job's subjects are another's (job "a" with groups and job "a-g0"). */
@@ -181,6 +222,10 @@ function checkDistinct(specs: readonly CheckedSpec[]): void {
       owner.set(root, spec.job);
     }
   }
+}
+
+function stripUndefined(limits: JobJetStreamLimits): JobJetStreamLimits {
+  return Object.fromEntries(Object.entries(limits).filter(([, v]) => v !== undefined));
 }
 
 function q(value: string): string {
@@ -200,7 +245,8 @@ export function jobAuthConfig(users: readonly { spec: JobAuthSpec; publicKey: st
     if (!/^U[A-Z2-7]{55}$/.test(publicKey)) throw new JobAuthError(`job auth: job "${specs[i]!.job}": ${describeValue(publicKey)} is not a user public nkey (U followed by 55 characters)`);
     const p = jobPermissions(spec, options);
     const user = `{ nkey: ${publicKey}, permissions: { publish: { allow: ${list(p.publish)} }, subscribe: { allow: ${list(p.subscribe)} } } }`;
-    const jetstream = scope === "none" ? "" : "    jetstream: enabled\n";
+    const limits = { ...checkLimits(options.limits, specs[i]!.job), ...stripUndefined(specs[i]!.limits) };
+    const jetstream = scope === "none" ? "" : `    jetstream: ${jetstreamSetting(limits)}\n`;
     return `  ${q(jobAccount(specs[i]!.job))}: {\n${jetstream}    users: [\n      ${user}\n    ]\n  }`;
   });
   return `# downpour job isolation: one account and one nkey user per job (generated; public keys only)\naccounts {\n${accounts.join("\n")}\n}\n`;

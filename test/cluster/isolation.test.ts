@@ -1,5 +1,5 @@
 // Job isolation enforced by a real nats-server started with a config writeJobAuth generated for jobs A and B: the
-// files are 0600 and the config holds no seed; A's credentials publish, subscribe and request on downpour.A.> (and its
+// files are 0600 and the config holds no seed; a job account's JetStream limit holds; A's credentials publish, subscribe and request on downpour.A.> (and its
 // task group's sub-job), a BSP join and a parameter shard with its client work on them, and so does a push-log stream
 // the spec lists (message ids, duplicates dropped); publishing, subscribing or requesting on downpour.B.> with them is
 // refused with a PermissionViolationError (nothing reaches B), B's shard cannot be reached, B's inbox replies and data
@@ -27,6 +27,8 @@ import { FAST, seededFloats, sleep } from "./fixtures/peers.js";
 const TIMEOUT = { timeout: 60_000 };
 const A = "jobA";
 const B = "jobB";
+/** A job whose account may store 1 MB. */
+const C = "jobC";
 
 let auth: JobAuth;
 let server: NatsServer;
@@ -80,7 +82,7 @@ async function firstMessage(nc: NatsConnection, subject: string): Promise<{ got:
 describe("one account and one nkey user per job, generated", () => {
   const dir = tempDir("job-auth");
   before(async () => {
-    auth = await writeJobAuth(join(dir, "auth"), [{ job: A, groups: 1, streams: [`${A}-log`] }, { job: B, objectBuckets: ["jobB-snapshots"] }]);
+    auth = await writeJobAuth(join(dir, "auth"), [{ job: A, groups: 1, streams: [`${A}-log`] }, { job: B, objectBuckets: ["jobB-snapshots"] }, { job: C, limits: { fileBytes: 1 << 20 } }]);
     server = await startNatsServer({ include: auth.configFile });
   });
   after(async () => {
@@ -246,6 +248,17 @@ describe("one account and one nkey user per job, generated", () => {
     await assert.rejects(jsm.streams.add({ name: `${B}-log`, subjects: [`downpour.${A}.other.>`] }), (error: unknown) => permissionCause(error) !== undefined);
   });
 
+  test("a job's JetStream limits hold: C stores a small dataset, a 2.4 MB one is refused", TIMEOUT, async () => {
+    const c = await login(C);
+    const small = join(dir, "small.csv");
+    const big = join(dir, "big.csv");
+    writeFileSync(small, "1,2\n".repeat(1_000));
+    writeFileSync(big, "1,2\n".repeat(600_000));
+    assert.equal((await putDataset(c, small)).uploaded, true);
+    await assert.rejects(putDataset(c, big), (error: unknown) => error instanceof StoredDataError && /resource limits exceeded/i.test(error.message));
+    assert.deepEqual((await listDatasets(c)).map((d) => d.size), [4_000], "nothing of the refused dataset stays listed");
+  });
+
   test("an nkey the config does not name is refused with reason auth", TIMEOUT, async () => {
     const stranger = new TextDecoder().decode(nkeys.createUser().getSeed());
     await assert.rejects(connectCluster({ servers: server.url, nkeySeed: stranger, timeoutMs: 5_000 }), (error: unknown) => error instanceof ConnectionError && error.reason === "auth");
@@ -261,6 +274,7 @@ describe("the job list is checked before anything is written", () => {
     await assert.rejects(writeJobAuth(dir, ["a.b"]), InvalidJobIdError);
     await assert.rejects(writeJobAuth(dir, [{ job: "a", objectBuckets: ["no.dots"] }]), (e: unknown) => e instanceof JobAuthError && /objectBuckets/.test(e.message));
     await assert.rejects(writeJobAuth(dir, []), JobAuthError);
+    await assert.rejects(writeJobAuth(dir, [{ job: "a", limits: { fileBytes: -1 } }]), (e: unknown) => e instanceof JobAuthError && /limits\.fileBytes/.test(e.message));
   });
 
   test("task groups' sub-jobs are covered; the JetStream scope is per stream", TIMEOUT, () => {
