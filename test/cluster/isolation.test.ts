@@ -1,10 +1,11 @@
-// Job isolation enforced by a real nats-server started with a config writeJobAuth generated for jobs A and B: the
-// files are 0600 and the config holds no seed; a job account's JetStream limit holds; A's credentials publish, subscribe and request on downpour.A.> (and its
-// task group's sub-job), a BSP join and a parameter shard with its client work on them, and so does a push-log stream
-// the spec lists (message ids, duplicates dropped); publishing, subscribing or requesting on downpour.B.> with them is
-// refused with a PermissionViolationError (nothing reaches B), B's shard cannot be reached, B's inbox replies and data
-// bucket are invisible to A (one account per job), a bucket or stream outside A's list is refused; a job list that
-// would share subjects is refused by name; an unknown nkey, or none, is refused with reason "auth".
+// Job isolation enforced by a real nats-server started with a config writeJobAuth generated for jobs A, B and C:
+// the files are 0600 and the config holds no seed; A's credentials publish, subscribe and request on downpour.A.>
+// (and its task group's sub-job), a BSP join and a parameter shard with its client work on them, and so does a
+// push-log stream the spec lists (message ids, duplicates dropped); publishing, subscribing or requesting on
+// downpour.B.> with them is refused with a PermissionViolationError (nothing reaches B), B's shard cannot be reached,
+// B's inbox replies and data bucket are invisible to A (one account per job), a bucket or stream outside A's list is
+// refused; C's JetStream limit (1 MB) holds; a job list that would share subjects is refused by name; an unknown
+// nkey, or none, is refused with reason "auth".
 import assert from "node:assert/strict";
 import { statSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
