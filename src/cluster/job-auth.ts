@@ -11,7 +11,6 @@ import { nkeys } from "@nats-io/nats-core";
 import { InvalidArgumentError } from "../errors.js";
 import { describeValue } from "../util/describe.js";
 import { DATA_STORE_DEFAULTS } from "./data-store.js";
-import { groupJobId } from "./downpour-groups.js";
 import { checkJobId, SUBJECT_ROOT } from "./subjects.js";
 
 /** How much of JetStream a job's user may use: "scoped" (the API of its listed buckets and streams only),
@@ -130,9 +129,10 @@ export function streamApiSubjects(stream: string): string[] {
   ];
 }
 
-/** The job's subject roots: downpour.<job> and downpour.<job>-g<i> for each task group. */
+/** The job's subject roots: downpour.<job> and downpour.<job>-g<i> for each task group (downpour-groups.ts's
+ * groupJobId, spelled here so that this module does not load the trainer; the isolation test checks they agree). */
 function subjectRoots(spec: Required<Pick<JobAuthSpec, "job" | "groups">>): string[] {
-  const groups = Array.from({ length: spec.groups }, (_, i) => groupJobId(spec.job, i));
+  const groups = Array.from({ length: spec.groups }, (_, i) => checkJobId(`${spec.job}-g${i}`));
   return [spec.job, ...groups].map((id) => `${SUBJECT_ROOT}.${id}`);
 }
 
