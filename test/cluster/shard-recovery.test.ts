@@ -5,15 +5,17 @@
 // initial - the sum of every acknowledged push, each once) and the restarted shard's version is exactly the pushes
 // made (none applied twice, none lost); with "snapshot" the job completes and the updates lost are counted (the
 // clients' view of the version vs the restored one). The recovery time (kill to the first update applied afterwards)
-// is measured and printed as a test diagnostic.
+// is measured and printed as a test diagnostic. Log entries larger than max_payload are chunked and replayed whole.
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { test } from "node:test";
-import type { NatsConnection } from "@nats-io/transport-node";
-import type { ShardDurability } from "../../src/cluster/durability.js";
+import { jetstream } from "@nats-io/jetstream";
+import { headers, type NatsConnection } from "@nats-io/transport-node";
+import { LOG_HEADER, logSubject, type ShardDurability } from "../../src/cluster/durability.js";
 import { ShardedParameterClient } from "../../src/cluster/ps-client.js";
-import type { ShardStats } from "../../src/cluster/ps-shard.js";
+import { ParameterShard, type ShardStats } from "../../src/cluster/ps-shard.js";
+import { DirectorySnapshotStore } from "../../src/cluster/snapshot-store.js";
 import { tempDir } from "../support/temp.js";
 import type { DurableShardConfig } from "./fixtures/durable-shard.js";
 import { closeAll, connectAll, sleep, withServer } from "./fixtures/peers.js";
@@ -164,4 +166,44 @@ test('durability "snapshot": SIGKILL a shard mid-run, restart it: the job comple
   const recoveryMs = run.restarted.firstUpdateAt - run.killAt;
   assert.ok(recoveryMs > 0 && recoveryMs < 60_000, `recovery ${recoveryMs} ms`);
   diagnostic(`snapshot: killed at version >= ${run.viewAtKill}; restored v${restored.version} (snapshot ${restored.ageMs} ms old); lost ${lost} updates (client view - restored: ${run.viewAtKill - restored.version}); recovery ${recoveryMs} ms`);
+});
+
+test('durability "log": pushes larger than max_payload are logged in chunks and replayed whole; a partly logged entry is never applied', TIMEOUT, async () => {
+  await withServer(async (server) => {
+    // 40 000 floats = 160 KB per push, max_payload 64 KB: every log entry is 3 messages.
+    const [keys, W, R, job] = [40_000, 2, 5, "chunked-log"];
+    const dir = tempDir("chunked-log");
+    const ncs = await connectAll(server.url, 2);
+    const open = () => DirectorySnapshotStore.open(job, dir);
+    const options = {
+      job, shard: 0, shards: 1, connection: ncs[0]!, init: initial(keys), train: { optimizer: "sgd" as const, learningRate: 1, momentum: 0 },
+      durability: "log" as const, snapshotEveryUpdates: 0, snapshotEveryMs: 0, snapshotOnClose: false, onError: () => {},
+    };
+    let shard = await ParameterShard.start({ ...options, snapshots: await open() });
+    const clients: ShardedParameterClient[] = [];
+    try {
+      for (let w = 0; w < W; w++) clients.push(await ShardedParameterClient.connect({ job, shards: 1, keys, connection: ncs[1]!, worker: w, requestTimeoutMs: 5_000, attempts: 10 }));
+      await Promise.all(clients.map(async (client, w) => {
+        for (let r = 0; r < R; r++) await client.push(grad(keys, w, r), undefined, { worker: w, seq: r + 1 });
+      }));
+      assert.equal(shard.stats.logged, W * R);
+      const before = shard.values();
+      await shard.close();
+      // The first chunk of a push nobody finished logging (worker 9): replay must not apply it.
+      const header = headers();
+      header.set(LOG_HEADER, JSON.stringify({ w: 9, s: 1, b: 0, e: keys, i: 0, n: 3, o: 0, t: keys * 4, inc: "dead" }));
+      await jetstream(ncs[1]!).publish(logSubject(job, 0), new Uint8Array(1024).fill(7), { headers: header });
+      // Only the snapshot taken at start (version 0) exists: everything comes back from the log.
+      shard = await ParameterShard.start({ ...options, snapshots: await open(), resume: true });
+      const restored = shard.stats.restored!;
+      assert.deepEqual([restored.snapshotVersion, restored.replayed, restored.version], [0, W * R, W * R]);
+      assert.deepEqual(shard.values(), before, "the replay rebuilt the parameters bit for bit");
+      assert.equal(await clients[0]!.push(grad(keys, 0, 2), undefined, { worker: 0, seq: 3 }), W * R, "a retry of a replayed push is acknowledged, not applied");
+      assert.equal(shard.stats.deduped, 1);
+    } finally {
+      await Promise.allSettled(clients.map((c) => c.close()));
+      await shard.close();
+      await closeAll(ncs);
+    }
+  }, { jetstream: true, maxPayload: 64 * 1024 });
 });
