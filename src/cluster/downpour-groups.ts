@@ -18,11 +18,11 @@ import {
   downpourTrainOptions,
   jobFields,
   WORKERS_PER_TASK,
+  connectTaskClient,
 } from "./downpour-training.js";
 import { ClusterGradientExchange, type ExchangeStats } from "./gradient-exchange.js";
 import { splitDataset } from "./partition.js";
 import { peerSpecHash } from "./peer-training.js";
-import { ShardedParameterClient } from "./ps-client.js";
 import { type ReplicaPull, ReplicaExchange, type ReplicaStats } from "./replica-exchange.js";
 import { StalenessHistogram } from "./staleness.js";
 import { checkJobId } from "./subjects.js";
@@ -156,16 +156,7 @@ export async function trainDownpourGroups(options: DownpourGroupsOptions): Promi
       specHash,
     });
     try {
-      const inner = await ShardedParameterClient.connect({
-        ...options.client,
-        job: options.job,
-        shards: options.shards,
-        keys: model.network.params.block.length,
-        connection: options.connection,
-        specHash: shardHash,
-        worker: bsp.index * WORKERS_PER_TASK + WORKERS_PER_TASK - 1,
-        name: `task ${bsp.index} (${bsp.name}), group ${group.index}`,
-      });
+      const inner = await connectTaskClient(options, shardHash, bsp, `, group ${group.index}`);
       const channel = new BspChannel(groupBsp);
       const combiner = new ClusterGradientExchange(channel, { combine: "allreduce", kernels: model.network.kernels });
       try {

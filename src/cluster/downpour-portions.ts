@@ -14,7 +14,7 @@ import { resolveTrainOptions, type TrainOptions } from "../train/options.js";
 import type { EpochReport } from "../train/trainer.js";
 import { describeValue } from "../util/describe.js";
 import { BspPeer } from "./bsp.js";
-import { DOWNPOUR_DEFAULTS, type DownpourOptions, type DownpourResult, downpourSpecHash, downpourTrainOptions, jobFields, readBound } from "./downpour-training.js";
+import { connectTaskClient, DOWNPOUR_DEFAULTS, type DownpourOptions, type DownpourResult, downpourSpecHash, downpourTrainOptions, jobFields, readBound } from "./downpour-training.js";
 import { peerSpecHash } from "./peer-training.js";
 import {
   type EpochSummary,
@@ -233,16 +233,7 @@ export async function trainDownpourPortions(options: DownpourPortionsOptions): P
   const bsp = await BspPeer.join({ ...options.bsp, job: options.job, peers: tasks, connection: options.connection, name: options.name, index: options.index, specHash });
   let server: PortionQueueServer | undefined;
   try {
-    const inner = await ShardedParameterClient.connect({
-      ...options.client,
-      job: options.job,
-      shards: options.shards,
-      keys: model.network.params.block.length,
-      connection: options.connection,
-      specHash: shardSpec,
-      worker: bsp.index * 1024 + 1023,
-      name: `task ${bsp.index} (${bsp.name})`,
-    });
+    const inner = await connectTaskClient(options, shardSpec, bsp);
     try {
       if (bsp.index === 0) {
         const queue = { tasks, rows: data.size, unitRows: plan.unitRows, backups: plan.backups, fixed: plan.fixed, leaseMs: plan.leaseMs };

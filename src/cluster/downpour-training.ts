@@ -204,6 +204,25 @@ export class TaskClient implements ParameterClient {
   }
 }
 
+/** A task's connection to the job's shards: its own pushes (without PushInfo) as the last worker id of its range. */
+export function connectTaskClient(
+  options: Pick<DownpourOptions, "client" | "job" | "shards" | "model" | "connection">,
+  specHash: string,
+  task: { index: number; name: string },
+  what = "",
+): Promise<ShardedParameterClient> {
+  return ShardedParameterClient.connect({
+    ...options.client,
+    job: options.job,
+    shards: options.shards,
+    keys: options.model.network.params.block.length,
+    connection: options.connection,
+    specHash,
+    worker: task.index * WORKERS_PER_TASK + WORKERS_PER_TASK - 1,
+    name: `task ${task.index} (${task.name})${what}`,
+  });
+}
+
 /**
  * Trains `options.model` as one task of a Downpour job: joins the job (refused by name when another task has other
  * options), connects to the shards, fits its split in async mode against them, then waits for every task to finish
@@ -224,16 +243,7 @@ export async function trainDownpour(options: DownpourOptions): Promise<DownpourR
   const specHash = downpourSpecHash(model, data, options);
   const bsp = await BspPeer.join({ ...options.bsp, job: options.job, peers: tasks, connection: options.connection, name: options.name, index: options.index, specHash });
   try {
-    const inner = await ShardedParameterClient.connect({
-      ...options.client,
-      job: options.job,
-      shards: options.shards,
-      keys: model.network.params.block.length,
-      connection: options.connection,
-      specHash,
-      worker: bsp.index * WORKERS_PER_TASK + WORKERS_PER_TASK - 1,
-      name: `task ${bsp.index} (${bsp.name})`,
-    });
+    const inner = await connectTaskClient(options, specHash, bsp);
     try {
       const part = splitDataset(data, tasks, bsp.index, options.split ?? DOWNPOUR_DEFAULTS.split);
       const onEpoch = async (report: EpochReport) => {

@@ -312,7 +312,7 @@ describe("bad input fails fast, naming what is wrong", () => {
       [["cluster", "--peers", "3", "--data", pima, "--batch-size", "64"], /--batch-size 64 is the global mini-batch and must be a multiple of --peers 3.*try 63 or 66/],
       [["peer", "--peers", "2"], /downpour peer needs --job <id>/],
       [["peer", "--job", "j", "--peers", "2", "--mode", "async"], /--mode async needs --shards <n>/],
-      [["peer", "--job", "j", "--peers", "2", "--resume", "m.dpnn"], /--resume: not taken by downpour peer/],
+      [["peer", "--job", "j", "--peers", "2", "--mode", "async", "--shards", "1", "--resume", "m.dpnn"], /--resume: not taken by downpour peer --mode async/],
     ];
     for (const [args, message] of cases) {
       const run = await downpour(args, 20_000);

@@ -11,7 +11,7 @@ import type { ExchangeStats } from "../../cluster/gradient-exchange.js";
 import { trainDownpourGroups } from "../../cluster/downpour-groups.js";
 import { trainDownpourPortions } from "../../cluster/downpour-portions.js";
 import type { PortionCounters } from "../../cluster/portion-queue.js";
-import { trainDownpour } from "../../cluster/downpour-training.js";
+import { type DownpourResult, trainDownpour } from "../../cluster/downpour-training.js";
 import type { StalenessSummary } from "../../cluster/staleness.js";
 import { trainPeer } from "../../cluster/peer-training.js";
 import { writeFileAtomic } from "../../node/files.js";
@@ -214,49 +214,33 @@ async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ rep
   const grouped = job.groups === undefined ? undefined : await trainDownpourGroups({ ...options, groups: job.groups });
   const result = grouped ?? (await trainDownpour(options));
   const group = grouped ? { group: grouped.group.index, groupSize: grouped.group.size } : {};
-  return {
-    reports: result.reports,
-    row: {
-      ...result.task,
-      samplesPerSecond: meanRate(result.reports),
-      supersteps: 0,
-      bytesSent: result.client.bytesOut,
-      bytesReceived: result.client.bytesIn,
-      waitSeconds: 0,
-      combineSeconds: 0,
-      pushes: result.client.pushes,
-      pulls: result.client.pulls,
-      staleness: result.staleness.max,
-      stalenessHistogram: result.staleness,
-      idleSeconds: idleOf(result.reports),
-      ...group,
-      ...(result.bound === undefined ? {} : { consistency: result.consistency, bound: result.bound, clockStaleness: result.clockStaleness }),
-    },
-  };
+  const bounded = result.bound === undefined ? {} : { consistency: result.consistency, bound: result.bound, clockStaleness: result.clockStaleness };
+  return { reports: result.reports, row: { ...asyncRow(result), ...group, ...bounded } };
 }
 
 /** Downpour with --portions: units from peer 0's queue, with backups near each epoch's end. */
 async function trainPortions(options: Parameters<typeof trainDownpour>[0], unitRows: number): Promise<{ reports: EpochReport[]; row: PeerRow }> {
   const { split: _split, ...rest } = options;
   const result = await trainDownpourPortions({ ...rest, portions: { unitRows } });
+  const queue = result.task.index === 0 ? { queue: result.queue } : {};
+  return { reports: result.reports, row: { ...asyncRow(result), units: result.units, ...queue } };
+}
+
+/** The row of an async task: its rate, the client's bytes, pushes and pulls, staleness and idle time. */
+function asyncRow(result: Pick<DownpourResult, "task" | "client" | "staleness"> & { reports: EpochReport[] }): PeerRow {
   return {
-    reports: result.reports,
-    row: {
-      ...result.task,
-      samplesPerSecond: meanRate(result.reports),
-      supersteps: 0,
-      bytesSent: result.client.bytesOut,
-      bytesReceived: result.client.bytesIn,
-      waitSeconds: 0,
-      combineSeconds: 0,
-      pushes: result.client.pushes,
-      pulls: result.client.pulls,
-      staleness: result.staleness.max,
-      stalenessHistogram: result.staleness,
-      idleSeconds: idleOf(result.reports),
-      units: result.units,
-      ...(result.task.index === 0 ? { queue: result.queue } : {}),
-    },
+    ...result.task,
+    samplesPerSecond: meanRate(result.reports),
+    supersteps: 0,
+    bytesSent: result.client.bytesOut,
+    bytesReceived: result.client.bytesIn,
+    waitSeconds: 0,
+    combineSeconds: 0,
+    pushes: result.client.pushes,
+    pulls: result.client.pulls,
+    staleness: result.staleness.max,
+    stalenessHistogram: result.staleness,
+    idleSeconds: idleOf(result.reports),
   };
 }
 
