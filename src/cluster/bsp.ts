@@ -18,7 +18,7 @@
 // a repeated marker, anything for a superstep they have left (its barrier held every message announced for it).
 // While the connection is down no peer is judged lost, and on its return every peer gets a full peerTimeoutMs.
 import { hostname } from "node:os";
-import type { Msg, NatsConnection, Status, Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 import { InvalidArgumentError, InvalidStateError } from "../errors.js";
 import { Barrier, type BspMessage } from "./barrier.js";
 import {
@@ -36,7 +36,7 @@ import {
   specTag,
 } from "./chunks.js";
 import { type Abort, type ControlMessage, decodeControl, encodeControl, MAX_PEERS, MAX_SPEC_HASH_LENGTH, PROTOCOL_VERSION, packValue, unpackValue } from "./codec.js";
-import { type ClusterConnectionOptions, connectCluster, isNatsConnection } from "./connection.js";
+import { type ClusterConnectionOptions, type ConnectionWatch, connectCluster, connectionLossError, isNatsConnection, watchConnection } from "./connection.js";
 import { BarrierTimeoutError, ClusterError, MembershipError, MessageError, PeerLostError } from "./errors.js";
 import { Liveness } from "./heartbeat.js";
 import { list, Membership, type Roster, seconds } from "./membership.js";
@@ -359,7 +359,7 @@ export class BspPeer {
   #link = 0;
   #linkDown = false;
   readonly #peerLinks: number[];
-  #statusIterator: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  #watch: ConnectionWatch | undefined;
   readonly #recovery = { reconnects: 0, resends: 0, duplicates: 0 };
   readonly #stats: Omit<PeerStats, "bytesSent"> = { messagesSent: 0, framesSent: 0, messagesReceived: 0, bytesReceived: 0, waitMs: 0 };
 
@@ -584,21 +584,21 @@ export class BspPeer {
     return sent;
   }
 
-  /** Follows the connection's status events: down (no one is judged lost), back (send everything again). */
+  /** Follows the connection: down (no one is judged lost), back (send everything again, report the loss). */
   #watchConnection(): void {
-    const iterator = this.#nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.#statusIterator = iterator;
-    void (async () => {
-      try {
-        for await (const status of iterator) {
-          if (this.#status.state !== "running") break;
-          if (status.type === "disconnect") this.#linkDown = true;
-          else if (status.type === "reconnect") this.#reconnected();
-        }
-      } catch {
-        // the connection closed: the heartbeat tick fails the peer
-      }
-    })();
+    this.#watch = watchConnection(this.#nc, {
+      lost: () => {
+        this.#linkDown = true;
+      },
+      back: (loss, back) => {
+        if (this.#status.state !== "running") return;
+        this.#reconnected();
+        const steps = [...this.#sent.keys()];
+        const sent = steps.length === 0 ? "nothing sent yet" : `what it sent in superstep${steps.length > 1 ? "s" : ""} ${steps.join(" and ")}`;
+        const recovery = `peer "${this.name}" sends every peer ${sent} again, and the others do the same on its heartbeat (link ${this.#link})`;
+        this.#options.onError(connectionLossError(loss, back, { client: `peer "${this.name}"`, subject: this.subject, recovery }, this.job));
+      },
+    });
   }
 
   #reconnected(): void {
@@ -764,7 +764,7 @@ export class BspPeer {
     clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     this.#membership.stop();
-    this.#statusIterator?.stop?.();
+    this.#watch?.stop();
   }
 
   /** Every message on the inbox and control subjects. Refused ones are reported and change nothing. */

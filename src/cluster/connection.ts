@@ -1,7 +1,11 @@
 // Connecting to a NATS server or cluster: typed options with documented defaults (servers, token, user/password,
 // nkey seed, creds file, TLS files, client name, reconnect forever with jittered waits), validated before dialing;
 // a failed first connect becomes a ConnectionError that names the servers, the reason and what to check.
+// watchConnection follows an open connection: its losses and returns, with how long this process's event loop had
+// been stalled just before a loss (nats-server drops a client that does not read fast enough, a slow consumer,
+// without telling it why: the client only sees the socket close), reported as ConnectionLostError or SlowConsumerError.
 import { readFileSync } from "node:fs";
+import { setInterval as repeat } from "node:timers";
 import { isIP } from "node:net";
 import { checkServerIdentity, type PeerCertificate } from "node:tls";
 import {
@@ -11,11 +15,13 @@ import {
   type NatsConnection,
   nkeyAuthenticator,
   nkeys,
+  type Status,
   type TlsOptions,
 } from "@nats-io/nats-core";
 import { connect } from "@nats-io/transport-node";
 import { DownpourError, InvalidArgumentError } from "../errors.js";
 import { describeValue } from "../util/describe.js";
+import { ClusterError } from "./errors.js";
 
 /** Where to connect and how to authenticate. Every field is optional; defaults are in CONNECTION_DEFAULTS. */
 export interface ClusterConnectionOptions {
@@ -331,4 +337,140 @@ function connectionError(error: unknown, servers: readonly string[], timeoutMs: 
     other: `${detail}: check --nats`,
   };
   return new ConnectionError(`cannot connect to NATS at ${where}: ${advice[reason]}`, { servers, reason }, { cause: error });
+}
+
+/** How watchConnection judges a loss. Defaults in WATCH_DEFAULTS. */
+export interface WatchOptions {
+  /** How often the event loop's lag is sampled, in ms (default 100). */
+  sampleMs?: number;
+  /** A stall of the event loop at least this long in the last lookbackMs before a loss makes it a slow consumer, in
+   *  ms (default 250; nats-server's write_deadline is 10 s by default, so a loss after a short stall is reported as a
+   *  slow consumer only when the server was configured stricter). */
+  slowStallMs?: number;
+  /** How far back before a loss stalls count, in ms (default 15 000). */
+  lookbackMs?: number;
+}
+
+/** The defaults of WatchOptions. */
+export const WATCH_DEFAULTS = Object.freeze({ sampleMs: 100, slowStallMs: 250, lookbackMs: 15_000 });
+
+/** A loss of the connection: when, the server it was on, and the longest event-loop stall just before. */
+export interface ConnectionLoss {
+  at: number;
+  server: string;
+  stalledMs: number;
+  /** Whether the stall makes this a slow consumer (stalledMs >= slowStallMs). */
+  slowConsumer: boolean;
+}
+
+/** What watchConnection reports. */
+export interface ConnectionEvents {
+  /** The connection was lost (nats.js "disconnect"); it is reconnecting. */
+  lost?(loss: ConnectionLoss): void;
+  /** It is back (nats.js "reconnect") after a loss, on `server`, `downMs` later. */
+  back?(loss: ConnectionLoss, back: { server: string; downMs: number }): void;
+}
+
+/** The connection of `client` (a peer, a shard, a worker) was lost and came back: what it sent or was sent while it
+ *  was down is gone, and what depends on it is sent again. `slowConsumer` when this process had stalled before. */
+export class ConnectionLostError extends ClusterError {
+  readonly client: string;
+  /** The subject whose messages may have been lost (the client's inbox or the subjects it serves). */
+  readonly subject: string;
+  readonly server: string;
+  readonly downMs: number;
+  readonly stalledMs: number;
+
+  constructor(message: string, fields: { client: string; subject: string; server: string; downMs: number; stalledMs: number }, job?: string) {
+    super(message, job);
+    this.client = fields.client;
+    this.subject = fields.subject;
+    this.server = fields.server;
+    this.downMs = fields.downMs;
+    this.stalledMs = fields.stalledMs;
+  }
+}
+
+/** A ConnectionLostError after a stall of this process: nats-server dropped it as a slow consumer (it had stopped
+ *  reading while messages piled up at the server), with what the server had queued for it. */
+export class SlowConsumerError extends ConnectionLostError {}
+
+/**
+ * The error that reports `loss` of `client`'s connection, back after `downMs`: a SlowConsumerError when the process had
+ * stalled, a ConnectionLostError otherwise. `recovery` says what is done about what was lost.
+ */
+export function connectionLossError(loss: ConnectionLoss, back: { server: string; downMs: number }, who: { client: string; subject: string; recovery: string }, job?: string): ConnectionLostError {
+  const fields = { client: who.client, subject: who.subject, server: loss.server, downMs: back.downMs, stalledMs: loss.stalledMs };
+  const where = `the connection of ${who.client} to NATS at ${loss.server}`;
+  if (loss.slowConsumer) {
+    return new SlowConsumerError(
+      `${where} was dropped after this process stalled for ${loss.stalledMs} ms: the server cut it as a slow consumer, losing what it had queued on ${who.subject}; back on ${back.server} after ${back.downMs} ms, ${who.recovery}`,
+      fields,
+      job,
+    );
+  }
+  return new ConnectionLostError(`${where} was lost (messages on ${who.subject} in flight are gone); back on ${back.server} after ${back.downMs} ms, ${who.recovery}`, fields, job);
+}
+
+/** A running watch; stop() ends it (idempotent). */
+export interface ConnectionWatch {
+  stop(): void;
+}
+
+/**
+ * Follows `nc`'s status events and samples this process's event-loop lag, calling `events.lost` on each loss and
+ * `events.back` when the connection returns. A listener that throws is skipped (its error goes to console.error: the
+ * listeners are this library's own). The sampling timer does not keep the process alive. Ends on stop() or when the
+ * connection closes.
+ */
+export function watchConnection(nc: NatsConnection, events: ConnectionEvents, options: WatchOptions = {}): ConnectionWatch {
+  const o = { ...WATCH_DEFAULTS, ...options };
+  const stalls: { at: number; ms: number }[] = [];
+  let lastSample = Date.now();
+  const sampler = repeat(() => {
+    const now = Date.now();
+    const lag = now - lastSample - o.sampleMs;
+    lastSample = now;
+    if (lag >= o.slowStallMs / 2) stalls.push({ at: now, ms: lag });
+    while (stalls.length > 0 && stalls[0]!.at < now - o.lookbackMs) stalls.shift();
+  }, o.sampleMs);
+  sampler.unref?.();
+  const iterator = nc.status() as AsyncIterable<Status> & { stop?: () => void };
+  let stopped = false;
+  let loss: ConnectionLoss | undefined;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    clearInterval(sampler);
+    iterator.stop?.();
+  };
+  void (async () => {
+    try {
+      for await (const status of iterator) {
+        if (stopped) break;
+        if (status.type === "disconnect" && loss === undefined) {
+          const now = Date.now();
+          // A stall still going on when the loss is read (the sampler has not run since) counts too.
+          const stalledMs = Math.max(now - lastSample - o.sampleMs, ...stalls.map((s) => s.ms), 0);
+          loss = { at: now, server: status.server, stalledMs, slowConsumer: stalledMs >= o.slowStallMs };
+          notify(() => events.lost?.(loss!));
+        } else if (status.type === "reconnect" && loss !== undefined) {
+          const was = loss;
+          loss = undefined;
+          notify(() => events.back?.(was, { server: status.server, downMs: Date.now() - was.at }));
+        } else if (status.type === "close") break;
+      }
+    } finally {
+      stop();
+    }
+  })();
+  return { stop };
+}
+
+function notify(call: () => void): void {
+  try {
+    call();
+  } catch (error) {
+    console.error(`downpour: a connection listener failed: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }

@@ -7,13 +7,13 @@
 // died is gone too, so the client watches the connection's status: a disconnect ends every attempt in flight at
 // once, the client waits (up to outageMs) for the reconnect and sends them again with the same (worker, seq), and
 // such repeats, and "no responders" while the shards re-subscribe, do not use up the attempts.
-import { createInbox, type Msg, type NatsConnection, NoRespondersError, type Status, type Subscription } from "@nats-io/nats-core";
+import { createInbox, type Msg, type NatsConnection, NoRespondersError, type Subscription } from "@nats-io/nats-core";
 import { InvalidArgumentError } from "../errors.js";
 import { type KeyRange, keyRange, type ParameterClient, type PushInfo } from "../train/exchange.js";
 import { describeValue } from "../util/describe.js";
 import { bytesToFloat32, chunkBytesFor, decodeFrame, encodeFrames, float32Bytes, LITTLE_ENDIAN, specTag } from "./chunks.js";
-import { type ClusterConnectionOptions, connectCluster, isNatsConnection } from "./connection.js";
-import { MessageError } from "./errors.js";
+import { type ClusterConnectionOptions, type ConnectionWatch, connectCluster, connectionLossError, isNatsConnection, watchConnection } from "./connection.js";
+import { type ClusterError, MessageError } from "./errors.js";
 import { DEFAULT_SHARD_ALIGN, shardRanges } from "./partition.js";
 import {
   isSpecHash,
@@ -81,6 +81,9 @@ export interface ParameterClientOptions {
   /** How long "no responders" from a shard is taken for a shard re-subscribing (after a reconnect of its own or a
    *  fail-over) and retried without using up an attempt, in ms from the first one (default 5 000). */
   shardWaitMs?: number;
+  /** Where a lost and regained connection is reported (a ConnectionLostError, or a SlowConsumerError when this
+   *  process had stalled before; default: console.error of the message). */
+  onError?: (error: ClusterError) => void;
   /** Fault injection, for tests (default none). */
   faults?: ParameterClientFaults;
 }
@@ -96,6 +99,7 @@ export const PARAMETER_CLIENT_DEFAULTS = Object.freeze({
   readWaitMs: 60_000,
   outageMs: 60_000,
   shardWaitMs: 5_000,
+  onError: (error: ClusterError): void => console.error(`downpour: ${error.message}`),
 });
 
 /**
@@ -182,6 +186,7 @@ interface Config {
   connectTimeoutMs: number;
   outageMs: number;
   shardWaitMs: number;
+  onError: (error: ClusterError) => void;
   maxChunkBytes: number | undefined;
   faults: ParameterClientFaults;
 }
@@ -221,7 +226,8 @@ export class ShardedParameterClient implements ParameterClient {
   #downSince: number | undefined;
   #upAt = 0;
   #upWaiters: (() => void)[] = [];
-  #statusIterator: (AsyncIterable<Status> & { stop?: () => void }) | undefined;
+  #interrupted = 0;
+  #watch: ConnectionWatch | undefined;
 
   private constructor(
     private readonly config: Config,
@@ -390,7 +396,7 @@ export class ShardedParameterClient implements ParameterClient {
     this.#closed = true;
     for (const waiting of [...this.#waiting.values()]) waiting.fail(new Error("the client was closed"));
     this.#waiting.clear();
-    this.#statusIterator?.stop?.();
+    this.#watch?.stop();
     for (const wake of this.#upWaiters.splice(0)) wake();
     this.#sub?.unsubscribe();
     if (this.ownConnection) await this.nc.close().catch(() => {});
@@ -439,30 +445,27 @@ export class ShardedParameterClient implements ParameterClient {
     });
   }
 
-  /** Follows the connection's status events: a loss ends the attempts in flight, a reconnect wakes the waiters. */
+  /** Follows the connection: a loss ends the attempts in flight, a reconnect wakes the waiters and is reported. */
   private watchConnection(): void {
-    const iterator = this.nc.status() as AsyncIterable<Status> & { stop?: () => void };
-    this.#statusIterator = iterator;
-    void (async () => {
-      try {
-        for await (const status of iterator) {
-          if (this.#closed) break;
-          if (status.type === "disconnect") this.lost();
-          else if (status.type === "reconnect") this.regained();
-        }
-      } catch {
-        // the connection closed: requests fail through requireOpen and close()
-      }
-    })();
+    this.#watch = watchConnection(this.nc, {
+      lost: () => this.lost(),
+      back: (loss, back) => {
+        this.regained();
+        const who = { client: `${this.config.name} (parameter client)`, subject: `${this.#inbox}.*`, recovery: `its ${this.#interrupted} request part(s) in flight are sent again` };
+        this.config.onError(connectionLossError(loss, back, who, this.job));
+      },
+    });
   }
 
   private lost(): void {
     this.#losses++;
     this.#downSince ??= Date.now();
+    this.#interrupted = this.#waiting.size;
     for (const waiting of [...this.#waiting.values()]) waiting.interrupt();
   }
 
   private regained(): void {
+    if (this.#closed) return;
     this.#downSince = undefined;
     this.#upAt = Date.now();
     this.#stats.reconnects++;
@@ -747,6 +750,7 @@ function resolveClientOptions(options: ParameterClientOptions): Config {
     connectTimeoutMs: int("connectTimeoutMs", D.connectTimeoutMs, 1),
     outageMs: int("outageMs", D.outageMs, 1),
     shardWaitMs: int("shardWaitMs", D.shardWaitMs, 0),
+    onError: typeof options.onError === "function" ? options.onError : options.onError === undefined ? D.onError : bad("onError", "a function", options.onError),
     maxChunkBytes: options.maxChunkBytes === undefined ? undefined : int("maxChunkBytes", 0, 4),
     faults,
   };
