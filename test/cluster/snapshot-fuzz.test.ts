@@ -95,8 +95,9 @@ function mutate(random: Random, kind: number): Uint8Array {
     default: {
       const { meta, blocks } = split(valid);
       const keys = Object.keys(meta);
-      if (random() < 0.1) meta[`extra${int(random, 3)}`] = 1;
-      else if (random() < 0.1) delete meta[keys[int(random, keys.length)]!];
+      const how = random();
+      if (how < 0.1) meta[`extra${int(random, 3)}`] = 1;
+      else if (how < 0.2) delete meta[keys[int(random, keys.length)]!];
       else meta[keys[int(random, keys.length)]!] = CONFUSED[int(random, CONFUSED.length)];
       return seal(random() < 0.1 ? [meta] : meta, blocks);
     }
