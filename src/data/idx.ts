@@ -57,13 +57,51 @@ export async function readIdx(path: string, options: IdxSizeOptions = {}): Promi
 /** The whole file read into memory, once `checkHeader` has accepted the header's dimensions. */
 async function readIdxData(path: string, checkHeader: (header: IdxHeader) => void): Promise<{ dims: number[]; data: Uint8Array }> {
   const { header, body } = await openIdx(path, checkHeader);
-  const data = allocate(path, header.dataBytes);
-  let filled = 0;
-  for await (const piece of body) {
-    data.set(piece, filled);
-    filled += piece.length;
+  const data = new Filling(path, header.dataBytes);
+  for await (const piece of body) data.write(piece);
+  return { dims: [...header.dims], data: data.take() };
+}
+
+/** The first allocation of a Filling: what arrives first is held in at most this many bytes. */
+const FILLING_START_BYTES = 1 << 16;
+
+/**
+ * A buffer of `size` bytes filled by the pieces that arrive, allocated as they arrive (doubling, never past `size`):
+ * a header that claims gigabytes the file does not hold allocates about what the file does hold, not the claim.
+ */
+class Filling {
+  #bytes: Uint8Array = new Uint8Array(0);
+  #filled = 0;
+
+  constructor(
+    readonly path: string,
+    readonly size: number,
+  ) {}
+
+  /** Bytes written so far. */
+  get filled(): number {
+    return this.#filled;
   }
-  return { dims: [...header.dims], data };
+
+  /** Appends `piece` (the caller keeps the total within `size`). */
+  write(piece: Uint8Array): void {
+    const needed = this.#filled + piece.length;
+    if (needed > this.#bytes.length) {
+      const grown = allocate(this.path, Math.min(this.size, Math.max(needed, 2 * this.#bytes.length, FILLING_START_BYTES)));
+      grown.set(this.#bytes.subarray(0, this.#filled));
+      this.#bytes = grown;
+    }
+    this.#bytes.set(piece, this.#filled);
+    this.#filled = needed;
+  }
+
+  /** The `size` bytes (zero where nothing was written): the buffer itself when it is exactly that long. */
+  take(): Uint8Array {
+    if (this.#bytes.length === this.size) return this.#bytes;
+    const whole = allocate(this.path, this.size);
+    whole.set(this.#bytes.subarray(0, this.#filled));
+    return whole;
+  }
 }
 
 /** The records of the file in chunks of `recordsPerChunk` (the last may be shorter), read through a stream. */
@@ -75,20 +113,17 @@ export async function* readIdxRecords(path: string, options: IdxReadOptions = {}
   const perChunk = recordsPerChunk(path, options, recordBytes);
   const totalRecords = dims[0]!;
   let index = 0;
-  let chunk = new Uint8Array(Math.min(perChunk, totalRecords) * recordBytes);
-  let filled = 0;
+  let chunk = new Filling(path, Math.min(perChunk, totalRecords) * recordBytes);
   for await (const piece of body) {
     for (let offset = 0; offset < piece.length; ) {
-      const n = Math.min(chunk.length - filled, piece.length - offset);
-      chunk.set(piece.subarray(offset, offset + n), filled);
-      filled += n;
+      const n = Math.min(chunk.size - chunk.filled, piece.length - offset);
+      chunk.write(piece.subarray(offset, offset + n));
       offset += n;
-      if (filled < chunk.length) continue;
-      const count = chunk.length / recordBytes;
-      yield { index, count, data: chunk, dims };
+      if (chunk.filled < chunk.size) continue;
+      const count = chunk.size / recordBytes;
+      yield { index, count, data: chunk.take(), dims };
       index += count;
-      chunk = new Uint8Array(Math.min(perChunk, totalRecords - index) * recordBytes);
-      filled = 0;
+      chunk = new Filling(path, Math.min(perChunk, totalRecords - index) * recordBytes);
     }
   }
 }
