@@ -1,4 +1,4 @@
-// A parameter-server shard SIGKILLed mid-run and started again (issue 10, "Faults survived"): 3 workers push to 2
+// A parameter-server shard SIGKILLed mid-run (twice, with the log) and started again (issue 10, "Faults survived"): 3 workers push to 2
 // shards (each a child process with a directory snapshot store, a snapshot every 10 updates); shard 0 is killed while
 // they push, restarted with resume, and the workers' retries (client options: attempts long enough to cover the
 // restart) carry on. With durability "log" the final parameters equal exactly the no-crash result (plain SGD lr 1:
@@ -52,6 +52,17 @@ async function ready(child: Child, what: string): Promise<ShardStats> {
   }
 }
 
+/** When the child applied its first update (its "first-update <ms>" line; bounded wait). */
+async function firstUpdate(child: Child): Promise<number> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const line = child.stdout().split("\n").find((l) => l.startsWith("first-update "));
+    if (line !== undefined) return Number(line.slice("first-update ".length));
+    if (child.process.exitCode !== null || Date.now() > deadline) assert.fail(`no first update: ${child.stderr()}`);
+    await sleep(10);
+  }
+}
+
 /** Stops a child cleanly and returns its final stats. */
 async function stop(nc: NatsConnection, job: string, shard: number, child: Child): Promise<ShardStats> {
   nc.publish(stopSubject(job, shard), new Uint8Array(0));
@@ -70,14 +81,15 @@ const initial = (keys: number) => Float32Array.from({ length: keys }, (_, i) => 
 interface RunResult {
   final: Float32Array;
   finalVersions: number[];
-  /** The restarted shard's stats, the clients' newest view of shard 0's version at the kill. */
+  /** The last restarted shard's stats; per kill: the clients' newest view of shard 0's version, when, and the first
+   *  update the next incarnation applied (ms since the epoch). */
   restarted: ShardStats;
-  viewAtKill: number;
-  killAt: number;
+  kills: { view: number; at: number; firstUpdateAt: number; restored: ShardStats["restored"] }[];
   failed: number;
 }
 
-async function crashRun(durability: ShardDurability, job: string): Promise<RunResult> {
+/** Runs the job, SIGKILLing shard 0 each time the clients have seen it reach one of `killAt` versions. */
+async function crashRun(durability: ShardDurability, job: string, killAt: number[]): Promise<RunResult> {
   return withServer(async (server) => {
     const [keys, S, W, R] = [2000, 2, 3, 40];
     const dir = tempDir(`recovery-${durability}`);
@@ -103,22 +115,27 @@ async function crashRun(durability: ShardDurability, job: string): Promise<RunRe
         }
       });
       const view = () => Math.max(...clients.map((c) => c.versions()[0]!.latest));
-      const deadline = Date.now() + 60_000;
-      while (view() < 35 && Date.now() < deadline) await sleep(2);
-      children[0]!.process.kill("SIGKILL");
-      const killAt = Date.now();
-      await children[0]!.exited;
-      const viewAtKill = view();
-      const again = spawnShard({ ...base, shard: 0, resume: true });
-      children.push(again);
-      await ready(again, "the restarted shard 0");
+      const kills: RunResult["kills"] = [];
+      let current = children[0]!;
+      for (const threshold of killAt) {
+        const deadline = Date.now() + 60_000;
+        while (view() < threshold && Date.now() < deadline) await sleep(2);
+        current.process.kill("SIGKILL");
+        const at = Date.now();
+        await current.exited;
+        const seen = view();
+        current = spawnShard({ ...base, shard: 0, resume: true });
+        children.push(current);
+        const stats = await ready(current, "the restarted shard 0");
+        kills.push({ view: seen, at, firstUpdateAt: await firstUpdate(current), restored: stats.restored });
+      }
       await Promise.all(work);
       const final = new Float32Array(keys);
       await clients[0]!.pull(final);
       const finalVersions = clients[0]!.versions().map((v) => v.pulled);
-      const restarted = await stop(ncs[W]!, job, 0, again);
+      const restarted = await stop(ncs[W]!, job, 0, current);
       await stop(ncs[W]!, job, 1, children[1]!);
-      return { final, finalVersions, restarted, viewAtKill, killAt, failed };
+      return { final, finalVersions, restarted, kills, failed };
     } finally {
       await Promise.allSettled(clients.map((c) => c.close()));
       for (const child of children) if (child.process.exitCode === null) child.process.kill("SIGKILL");
@@ -132,9 +149,9 @@ function diagnostic(text: string): void {
   process.stderr.write(`# ${text}\n`);
 }
 
-test('durability "log": SIGKILL a shard mid-run, restart it: the final parameters equal the no-crash result exactly', TIMEOUT, async () => {
+test('durability "log": SIGKILL a shard twice mid-run, restart it each time: the final parameters equal the no-crash result exactly', TIMEOUT, async () => {
   const [keys, W, R] = [2000, 3, 40];
-  const run = await crashRun("log", "recover-log");
+  const run = await crashRun("log", "recover-log", [30, 80]);
   assert.equal(run.failed, 0, "every push acknowledged");
   const expected = initial(keys);
   for (let w = 0; w < W; w++) for (let r = 0; r < R; r++) {
@@ -143,29 +160,35 @@ test('durability "log": SIGKILL a shard mid-run, restart it: the final parameter
   }
   for (let i = 0; i < keys; i++) if (run.final[i] !== expected[i]) assert.fail(`key ${i}: ${run.final[i]}, expected ${expected[i]} (initial - every push once)`);
   assert.deepEqual(run.finalVersions, [W * R, W * R], "every push applied once on each shard");
-  const restored = run.restarted.restored!;
-  assert.equal(run.restarted.updates, W * R, "the restarted shard counts every push once");
-  assert.ok(restored.from !== "", "restored from a snapshot");
-  assert.ok(restored.version >= restored.snapshotVersion && restored.version >= run.viewAtKill, `nothing acknowledged lost: restored ${restored.version}, the clients saw ${run.viewAtKill}`);
-  const recoveryMs = run.restarted.firstUpdateAt - run.killAt;
-  assert.ok(recoveryMs > 0 && recoveryMs < 60_000, `recovery ${recoveryMs} ms`);
-  diagnostic(`log: killed at version >= ${run.viewAtKill}; restored snapshot v${restored.snapshotVersion} + ${restored.replayed} replayed (${restored.replayDeduped} deduped) = v${restored.version} in ${restored.tookMs} ms; recovery (kill to first applied update) ${recoveryMs} ms; 0 lost`);
+  assert.equal(run.restarted.updates, W * R, "the last incarnation counts every push once");
+  for (const [i, kill] of run.kills.entries()) {
+    const restored = kill.restored!;
+    assert.ok(restored.from !== "", "restored from a snapshot");
+    assert.ok(restored.version >= kill.view, `kill ${i + 1}: nothing acknowledged lost: restored ${restored.version}, the clients saw ${kill.view}`);
+    const recoveryMs = kill.firstUpdateAt - kill.at;
+    assert.ok(recoveryMs > 0 && recoveryMs < 60_000, `recovery ${recoveryMs} ms`);
+    diagnostic(
+      `log, kill ${i + 1}: the clients had seen v${kill.view}; restored snapshot v${restored.snapshotVersion} + ${restored.replayed} replayed ` +
+        `(${restored.replayDeduped} dropped as applied) = v${restored.version} in ${restored.tookMs} ms; recovery (kill to first applied update) ${recoveryMs} ms; 0 lost`,
+    );
+  }
 });
 
 test('durability "snapshot": SIGKILL a shard mid-run, restart it: the job completes, the updates lost are counted', TIMEOUT, async () => {
   const [W, R] = [3, 40];
-  const run = await crashRun("snapshot", "recover-snap");
+  const run = await crashRun("snapshot", "recover-snap", [35]);
   assert.equal(run.failed, 0, "every push acknowledged");
-  const restored = run.restarted.restored!;
+  const kill = run.kills[0]!;
+  const restored = kill.restored!;
   const lost = W * R - run.restarted.updates;
   assert.ok(lost >= 0 && lost <= 30, `updates lost ${lost} (at most the snapshot interval plus the saves in flight)`);
-  assert.ok(lost <= Math.max(0, run.viewAtKill - restored.version) + W, `lost ${lost}, the clients saw ${run.viewAtKill}, restored ${restored.version}`);
+  assert.ok(lost <= Math.max(0, kill.view - restored.version) + W, `lost ${lost}, the clients saw ${kill.view}, restored ${restored.version}`);
   assert.equal(restored.version, restored.snapshotVersion, "no log: the snapshot's version");
   assert.deepEqual(run.finalVersions, [W * R - lost, W * R]);
   assert.ok(run.final.every(Number.isFinite));
-  const recoveryMs = run.restarted.firstUpdateAt - run.killAt;
+  const recoveryMs = kill.firstUpdateAt - kill.at;
   assert.ok(recoveryMs > 0 && recoveryMs < 60_000, `recovery ${recoveryMs} ms`);
-  diagnostic(`snapshot: killed at version >= ${run.viewAtKill}; restored v${restored.version} (snapshot ${restored.ageMs} ms old); lost ${lost} updates (client view - restored: ${run.viewAtKill - restored.version}); recovery ${recoveryMs} ms`);
+  diagnostic(`snapshot: the clients had seen v${kill.view}; restored v${restored.version} (snapshot ${restored.ageMs} ms old); lost ${lost} updates (client view - restored: ${kill.view - restored.version}); recovery ${recoveryMs} ms`);
 });
 
 test('durability "log": pushes larger than max_payload are logged in chunks and replayed whole; a partly logged entry is never applied', TIMEOUT, async () => {
