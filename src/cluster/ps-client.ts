@@ -139,7 +139,7 @@ export interface ParameterClientStats {
   pushes: number;
   /** pull() calls resolved. */
   pulls: number;
-  /** Attempts repeated after a timeout or no responders. */
+  /** Attempts repeated after a timeout, no responders or a connection loss (resent counts the last two kinds). */
   retries: number;
   /** Pushes a shard acknowledged as already applied (a retry whose first attempt had been applied). */
   deduped: number;

@@ -3,16 +3,20 @@
 // client only sees its socket close). Here a BSP peer in its own process stalls its event loop while the other two
 // peers' messages and a flood on a subject it also reads pile up for it: the server cuts it; it reconnects, reports a
 // SlowConsumerError naming itself and its inbox, every peer sends it again what it sent in the last two supersteps,
-// and every peer's sums stay exact: no message lost silently.
+// and every peer's sums stay exact: no message lost silently. Then a parameter-server shard in its own process stalls
+// the same way while two workers push: the server cuts it, the workers' pushes that got no reply are sent again with
+// the same (worker, seq), and the push/pull invariant holds exactly (nothing lost, nothing applied twice).
 import assert from "node:assert/strict";
 import { type ChildProcess, spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, test } from "node:test";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectCluster } from "../../src/cluster/connection.js";
+import { ShardedParameterClient } from "../../src/cluster/ps-client.js";
 import { startNatsServer } from "../support/nats.js";
-import { checkedSums, joinSumsPeer } from "./fixtures/fault-runs.js";
+import { checkedSums, joinSumsPeer, until } from "./fixtures/fault-runs.js";
 import type { StallingPeerConfig, StallingPeerReport } from "./fixtures/stalling-peer.js";
+import type { StallingShardConfig, StallingShardReport } from "./fixtures/stalling-shard.js";
 
 const TIMEOUT = { timeout: 120_000 };
 const WAIT_MS = 90_000;
@@ -84,6 +88,67 @@ describe("slow consumers", () => {
       assert.ok(peers.every((peer) => peer.recovery.resends > 0), "the others sent their messages again");
       t.diagnostic(`slow consumer: stalled ${slow.stalledMs} ms, back after ${slow.downMs} ms; child ${JSON.stringify(report.recovery)}; local ${JSON.stringify(peers.map((p) => p.recovery))}`);
     } finally {
+      if (child.process.exitCode === null && child.process.pid !== undefined) {
+        try {
+          process.kill(child.process.pid, "SIGKILL");
+        } catch {
+          // it has just exited
+        }
+      }
+      await Promise.allSettled(ncs.map((nc) => nc.close()));
+      await server.stop();
+    }
+  });
+
+  test("a parameter-server shard that stalls is cut as a slow consumer: the pushes are retried, the invariant holds exactly", TIMEOUT, async (t) => {
+    const server = await startNatsServer({ jetstream: false, extraConfig: 'write_deadline: "1s"\n' });
+    const [W, R, keys] = [2, 30, 1000];
+    const job = "slow-ps";
+    const control = "test.slow.shard";
+    const config: StallingShardConfig = { url: server.url, job, keys, stallMs: 2_500, floodSubject: "test.slow.shard.flood", control };
+    const child = spawnFixture("stalling-shard.js", config);
+    const ncs: NatsConnection[] = [];
+    let clients: ShardedParameterClient[] = [];
+    try {
+      await until(() => child.stdout().includes("ready\n") || child.process.exitCode !== null, 30_000, `the shard starting (${child.stderr()})`);
+      for (let i = 0; i < W + 1; i++) ncs.push(await connectCluster({ servers: server.url, name: `slow-ps-${i}` }));
+      clients = await Promise.all(
+        ncs.slice(0, W).map((nc, worker) => ShardedParameterClient.connect({ job, shards: 1, keys, connection: nc, worker, requestTimeoutMs: 1_500, attempts: 5, connectTimeoutMs: 10_000, onError: () => {} })),
+      );
+      let acked = 0;
+      let flood: Promise<void> | undefined;
+      const ones = new Float32Array(keys).fill(1);
+      await within(
+        Promise.all(
+          clients.map(async (client) => {
+            for (let r = 0; r < R; r++) {
+              await client.push(ones);
+              if (++acked === 10) {
+                ncs[W]!.publish(`${control}.stall`);
+                flood = floodOnce(ncs[W]!, config.floodSubject, 64, 1_000_000);
+              }
+            }
+          }),
+        ),
+        WAIT_MS,
+        () => `the pushes (shard: ${child.stderr()})`,
+      );
+      await flood;
+      const final = new Float32Array(keys);
+      await clients[0]!.pull(final);
+      for (let i = 0; i < keys; i++) if (final[i] !== (i % 7) - R * W) assert.fail(`key ${i} is ${final[i]}, expected ${(i % 7) - R * W}`);
+      await ncs[W]!.request(`${control}.stop`, "", { timeout: 10_000 });
+      assert.equal(await within(child.exited, WAIT_MS, () => "the shard's exit"), 0, child.stderr());
+      const report = JSON.parse(child.stdout().split("\n").find((line) => line.startsWith("{"))!) as StallingShardReport;
+      assert.equal(report.version, R * W, "every push applied once");
+      const slow = report.reports.find((r) => r.slowConsumer);
+      assert.ok(slow, `the shard was cut as a slow consumer: ${JSON.stringify(report)}`);
+      assert.ok(slow.stalledMs >= 1_000, `stalled ${slow.stalledMs} ms`);
+      const stats = clients.map((c) => c.stats);
+      assert.ok(stats.some((s) => s.retries > 0), `a push got no reply and was sent again: ${JSON.stringify(stats)}`);
+      t.diagnostic(`slow shard: stalled ${slow.stalledMs} ms; shard deduped ${report.deduped}; clients ${JSON.stringify(stats.map((s) => ({ retries: s.retries, resent: s.resent, deduped: s.deduped })))}`);
+    } finally {
+      await Promise.allSettled(clients.map((c) => c.close()));
       if (child.process.exitCode === null && child.process.pid !== undefined) {
         try {
           process.kill(child.process.pid, "SIGKILL");
