@@ -11,7 +11,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { chunkChecksum, decodeFrame, encodeFrames, FRAME_HEADER_BYTES, type Frame, float32Bytes, type PayloadKind, Reassembler, specTag } from "../../src/cluster/chunks.js";
 import { type ControlMessage, decodeControl, encodeControl, PROTOCOL_VERSION, packValue, unpackValue } from "../../src/cluster/codec.js";
 import { MessageError } from "../../src/cluster/errors.js";
-import { checkPortionRequest, PORTION_PROTOCOL_VERSION, PortionQueue, type PortionRequest, PortionRequestError } from "../../src/cluster/portion-queue.js";
+import { checkPortionRequest, PORTION_PROTOCOL_VERSION, PortionQueue, PortionQueueServer, type PortionRequest, PortionRequestError } from "../../src/cluster/portion-queue.js";
 import { PS_HEADER, PS_PROTOCOL_VERSION, type ReplyMeta, readMeta, readReplyMeta, shardSubjects } from "../../src/cluster/ps-protocol.js";
 import { ParameterShard } from "../../src/cluster/ps-shard.js";
 import { mulberry32 } from "../../src/util/random.js";
@@ -609,5 +609,38 @@ describe("portion-queue request fuzz (checkPortionRequest, PortionQueue)", () =>
       if ("value" in result) answered++;
     }
     assert.ok(answered > CASES / 10, `${answered} answered`);
+  });
+
+  test(`${CASES} spoiled requests to a real portion queue: each is answered, none refused as "internal"`, TIMEOUT, async () => {
+    await withServer(async (server) => {
+      const ncs = await connectAll(server.url, 2);
+      const errors: MessageError[] = [];
+      const queue = await PortionQueueServer.start({ job: JOB, specHash: SPEC, connection: ncs[0]!, tasks: 3, rows: 50, unitRows: 10, leaseMs: 60_000, onError: (e) => errors.push(e as MessageError) });
+      try {
+        const fuzz = new Fuzz(4002);
+        let next = 0;
+        let answered = 0;
+        const lane = async (): Promise<void> => {
+          for (let i = next++; i < CASES; i = next++) {
+            const request = portionRequest(fuzz);
+            if (fuzz.chance(0.5)) request[fuzz.pick([...Object.keys(request), "unit", "rows", "loss"])] = fuzz.chance(0.5) ? wrongValue(fuzz) : fuzz.pick(HUGE);
+            const bytes = fuzz.chance(0.2) ? mutateBytes(fuzz, packValue(request)) : packValue(request);
+            const what = `queue case ${i}: ${hex(bytes)}`;
+            const msg = await ncs[1]!.request(queue.subject, bytes, { timeout: 10_000 }).catch((e: unknown) => assert.fail(`${what}: no reply (${e})`));
+            const reply = unpackValue(msg.data) as { v: number; error?: { field: string; message: string } };
+            assert.equal(reply.v, PORTION_PROTOCOL_VERSION, what);
+            if (reply.error) assert.notEqual(reply.error.field, "internal", `${what}: ${reply.error.message}`);
+            else answered++;
+          }
+        };
+        await Promise.all(Array.from({ length: 32 }, lane));
+        assert.deepEqual(errors.filter((e) => e.field === "internal").map((e) => e.message), []);
+        assert.equal(queue.refused, errors.length);
+        assert.ok(answered > CASES / 20 && new Set(errors.map((e) => e.field)).size >= 6, `${answered} answered, refused fields ${[...new Set(errors.map((e) => e.field))].join(", ")}`);
+      } finally {
+        await queue.close();
+        await closeAll(ncs);
+      }
+    });
   });
 });
