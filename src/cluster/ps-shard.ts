@@ -1162,6 +1162,7 @@ function resolveDurability(options: ParameterShardOptions, bad: (f: string, e: s
   if (durability !== "snapshot" && durability !== "log") bad("durability", '"snapshot" or "log"', durability);
   const store = options.snapshots;
   if (store !== undefined && (typeof store !== "object" || store === null || typeof (store as SnapshotStore).latest !== "function")) bad("snapshots", "a SnapshotStore", store);
+  if (store !== undefined && store.job !== options.job) bad("snapshots", `a store of job "${options.job}" (a store's job id)`, store.job);
   const count = (field: "snapshotEveryUpdates" | "snapshotEveryMs", fallback: number) => {
     const value = options[field] ?? fallback;
     if (!Number.isSafeInteger(value) || value < 0) bad(field, "an integer >= 0", value);

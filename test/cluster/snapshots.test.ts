@@ -14,6 +14,7 @@ import { ShardedParameterClient } from "../../src/cluster/ps-client.js";
 import { ParameterShard, type ParameterShardOptions, type ShardOptimizerOptions } from "../../src/cluster/ps-shard.js";
 import { decodeSnapshot, encodeSnapshot, type ShardSnapshot, SnapshotError } from "../../src/cluster/snapshot.js";
 import { DirectorySnapshotStore, NatsSnapshotStore, type SnapshotStore, snapshotBucket } from "../../src/cluster/snapshot-store.js";
+import { InvalidArgumentError } from "../../src/errors.js";
 import { mulberry32 } from "../../src/util/random.js";
 import { tempDir } from "../support/temp.js";
 import { closeAll, connectAll, withServer } from "./fixtures/peers.js";
@@ -154,6 +155,7 @@ describe("a shard resumed from its snapshot", () => {
         const wrongShape = await ParameterShard.start({ job: "mm", shard: 0, shards: 1, connection: nc, init: new Float32Array(120), train: ADAM, snapshots: other, specHash: "h", resume: true })
           .then(() => assert.fail("resumed"), (e: unknown) => e);
         assert.ok(wrongShape instanceof SnapshotError && wrongShape.field === "keys", String(wrongShape));
+        await assert.rejects(startShard(nc, "other-job", 100, other), (e: unknown) => e instanceof InvalidArgumentError && /snapshots must be a store of job "other-job"/.test(e.message));
       } finally {
         await closeAll([nc]);
       }
