@@ -59,6 +59,13 @@ export interface JobSettings {
   consistency?: "async" | "ssp" | "bsp";
   /** ssp: the staleness bound s, in clocks (pushes of a worker). */
   staleness?: number;
+  /** Async: where the shards snapshot themselves ("nats": the job's object store bucket; "none"; or a directory). */
+  snapshots?: string;
+  /** Async: a shard snapshot after this many updates. */
+  snapshotEvery?: number;
+  /** Async: "snapshot" (updates since the last snapshot may be lost on a shard crash) or "log" (acknowledged once
+   *  logged in JetStream; a restarted shard replays the log and loses nothing). */
+  durability?: "snapshot" | "log";
   /** A JSON file for the run's metrics: epochs, every peer's and every shard's row (cluster). */
   metrics?: string;
   /** Seconds to wait for every peer to join. */
@@ -115,6 +122,12 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
   { key: "consistency", flag: "--consistency <mode>", type: "choice", choices: ["async", "ssp", "bsp"], group: "Cluster", scope: "cluster", shown: "async",
     help: "async jobs: async (eventual, DistBelief), ssp (a worker at clock c reads once every worker passed c - s) or bsp (s = 0)" },
   { key: "staleness", flag: "--staleness <s>", type: "integer", group: "Cluster", scope: "cluster", shown: "4", help: "--consistency ssp: the staleness bound s, in clocks" },
+  { key: "snapshots", flag: "--snapshots <where>", type: "string", group: "Cluster", scope: "cluster", shown: "nats",
+    help: "async: where each shard snapshots its parameters, optimizer state and clocks: nats (the job's JetStream object store bucket), a directory, or none" },
+  { key: "snapshotEvery", flag: "--snapshot-every <updates>", type: "integer", group: "Cluster", scope: "cluster", shown: "1000",
+    help: "async: a shard snapshot after this many updates (and every 30 s with updates, and when it stops)" },
+  { key: "durability", flag: "--durability <mode>", type: "choice", choices: ["snapshot", "log"], group: "Cluster", scope: "cluster", shown: "snapshot",
+    help: "async: snapshot (a crashed shard may lose the updates since its last snapshot) or log (a push is acknowledged once logged in JetStream; a restarted shard loses nothing)" },
   { key: "metrics", flag: "--metrics <file.json>", type: "string", group: "Cluster", scope: "cluster", shown: "none",
     help: "cluster: write the run's metrics (epochs, every peer's and shard's row) as JSON to this file" },
   { key: "joinTimeout", flag: "--join-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "60", help: "how long to wait for every peer to join" },
@@ -170,6 +183,11 @@ export interface CheckedJob {
   groups?: number;
   /** Async: rows per work unit taken from the job's queue (undefined: fixed splits). */
   portions?: number;
+  /** Async: the shards' snapshot store ("nats", a directory, or undefined for none), every how many updates, and
+   *  the durability of an acknowledged push. */
+  snapshots?: string;
+  snapshotEvery?: number;
+  durability: "snapshot" | "log";
   consistency: "async" | "ssp" | "bsp";
   staleness?: number;
   joinTimeoutMs?: number;
@@ -238,8 +256,9 @@ export function checkJobSettings(settings: TrainSettingsLike, sources: Sources, 
   }
   const groups = checkGroupSettings(settings, sources, { mode, peers, consistency, warmStart, nPush }, defaultBatch);
   const portions = checkPortionSettings(settings, sources, { mode, consistency, warmStart, groups });
+  const durable = checkDurabilitySettings(settings, sources, mode);
   return {
-    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart, groups, portions, consistency, staleness: settings.staleness,
+    job, peers, index, mode, shards, syncEvery, nFetch, nPush, warmStart, groups, portions, ...durable, consistency, staleness: settings.staleness,
     joinTimeoutMs: seconds(settings.joinTimeout, name("joinTimeout", "--join-timeout")),
     peerTimeoutMs: seconds(settings.peerTimeout, name("peerTimeout", "--peer-timeout")),
   };
@@ -266,6 +285,22 @@ function positive(value: number | undefined, flag: string, what: string): number
 }
 
 /** The global mini-batch of a sync job is cut evenly between the peers. */
+/** --snapshots (default nats), --snapshot-every, --durability: async jobs only; log needs snapshots. */
+function checkDurabilitySettings(settings: TrainSettingsLike, sources: Sources, mode: string): { snapshots?: string; snapshotEvery?: number; durability: "snapshot" | "log" } {
+  const given = (["snapshots", "snapshotEvery", "durability"] as const).find((key) => settings[key] !== undefined);
+  if (mode !== "async") {
+    if (given) throw new CliError(`${sources[given] ?? given} is for --mode async (the shards snapshot themselves)`);
+    return { durability: "snapshot" };
+  }
+  const where = settings.snapshots ?? "nats";
+  if (where === "") throw new CliError(`${sources.snapshots ?? "--snapshots"} must be nats, none or a directory, got an empty value`);
+  const every = settings.snapshotEvery;
+  if (every !== undefined && !(Number.isInteger(every) && every >= 1)) throw new CliError(`${sources.snapshotEvery ?? "--snapshot-every"} must be a positive number of updates, got ${every}`);
+  const durability = settings.durability ?? "snapshot";
+  if (durability === "log" && where === "none") throw new CliError(`${sources.durability ?? "--durability"} log replays the log after a snapshot: it needs --snapshots nats or a directory, not none`);
+  return { ...(where === "none" ? {} : { snapshots: where }), ...(every === undefined ? {} : { snapshotEvery: every }), durability };
+}
+
 /** --portions: async consistency only, one thread per peer, not with --warm-start, --groups or --split. */
 function checkPortionSettings(
   settings: TrainSettingsLike,

@@ -66,7 +66,7 @@ export interface DownpourOptions {
   readWaitMs?: number;
   hooks?: Pick<TrainerHooks, "validation" | "onProgress" | "signal"> & { onEpoch?: (report: EpochReport) => void | Promise<void> };
   /** Further client options (timeouts, attempts). */
-  client?: Pick<ParameterClientOptions, "requestTimeoutMs" | "attempts" | "connectTimeoutMs" | "faults">;
+  client?: Pick<ParameterClientOptions, "requestTimeoutMs" | "attempts" | "connectTimeoutMs" | "faults" | "shardWaitMs" | "outageMs">;
   bsp?: PeerBspOptions;
 }
 
@@ -297,10 +297,10 @@ function shardOptimizer(train: TrainOptions): ShardOptimizerOptions {
 
 /** Options of startDownpourShard: the job as its tasks see it, and which shard this is. */
 export interface DownpourShardOptions
-  extends Pick<DownpourOptions, "job" | "tasks" | "shards" | "model" | "data" | "split" | "nFetch" | "nPush" | "warmStart" | "consistency" | "staleness" | "train"> {
+  extends Pick<DownpourOptions, "job" | "tasks" | "shards" | "model" | "data" | "split" | "nFetch" | "nPush" | "warmStart" | "consistency" | "staleness" | "train">,
+    Pick<ParameterShardOptions, "onError" | "snapshots" | "snapshotEveryUpdates" | "snapshotEveryMs" | "resume" | "durability"> {
   shard: number;
   connection: NatsConnection;
-  onError?: ParameterShardOptions["onError"];
 }
 
 /** Starts shard `shard` of a Downpour job with the model's initial parameters and the job's optimizer; the caller closes it. */
@@ -317,5 +317,10 @@ export function startDownpourShard(options: DownpourShardOptions): Promise<Param
     train: shardOptimizer(train),
     specHash: downpourSpecHash(options.model, options.data, options),
     onError: options.onError,
+    snapshots: options.snapshots,
+    snapshotEveryUpdates: options.snapshotEveryUpdates,
+    snapshotEveryMs: options.snapshotEveryMs,
+    resume: options.resume,
+    durability: options.durability,
   });
 }

@@ -2,7 +2,7 @@
 // train logistic regression on Pima and an MLP on an MNIST subset to local training's thresholds; two jobs share a
 // server; user/password, token and TLS servers; bad input fails fast, naming the flag, the server or the peer.
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { before, describe, test } from "node:test";
@@ -25,6 +25,11 @@ interface Run {
 
 /** Runs the binary (killed after `limitMs`); resolves with its exit, output and wall time. */
 function downpour(args: string[], limitMs = 90_000): Promise<Run> {
+  return startDownpour(args, limitMs).done;
+}
+
+/** Starts the binary (killed after `limitMs`): its process, and its exit, output and wall time once it ends. */
+function startDownpour(args: string[], limitMs = 90_000): { pid: number; stderr: () => string; done: Promise<Run> } {
   const started = Date.now();
   const child = spawn(process.execPath, [cliMain(), ...args], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
   let stdout = "";
@@ -32,12 +37,23 @@ function downpour(args: string[], limitMs = 90_000): Promise<Run> {
   child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
   child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
   const timer = setTimeout(() => child.kill("SIGKILL"), limitMs);
-  return new Promise((resolve) =>
+  const done = new Promise<Run>((resolve) =>
     child.on("close", (code) => {
       clearTimeout(timer);
       resolve({ code, stdout, stderr, ms: Date.now() - started });
     }),
   );
+  return { pid: child.pid!, stderr: () => stderr, done };
+}
+
+/** The pid of the child of `parent` whose command line matches `pattern` (from ps), or undefined. */
+function childMatching(parent: number, pattern: RegExp): number | undefined {
+  const table = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" });
+  for (const line of table.split("\n")) {
+    const match = /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(line);
+    if (match && Number(match[2]) === parent && pattern.test(match[3]!)) return Number(match[1]);
+  }
+  return undefined;
 }
 
 /** The final test accuracy of a --json run's reports (train prints reports; cluster and peer print an object of them). */
@@ -287,6 +303,29 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
       assert.equal(bad.code, 1, `${args.join(" ")}: ${bad.stderr}`);
       assert.match(bad.stderr, expected, args.join(" "));
     }
+  });
+
+  test("--durability log: shard 0 SIGKILLed mid-run is started again from its snapshot and log; the job ends with every push applied exactly once", TIMEOUT, async () => {
+    const snapshots = join(dir, "snapshots-log");
+    const run = startDownpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "2", "--durability", "log", "--snapshots", snapshots, "--snapshot-every", "50",
+      "--data", pima, "--model", "logistic", "--epochs", "150", "--batch-size", "30", "--portion", "10", "--optimizer", "adagrad", "--learning-rate", "0.5", "--threads", "1",
+      "--json", "--no-save", "--no-curves"], 110_000);
+    let shard: number | undefined;
+    for (let waited = 0; waited < 60_000 && !/epoch\s+3\b|\b3\/150\b/.test(run.stderr()); waited += 50) {
+      shard ??= childMatching(run.pid, / ps --config .* --shard 0 /);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    shard ??= childMatching(run.pid, / ps --config .* --shard 0 /);
+    assert.ok(shard !== undefined, "shard 0's process was found");
+    process.kill(shard, "SIGKILL");
+    const done = await run.done;
+    assert.equal(done.code, 0, done.stderr);
+    assert.match(done.stderr, /shard 0 ended \(SIGKILL\); starting it again from its latest snapshot/);
+    const result = JSON.parse(done.stdout) as { rows: { pushes: number }[]; shards: { shard: number; stats: { updates: number }; restored?: { from: string; version: number } }[] };
+    const pushes = result.rows.reduce((n, r) => n + r.pushes, 0);
+    for (const s of result.shards) assert.equal(s.stats.updates, pushes, `shard ${s.shard}: every acknowledged push applied once, none lost`);
+    assert.ok(result.shards[0]!.restored, "shard 0 reports what it restored");
+    assert.ok(finalAccuracy(done) >= 0.65, `accuracy ${finalAccuracy(done)}`);
   });
 
   test("bad async settings: --mode async without --shards, --shards with --mode sync, a shard index out of range", TIMEOUT, async () => {

@@ -81,7 +81,7 @@ async function runClusterWith(flags: TrainFlags, { settings, sources }: Resolved
     const config = join(dir, "job.json");
     await writeFileAtomic(config, JSON.stringify(peerSettings(settings, sources, { nats, job: jobId, threads })));
     io.stderr(`cluster job ${jobId}: ${job.peers} peer processes of ${threads} thread${threads === 1 ? "" : "s"}${describeJob(job)} over ${server ? `a nats-server started on ${nats}` : nats}\n`);
-    const shards = job.mode === "async" ? await startShards(job.shards, config, dir, io) : [];
+    const shards = job.mode === "async" ? await startShards(job.shards, config, dir, io, job.snapshots === undefined ? 0 : SHARD_RESTARTS) : [];
     let exits: PeerExit[];
     try {
       exits = await Promise.all(Array.from({ length: job.peers }, (_, i) => runPeerProcess(i, config, join(dir, `peer-${i}.json`), io)));
@@ -182,9 +182,18 @@ interface ShardProcess {
   stop(): void;
 }
 
-/** Starts the job's shards and resolves once every one serves; a shard that fails first fails the run, naming it. */
-async function startShards(n: number, config: string, dir: string, io: CliIO): Promise<ShardProcess[]> {
-  const shards = Array.from({ length: n }, (_, i) => runShardProcess(i, config, join(dir, `shard-${i}.json`), io));
+/** Restarts of a shard process that ends on its own while the job runs (only when the shards snapshot themselves). */
+const SHARD_RESTARTS = 5;
+/** The wait before restart n (1, 2, ...): 0.5, 1, 2, 4, 8 s. */
+const restartDelayMs = (n: number): number => Math.min(8_000, 250 * 2 ** n);
+
+/**
+ * Starts the job's shards and resolves once every one serves; a shard that fails first fails the run, naming it. A
+ * shard that ends on its own later is started again from its latest snapshot (--restore), up to `restarts` times,
+ * after a growing wait; its clients retry their requests meanwhile.
+ */
+async function startShards(n: number, config: string, dir: string, io: CliIO, restarts: number): Promise<ShardProcess[]> {
+  const shards = Array.from({ length: n }, (_, i) => superviseShard(i, config, join(dir, `shard-${i}.json`), io, restarts));
   try {
     await Promise.all(shards.map((s) => s.ready));
   } catch (error) {
@@ -196,9 +205,33 @@ async function startShards(n: number, config: string, dir: string, io: CliIO): P
   return shards;
 }
 
-function runShardProcess(index: number, config: string, report: string, io: CliIO): ShardProcess {
+/** A shard process that is started again (see startShards) when it ends while the job runs. */
+function superviseShard(index: number, config: string, report: string, io: CliIO, restarts: number): ShardProcess {
+  let stopping = false;
+  let current = runShardProcess(index, config, report, io, false);
+  const first = current;
+  const exit = (async (): Promise<PeerExit> => {
+    for (let attempt = 1; ; attempt++) {
+      const ended = await current.exit;
+      const ready = await current.ready.then(() => true, () => false);
+      if (stopping || !ready || attempt > restarts) return ended;
+      const delay = restartDelayMs(attempt);
+      io.stderr(`downpour: warning: shard ${index} ended (${ended.signal ?? `exit ${ended.code}`}); starting it again from its latest snapshot in ${delay / 1000} s (restart ${attempt} of ${restarts})\n`);
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      if (stopping) return ended;
+      current = runShardProcess(index, config, report, io, true);
+    }
+  })();
+  return { ready: first.ready, exit, stop: () => {
+    stopping = true;
+    current.stop();
+  } };
+}
+
+function runShardProcess(index: number, config: string, report: string, io: CliIO, restore: boolean): ShardProcess {
   const [command, ...prefix] = cliCommand();
-  const child = spawn(command!, [...prefix, "ps", "--config", config, "--shard", String(index), "--report", report, "--until-stdin-closes"], {
+  const args = ["ps", "--config", config, "--shard", String(index), "--report", report, "--until-stdin-closes", ...(restore ? ["--restore"] : [])];
+  const child = spawn(command!, [...prefix, ...args], {
     cwd: io.cwd, env: { ...process.env, ...io.env }, stdio: ["pipe", "ignore", "pipe"],
   });
   child.stdin!.on("error", () => {}); // a shard that already exited closed its end

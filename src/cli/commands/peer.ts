@@ -207,9 +207,16 @@ async function trainSync(common: CommonOptions, job: CheckedJob, settings: Resol
   return { reports: result.reports, row: syncRow(result.peer, result.reports, result.stats) };
 }
 
+/** How long a task's requests wait for a shard that is not serving (being restarted from its snapshot), in ms. */
+const SHARD_RESTART_WAIT_MS = 60_000;
+
 /** Downpour SGD: the worker threads pull from and push to the job's shards. */
 async function trainAsync(common: CommonOptions, job: CheckedJob): Promise<{ reports: EpochReport[]; row: PeerRow }> {
-  const options = { ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness };
+  // With snapshots, a shard that died is started again (downpour cluster, or by hand): its clients wait for it.
+  const client = job.snapshots === undefined ? undefined : { shardWaitMs: SHARD_RESTART_WAIT_MS };
+  const options = {
+    ...common, tasks: job.peers, shards: job.shards, nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness, client,
+  };
   if (job.portions !== undefined) return trainPortions(options, job.portions);
   const grouped = job.groups === undefined ? undefined : await trainDownpourGroups({ ...options, groups: job.groups });
   const result = grouped ?? (await trainDownpour(options));

@@ -6,7 +6,7 @@ import type { Command } from "commander";
 import { Option } from "commander";
 import { connectCluster } from "../../cluster/connection.js";
 import { startDownpourShard } from "../../cluster/downpour-training.js";
-import type { ShardStats } from "../../cluster/ps-shard.js";
+import type { ShardRestore, ShardStats } from "../../cluster/ps-shard.js";
 import { writeFileAtomic } from "../../node/files.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import { TRAIN_DEFAULTS } from "../../train/options.js";
@@ -21,9 +21,10 @@ import { loadTrainingData } from "../training-data.js";
 import { addTrainingFlags } from "./peer.js";
 import { resolveStoredData } from "./stored-data.js";
 import { shapeOf } from "./train.js";
+import { openSnapshotStore } from "../../cluster/snapshot-store.js";
 
 /** The flags of `downpour ps`: the job's settings, which shard, and where to write the report. */
-export type PsFlags = TrainFlags & { shard?: number; of?: number; report?: string; untilStdinCloses?: boolean };
+export type PsFlags = TrainFlags & { shard?: number; of?: number; report?: string; untilStdinCloses?: boolean; restore?: boolean };
 
 /** What a shard did, printed when it stops. */
 export interface PsResult {
@@ -31,11 +32,13 @@ export interface PsResult {
   shard: number;
   shards: number;
   stats: ShardStats;
+  /** With --restore: the snapshot restored and the log replayed (ShardRestore). */
+  restored?: ShardRestore;
 }
 
 /** Starts the shard and resolves once Ctrl-C stopped it (in-process callers pass `stop` instead). */
 export async function runPs(flags: PsFlags, io: CliIO, stop?: Promise<void>): Promise<PsResult> {
-  const { shard, of, report, untilStdinCloses, ...trainFlags } = flags;
+  const { shard, of, report, untilStdinCloses, restore, ...trainFlags } = flags;
   const given = await resolveSettings(of === undefined ? trainFlags : { ...trainFlags, shards: of }, io.cwd);
   const job = checkJobSettings(given.settings, given.sources, "ps", given.settings.train?.batchSize ?? TRAIN_DEFAULTS.batchSize);
   if (shard === undefined) throw new CliError("downpour ps needs --shard <i>: which shard of the job this process serves");
@@ -48,17 +51,24 @@ export async function runPs(flags: PsFlags, io: CliIO, stop?: Promise<void>): Pr
     const data = await loadTrainingData(settings, sources, { ...io, stderr: () => {} });
     const model = await createModel(settings, shapeOf(data), { ...options, threads: 0 }, sources);
     try {
+      if (restore && job.snapshots === undefined) throw new CliError("--restore needs the shard's snapshots: --snapshots nats or a directory, not none");
+      const snapshots = job.snapshots === undefined ? undefined : await openSnapshotStore(job.snapshots, job.job, connection).catch((error: Error) => {
+        throw new CliError(`--snapshots ${job.snapshots}: ${error.message}${job.snapshots === "nats" ? " (the server needs JetStream; or give --snapshots DIR or none)" : ""}`, { cause: error });
+      });
       const server = await startDownpourShard({
         job: job.job, shard, shards: job.shards, tasks: job.peers, model, data: data.train, split: settings.split,
         nFetch: job.nFetch, nPush: job.nPush, warmStart: job.warmStart, consistency: job.consistency, staleness: job.staleness, train: options, connection,
         onError: (error) => io.stderr(`downpour: warning: ${error.message}\n`),
+        snapshots, snapshotEveryUpdates: job.snapshotEvery, resume: restore === true, durability: job.durability,
       });
       const info = server.info();
+      const restored = server.restored;
+      if (restored) io.stderr(`shard ${shard}: ${restoredText(restored)}\n`);
       io.stderr(`shard ${shard} of ${job.shards} of job ${job.job} ready: keys [${info.begin}, ${info.end}) of ${info.keys}, ${info.optimizer}; Ctrl-C stops it\n`);
       await (stop ?? (untilStdinCloses ? untilStdinEnds() : untilInterrupted(io)));
       const stats = server.stats;
       await server.close();
-      const result: PsResult = { job: job.job, shard, shards: job.shards, stats };
+      const result: PsResult = { job: job.job, shard, shards: job.shards, stats, ...(restored ? { restored } : {}) };
       if (report !== undefined) await writeFileAtomic(report, `${JSON.stringify(result)}\n`);
       io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${shardLine(result)}\n`);
       return result;
@@ -68,6 +78,13 @@ export async function runPs(flags: PsFlags, io: CliIO, stop?: Promise<void>): Pr
   } finally {
     await connection.close().catch(() => {});
   }
+}
+
+/** "restored snapshot <name> (version 1,200, 3.2 s old), replayed 41 logged updates (2 already applied): version 1,241". */
+function restoredText(r: ShardRestore): string {
+  if (!r.from) return `no snapshot to restore: starting from the initial parameters${r.replayed ? `, replayed ${r.replayed} logged updates` : ""}`;
+  const skipped = r.skipped.length ? `; skipped ${r.skipped.join(", ")} (corrupt or truncated)` : "";
+  return `restored snapshot ${r.from} (version ${r.snapshotVersion.toLocaleString("en-US")}, ${(r.ageMs / 1000).toFixed(1)} s old), replayed ${r.replayed} logged updates (${r.replayDeduped} already applied): version ${r.version.toLocaleString("en-US")}${skipped}`;
 }
 
 /** Resolves when this process's stdin ends (how downpour cluster stops its shards: signals differ between runtimes). */
@@ -100,6 +117,7 @@ export function registerPs(program: Command, io: CliIO): void {
     .addOption(new Option("--shard <i>", "which shard this process serves, in [0, shards)").argParser((v) => Number(v)).makeOptionMandatory())
     .addOption(new Option("--of <n>", "how many shards the job has (the same as --shards)").argParser((v) => Number(v)))
     .addOption(new Option("--report <file>", "write the shard's counters as JSON when it stops (used by downpour cluster)").hideHelp())
+    .option("--restore", "start from this shard's latest complete snapshot (and replay the job's log with --durability log) instead of the initial parameters")
     .addOption(new Option("--until-stdin-closes", "stop when stdin closes instead of at Ctrl-C (used by downpour cluster)").hideHelp())
     .addHelpText("after", PS_EXAMPLES)
     .action(async (flags: PsFlags) => {
