@@ -12,7 +12,7 @@ import { chunkChecksum, decodeFrame, encodeFrames, FRAME_HEADER_BYTES, type Fram
 import { type ControlMessage, decodeControl, encodeControl, PROTOCOL_VERSION, packValue, unpackValue } from "../../src/cluster/codec.js";
 import { MessageError } from "../../src/cluster/errors.js";
 import { checkPortionRequest, PORTION_PROTOCOL_VERSION, PortionQueue, PortionQueueServer, type PortionRequest, PortionRequestError } from "../../src/cluster/portion-queue.js";
-import { PS_HEADER, PS_PROTOCOL_VERSION, type ReplyMeta, readMeta, readReplyMeta, shardSubjects } from "../../src/cluster/ps-protocol.js";
+import { PS_HEADER, PS_PROTOCOL_VERSION, readMeta, readReplyMeta, shardSubjects } from "../../src/cluster/ps-protocol.js";
 import { ParameterShard } from "../../src/cluster/ps-shard.js";
 import { mulberry32 } from "../../src/util/random.js";
 import { closeAll, connectAll, withServer } from "./fixtures/peers.js";
@@ -526,36 +526,76 @@ describe("parameter-server metadata fuzz", () => {
   });
 });
 
-/** Sends CASES spoiled requests (64 in flight) to shard 0 of JOB; returns how many pushes were acknowledged applied. */
+/** The frames of a push body for `meta` (when it gives a usable range), in one or several chunks; else random bytes. */
+function pushBody(fuzz: Fuzz, meta: Record<string, unknown> | undefined): Uint8Array[] {
+  const keys = Number.isInteger(meta?.end) && Number.isInteger(meta?.begin) ? Math.max(0, Math.min(64, (meta!.end as number) - (meta!.begin as number))) : fuzz.int(64);
+  const header = { kind: "f32" as const, sender: Number(meta?.worker) >>> 0, specTag: specTag(SPEC), step: Number(meta?.id) >>> 0, seq: Number(meta?.seq) >>> 0 };
+  const frames = encodeFrames(float32Bytes(new Float32Array(keys).fill(1)), header, fuzz.chance(0.5) ? 4096 : 4 * (4 + fuzz.int(29)));
+  // Chunks shuffled; one repeated, or one spoiled (never one left out: every case gets at least one reply).
+  frames.sort(() => fuzz.int(3) - 1);
+  if (fuzz.chance(0.15)) frames.push(fuzz.pick(frames));
+  if (fuzz.chance(0.3)) {
+    const at = fuzz.int(frames.length);
+    frames[at] = fuzz.chance(0.4) ? oversizedClaim(fuzz) : mutateBytes(fuzz, frames[at]!, fuzz.int(7));
+  }
+  return frames;
+}
+
+/**
+ * Sends CASES spoiled requests (64 in flight; a push in one or several frames) to shard 0 of JOB, each waiting for
+ * its first reply; returns how many pushes were acknowledged as applied, counting every reply that came.
+ */
 async function fuzzShard(nc: NatsConnection, fuzz: Fuzz): Promise<number> {
   const subjects = shardSubjects(JOB, 0);
+  const inbox = `_fuzz.${JOB}.replies`;
+  const waiting = new Map<number, () => void>();
+  const ops: string[] = [];
+  const problems: string[] = [];
   let applied = 0;
+  const sub = nc.subscribe(`${inbox}.>`, {
+    callback: (error, msg) => {
+      if (error) return;
+      const i = Number(msg.subject.slice(inbox.length + 1));
+      try {
+        const answer = readReplyMeta(msg.headers, msg.subject, JOB, "shard 0");
+        if (answer.error?.field === "internal") problems.push(`shard case ${i}: ${answer.error.message}`);
+        else if (!answer.error && ops[i] === "push" && answer.deduped === false) applied++;
+      } catch (error) {
+        problems.push(`shard case ${i}: unreadable reply (${error})`);
+      }
+      waiting.get(i)?.();
+    },
+  });
   let next = 0;
   const one = async (i: number): Promise<void> => {
     const op = fuzz.pick(["push", "push", "pull", "clock"] as const);
+    ops[i] = op;
     const text = fuzz.chance(0.3) ? JSON.stringify(requestMeta(fuzz, op)) : metaText(fuzz, op);
     let meta: Record<string, unknown> | undefined;
     try {
       meta = JSON.parse(text) as Record<string, unknown>;
     } catch {}
-    let body: Uint8Array = fuzz.bytes(fuzz.int(64));
-    if (op === "push" && fuzz.chance(0.7)) {
-      const keys = Number.isInteger(meta?.end) && Number.isInteger(meta?.begin) ? Math.max(0, Math.min(64, (meta!.end as number) - (meta!.begin as number))) : fuzz.int(64);
-      const header = { kind: "f32" as const, sender: Number(meta?.worker) >>> 0, specTag: specTag(SPEC), step: Number(meta?.id) >>> 0, seq: Number(meta?.seq) >>> 0 };
-      body = encodeFrames(float32Bytes(new Float32Array(keys).fill(1)), header, 4096)[0]!;
-      if (fuzz.chance(0.3)) body = fuzz.chance(0.5) ? oversizedClaim(fuzz) : mutateBytes(fuzz, body, fuzz.int(7));
-    }
-    const what = `shard case ${i} (${op}): ${JSON.stringify(text.slice(0, 200))} body ${hex(body)}`;
-    const reply = await nc.request(subjects[op], body, { timeout: 10_000, headers: rawHeaders(text) }).catch((e: unknown) => assert.fail(`${what}: no reply (${e})`));
-    const answer = readMeta(reply.headers, reply.subject, JOB) as unknown as ReplyMeta;
-    assert.equal(answer.v, PS_PROTOCOL_VERSION, what);
-    if (answer.error) assert.notEqual(answer.error.field, "internal", `${what}: ${answer.error.message}`);
-    else if (op === "push" && answer.deduped === false) applied++;
+    const frames = op === "push" && fuzz.chance(0.7) ? pushBody(fuzz, meta) : [fuzz.bytes(fuzz.int(64))];
+    const what = `shard case ${i} (${op}): ${JSON.stringify(text.slice(0, 200))} body ${frames.map((f) => hex(f, 48)).join(" ")}`;
+    const replied = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000);
+      waiting.set(i, () => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+    for (const frame of frames) nc.publish(subjects[op], frame, { headers: rawHeaders(text), reply: `${inbox}.${i}` });
+    if (!(await replied)) problems.push(`${what}: no reply`);
+    waiting.delete(i);
   };
   const lane = async (): Promise<void> => {
-    while (next < CASES) await one(next++);
+    while (next < CASES && problems.length === 0) await one(next++);
   };
   await Promise.all(Array.from({ length: 64 }, lane));
+  await nc.flush();
+  await new Promise((resolve) => setTimeout(resolve, 200)); // the replies of pushes completed after a refused chunk
+  sub.unsubscribe();
+  assert.deepEqual(problems, []);
   return applied;
 }
 
