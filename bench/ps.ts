@@ -9,7 +9,8 @@
 // 3. a scale test of the protocol: 16 task processes against 4 shards (digits, 64-32-10): it completes; shard
 //    updates/s and the staleness histogram.
 // 4. one task slowed 3x: the epoch time with portions and backup tasks against fixed equal splits
-//    (bench/lib/ps-portions.ts: 2 task processes + 1 shard process on an MNIST subset).
+//    (bench/lib/ps-portions.ts: 2 task processes + 1 shard process on an MNIST subset);
+// 5. what durability costs a push: snapshot and log (a JetStream stream) against none (bench/lib/ps-durability.ts).
 // Writes bench/.scratch/ps.json, or bench/results/ps.json with --record.
 // Run: npm run bench:ps [-- --record | --quick | --node-20]  (see bench/run.mjs).
 import { loadavg } from "node:os";
@@ -17,6 +18,7 @@ import { join } from "node:path";
 import { startNatsServer } from "../test/support/nats.js";
 import type { MnistEpoch, MnistRecipe, MnistReply } from "./lib/bsp-child.js";
 import { runChildren } from "./lib/children.js";
+import { runDurabilityBench } from "./lib/ps-durability.js";
 import { runPortionsBench } from "./lib/ps-portions.js";
 import {
   type BulkReply,
@@ -250,6 +252,16 @@ try {
   const portionRows = await runPortionsBench(server.url, { mnistDir: MNIST_DIR, ...(flags.quick ? { trainRows: 10_000, epochs: 2 } : { epochs: 4 }) });
   for (const row of portionRows) rows.push(row);
   progress("one task slowed 3x: portions + backups and fixed splits");
+
+  // What durability costs a push (issue 10): none, snapshot and log (JetStream), over a server with JetStream.
+  const js = await startNatsServer({});
+  try {
+    const durability = await runDurabilityBench(js.url, flags.quick ? { latencyPushes: 50, pushesPerWorker: 25 } : {});
+    for (const row of durability.rows) rows.push({ ...row, peer_unit: row.unit, ...env, figures: durability.figures.find((f) => row.case.includes(`durability ${f.mode} `)) });
+  } finally {
+    await js.stop();
+  }
+  progress("push cost of durability snapshot and log");
   const exchanges = t0.client.pushes + t0.client.pulls;
   mnist = {
     compute_ms_per_batch_128_1_thread: round(perBatch!.msPerBatch, 3),

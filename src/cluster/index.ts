@@ -27,7 +27,7 @@ export {
 export { freePort, natsServerPath, NatsServerMissingError, startNatsServer, type NatsServer, type NatsServerOptions } from "./nats-server.js";
 export {
   networkSegments, PARAMETER_SHARD_DEFAULTS, ParameterShard,
-  type ParameterSegment, type ParameterShardOptions, type ShardOptimizerOptions, type ShardStats,
+  type ParameterSegment, type ParameterShardOptions, type ShardOptimizerOptions, type ShardRestore, type ShardStats,
 } from "./ps-shard.js";
 export {
   PARAMETER_CLIENT_DEFAULTS, ShardedParameterClient,
@@ -53,4 +53,16 @@ export {
   PORTION_CLIENT_DEFAULTS, PORTION_QUEUE_DEFAULTS, PortionQueue, PortionQueueClient, PortionQueueError, PortionQueueServer, PortionRequestError, portionSubject,
   type LeaseAnswer, type PortionCounters, type PortionQueueOptions, type TaskCounters,
 } from "./portion-queue.js";
+export {
+  decodeSnapshot, encodeSnapshot, SNAPSHOT_FORMAT_VERSION, SNAPSHOT_LIMITS, SnapshotError,
+  type AppliedWindow, type DecodeSnapshotOptions, type ShardSnapshot, type SnapshotFailure,
+} from "./snapshot.js";
+export {
+  DirectorySnapshotStore, NatsSnapshotStore, openSnapshotStore, SNAPSHOT_STORE_DEFAULTS, SnapshotStore, snapshotBucket, snapshotName,
+  type LatestSnapshot, type NatsSnapshotStoreOptions, type SnapshotEntry, type SnapshotStoreOptions,
+} from "./snapshot-store.js";
+export {
+  logStreamName, logSubject, SHARD_DURABILITY_DEFAULTS, ShardLog, ShardLogError, snapshotSubject,
+  type ShardDurability, type ShardLogOptions,
+} from "./durability.js";
 export { StalenessHistogram, stalenessText, type StalenessBucket, type StalenessSummary } from "./staleness.js";

@@ -325,6 +325,7 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     const pushes = result.rows.reduce((n, r) => n + r.pushes, 0);
     for (const s of result.shards) assert.equal(s.stats.updates, pushes, `shard ${s.shard}: every acknowledged push applied once, none lost`);
     assert.ok(result.shards[0]!.restored, "shard 0 reports what it restored");
+    assert.equal((result.shards[0] as { lost?: number }).lost, 0, "durability log: no acknowledged update lost");
     assert.ok(finalAccuracy(done) >= 0.65, `accuracy ${finalAccuracy(done)}`);
   });
 

@@ -91,8 +91,9 @@ async function runClusterWith(flags: TrainFlags, { settings, sources }: Resolved
     const shardExits = await Promise.all(shards.map((shard) => shard.exit));
     checkExits(exits);
     checkExits(shardExits, "shard");
-    const shardRows = shardExits.map((e) => (JSON.parse(readFileSync(join(dir, `shard-${e.index}.json`), "utf8")) as PsResult));
     const results = exits.map((e) => JSON.parse(readFileSync(join(dir, `peer-${e.index}.json`), "utf8")) as PeerResult);
+    const pushes = results.reduce((n, r) => n + (r.peer.pushes ?? 0), 0);
+    const shardRows = shardExits.map((e) => withLost(JSON.parse(readFileSync(join(dir, `shard-${e.index}.json`), "utf8")) as PsResult, pushes));
     const first = results[0]!;
     const { peer: _peer, ...rest } = first;
     const result: ClusterResult = { ...rest, rows: results.map((r) => r.peer), nats, ...(shardRows.length ? { shards: shardRows } : {}) };
@@ -173,6 +174,15 @@ function runPeerProcess(index: number, config: string, report: string, io: CliIO
     child.once("error", (error) => resolve({ index, code: 1, signal: null, stderr: `${stderr}downpour: ${error.message}\n` }));
     child.once("close", (code, signal) => resolve({ index, code, signal, stderr }));
   });
+}
+
+/**
+ * A restarted shard's acknowledged updates that its final version lacks (durability "snapshot" loses those since the
+ * last snapshot; "log" none): the pushes the tasks saw acknowledged, less the duplicates this incarnation dropped.
+ */
+function withLost(row: PsResult, pushes: number): PsResult {
+  if (!row.restored) return row;
+  return { ...row, lost: Math.max(0, pushes - row.stats.deduped - row.stats.updates) };
 }
 
 /** A shard process: ready once it serves; stop() closes its stdin (it then reports and exits). */

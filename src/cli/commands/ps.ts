@@ -34,6 +34,8 @@ export interface PsResult {
   stats: ShardStats;
   /** With --restore: the snapshot restored and the log replayed (ShardRestore). */
   restored?: ShardRestore;
+  /** downpour cluster, after a restart: acknowledged updates the final version lacks (0 with durability log). */
+  lost?: number;
 }
 
 /** Starts the shard and resolves once Ctrl-C stopped it (in-process callers pass `stop` instead). */
@@ -105,7 +107,8 @@ function untilInterrupted(io: CliIO): Promise<void> {
 export function shardLine(r: PsResult): string {
   const s = r.stats;
   const rate = s.updatesPerSecond > 0 ? ` (${Math.round(s.updatesPerSecond).toLocaleString("en-US")} updates/s)` : "";
-  return `shard ${r.shard} of ${r.shards}: ${s.updates.toLocaleString("en-US")} updates${rate}, ${s.deduped} deduplicated, ${s.refused} refused, ${s.pulls.toLocaleString("en-US")} pulls; ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesOut)} out`;
+  const restarted = r.restored ? `; restarted from ${r.restored.from || "no snapshot"}${r.lost === undefined ? "" : `, ${r.lost} acknowledged updates lost`}` : "";
+  return `shard ${r.shard} of ${r.shards}: ${s.updates.toLocaleString("en-US")} updates${rate}, ${s.deduped} deduplicated, ${s.refused} refused, ${s.pulls.toLocaleString("en-US")} pulls; ${formatBytes(s.bytesIn)} in, ${formatBytes(s.bytesOut)} out${restarted}`;
 }
 
 /** Adds `ps` to the program. */
