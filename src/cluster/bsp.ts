@@ -594,8 +594,8 @@ export class BspPeer {
         if (this.#status.state !== "running") return;
         this.#reconnected();
         const steps = [...this.#sent.keys()];
-        const sent = steps.length === 0 ? "nothing sent yet" : `what it sent in superstep${steps.length > 1 ? "s" : ""} ${steps.join(" and ")}`;
-        const recovery = `peer "${this.name}" sends every peer ${sent} again, and the others do the same on its heartbeat (link ${this.#link})`;
+        const own = steps.length === 0 ? "had sent nothing to send again" : `sends every peer again what it sent in superstep${steps.length > 1 ? "s" : ""} ${steps.join(" and ")}`;
+        const recovery = `peer "${this.name}" ${own}, and the others send it theirs on its heartbeat (link ${this.#link})`;
         this.#options.onError(connectionLossError(loss, back, { client: `peer "${this.name}"`, subject: this.subject, recovery }, this.job));
       },
     });

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
-import { CONNECTION_DEFAULTS, connectCluster, natsConnectionOptions } from "../../src/cluster/connection.js";
+import { CONNECTION_DEFAULTS, type ClusterConnectionOptions, connectCluster, natsConnectionOptions } from "../../src/cluster/connection.js";
 import { type NatsServer, startNatsServer } from "../support/nats.js";
 import { bspPima, bspSums, downpourPima, longestPause, pushInvariant, sleep, until } from "./fixtures/fault-runs.js";
 
@@ -46,8 +46,8 @@ class RestartableServer {
 }
 
 const connections: NatsConnection[] = [];
-async function openAll(url: string, n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, (_, i) => connectCluster({ servers: url, name: `restart-${i}`, ...FAST })));
+async function openAll(url: string, n: number, reconnect: ClusterConnectionOptions = FAST): Promise<NatsConnection[]> {
+  const opened = await Promise.all(Array.from({ length: n }, (_, i) => connectCluster({ servers: url, name: `restart-${i}`, ...reconnect })));
   connections.push(...opened);
   return opened;
 }
@@ -55,11 +55,11 @@ async function closeAll(): Promise<void> {
   await Promise.allSettled(connections.splice(0).map((nc) => nc.close()));
 }
 
-/** Runs `body` against a fresh restartable server with `n` connections; everything is closed afterwards. */
-async function withRestartable<T>(n: number, body: (server: RestartableServer, ncs: NatsConnection[]) => Promise<T>): Promise<T> {
+/** Runs `body` against a fresh restartable server with `n` connections (reconnect options as given); all closed afterwards. */
+async function withRestartable<T>(n: number, reconnect: ClusterConnectionOptions, body: (server: RestartableServer, ncs: NatsConnection[]) => Promise<T>): Promise<T> {
   const server = await RestartableServer.start();
   try {
-    return await body(server, await openAll(server.url, n));
+    return await body(server, await openAll(server.url, n, reconnect));
   } finally {
     await closeAll();
     await server.stop();
@@ -101,26 +101,29 @@ describe("NATS server restart on the same port", () => {
     }
   });
 
-  test("push/pull invariant across a restart: chunked pushes retried with the same (worker, seq), applied exactly once", TIMEOUT, async (t) => {
-    await withRestartable(5, async (server, ncs) => {
-      let restart: Promise<void> | undefined;
-      const { stats, acks } = await pushInvariant({
-        job: "restart-inv", connections: ncs, shards: 2, workers: 3, pushes: 40, keys: 1000,
-        onAck: (acked) => {
-          if (acked === 30) restart = server.restart(500);
-        },
+  for (const [label, reconnect] of [["fast reconnects (200 ms + 0-100 ms)", FAST], ["connectCluster's defaults (1 s + 0-0.5 s)", {}]] as const) {
+    test(`push/pull invariant across a restart, ${label}: chunked pushes retried with the same (worker, seq), applied exactly once`, TIMEOUT, async (t) => {
+      await withRestartable(5, reconnect, async (server, ncs) => {
+        let restart: Promise<void> | undefined;
+        const { stats, acks } = await pushInvariant({
+          job: "restart-inv", connections: ncs, shards: 2, workers: 3, pushes: 40, keys: 1000,
+          onAck: (acked) => {
+            if (acked === 30) restart = server.restart(500);
+          },
+        });
+        assert.ok(restart, "the restart happened mid-run");
+        await restart;
+        // Every shard answered after the restart: nats.js re-subscribed them on the new server.
+        const first = acks.filter((at) => at > server.upAt).sort((a, b) => a - b)[0];
+        assert.ok(first !== undefined, "pushes acknowledged after the restart");
+        assert.ok(stats.every((s) => s.reconnects >= 1), `every client reconnected: ${JSON.stringify(stats)}`);
+        t.diagnostic(`ps (${label}): kill to the first push acknowledged after the restart ${first - server.killedAt} ms, the longest pause between acknowledgements ${longestPause(acks)} ms (server down ${server.upAt - server.killedAt} ms); ${JSON.stringify(stats.map((s) => ({ resent: s.resent, retries: s.retries, deduped: s.deduped })))}`);
       });
-      assert.ok(restart, "the restart happened mid-run");
-      await restart;
-      const first = acks.filter((at) => at > server.upAt).sort((a, b) => a - b)[0];
-      assert.ok(first !== undefined, "pushes acknowledged after the restart");
-      assert.ok(stats.every((s) => s.reconnects >= 1), `every client reconnected: ${JSON.stringify(stats)}`);
-      t.diagnostic(`ps: kill to the first push acknowledged after the restart ${first - server.killedAt} ms, the longest pause between acknowledgements ${longestPause(acks)} ms (server down ${server.upAt - server.killedAt} ms); ${JSON.stringify(stats.map((s) => ({ resent: s.resent, retries: s.retries, deduped: s.deduped })))}`);
     });
-  });
+  }
 
   test("BSP sums across a restart: every superstep's chunked messages arrive once (sent again after the reconnect, repeats dropped)", TIMEOUT, async (t) => {
-    await withRestartable(3, async (server, ncs) => {
+    await withRestartable(3, FAST, async (server, ncs) => {
       let restart: Promise<void> | undefined;
       const { recovery, doneAt } = await bspSums("restart-sums", ncs, 300, (step) => {
         if (step === 100) restart = server.restart(500);
@@ -134,7 +137,7 @@ describe("NATS server restart on the same port", () => {
   });
 
   test("Downpour (2 tasks, 2 shards, Pima): the server restarted mid-run, the job ends at the usual accuracy, every push applied once", TIMEOUT, async (t) => {
-    await withRestartable(4, async (server, ncs) => {
+    await withRestartable(4, FAST, async (server, ncs) => {
       let restart: Promise<void> | undefined;
       let firstEpochAfter = 0;
       const { accuracy, clients } = await downpourPima("restart-downpour", ncs, (epoch) => {
@@ -149,7 +152,7 @@ describe("NATS server restart on the same port", () => {
   });
 
   test("BSP (trainPeer, 3 peers, Pima): the server restarted mid-run, no superstep lost, the same weights on every peer", TIMEOUT, async (t) => {
-    await withRestartable(3, async (server, ncs) => {
+    await withRestartable(3, FAST, async (server, ncs) => {
       let restart: Promise<void> | undefined;
       let firstEpochAfter = 0;
       const { accuracy } = await bspPima("restart-bsp", ncs, (epoch) => {
