@@ -1,7 +1,7 @@
 // Job isolation enforced by nats-server, not by convention: a generated server config fragment with one account per
 // job (its own subject space, inboxes and JetStream), and in it one nkey user whose permissions allow only the job's
 // subjects (downpour.<job>.>, its task groups' downpour.<job>-g<i>.>), its inboxes and the JetStream API of the job's
-// own buckets and streams. The seeds are written one file per job and the config beside them, atomically, mode 0600;
+// own buckets and streams (by default: the data store's bucket, its snapshot bucket and its shards' update log). The seeds are written one file per job and the config beside them, atomically, mode 0600;
 // the config holds public keys only. nats-server includes it (NatsServerOptions.include); a job's processes log in
 // with its seed (ClusterConnectionOptions.nkeySeed, the CLI's --nkey <seed-file>).
 import { randomBytes } from "node:crypto";
@@ -11,6 +11,8 @@ import { nkeys } from "@nats-io/nats-core";
 import { InvalidArgumentError } from "../errors.js";
 import { describeValue } from "../util/describe.js";
 import { DATA_STORE_DEFAULTS } from "./data-store.js";
+import { logStreamName } from "./durability.js";
+import { snapshotBucket } from "./snapshot-store.js";
 import { checkJobId, SUBJECT_ROOT } from "./subjects.js";
 
 /** How much of JetStream a job's user may use: "scoped" (the API of its listed buckets and streams only),
@@ -23,11 +25,13 @@ export interface JobAuthSpec {
   job: string;
   /** Task groups of trainDownpourGroups: also downpour.<job>-g<i>.> for i < groups (default 0). */
   groups?: number;
-  /** Object-store buckets of the job, besides JOB_AUTH_DEFAULTS.objectBuckets (the data store's). */
+  /** Object-store buckets of the job, besides the defaults (JOB_AUTH_DEFAULTS.objectBuckets: the data store's and
+   * the job's snapshot bucket downpour-snap-<job>). */
   objectBuckets?: readonly string[];
   /** Key-value buckets of the job (default none). */
   kvBuckets?: readonly string[];
-  /** Plain JetStream streams of the job, by name (default none); their subjects must lie under downpour.<job>. . */
+  /** Plain JetStream streams of the job, by name, besides the defaults (JOB_AUTH_DEFAULTS.streams: the shards'
+   * update log DOWNPOUR_PSLOG_<job>); their subjects must lie under downpour.<job>. . */
   streams?: readonly string[];
   /** The job account's JetStream limits (default: JobAuthOptions.limits, else none); fields given here win. */
   limits?: JobJetStreamLimits;
@@ -60,8 +64,11 @@ export interface JobAuthOptions {
 export const JOB_AUTH_DEFAULTS = {
   jetstream: "scoped" as JobJetStreamScope,
   configName: "jobs-auth.conf",
-  /** Every job may keep the data store's bucket in its own account (datasets are put per job). */
-  objectBuckets: [DATA_STORE_DEFAULTS.bucket] as readonly string[],
+  /** The buckets every job may use in its own account: the data store's (datasets are put per job) and its shards'
+   * snapshots. */
+  objectBuckets: (job: string): string[] => [DATA_STORE_DEFAULTS.bucket, snapshotBucket(job)],
+  /** The streams every job may use: its shards' update log (durability "log"). */
+  streams: (job: string): string[] => [logStreamName(job)],
   /** A job's seed file: <job>.nk in the directory. */
   seedSuffix: ".nk",
   /** The files' mode (owner read/write only) and the directory's when it is created. */
@@ -181,8 +188,9 @@ function checkSpec(spec: JobAuthSpec | string): CheckedSpec {
   if (!Number.isInteger(groups) || groups < 0 || groups > 1024) {
     throw new JobAuthError(`job auth: job "${job}": groups must be an integer from 0 to 1024, got ${describeValue(groups)}`);
   }
-  const objectBuckets = [...new Set([...JOB_AUTH_DEFAULTS.objectBuckets, ...names(given.objectBuckets, "objectBuckets", job)])];
-  return { job, groups, limits: checkLimits(given.limits, job), objectBuckets, kvBuckets: names(given.kvBuckets, "kvBuckets", job), streams: names(given.streams, "streams", job) };
+  const objectBuckets = [...new Set([...JOB_AUTH_DEFAULTS.objectBuckets(job), ...names(given.objectBuckets, "objectBuckets", job)])];
+  const streams = [...new Set([...JOB_AUTH_DEFAULTS.streams(job), ...names(given.streams, "streams", job)])];
+  return { job, groups, limits: checkLimits(given.limits, job), objectBuckets, kvBuckets: names(given.kvBuckets, "kvBuckets", job), streams };
 }
 
 const LIMIT_KEYS = { memoryBytes: "max_mem", fileBytes: "max_file", streams: "max_streams", consumers: "max_consumers" } as const;

@@ -4,25 +4,31 @@
 // push-log stream the spec lists (message ids, duplicates dropped); publishing, subscribing or requesting on
 // downpour.B.> with them is refused with a PermissionViolationError (nothing reaches B), B's shard cannot be reached,
 // B's inbox replies and data bucket are invisible to A (one account per job), a bucket or stream outside A's list is
-// refused; C's JetStream limit (1 MB) holds; a job list that would share subjects is refused by name; an unknown
+// refused; `downpour cluster` (peer and shard processes) runs job A on A's seed file and not job B; C's JetStream
+// limit (1 MB) holds; a job list that would share subjects is refused by name; an unknown
 // nkey, or none, is refused with reason "auth".
 import assert from "node:assert/strict";
-import { statSync, readFileSync, writeFileSync } from "node:fs";
+import { spawn } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { after, before, describe, test } from "node:test";
 import { jetstream, jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { nkeys, type NatsConnection, PermissionViolationError } from "@nats-io/nats-core";
 import { BspPeer } from "../../src/cluster/bsp.js";
 import { ConnectionError, connectCluster } from "../../src/cluster/connection.js";
-import { fetchDataset, listDatasets, putDataset, StoredDataError } from "../../src/cluster/data-store.js";
+import { DATA_STORE_DEFAULTS, fetchDataset, listDatasets, putDataset, StoredDataError } from "../../src/cluster/data-store.js";
+import { logStreamName } from "../../src/cluster/durability.js";
 import { groupJobId } from "../../src/cluster/downpour-groups.js";
 import { InvalidJobIdError } from "../../src/cluster/errors.js";
 import { type JobAuth, JobAuthError, jobPermissions, writeJobAuth } from "../../src/cluster/job-auth.js";
 import { ShardedParameterClient } from "../../src/cluster/ps-client.js";
 import { ParameterShard } from "../../src/cluster/ps-shard.js";
+import { snapshotBucket } from "../../src/cluster/snapshot-store.js";
 import { type NatsServer, startNatsServer } from "../support/nats.js";
-import { tempDir } from "../support/temp.js";
+import { sharedData } from "../support/paths.js";
 import { FAST, seededFloats, sleep } from "./fixtures/peers.js";
 
 const TIMEOUT = { timeout: 60_000 };
@@ -64,6 +70,24 @@ async function violation(seen: PermissionViolationError[], operation: string, su
   }
 }
 
+/** Runs the built CLI (as cluster.ts runs its children: Deno needs run -A) in `cwd`; killed after 90 s. */
+function runCli(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const main = fileURLToPath(new URL("../../src/cli/main.js", import.meta.url));
+  const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
+  const child = spawn(process.execPath, [...(deno ? ["run", "-A"] : []), main, ...args], { cwd, env: { ...process.env, DOWNPOUR_CACHE: cwd }, stdio: ["ignore", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (t: string) => (stdout += t));
+  child.stderr.setEncoding("utf8").on("data", (t: string) => (stderr += t));
+  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
+  return new Promise((resolve) =>
+    child.on("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    }),
+  );
+}
+
 /** The PermissionViolationError `error` is or was caused by (nats.js wraps a refused request in a RequestError). */
 function permissionCause(error: unknown): PermissionViolationError | undefined {
   for (let e: unknown = error, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) if (e instanceof PermissionViolationError) return e;
@@ -81,14 +105,15 @@ async function firstMessage(nc: NatsConnection, subject: string): Promise<{ got:
 }
 
 describe("one account and one nkey user per job, generated", () => {
-  const dir = tempDir("job-auth");
+  const dir = mkdtempSync(join(tmpdir(), "downpour-job-auth-"));
   before(async () => {
-    auth = await writeJobAuth(join(dir, "auth"), [{ job: A, groups: 1, streams: [`${A}-log`] }, { job: B, objectBuckets: ["jobB-snapshots"] }, { job: C, limits: { fileBytes: 1 << 20 } }]);
+    auth = await writeJobAuth(join(dir, "auth"), [{ job: A, groups: 1, streams: [`${A}-log`] }, { job: B, objectBuckets: ["jobB-snapshots"] }, { job: C, objectBuckets: ["jobC-data"], limits: { fileBytes: 1 << 20 } }]);
     server = await startNatsServer({ include: auth.configFile });
   });
   after(async () => {
     await Promise.allSettled(open.map((nc) => nc.close()));
     await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   test("the config and the seed files are 0600; the config names public keys, never a seed", TIMEOUT, () => {
@@ -249,15 +274,35 @@ describe("one account and one nkey user per job, generated", () => {
     await assert.rejects(jsm.streams.add({ name: `${B}-log`, subjects: [`downpour.${A}.other.>`] }), (error: unknown) => permissionCause(error) !== undefined);
   });
 
-  test("a job's JetStream limits hold: C stores a small dataset, a 2.4 MB one is refused", TIMEOUT, async () => {
+  test("a job's JetStream limits hold: C stores 100 kB in a bucket, 2 MB more are refused", TIMEOUT, async () => {
     const c = await login(C);
-    const small = join(dir, "small.csv");
-    const big = join(dir, "big.csv");
-    writeFileSync(small, "1,2\n".repeat(1_000));
-    writeFileSync(big, "1,2\n".repeat(600_000));
-    assert.equal((await putDataset(c, small)).uploaded, true);
-    await assert.rejects(putDataset(c, big), (error: unknown) => error instanceof StoredDataError && /resource limits exceeded/i.test(error.message));
-    assert.deepEqual((await listDatasets(c)).map((d) => d.size), [4_000], "nothing of the refused dataset stays listed");
+    const store = await new Objm(c).create("jobC-data");
+    const bytes = (n: number, seed: number) => Uint8Array.from(seededFloats(n, seed), (v) => Math.floor((v + 1) * 127));
+    await store.putBlob({ name: "small" }, bytes(100_000, 1));
+    await assert.rejects(store.putBlob({ name: "big" }, bytes(2_000_000, 2)), (error: unknown) => /resource limits exceeded/i.test(String(error)));
+    assert.deepEqual((await store.list()).filter((o) => !o.deleted).map((o) => [o.name, o.size]), [["small", 100_000]], "the refused object is not stored");
+  });
+
+  test("downpour cluster on job A's seed file: its peer and shard processes train (async: snapshots in the job's bucket, task groups, the update log) and exit 0", TIMEOUT, async () => {
+    const data = join(dir, "pima.csv");
+    writeFileSync(data, readFileSync(sharedData("pima-diabetes.csv")));
+    const common = ["cluster", "--data", data, "--model", "logistic", "--epochs", "3", "--batch-size", "64", "--seed", "7", "--json", "--quiet", "--no-save", "--no-curves"];
+    const asA = ["--nats", server.url, "--nkey", auth.jobs.get(A)!.seedFile, "--job", A];
+    for (const mode of [["--peers", "2", "--consistency", "async", "--shards", "2"], ["--peers", "2", "--consistency", "async", "--shards", "1", "--groups", "1", "--durability", "log"]]) {
+      const run = await runCli([...common, ...mode, ...asA], dir);
+      assert.equal(run.code, 0, `${mode.join(" ")}: ${run.stderr}`);
+      const result = JSON.parse(run.stdout) as { rows: { pushes?: number }[]; shards?: { stats: { updates: number } }[] };
+      assert.equal(result.rows.length, 2);
+      assert.ok(result.shards?.length && result.shards.every((shard) => shard.stats.updates > 0), `${mode.join(" ")}: every shard applied updates`);
+    }
+    // The shards kept their snapshots in A's bucket and the log run its update log in A's stream, in A's account.
+    const a = await login(A);
+    const snapshots = await (await new Objm(a).open(snapshotBucket(A))).list();
+    assert.ok(snapshots.some((o) => !o.deleted), "snapshots in the job's bucket");
+    assert.ok((await (await jetstreamManager(a)).streams.info(logStreamName(A))).state.messages > 0, "entries in the job's update log");
+    const refused = await runCli([...common, "--peers", "2", "--nats", server.url, "--nkey", auth.jobs.get(A)!.seedFile, "--job", B], dir);
+    assert.notEqual(refused.code, 0, "A's seed cannot run job B");
+    assert.match(refused.stderr, /the cluster job failed:[\s\S]*Permissions Violation for Subscription to "downpour\.jobB\./i);
   });
 
   test("an nkey the config does not name is refused with reason auth", TIMEOUT, async () => {
@@ -268,7 +313,8 @@ describe("one account and one nkey user per job, generated", () => {
 });
 
 describe("the job list is checked before anything is written", () => {
-  const dir = tempDir("job-auth-bad");
+  const dir = mkdtempSync(join(tmpdir(), "downpour-job-auth-bad-"));
+  after(() => rmSync(dir, { recursive: true, force: true }));
   test("a job given twice, subjects shared with another job's task group, a bad id or bucket are refused by name", TIMEOUT, async () => {
     await assert.rejects(writeJobAuth(dir, [A, A]), (e: unknown) => e instanceof JobAuthError && /"jobA" is given twice/.test(e.message));
     await assert.rejects(writeJobAuth(dir, [{ job: "x", groups: 2 }, "x-g1"]), (e: unknown) => e instanceof JobAuthError && /share downpour\.x-g1\.>/.test(e.message));
@@ -284,5 +330,9 @@ describe("the job list is checked before anything is written", () => {
     assert.ok(!p.publish.includes("$JS.API.>"), "scoped: no blanket JetStream API");
     assert.ok(p.publish.includes("$JS.API.STREAM.*.KV_kv1") && p.publish.includes("$KV.kv1.>"));
     assert.ok(jobPermissions({ job: "j" }, { jetstream: "account" }).publish.includes("$JS.API.>"));
+    // By default: the data store's bucket, the shards' snapshot bucket and their update log.
+    for (const stream of [`OBJ_${DATA_STORE_DEFAULTS.bucket}`, `OBJ_${snapshotBucket("j")}`, logStreamName("j")]) {
+      assert.ok(p.publish.includes(`$JS.API.STREAM.*.${stream}`), stream);
+    }
   });
 });

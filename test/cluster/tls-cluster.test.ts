@@ -5,6 +5,8 @@
 // without the CA, or trusting another certificate, is refused with a ConnectionError of reason "tls"; one with the CA
 // but no credentials gets through TLS and is refused with reason "auth".
 import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import type { NatsConnection } from "@nats-io/nats-core";
@@ -15,7 +17,6 @@ import { type JobAuth, jobAccount, writeJobAuth } from "../../src/cluster/job-au
 import type { ParameterShard } from "../../src/cluster/ps-shard.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { freePort, type NatsServer, selfSignedCertificate, startNatsServer } from "../support/nats.js";
-import { tempDir } from "../support/temp.js";
 import { pima } from "./fixtures/pima.js";
 
 const JOB = "tls-pima";
@@ -36,7 +37,7 @@ interface ConnzEntry {
 const model = () => LogisticRegression.create({ inputs: 8, seed: 1 });
 
 describe("a TLS-only server with job isolation", () => {
-  const dir = tempDir("tls-cluster");
+  const dir = mkdtempSync(join(tmpdir(), "downpour-tls-cluster-"));
   let cert: { cert: string; key: string };
   let stranger: { cert: string; key: string };
   let auth: JobAuth;
@@ -62,6 +63,7 @@ describe("a TLS-only server with job isolation", () => {
   after(async () => {
     await Promise.allSettled(connections.map((nc) => nc.close()));
     await server?.stop();
+    rmSync(dir, { recursive: true, force: true });
   });
 
   /** The job's login over TLS, verifying the test's CA. */
