@@ -1,9 +1,10 @@
 // Job isolation enforced by nats-server, not by convention: a generated server config fragment with one account per
 // job (its own subject space, inboxes and JetStream), and in it one nkey user whose permissions allow only the job's
 // subjects (downpour.<job>.>, its task groups' downpour.<job>-g<i>.>), its inboxes and the JetStream API of the job's
-// own buckets and streams (by default: the data store's bucket, its snapshot bucket and its shards' update log). The seeds are written one file per job and the config beside them, atomically, mode 0600;
-// the config holds public keys only. nats-server includes it (NatsServerOptions.include); a job's processes log in
-// with its seed (ClusterConnectionOptions.nkeySeed, the CLI's --nkey <seed-file>).
+// own buckets and streams (by default: the data store's bucket, its snapshot bucket and its shards' update log), with
+// optional JetStream limits per account. The seeds are written one file per job and the config beside them,
+// atomically, mode 0600; the config holds public keys only. nats-server includes it (NatsServerOptions.include); a
+// job's processes log in with its seed (ClusterConnectionOptions.nkeySeed, the CLI's --nkey <seed-file>).
 import { randomBytes } from "node:crypto";
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { basename, dirname, join, resolve } from "node:path";
