@@ -7,7 +7,7 @@
 // job's JetStream log before applying and acknowledging it, and a resumed shard replays the log after its snapshot.
 import type { Msg, NatsConnection, Subscription } from "@nats-io/nats-core";
 import { Kernels } from "../core/kernels.js";
-import { InvalidArgumentError } from "../errors.js";
+import { InvalidArgumentError, MemoryLimitError } from "../errors.js";
 import type { Network } from "../model/network.js";
 import type { Slab } from "../runtime/arena.js";
 import type { KeyRange } from "../train/exchange.js";
@@ -93,6 +93,9 @@ export interface ParameterShardOptions {
   align?: number;
   /** How long a push missing chunks is kept before it is dropped (and reported), in ms (default 30 000). */
   partialTimeoutMs?: number;
+  /** Staging the incomplete pushes (chunks missing) may hold, in bytes; beyond it (and MIN_PENDING pushes) a new
+   *  push's first chunk is refused, field "pending" (default PENDING_BYTES, 256 MiB). */
+  pendingBytes?: number;
   /** How long start() waits for each other shard of the job to describe itself, in ms (default 1000). */
   peerCheckMs?: number;
   /** Where refused requests are reported (default: console.error of the message). */
@@ -126,6 +129,7 @@ export const PARAMETER_SHARD_DEFAULTS = Object.freeze({
   align: DEFAULT_SHARD_ALIGN,
   decayEvery: "epoch" as const,
   partialTimeoutMs: 30_000,
+  pendingBytes: 256 * 2 ** 20,
   peerCheckMs: 1_000,
   maxReadWaitMs: 120_000,
   onError: (error: ClusterError): void => console.error(`downpour: ${error.message}`),
@@ -150,6 +154,9 @@ interface WaitingRead {
   meta: RequestMeta;
   timer: ReturnType<typeof setTimeout>;
 }
+
+/** Incomplete pushes a shard keeps at least, whatever pendingBytes allows. */
+export const MIN_PENDING = 8;
 
 /** A push's sequence numbers further than this below the newest from its worker count as applied. */
 export const DEDUPE_WINDOW = 4096;
@@ -228,6 +235,7 @@ interface ShardConfig {
   optimizer: ResolvedTrainOptions;
   decayEvery: "epoch" | number;
   partialTimeoutMs: number;
+  pendingBytes: number;
   peerCheckMs: number;
   maxReadWaitMs: number;
   onError: (error: ClusterError) => void;
@@ -890,9 +898,29 @@ export class ParameterShard {
     }, false);
   }
 
-  /** A push's first frame (in arrival order): a staging slab for it, kept while chunks are missing. */
+  /**
+   * A push's first frame (in arrival order): a staging slab for it, kept while chunks are missing. Refused (field
+   * "pending", the shard unchanged) while the incomplete pushes already hold pendingBytes of staging (at least
+   * MIN_PENDING pushes), and (field "memory") when the memory cannot grow for one more: first chunks alone never
+   * exhaust the shard.
+   */
   private openPush(key: string, meta: RequestMeta, frame: Frame): PendingPush {
-    const entry: PendingPush = { meta, frame, slab: this.takeStaging(), seen: new Uint8Array(frame.count), got: 0, since: Date.now() };
+    const rangeBytes = 4 * Math.max(1, this.range.end - this.range.begin);
+    const limit = Math.max(MIN_PENDING, Math.floor(this.config.pendingBytes / rangeBytes));
+    const refuse = (field: string, what: string): never => {
+      throw new MessageError(what, { sender: meta.from, field, subject: this.subjects.push }, this.job);
+    };
+    if (this.#pending.size >= limit) {
+      refuse("pending", `${this.#pending.size} pushes to shard ${this.shard} are incomplete (chunks missing); another is refused until they complete or expire (partialTimeoutMs)`);
+    }
+    let slab: Slab;
+    try {
+      slab = this.takeStaging();
+    } catch (error) {
+      if (!(error instanceof MemoryLimitError)) throw error;
+      return refuse("memory", `shard ${this.shard} has no memory for another push's staging (${this.#pending.size} incomplete): ${error.message}`);
+    }
+    const entry: PendingPush = { meta, frame, slab, seen: new Uint8Array(frame.count), got: 0, since: Date.now() };
     this.#pending.set(key, entry);
     return entry;
   }
@@ -1148,6 +1176,7 @@ function resolveShardOptions(options: ParameterShardOptions): ShardConfig {
     optimizer,
     decayEvery,
     partialTimeoutMs: positive("partialTimeoutMs", PARAMETER_SHARD_DEFAULTS.partialTimeoutMs),
+    pendingBytes: positive("pendingBytes", PARAMETER_SHARD_DEFAULTS.pendingBytes),
     peerCheckMs: positive("peerCheckMs", PARAMETER_SHARD_DEFAULTS.peerCheckMs),
     maxReadWaitMs: positive("maxReadWaitMs", PARAMETER_SHARD_DEFAULTS.maxReadWaitMs),
     onError,

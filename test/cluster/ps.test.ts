@@ -343,6 +343,38 @@ describe("bad input is refused, naming the sender, the field and the range; the 
     });
   });
 
+  test("first chunks alone cannot exhaust a shard: beyond its limit of incomplete pushes one is refused (field pending) and whole pushes still apply", TIMEOUT, async () => {
+    await withServer(async (server) => {
+      const ncs = await connectAll(server.url, 2);
+      const errors: MessageError[] = [];
+      const init = integers(keys);
+      // Room for 12 incomplete pushes of this shard's range (MIN_PENDING is 8).
+      const limit = 12;
+      const [shard] = await startShards(ncs.slice(0, 1), job, init, { specHash: spec, pendingBytes: limit * 4 * keys, onError: (e) => errors.push(e as MessageError) });
+      try {
+        const first = (id: number) => {
+          const meta: RequestMeta = { v: PS_PROTOCOL_VERSION, job, spec, from: "mallory", worker: 9, begin: 0, end: 100, id, seq: id };
+          const frames = encodeFrames(float32Bytes(new Float32Array(100).fill(1)), { kind: "f32", sender: 9, specTag: specTag(spec), step: id, seq: id }, 256);
+          return { meta, frame: frames[0]! };
+        };
+        for (let id = 1; id <= limit; id++) {
+          const { meta, frame } = first(id);
+          ncs[1]!.publish(shardSubjects(job, 0).push, frame, { headers: metaHeaders(meta) });
+        }
+        await ncs[1]!.flush();
+        const { meta, frame } = first(limit + 1);
+        const reply = await ncs[1]!.request(shardSubjects(job, 0).push, frame, { headers: metaHeaders(meta), timeout: 5_000 });
+        const refused = readMeta(reply.headers, reply.subject, job) as unknown as ReplyMeta;
+        assert.deepEqual([refused.error?.field, refused.error?.sender], ["pending", "mallory"]);
+        assert.equal(shard!.version, 0, "nothing applied");
+        assert.ok(errors.some((e) => e.field === "pending"));
+      } finally {
+        await shard!.close();
+        await closeAll(ncs);
+      }
+    });
+  });
+
   test("a client or a shard with another spec hash is refused; a restarted shard with another spec refuses pushes", TIMEOUT, async () => {
     await withServer(async (server) => {
       const ncs = await connectAll(server.url, 4);
