@@ -66,6 +66,8 @@ export interface JobSettings {
   /** Async: "snapshot" (updates since the last snapshot may be lost on a shard crash) or "log" (acknowledged once
    *  logged in JetStream; a restarted shard replays the log and loses nothing). */
   durability?: "snapshot" | "log";
+  /** cluster: give the job its own NATS account and credentials on the embedded server (default true; false: none). */
+  isolate?: boolean;
   /** A JSON file for the run's metrics: epochs, every peer's and every shard's row (cluster). */
   metrics?: string;
   /** Seconds to wait for every peer to join. */
@@ -128,6 +130,8 @@ export const JOB_SETTINGS: readonly SettingDef[] = [
     help: "async: a shard snapshot after this many updates (and every 30 s with updates, and when it stops)" },
   { key: "durability", flag: "--durability <mode>", type: "choice", choices: ["snapshot", "log"], group: "Cluster", scope: "cluster", shown: "snapshot",
     help: "async: snapshot (a crashed shard may lose the updates since its last snapshot) or log (a push is acknowledged once logged in JetStream; a restarted shard loses nothing)" },
+  { key: "isolate", flag: "--isolate", off: "no account of its own for the job on the embedded server", type: "boolean", group: "Cluster", scope: "cluster", shown: "on with the embedded server",
+    help: "cluster: the embedded nats-server gives the job its own account and an nkey user allowed only downpour.<job>.> (and the job's buckets and streams)" },
   { key: "metrics", flag: "--metrics <file.json>", type: "string", group: "Cluster", scope: "cluster", shown: "none",
     help: "cluster: write the run's metrics (epochs, every peer's and shard's row) as JSON to this file" },
   { key: "joinTimeout", flag: "--join-timeout <seconds>", type: "number", group: "Cluster", scope: "cluster", shown: "60", help: "how long to wait for every peer to join" },

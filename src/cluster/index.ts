@@ -65,4 +65,8 @@ export {
   logStreamName, logSubject, SHARD_DURABILITY_DEFAULTS, ShardLog, ShardLogError, snapshotSubject,
   type ShardDurability, type ShardLogOptions,
 } from "./durability.js";
+export {
+  JOB_AUTH_DEFAULTS, JobAuthError, jobAccount, jobAuthConfig, jobPermissions, writeJobAuth,
+  type JobAuth, type JobAuthOptions, type JobAuthSpec, type JobCredentials, type JobJetStreamScope, type JobPermissions,
+} from "./job-auth.js";
 export { StalenessHistogram, stalenessText, type StalenessBucket, type StalenessSummary } from "./staleness.js";

@@ -335,6 +335,9 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
       [["cluster", "--peers", "2", "--mode", "sync", "--shards", "2", "--data", pima], /--shards is for --mode async/],
       [["ps", "--job", "j", "--peers", "2", "--shard", "3", "--of", "2", "--data", pima], /--shard must be an integer in \[0, 1\] \(--of 2\), got 3/],
       [["cluster", "--peers", "2", "--mode", "async", "--shards", "1", "--staleness", "2", "--data", pima], /--staleness goes with --consistency ssp/],
+      [["cluster", "--peers", "2", "--isolate", "--nats", "nats://127.0.0.1:4999", "--data", pima], /--isolate is for the embedded nats-server/],
+      [["cluster", "--peers", "2", "--durability", "log", "--data", pima], /--durability is for --mode async/],
+      [["cluster", "--peers", "2", "--mode", "async", "--shards", "1", "--durability", "log", "--snapshots", "none", "--data", pima], /--durability log replays the log after a snapshot/],
     ];
     for (const [args, message] of cases) {
       const run = await downpour(args, 20_000);

@@ -28,6 +28,7 @@ import { addTrainingFlags, megabytes, type PeerResult, type PeerRow } from "./pe
 import { type PsResult, shardLine } from "./ps.js";
 import { resolveStoredData } from "./stored-data.js";
 import { openResume, resumedSettings } from "../checkpoints.js";
+import { writeJobAuth } from "../../cluster/job-auth.js";
 import { ignoredRunSettings, inputFiles, outputFiles, shortSummary, warn } from "./train.js";
 
 /** What a cluster run produced: peer 0's result, and every peer's row. */
@@ -73,13 +74,19 @@ async function runClusterWith(flags: TrainFlags, { settings, sources }: Resolved
   await checkOutputs([...outputFiles(settings, sources, io.cwd), ...metricsOutput], inputFiles(flags.config, settings, sources, io.cwd));
   const data = await loadTrainingData(await localData(checked, sources, io), sources, { ...io, stderr: () => {} }); // fails here, once, on bad data; fetches MNIST once
   warn(io, [ignoredDataSettings(data.source, sources)]);
+  if (settings.isolate === true && settings.nats !== undefined) {
+    throw new CliError(`${sources.isolate ?? "--isolate"} is for the embedded nats-server; with --nats, isolate jobs in that server's own configuration (accounts and permissions)`);
+  }
   const dir = mkdtempSync(join(tmpdir(), "downpour-cluster-"));
-  const server = settings.nats === undefined ? await startServer() : undefined;
+  const jobId = settings.job ?? `cluster-${Date.now().toString(36)}-${process.pid}`;
+  // The job's own account and nkey user on the embedded server: its clients may use downpour.<job>.> and its buckets only.
+  const auth = settings.nats === undefined && settings.isolate !== false ? await writeJobAuth(join(dir, "auth"), [{ job: jobId, groups: job.groups ?? 0 }]) : undefined;
+  const server = settings.nats === undefined ? await startServer(auth?.configFile) : undefined;
   try {
     const nats = server?.url ?? settings.nats!;
-    const jobId = settings.job ?? `cluster-${Date.now().toString(36)}-${process.pid}`;
     const config = join(dir, "job.json");
-    await writeFileAtomic(config, JSON.stringify(peerSettings(settings, sources, { nats, job: jobId, threads })));
+    const credentials = auth ? { nkey: auth.jobs.get(jobId)!.seedFile } : {};
+    await writeFileAtomic(config, JSON.stringify(peerSettings(settings, sources, { nats, job: jobId, threads, ...credentials })));
     io.stderr(`cluster job ${jobId}: ${job.peers} peer processes of ${threads} thread${threads === 1 ? "" : "s"}${describeJob(job)} over ${server ? `a nats-server started on ${nats}` : nats}\n`);
     const shards = job.mode === "async" ? await startShards(job.shards, config, dir, io, job.snapshots === undefined ? 0 : SHARD_RESTARTS) : [];
     let exits: PeerExit[];
@@ -130,9 +137,9 @@ async function localData(settings: TrainSettings, sources: Sources, io: CliIO): 
   }
 }
 
-async function startServer(): Promise<NatsServer> {
+async function startServer(include: string | undefined): Promise<NatsServer> {
   try {
-    return await startNatsServer({ serverName: `downpour-cluster-${process.pid}` });
+    return await startNatsServer({ serverName: `downpour-cluster-${process.pid}`, ...(include ? { include } : {}) });
   } catch (error) {
     if (error instanceof NatsServerMissingError) throw new CliError(`${error.message}; or pass --nats <url> of a running server`, { cause: error });
     throw new CliError(`could not start nats-server: ${(error as Error).message}`, { cause: error });
@@ -140,7 +147,7 @@ async function startServer(): Promise<NatsServer> {
 }
 
 /** Every peer's settings: the run's, with the server, the job, the threads; no --json or --summary (the cluster prints). */
-function peerSettings(settings: TrainSettings, sources: Sources, job: { nats: string; job: string; threads: number }): Partial<TrainSettings> {
+function peerSettings(settings: TrainSettings, sources: Sources, job: { nats: string; job: string; threads: number; nkey?: string }): Partial<TrainSettings> {
   const given = Object.fromEntries(Object.entries(settings).filter(([key]) => sources[key] !== undefined || key === "train")) as Partial<TrainSettings>;
   const { json: _json, summary: _summary, quiet: _quiet, metrics: _metrics, ...rest } = given;
   // A flag that overrode a key of the config's "train" object wins: the peers' config holds it once.
