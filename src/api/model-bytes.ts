@@ -7,8 +7,8 @@ import { decodeModel as decodeContents } from "../model/file/decode.js";
 import { encodeModel as encodeContents } from "../model/file/encode.js";
 import { ModelFileError } from "../model/file/errors.js";
 import type { ModelFileContents } from "../model/file/format.js";
-import { Network } from "../model/network.js";
-import type { NetworkSpec } from "../model/spec.js";
+import { Network, parameterEntries } from "../model/network.js";
+import { type NetworkSpec, resolveSpec } from "../model/spec.js";
 import { OPTIMIZERS, type OptimizerKind, type TrainOptions } from "../train/options.js";
 import { OptimizerState } from "../train/state.js";
 import { defaultKernels } from "./default-kernels.js";
@@ -77,8 +77,10 @@ export async function modelFromContents(contents: ModelFileContents, source: str
   const kernels = options.kernels ?? (await defaultKernels());
   let network: Network;
   try {
+    requireTensorsOfSpec(contents, source);
     network = Network.create(kernels, contents.spec as NetworkSpec);
   } catch (cause) {
+    if (cause instanceof ModelFileError) throw cause;
     if (cause instanceof MemoryLimitError) throw new MemoryLimitError(`model file ${source}: ${cause.message}`, cause, { cause });
     throw new ModelFileError(source, `model file ${source}: bad spec: ${(cause as Error).message}`, { cause });
   }
@@ -95,6 +97,21 @@ export async function modelFromContents(contents: ModelFileContents, source: str
   return model;
 }
 
+/**
+ * Before the network is allocated: the file's parameter tensors are the ones its spec implies, by name and length
+ * (a small file whose spec claims a huge layer is refused here, not after allocating and initializing it).
+ */
+function requireTensorsOfSpec(contents: ModelFileContents, source: string): void {
+  const entries = parameterEntries(resolveSpec(contents.spec as NetworkSpec));
+  const stored = new Map(contents.tensors.filter((t) => t.group === "param").map((t) => [t.name, t.data.length]));
+  for (const { name, length } of entries) {
+    const got = stored.get(name);
+    if (got !== length) {
+      throw new ModelFileError(source, `model file ${source}: parameter ${name} has ${got === undefined ? "no tensor" : `${got} values`}, the spec's network needs ${length}`);
+    }
+  }
+}
+
 /** The input scaling a file records: the library's meta.inputScaling, else the CLI's meta.preprocess.scaling. */
 function storedScaling(contents: ModelFileContents, inputs: number): Scaling | undefined {
   const [field, value] = contents.meta.inputScaling !== undefined
@@ -106,6 +123,13 @@ function storedScaling(contents: ModelFileContents, inputs: number): Scaling | u
   return scaling;
 }
 
+/** A count the file records (absent: 0): an integer >= 0, else an error naming the field. */
+function wholeNumber(value: unknown, field: string): number {
+  if (value === undefined) return 0;
+  if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 0) throw new Error(`${field} is ${JSON.stringify(value)}; expected a whole number >= 0`);
+  return value;
+}
+
 function restoreState(model: Model, contents: ModelFileContents): void {
   const kind = contents.meta.optimizer as OptimizerKind | undefined;
   if (kind === undefined) return;
@@ -113,8 +137,8 @@ function restoreState(model: Model, contents: ModelFileContents): void {
   const momentum = contents.meta.momentumSlots === 0 ? 0 : 0.9;
   const state = OptimizerState.create(model.network, kind, momentum);
   state.setTensors(contents.tensors.filter((t) => t.group === "optimizer"));
-  state.step = Number(contents.meta.step ?? 0);
-  state.epochs = Number(contents.meta.stateEpochs ?? 0);
+  state.step = wholeNumber(contents.meta.step, "meta.step");
+  state.epochs = wholeNumber(contents.meta.stateEpochs, "meta.stateEpochs");
   model.state = state;
 }
 

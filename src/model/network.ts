@@ -20,7 +20,7 @@ export interface Tensor {
 const INFERENCE_ROWS = 256;
 
 /** The parameter tensors of a spec, in layout order: w0 (fanIn x units), b0, w1, b1, ... */
-function parameterEntries(spec: ResolvedSpec): LayoutEntry[] {
+export function parameterEntries(spec: ResolvedSpec): LayoutEntry[] {
   return spec.layers.flatMap((layer, l) => [
     { name: `w${l}`, length: fanIn(spec, l) * layer.units },
     { name: `b${l}`, length: layer.units },
