@@ -426,7 +426,9 @@ export class BspPeer {
     this.#inboxes = roster.uids.map((token) => wire.subjects.peer(token));
     this.#specTag = specTag(o.specHash);
     this.#barrier = new Barrier(this.peers, this.index);
-    this.#reassembler = new Reassembler(o.maxMessageBytes, o.job, this.#received);
+    // Messages being reassembled hold at most two of the largest: frames that each claim a huge message cannot
+    // make a peer allocate more than that (a further one is refused, field "total").
+    this.#reassembler = new Reassembler(o.maxMessageBytes, o.job, this.#received, 2 * Math.max(1, o.maxMessageBytes));
     this.#liveness = new Liveness(this.peers, this.index, Date.now());
     this.#out = this.#freshOutbox();
     this.#peerLinks = new Array<number>(this.peers).fill(0);

@@ -54,6 +54,8 @@ export interface Marker extends Envelope {
 export interface Heartbeat extends Envelope {
   type: "heartbeat";
   step: number;
+  /** The sender's reconnects so far (absent from peers that do not count them). */
+  link?: number;
 }
 
 /**
@@ -137,7 +139,11 @@ const RULES: Record<ControlType, FieldRule[]> = {
     ["count", uint32, "a message count"],
     ["frames", uint32, "a frame count"],
   ],
-  heartbeat: [["step", uint32, "a superstep number"]],
+  heartbeat: [
+    ["step", uint32, "a superstep number"],
+    // The sender's reconnect count (bsp.ts re-sends a superstep's frames to a peer whose link grew); optional.
+    ["link", (value) => value === undefined || uint32(value), "a reconnect count (optional)"],
+  ],
   abort: [
     ["step", uint32, "a superstep number"],
     ["reason", text(4096), "a string (at most 4096 characters)"],

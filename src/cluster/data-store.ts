@@ -125,7 +125,13 @@ export async function putDataset(connection: NatsConnection, file: string, optio
   if (!options.force && existing && !existing.deleted && existing.size === size && digestHex(existing) === sha256) {
     if (await storeCall(where, () => chunksPresent(connection, bucket, existing))) return { name, bucket, size, sha256, uploaded: false };
   }
-  const info = await storeCall(where, () => store.put({ name, description: `downpour dataset ${basename(file)}` }, fileStream(file)));
+  const source = fileStream(file);
+  let info: Awaited<ReturnType<ObjectStore["put"]>>;
+  try {
+    info = await storeCall(where, () => store.put({ name, description: `downpour dataset ${basename(file)}` }, source.stream));
+  } finally {
+    await source.close(); // also when the put failed midway (the store stops reading: the file must not stay open)
+  }
   if (info.size !== size || digestHex(info) !== sha256) {
     await store.delete(name).catch(() => {});
     throw new StoredDataError(`data put: ${file} changed while it was being sent (sha256 ${sha256} before, ${digestHex(info)} sent); put it again`, {
@@ -232,10 +238,16 @@ async function hashFile(file: string): Promise<{ sha256: string; size: number }>
   }
 }
 
-/** The file as a ReadableStream of chunks, read on demand (the store's back pressure paces the reads). */
-function fileStream(file: string): ReadableStream<Uint8Array> {
+/** The file as a ReadableStream of chunks, read on demand (the store's back pressure paces the reads), and a close()
+ *  that closes the file whatever became of the stream (idempotent). */
+function fileStream(file: string): { stream: ReadableStream<Uint8Array>; close: () => Promise<void> } {
   let handle: Awaited<ReturnType<typeof open>> | undefined;
-  return new ReadableStream<Uint8Array>({
+  const close = async () => {
+    const open = handle;
+    handle = undefined;
+    await open?.close();
+  };
+  const stream = new ReadableStream<Uint8Array>({
     async start() {
       handle = await open(file, "r");
     },
@@ -243,16 +255,15 @@ function fileStream(file: string): ReadableStream<Uint8Array> {
       const buffer = new Uint8Array(DATA_STORE_DEFAULTS.readChunkBytes);
       const { bytesRead } = await handle!.read(buffer, 0, buffer.length, null);
       if (bytesRead === 0) {
-        await handle!.close();
+        await close();
         controller.close();
       } else {
         controller.enqueue(buffer.subarray(0, bytesRead));
       }
     },
-    async cancel() {
-      await handle?.close();
-    },
+    cancel: close,
   });
+  return { stream, close };
 }
 
 async function openStore(connection: NatsConnection, where: { bucket: string; object?: string }): Promise<ObjectStore> {

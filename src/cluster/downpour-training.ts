@@ -66,7 +66,7 @@ export interface DownpourOptions {
   readWaitMs?: number;
   hooks?: Pick<TrainerHooks, "validation" | "onProgress" | "signal"> & { onEpoch?: (report: EpochReport) => void | Promise<void> };
   /** Further client options (timeouts, attempts). */
-  client?: Pick<ParameterClientOptions, "requestTimeoutMs" | "attempts" | "connectTimeoutMs" | "faults" | "shardWaitMs" | "outageMs">;
+  client?: Pick<ParameterClientOptions, "requestTimeoutMs" | "attempts" | "connectTimeoutMs" | "faults" | "shardWaitMs" | "outageMs" | "onError">;
   bsp?: PeerBspOptions;
 }
 

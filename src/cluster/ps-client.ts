@@ -27,7 +27,7 @@ import {
   rangeText,
   type ReplyMeta,
   type RequestMeta,
-  readMeta,
+  readReplyMeta,
   type ShardInfo,
   shardSubjects,
 } from "./ps-protocol.js";
@@ -611,7 +611,8 @@ export class ShardedParameterClient implements ParameterClient {
 
   /** A reply's metadata, checked; a refusal throws ParameterServerError "refused" naming the shard's field. */
   private replyOf(msg: Msg, part: Part, op: "push" | "pull" | "clock", attempt: number): ReplyMeta {
-    const meta = readMeta(msg.headers, msg.subject, this.job) as unknown as ReplyMeta;
+    // Checked field by field (a refusal's error fields are strings; the others well typed): MessageError otherwise.
+    const meta = readReplyMeta(msg.headers, msg.subject, this.job, this.#names[part.shard]);
     if (meta.error !== undefined) {
       const e = meta.error;
       throw new ParameterServerError(

@@ -22,7 +22,7 @@ import {
   float32Bytes,
   specTag,
 } from "./chunks.js";
-import { type ClusterConnectionOptions, connectCluster, isNatsConnection } from "./connection.js";
+import { type ClusterConnectionOptions, type ConnectionWatch, connectCluster, connectionLossError, isNatsConnection, watchConnection } from "./connection.js";
 import { ClusterError, describeValue as shown, MessageError } from "./errors.js";
 import { DEFAULT_SHARD_ALIGN, shardRanges } from "./partition.js";
 import {
@@ -42,7 +42,7 @@ import {
   type ShardSubjects,
   shardSubjects,
 } from "./ps-protocol.js";
-import { checkJobId } from "./subjects.js";
+import { checkJobId, SUBJECT_ROOT } from "./subjects.js";
 import { type ShardDurability, SHARD_DURABILITY_DEFAULTS, ShardLog, type ShardLogOptions, snapshotSubject } from "./durability.js";
 import { type AppliedWindow, type ShardSnapshot, SnapshotError } from "./snapshot.js";
 import type { SnapshotEntry, SnapshotStore } from "./snapshot-store.js";
@@ -292,6 +292,7 @@ export class ParameterShard {
   readonly #idle = new Set<number>();
   #reads: WaitingRead[] = [];
   readonly #pending = new Map<string, PendingPush>();
+  #watch: ConnectionWatch | undefined;
   /** Free staging slabs (a gradient is reassembled in one, in the core's memory, and applied from there). */
   readonly #staging: Slab[] = [];
   #lastSweep = Date.now();
@@ -361,6 +362,7 @@ export class ParameterShard {
       await nc.flush();
       if (shard.#restored) shard.#restored.at = Date.now();
       shard.startSnapshotTimer();
+      shard.watchOwnConnection();
       return shard;
     } catch (error) {
       if (shard) await shard.close();
@@ -455,6 +457,7 @@ export class ParameterShard {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    this.#watch?.stop();
     for (const sub of this.#subs.splice(0)) sub.unsubscribe();
     for (const read of this.#reads.splice(0)) clearTimeout(read.timer);
     if (this.#snapshotTimer !== undefined) clearInterval(this.#snapshotTimer);
@@ -556,6 +559,7 @@ export class ParameterShard {
     entry.seen[frame.index] = 1;
     if (++entry.got < frame.count) return;
     this.#pending.delete(key);
+    this.dropEarlierAttempts(meta.worker, meta.seq!);
     this.#stats.pushes++;
     const deduped = this.isApplied(meta.worker, meta.seq!);
     if (!deduped && this.#log !== undefined) {
@@ -896,6 +900,27 @@ export class ParameterShard {
         this.job,
       );
     }, false);
+  }
+
+  /** Reports each loss of this shard's connection (a restarted server, a fail-over, or the server cutting it as a slow
+   *  consumer) through onError once it is back: ConnectionLostError or SlowConsumerError. The clients re-send. */
+  private watchOwnConnection(): void {
+    this.#watch = watchConnection(this.nc, {
+      back: (loss, back) => {
+        const client = `shard ${this.shard} of job "${this.job}"`;
+        this.config.onError(connectionLossError(loss, back, { client, subject: `${SUBJECT_ROOT}.${this.job}.ps.${this.shard}.>`, recovery: "the clients send again what got no reply" }, this.job));
+      },
+    });
+  }
+
+  /** Once a push is whole: earlier attempts of the same (worker, seq) still missing chunks (their chunks were lost
+   *  before a retry) are dropped silently, their staging returned: the retry stands for them. */
+  private dropEarlierAttempts(worker: number, seq: number): void {
+    for (const [key, pending] of this.#pending) {
+      if (pending.meta.worker !== worker || pending.meta.seq !== seq) continue;
+      this.#pending.delete(key);
+      this.giveStaging(pending.slab);
+    }
   }
 
   /**
