@@ -39,7 +39,7 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
   });
 
   for (const shards of [1, 2]) {
-    test(`2 tasks x 1 thread against ${shards} shard(s): logistic regression on Pima reaches local training's held-out accuracy`, TIMEOUT, async () => {
+    test(`2 tasks x 1 thread against ${shards} shard(s): logistic regression on Pima reaches local training's held-out accuracy`, TIMEOUT, async (t) => {
       const { train, held } = await pima();
       const local = await model();
       await local.fit(train, { ...TRAIN, mode: "sync" });
@@ -60,6 +60,7 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
           ),
         );
         const accuracies = taskModels.map((m) => m.evaluate(held).accuracy!);
+        t.diagnostic(`fault-free: accuracy ${accuracies[0]} (local ${localAccuracy})`);
         assert.ok(accuracies[0]! >= 0.7, `held-out accuracy ${accuracies[0]}`);
         assert.ok(accuracies[0]! >= localAccuracy - 0.08, `Downpour ${accuracies[0]} vs local ${localAccuracy}`);
         const [a, b] = taskModels.map((m) => m.network.params.block.toArray());
