@@ -220,6 +220,8 @@ export function connectTaskClient(
     specHash,
     worker: task.index * WORKERS_PER_TASK + WORKERS_PER_TASK - 1,
     name: `task ${task.index} (${task.name})${what}`,
+    // A job going on from restored shards numbers its pushes above what their duplicate windows hold.
+    continueSequences: true,
   });
 }
 

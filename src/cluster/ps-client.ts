@@ -84,6 +84,13 @@ export interface ParameterClientOptions {
   /** Where a lost and regained connection is reported (a ConnectionLostError, or a SlowConsumerError when this
    *  process had stalled before; default: console.error of the message). */
   onError?: (error: ClusterError) => void;
+  /**
+   * Whether this client's sequence numbers go on above every version the shards reported at connect (default
+   * false): a job that goes on from restored shards, whose duplicate windows hold its earlier run's (worker, seq)
+   * pairs, must not have its new pushes taken for retries of those. A worker's earlier seqs never exceed a shard's
+   * version then (each push of it was one update), so the new ones are all fresh.
+   */
+  continueSequences?: boolean;
   /** Fault injection, for tests (default none). */
   faults?: ParameterClientFaults;
 }
@@ -212,6 +219,8 @@ export class ShardedParameterClient implements ParameterClient {
   readonly #inbox = createInbox();
   readonly #waiting = new Map<number, Waiting>();
   readonly #versions: { pulled: number; latest: number }[];
+  /** continueSequences: added to every sequence number (0 otherwise). */
+  #seqBase = 0;
   readonly #stats: ParameterClientStats = { pushes: 0, pulls: 0, retries: 0, deduped: 0, bytesOut: 0, bytesIn: 0, reconnects: 0, resent: 0 };
   readonly #tag: number;
   readonly #chunkBytes: number;
@@ -266,6 +275,7 @@ export class ShardedParameterClient implements ParameterClient {
       const answers = await Promise.allSettled(client.ranges.map((_, k) => client.describe(k)));
       const failed = answers.find((a) => a.status === "rejected");
       if (failed) throw (failed as PromiseRejectedResult).reason;
+      if (options.continueSequences === true) client.#seqBase = Math.max(0, ...client.#versions.map((v) => v.latest));
       return client;
     } catch (error) {
       await client.close();
@@ -411,11 +421,12 @@ export class ShardedParameterClient implements ParameterClient {
   }
 
   private pushInfo(from: PushInfo | undefined): PushInfo {
-    if (from === undefined) return { worker: this.worker, seq: ++this.#seq };
+    if (from === undefined) return { worker: this.worker, seq: this.#seqBase + ++this.#seq };
     if (typeof from !== "object" || from === null || !isUint32(from.worker) || !isUint32(from.seq) || from.seq === 0) {
       throw new InvalidArgumentError(`push: from must be { worker, seq } with a worker id in [0, 2^32) and a seq in [1, 2^32), got ${describeValue(from)}`);
     }
-    return from;
+    if (!isUint32(this.#seqBase + from.seq)) throw new InvalidArgumentError(`push: seq ${from.seq} above the base ${this.#seqBase} (continueSequences) leaves [1, 2^32)`);
+    return this.#seqBase === 0 ? from : { worker: from.worker, seq: this.#seqBase + from.seq };
   }
 
   /** The non-empty parts of `r` by shard. */

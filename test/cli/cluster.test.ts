@@ -329,6 +329,31 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     assert.ok(finalAccuracy(done) >= 0.65, `accuracy ${finalAccuracy(done)}`);
   });
 
+  test("cluster --restore: an async job goes on from its shards' snapshots in a directory (version and parameters carried over)", TIMEOUT, async () => {
+    const snapshots = join(dir, "snapshots-restore");
+    const recipe = ["--peers", "2", "--job", "restored-job", "--mode", "async", "--shards", "2", "--snapshots", snapshots, "--data", pima, "--model", "logistic", "--epochs", "5",
+      "--batch-size", "30", "--portion", "10", "--optimizer", "adagrad", "--learning-rate", "0.5", "--threads", "1", "--json", "--no-save", "--no-curves"];
+    const first = await downpour(["cluster", ...recipe]);
+    assert.equal(first.code, 0, first.stderr);
+    const again = await downpour(["cluster", ...recipe, "--restore"]);
+    assert.equal(again.code, 0, again.stderr);
+    type Shards = { shards: { shard: number; stats: { updates: number }; restored?: { version: number; from: string } }[] };
+    const [before, after] = [first, again].map((r) => (JSON.parse(r.stdout) as Shards).shards);
+    for (const shard of after!) {
+      const was = before!.find((s) => s.shard === shard.shard)!.stats.updates;
+      assert.equal(shard.restored?.version, was, `shard ${shard.shard} restored the version it ended with`);
+      assert.ok(shard.stats.updates > was, `shard ${shard.shard} went on from there`);
+    }
+    for (const [args, expected] of [
+      [["--job", "j"], /--restore with the embedded nats-server finds no snapshots/],
+      [[], /--restore needs --job <id>/],
+    ] as [string[], RegExp][]) {
+      const refused = await downpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "1", "--data", pima, "--restore", ...args], 20_000);
+      assert.equal(refused.code, 1, refused.stderr);
+      assert.match(refused.stderr, expected);
+    }
+  });
+
   test("bad async settings: --mode async without --shards, --shards with --mode sync, a shard index out of range", TIMEOUT, async () => {
     const cases: [string[], RegExp][] = [
       [["cluster", "--peers", "2", "--mode", "async", "--data", pima], /--mode async needs --shards <n>/],

@@ -49,20 +49,31 @@ interface PeerExit {
 }
 
 /** Runs the job; resolves once every peer has exited (peer 0 has written the model). */
-export async function runCluster(flags: TrainFlags, io: CliIO): Promise<ClusterResult> {
+/** The flags of `downpour cluster`: train's and the cluster's settings, and --restore (async jobs). */
+export type ClusterFlags = TrainFlags & { restore?: boolean };
+
+export async function runCluster(clusterFlags: ClusterFlags, io: CliIO): Promise<ClusterResult> {
+  const { restore: restoreShards, ...flags } = clusterFlags;
   const given = await resolveSettings(flags, io.cwd);
   // With --resume (sync jobs), the data settings the file recorded complete the checks here, as each peer does.
   const resume = given.settings.mode === "async" ? undefined : await openResume(given.settings, given.sources, io.cwd);
   try {
-    return await runClusterWith(flags, given, resume ? resumedSettings(given, resume, { ...io, stderr: () => {} }).settings : given.settings, io);
+    return await runClusterWith(flags, given, resume ? resumedSettings(given, resume, { ...io, stderr: () => {} }).settings : given.settings, io, restoreShards === true);
   } finally {
     resume?.model.dispose();
   }
 }
 
 /** runCluster with `checked`: the settings the checks see (with --resume, completed from the file). */
-async function runClusterWith(flags: TrainFlags, { settings, sources }: ResolvedSettings, checked: TrainSettings, io: CliIO): Promise<ClusterResult> {
+async function runClusterWith(flags: TrainFlags, { settings, sources }: ResolvedSettings, checked: TrainSettings, io: CliIO, restoreShards: boolean): Promise<ClusterResult> {
   const job = checkJobSettings(settings, sources, "cluster", settings.train?.batchSize ?? TRAIN_DEFAULTS.batchSize);
+  if (restoreShards && (job.mode !== "async" || job.snapshots === undefined)) {
+    throw new CliError("--restore is for --mode async jobs with snapshots (--snapshots DIR, or nats with --nats: the embedded server's bucket goes with it)");
+  }
+  if (restoreShards && settings.job === undefined) throw new CliError("--restore needs --job <id>: the id of the job whose shards' snapshots to go on from");
+  if (restoreShards && job.snapshots === "nats" && settings.nats === undefined) {
+    throw new CliError("--restore with the embedded nats-server finds no snapshots (its store is new each run): give --snapshots DIR, or --nats URL of the server that holds them");
+  }
   const cores = (await detectPlatform()).hardwareConcurrency();
   const threads = settings.threads ?? settings.train?.threads ?? Math.max(1, Math.floor(cores / job.peers));
   const asked = { ...trainOptionsOf(settings), threads };
@@ -88,7 +99,7 @@ async function runClusterWith(flags: TrainFlags, { settings, sources }: Resolved
     const credentials = auth ? { nkey: auth.jobs.get(jobId)!.seedFile } : {};
     await writeFileAtomic(config, JSON.stringify(peerSettings(settings, sources, { nats, job: jobId, threads, ...credentials })));
     io.stderr(`cluster job ${jobId}: ${job.peers} peer processes of ${threads} thread${threads === 1 ? "" : "s"}${describeJob(job)} over ${server ? `a nats-server started on ${nats}` : nats}\n`);
-    const shards = job.mode === "async" ? await startShards(job.shards, config, dir, io, job.snapshots === undefined ? 0 : SHARD_RESTARTS) : [];
+    const shards = job.mode === "async" ? await startShards(job.shards, config, dir, io, job.snapshots === undefined ? 0 : SHARD_RESTARTS, restoreShards) : [];
     let exits: PeerExit[];
     try {
       exits = await Promise.all(Array.from({ length: job.peers }, (_, i) => runPeerProcess(i, config, join(dir, `peer-${i}.json`), io)));
@@ -209,8 +220,8 @@ const restartDelayMs = (n: number): number => Math.min(8_000, 250 * 2 ** n);
  * shard that ends on its own later is started again from its latest snapshot (--restore), up to `restarts` times,
  * after a growing wait; its clients retry their requests meanwhile.
  */
-async function startShards(n: number, config: string, dir: string, io: CliIO, restarts: number): Promise<ShardProcess[]> {
-  const shards = Array.from({ length: n }, (_, i) => superviseShard(i, config, join(dir, `shard-${i}.json`), io, restarts));
+async function startShards(n: number, config: string, dir: string, io: CliIO, restarts: number, restore: boolean): Promise<ShardProcess[]> {
+  const shards = Array.from({ length: n }, (_, i) => superviseShard(i, config, join(dir, `shard-${i}.json`), io, restarts, restore));
   try {
     await Promise.all(shards.map((s) => s.ready));
   } catch (error) {
@@ -223,9 +234,9 @@ async function startShards(n: number, config: string, dir: string, io: CliIO, re
 }
 
 /** A shard process that is started again (see startShards) when it ends while the job runs. */
-function superviseShard(index: number, config: string, report: string, io: CliIO, restarts: number): ShardProcess {
+function superviseShard(index: number, config: string, report: string, io: CliIO, restarts: number, restore: boolean): ShardProcess {
   let stopping = false;
-  let current = runShardProcess(index, config, report, io, false);
+  let current = runShardProcess(index, config, report, io, restore);
   const first = current;
   const exit = (async (): Promise<PeerExit> => {
     for (let attempt = 1; ; attempt++) {
@@ -318,8 +329,9 @@ export function registerCluster(program: Command, io: CliIO): void {
     .command("cluster")
     .description("train one job with N peer processes on this machine over NATS (a nats-server is started unless --nats is given)")
     .option("--config <file.json>", "JSON file of settings (train's and the cluster's, camelCase); flags override it")
+    .option("--restore", "async: start every shard from its latest snapshot (and log) in --snapshots DIR or the --nats server's bucket, to go on with a job that stopped")
     .addHelpText("after", CLUSTER_EXAMPLES)
-    .action(async (flags: TrainFlags) => {
+    .action(async (flags: ClusterFlags) => {
       await runCluster(flags, io);
     });
   addTrainingFlags(command);
