@@ -305,7 +305,7 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     }
   });
 
-  test("--durability log: shard 0 SIGKILLed mid-run is started again from its snapshot and log; the job ends with every push applied exactly once", TIMEOUT, async () => {
+  test("--durability log: shard 0 SIGKILLed mid-run is started again from its snapshot and log; the job ends with every push applied exactly once", TIMEOUT, async (t) => {
     const snapshots = join(dir, "snapshots-log");
     const run = startDownpour(["cluster", "--peers", "2", "--mode", "async", "--shards", "2", "--durability", "log", "--snapshots", snapshots, "--snapshot-every", "50",
       "--data", pima, "--model", "logistic", "--epochs", "150", "--batch-size", "30", "--portion", "10", "--optimizer", "adagrad", "--learning-rate", "0.5", "--threads", "1",
@@ -327,6 +327,7 @@ describe("downpour cluster --mode async (Downpour SGD against parameter-server s
     assert.ok(result.shards[0]!.restored, "shard 0 reports what it restored");
     assert.equal((result.shards[0] as { lost?: number }).lost, 0, "durability log: no acknowledged update lost");
     assert.ok(finalAccuracy(done) >= 0.65, `accuracy ${finalAccuracy(done)}`);
+    t.diagnostic(`shard kill: accuracy ${finalAccuracy(done)}; restored ${JSON.stringify(result.shards[0]!.restored)}`);
   });
 
   test("cluster --restore: an async job goes on from its shards' snapshots in a directory (version and parameters carried over)", TIMEOUT, async () => {
