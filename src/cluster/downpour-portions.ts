@@ -24,7 +24,7 @@ import {
   PortionQueueServer,
   PORTION_QUEUE_DEFAULTS,
 } from "./portion-queue.js";
-import { ShardedParameterClient } from "./ps-client.js";
+import type { ShardedParameterClient } from "./ps-client.js";
 import { StalenessHistogram } from "./staleness.js";
 
 /** Options of the portions. Defaults are in PORTION_DEFAULTS. */

@@ -6,37 +6,14 @@ import { describe, test } from "node:test";
 import { checkConfig, readConfigFile } from "../../src/cli/config.js";
 import { ConfigError } from "../../src/cli/errors.js";
 import { SETTINGS } from "../../src/cli/settings.js";
-import { mulberry32 } from "../../src/util/random.js";
 import { tempDir, writeTemp } from "./helpers.js";
+import { Fuzz } from "../support/fuzz.js";
 
 const CASES = 150;
 const CASE_TIMEOUT_MS = 5_000;
 const TIMEOUT = { timeout: 60_000 };
 const dir = tempDir("config-fuzz");
 
-class Fuzz {
-  private readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.random() * n);
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  shuffled<T>(items: readonly T[]): T[] {
-    const out = [...items];
-    for (let i = out.length - 1; i > 0; i--) {
-      const j = this.int(i + 1);
-      [out[i], out[j]] = [out[j]!, out[i]!];
-    }
-    return out;
-  }
-}
 
 let files = 0;
 const write = (content: string | Uint8Array) => writeTemp(dir, `${files++}.json`, content);

@@ -14,8 +14,8 @@ import { MessageError } from "../../src/cluster/errors.js";
 import { checkPortionRequest, PORTION_PROTOCOL_VERSION, PortionQueue, PortionQueueServer, type PortionRequest, PortionRequestError } from "../../src/cluster/portion-queue.js";
 import { PS_HEADER, PS_PROTOCOL_VERSION, readMeta, readReplyMeta, shardSubjects } from "../../src/cluster/ps-protocol.js";
 import { ParameterShard } from "../../src/cluster/ps-shard.js";
-import { mulberry32 } from "../../src/util/random.js";
 import { closeAll, connectAll, withServer } from "./fixtures/peers.js";
+import { Fuzz as SeededFuzz } from "../support/fuzz.js";
 
 /** Cases per decoder. */
 const CASES = 10_000;
@@ -24,24 +24,8 @@ const SUBJECT = "downpour.fuzz.peer.x";
 const JOB = "fuzz";
 const SPEC = "spec-hash-0123";
 
-/** A seeded source of choices (mulberry32). */
-class Fuzz {
-  private readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.random() * n);
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  bytes(n: number): Uint8Array {
-    return Uint8Array.from({ length: n }, () => this.int(256));
-  }
+/** The shared seeded source, and peer names of every kind. */
+class Fuzz extends SeededFuzz {
   name(): string {
     return this.pick(["peer-0", "w1", "shard 3", "x".repeat(1 + this.int(128)), "ü名"]);
   }

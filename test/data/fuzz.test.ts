@@ -17,31 +17,15 @@ import {
   readIdxRows,
   readLibsvm,
 } from "../../src/data/index.js";
-import { mulberry32 } from "../../src/util/random.js";
 import { tempDir, writeTemp } from "../support/temp.js";
 import { idxBytes } from "./fixtures.js";
+import { Fuzz } from "../support/fuzz.js";
 
 const CASES = 100;
 const CASE_TIMEOUT_MS = 5_000;
 const TIMEOUT = { timeout: 60_000 };
 const dir = tempDir("fuzz");
 
-/** A seeded source of choices. */
-class Fuzz {
-  private readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.random() * n);
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-}
 
 let fileCount = 0;
 function write(name: string, content: string | Uint8Array): string {

@@ -7,33 +7,14 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { DataError, readIdx, readIdxRecords, readIdxRows } from "../../src/data/index.js";
 import { IDX_UBYTE_MAGICS, type IdxHeader, parseIdxHeader } from "../../src/data/idx.js";
-import { mulberry32 } from "../../src/util/random.js";
 import { tempDir, writeTemp } from "../support/temp.js";
 import { idxBytes } from "./fixtures.js";
+import { Fuzz } from "../support/fuzz.js";
 
 const CASES = 10_000;
 const TIMEOUT = { timeout: 60_000 };
 const PATH = "/data/fuzz.idx";
 
-/** A seeded source of choices (mulberry32). */
-class Fuzz {
-  private readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.random() * n);
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  bytes(n: number): Uint8Array {
-    return Uint8Array.from({ length: n }, () => this.int(256));
-  }
-}
 
 /** A dimension: small, zero, or huge. */
 function dimension(fuzz: Fuzz): number {

@@ -12,32 +12,13 @@ import { LayeredANN, type Model, MultiLayerPerceptron } from "../../src/api/mode
 import { syntheticClassification } from "../../src/data/synthetic.js";
 import { MemoryLimitError } from "../../src/errors.js";
 import { decodeModel as decodeContents, encodeModel as encodeContents, ModelFileError } from "../../src/model/file/index.js";
-import { mulberry32 } from "../../src/util/random.js";
 import { headerOf, sampleBytes, withHeaderText, withValidChecksum } from "./fixtures.js";
+import { Fuzz } from "../support/fuzz.js";
 
 /** Cases per decoder. */
 const CASES = 10_000;
 const TIMEOUT = { timeout: 60_000 };
 
-/** A seeded source of choices (mulberry32). */
-class Fuzz {
-  private readonly random: () => number;
-  constructor(seed: number) {
-    this.random = mulberry32(seed);
-  }
-  int(n: number): number {
-    return Math.floor(this.random() * n);
-  }
-  chance(p: number): boolean {
-    return this.random() < p;
-  }
-  pick<T>(items: readonly T[]): T {
-    return items[this.int(items.length)]!;
-  }
-  bytes(n: number): Uint8Array {
-    return Uint8Array.from({ length: n }, () => this.int(256));
-  }
-}
 
 /** Declared sizes that must never be allocated. */
 const HUGE = [2 ** 31, 2 ** 32, 2 ** 32 - 1, 1e12, 2 ** 53, 2 ** 53 + 2, 1e300];
