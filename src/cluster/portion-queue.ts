@@ -145,6 +145,8 @@ export class PortionQueue {
   readonly leaseMs: number;
   readonly #now: () => number;
   #current: EpochState | undefined;
+  /** Summaries of the epochs closed before the previous one, for tasks that ask late. */
+  readonly #closed = new Map<number, EpochSummary>();
   #previous: EpochState | undefined;
   readonly #counters: PortionCounters;
 
@@ -187,6 +189,8 @@ export class PortionQueue {
   /** Task `task` asks for work in epoch `epoch`. */
   lease(task: number, epoch: number): LeaseAnswer {
     this.checkTask(task);
+    const closed = this.#closed.get(epoch);
+    if (closed !== undefined) return { kind: "done", summary: closed };
     const state = this.openFor(epoch);
     if (state.remaining === 0) return { kind: "done", summary: summaryOf(state) };
     this.expire(state);
@@ -207,10 +211,17 @@ export class PortionQueue {
   complete(task: number, epoch: number, unit: number, lossSum: number, rows: number): boolean {
     this.checkTask(task);
     const state = [this.#current, this.#previous].find((s) => s !== undefined && s.epoch === epoch);
-    if (state === undefined) throw new PortionRequestError(`epoch ${describeValue(epoch)} is not open (the queue is at epoch ${this.epoch})`, "epoch");
     if (!Number.isInteger(unit) || unit < 0 || unit >= this.units) {
       throw new PortionRequestError(`unit ${describeValue(unit)} is not a unit of the epoch (an integer in [0, ${this.units}))`, "unit");
     }
+    if (state === undefined && Number.isInteger(epoch) && epoch >= 0 && epoch < this.epoch) {
+      // A slow copy of a unit of an epoch long closed (every unit of it was completed before the next opened): a
+      // duplicate, dropped like any second result.
+      this.#counters.perTask[task]!.duplicates++;
+      this.#counters.duplicates++;
+      return false;
+    }
+    if (state === undefined) throw new PortionRequestError(`epoch ${describeValue(epoch)} is not open (the queue is at epoch ${this.epoch})`, "epoch");
     if (!state.leasedTo.get(unit)?.has(task)) throw new PortionRequestError(`unit ${unit} of epoch ${epoch} was never leased to task ${task}`, "unit");
     const { begin, end } = this.unitRange(unit);
     if (rows !== end - begin) throw new PortionRequestError(`rows ${describeValue(rows)}: unit ${unit} has ${end - begin} rows`, "rows");
@@ -256,6 +267,8 @@ export class PortionQueue {
     if (current !== undefined && current.remaining > 0) {
       throw new PortionRequestError(`epoch ${epoch} cannot open: epoch ${current.epoch} has ${current.remaining} units not completed`, "epoch");
     }
+    // The epoch before the previous one leaves; its summary stays for a slow task still asking about it.
+    if (this.#previous !== undefined) this.#closed.set(this.#previous.epoch, summaryOf(this.#previous));
     this.#previous = current;
     this.#current = this.newEpoch(epoch);
     this.#counters.epochs++;

@@ -123,6 +123,23 @@ describe("the portion queue's rules (no I/O)", () => {
     assert.deepEqual(fixed.lease(1, 0), { kind: "wait" }, "no backup of task 0's units, no unit of task 0");
     assert.deepEqual(fixed.lease(0, 0), { kind: "unit", unit: 0, begin: 0, end: 2 });
   });
+
+  test("a slow copy of a unit of an epoch closed two epochs ago counts as a duplicate, and asking for that epoch says done", () => {
+    const q = new PortionQueue({ tasks: 2, rows: 2, unitRows: 2, backups: true });
+    const slow = q.lease(1, 0);
+    assert.equal(slow.kind, "unit");
+    assert.equal(q.lease(0, 0).kind, "backup");
+    assert.equal(q.complete(0, 0, 0, 1, 2), true, "the backup finishes first");
+    for (const epoch of [1, 2]) {
+      assert.equal(q.lease(0, epoch).kind, "unit");
+      assert.equal(q.complete(0, epoch, 0, 1, 2), true);
+    }
+    assert.equal(q.lease(0, 3).kind, "unit", "the queue is at epoch 3");
+    assert.equal(q.complete(1, 0, 0, 1, 2), false, "the slow copy of epoch 0 is dropped, not refused");
+    assert.equal(q.counters().duplicates, 1);
+    assert.equal(q.lease(1, 0).kind, "done", "epoch 0 is done for the slow task too");
+    assert.throws(() => q.complete(1, 7, 0, 1, 2), /epoch 7 is not open/, "a future epoch is still refused");
+  });
 });
 
 describe("portions across processes over NATS (tasks and shards in one process)", () => {
