@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { Kvm } from "@nats-io/kv";
 import type { NatsConnection } from "@nats-io/nats-core";
+import { jetstreamManager } from "@nats-io/jetstream";
 import { Objm } from "@nats-io/obj";
 import { connectCluster } from "../../src/cluster/connection.js";
 import { type NatsCluster, startNatsCluster } from "../support/nats.js";
@@ -74,7 +75,15 @@ describe("3-node NATS cluster: the node every client is on is killed mid-run", (
       assert.ok(stats.every((s) => s.reconnects >= 1), JSON.stringify(stats));
       const value = await eventually(async () => (await (await new Kvm(ncs[1]!).open("failover-kv")).get("answer"))?.string(), 30_000, "the KV read");
       assert.equal(value, "42");
-      const back = await eventually(async () => (await new Objm(ncs[1]!).open("failover-obj")).getBlob("blob"), 30_000, "the object read");
+      // The bucket's stream elects a leader among the two nodes left first (slow on a loaded machine), then reads.
+      const killedName = "downpour-test-0"; // startNatsCluster's server_name of node 0
+      await eventually(async () => {
+        // The JetStream API itself may not answer until the meta group has a new leader too.
+        const jsm = await jetstreamManager(ncs[1]!);
+        const leader = (await jsm.streams.info("OBJ_failover-obj")).cluster?.leader;
+        if (!leader || leader === killedName) throw new Error(`no leader on the live nodes yet (${leader ?? "none"})`);
+      }, 60_000, "the object bucket's new leader");
+      const back = await eventually(async () => (await new Objm(ncs[1]!).open("failover-obj")).getBlob("blob"), 60_000, "the object read");
       // Compared byte by byte: Bun hands back a Buffer, not a plain Uint8Array.
       assert.ok(back !== null && back.length === blob.length && back.every((byte, i) => byte === blob[i]), "the object reads back whole");
       const first = acks.filter((at) => at > c.killedAt).sort((a, b) => a - b)[0]!;
