@@ -8,6 +8,7 @@ import { encodeModel as encodeContents } from "../model/file/encode.js";
 import { ModelFileError } from "../model/file/errors.js";
 import type { ModelFileContents } from "../model/file/format.js";
 import { Network, parameterEntries } from "../model/network.js";
+import { loadNeuronTypes } from "../model/neurons/registry.js";
 import { type NetworkSpec, resolveSpec } from "../model/spec.js";
 import { OPTIMIZERS, type OptimizerKind, type TrainOptions } from "../train/options.js";
 import { OptimizerState } from "../train/state.js";
@@ -78,6 +79,7 @@ export async function modelFromContents(contents: ModelFileContents, source: str
   let network: Network;
   try {
     requireTensorsOfSpec(contents, source);
+    await loadNeuronTypes(contents.spec as { layers: [] });
     network = Network.create(kernels, contents.spec as NetworkSpec);
   } catch (cause) {
     if (cause instanceof ModelFileError) throw cause;

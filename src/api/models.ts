@@ -6,7 +6,8 @@ import { createDataset, type Dataset } from "../data/dataset.js";
 import { applyScaling, scaleRows, type Scaling } from "../data/scaling.js";
 import { InvalidArgumentError, InvalidStateError } from "../errors.js";
 import { Network } from "../model/network.js";
-import type { Activation, Cost, Init, NetworkSpec } from "../model/spec.js";
+import { loadNeuronTypes } from "../model/neurons/registry.js";
+import { resolveSpec, type Activation, type Cost, type Init, type LayerSpec, type NetworkSpec } from "../model/spec.js";
 import { CrossOriginIsolationError, sharedMemoryAvailable } from "../runtime/isolation.js";
 import { type Evaluation, evaluate } from "../train/evaluate.js";
 import { computeGradients, type GradientOptions, type Gradients } from "../train/gradients.js";
@@ -234,7 +235,7 @@ function disposedDuringFit(): InvalidStateError {
 export class LayeredANN extends Model {
   /** A network of the given structure, initialized from spec.seed. */
   static async create(spec: NetworkSpec, options: ModelOptions = {}): Promise<LayeredANN> {
-    return new LayeredANN("LayeredANN", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
+    return new LayeredANN("LayeredANN", await networkFor(spec, options), options.train);
   }
 }
 
@@ -251,8 +252,17 @@ export interface MlpConfig {
   cost?: Cost;
   /** Dropout of every hidden layer. Default 0. */
   dropout?: number;
+  /** A user neuron type for every hidden layer (see LayerSpec.neuron). Default: the built-in hiddenActivation. */
+  hiddenNeuron?: LayerSpec["neuron"];
   init?: Init;
   seed?: number;
+}
+
+// A network for `spec` in the options' kernels (or the default ones), after loading its user neuron types.
+async function networkFor(spec: NetworkSpec, options: ModelOptions): Promise<Network> {
+  const resolved = resolveSpec(spec);
+  await loadNeuronTypes(resolved);
+  return Network.create(options.kernels ?? (await defaultKernels()), resolved);
 }
 
 export class MultiLayerPerceptron extends Model {
@@ -261,6 +271,7 @@ export class MultiLayerPerceptron extends Model {
       units,
       activation: config.hiddenActivation ?? "relu",
       dropout: config.dropout ?? 0,
+      ...(config.hiddenNeuron === undefined ? {} : { neuron: config.hiddenNeuron }),
     }));
     const output = { units: config.outputs, activation: config.outputActivation ?? (config.outputs > 1 ? "softmax" : "sigmoid") } as const;
     return { inputs: config.inputs, layers: [...hidden, output], cost: config.cost, init: config.init, seed: config.seed };
@@ -270,7 +281,7 @@ export class MultiLayerPerceptron extends Model {
     const spec = "layers" in config ? config : MultiLayerPerceptron.mlpSpec(config);
     return new MultiLayerPerceptron(
       "MultiLayerPerceptron",
-      Network.create(options.kernels ?? (await defaultKernels()), spec),
+      await networkFor(spec, options),
       options.train,
     );
   }
@@ -285,7 +296,7 @@ export class Perceptron extends Model {
       cost: "squared-error",
       seed: config.seed,
     };
-    return new Perceptron("Perceptron", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
+    return new Perceptron("Perceptron", await networkFor(spec, options), options.train);
   }
 }
 
@@ -298,7 +309,7 @@ export class LinearRegression extends Model {
       cost: "squared-error",
       seed: config.seed,
     };
-    return new LinearRegression("LinearRegression", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
+    return new LinearRegression("LinearRegression", await networkFor(spec, options), options.train);
   }
 }
 
@@ -311,7 +322,7 @@ export class LogisticRegression extends Model {
       cost: "cross-entropy",
       seed: config.seed,
     };
-    return new LogisticRegression("LogisticRegression", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
+    return new LogisticRegression("LogisticRegression", await networkFor(spec, options), options.train);
   }
 }
 
@@ -331,7 +342,7 @@ export class AutoEncoder extends Model {
       cost: "squared-error",
       seed: config.seed,
     };
-    return new AutoEncoder("AutoEncoder", Network.create(options.kernels ?? (await defaultKernels()), spec), options.train);
+    return new AutoEncoder("AutoEncoder", await networkFor(spec, options), options.train);
   }
 
   protected override trainingData(data: Dataset): Dataset {

@@ -6,7 +6,7 @@ import { layoutBytes, raiseLimitHint, type Layout, type LayoutEntry, type Slab }
 import { formatBytes, formatCount } from "../util/bytes.js";
 import { describeValue } from "../util/describe.js";
 import { mulberry32, normalFrom } from "../util/random.js";
-import { activationForward } from "./activations.js";
+import { isPerNeuron, layerOps, type LayerOps, type OpsContext } from "./neurons/ops.js";
 import { fanIn, outputsOf, resolveSpec, type NetworkSpec, type ResolvedSpec } from "./spec.js";
 
 /** A named copy of one parameter tensor. */
@@ -55,12 +55,17 @@ export class Network {
   readonly spec: ResolvedSpec;
   private readonly layout: Layout;
   private isDisposed = false;
+  /** Each layer's neuron type at run time (on this thread). */
+  private readonly ops: LayerOps[];
+  private readonly ctx: OpsContext;
 
   private constructor(
     readonly kernels: Kernels,
     spec: ResolvedSpec,
   ) {
     this.spec = spec;
+    this.ops = spec.layers.map((layer, l) => layerOps(layer, l));
+    this.ctx = { core: kernels.core.exports, f32: () => kernels.core.f32() };
     const entries = parameterEntries(spec);
     const what = requireParametersFit(spec, entries, kernels.arena.maxBytes);
     this.layout = kernels.arena.layout(entries, what);
@@ -68,7 +73,8 @@ export class Network {
 
   /**
    * Allocates the parameters in `kernels`' arena and initializes them from the spec's seed. Throws SpecError for
-   * a bad spec, MemoryLimitError (before allocating) when the parameters need more than the arena's maxBytes.
+   * a bad spec, MemoryLimitError (before allocating) when the parameters need more than the arena's maxBytes,
+   * NeuronTypeError when a user neuron type is not loaded on this thread (await loadNeuronTypes(spec) first).
    */
   static create(kernels: Kernels, spec: NetworkSpec | ResolvedSpec): Network {
     if (!(kernels instanceof Kernels)) {
@@ -199,8 +205,13 @@ export class Network {
       const layer = this.spec.layers[l]!;
       const n = fanIn(this.spec, l);
       const y = scratch[l % 2]!;
-      core.f32_gemm(y, layer.units, x, n, this.weights(l).ptr, layer.units, rows, layer.units, n, 0, 0, 1, 0, this.bias(l).ptr, ws);
-      if (l < upTo || activateLast) activationForward[layer.activation](core, y, y, rows, layer.units);
+      const ops = this.ops[l]!;
+      if (isPerNeuron(ops)) {
+        ops.forwardNeurons(this.ctx, y, x, n, this.weights(l).ptr, this.bias(l).ptr, rows);
+      } else {
+        core.f32_gemm(y, layer.units, x, n, this.weights(l).ptr, layer.units, rows, layer.units, n, 0, 0, 1, 0, this.bias(l).ptr, ws);
+        if (l < upTo || activateLast) ops.forward(this.ctx, y, y, rows, layer.units);
+      }
       x = y;
     }
     return x;

@@ -1,9 +1,11 @@
 // The structure of a layered ANN as the user sets it (sizes, activations, cost, initialization, dropout),
 // its validation with errors that name the offending field, and the defaults.
 import { DownpourError } from "../errors.js";
+import { ACTIVATIONS, type Activation } from "./neurons/builtin-names.js";
+import { parseNeuronSpecifier, refOfDefinition, resolveModuleSpecifier } from "./neurons/registry.js";
+import { NeuronTypeError, type NeuronRef, type NeuronType } from "./neurons/types.js";
 
-export const ACTIVATIONS = ["identity", "sigmoid", "tanh", "relu", "softmax"] as const;
-export type Activation = (typeof ACTIVATIONS)[number];
+export { ACTIVATIONS, type Activation };
 
 /** squared-error: 0.5 (y-t)^2. cross-entropy: binary, per output (sigmoid outputs). softmax-cross-entropy: multi-class. */
 export const COSTS = ["squared-error", "cross-entropy", "softmax-cross-entropy"] as const;
@@ -19,6 +21,21 @@ export interface LayerSpec {
   activation?: Activation;
   /** Probability of dropping each unit's output while training (hidden layers only). Default 0. */
   dropout?: number;
+  /**
+   * A user neuron type for a hidden layer: "MODULE#EXPORT" (./neurons.js#Swish, relative to the working
+   * directory), { module, export }, or the definition itself (in-process; give it `module: import.meta.url` so
+   * threads and other processes can import it). Default: the built-in type named by `activation`. For a
+   * per-neuron type, `activation` is its squashing function.
+   */
+  neuron?: string | NeuronRef | NeuronType;
+}
+
+/** A layer with every default filled in; `neuron` is a reference with an absolute module URL, or absent. */
+export interface ResolvedLayer {
+  units: number;
+  activation: Activation;
+  dropout: number;
+  neuron?: NeuronRef;
 }
 
 /** A layered network: inputs, then layers in order; the last layer is the output. */
@@ -36,7 +53,7 @@ export interface NetworkSpec {
 /** A spec with every default filled in. */
 export interface ResolvedSpec {
   inputs: number;
-  layers: Required<LayerSpec>[];
+  layers: ResolvedLayer[];
   cost: Cost;
   init: Init;
   seed: number;
@@ -58,7 +75,25 @@ function oneOf<T extends string>(field: string, value: unknown, allowed: readonl
   return value as T;
 }
 
-function resolveLayer(layer: LayerSpec, index: number, isOutput: boolean): Required<LayerSpec> {
+// The layer's user type as a reference, or undefined for a built-in; throws SpecError naming the field.
+function resolveNeuron(value: LayerSpec["neuron"], field: string, isOutput: boolean): NeuronRef | undefined {
+  if (value === undefined) return undefined;
+  if (isOutput) throw new SpecError(`${field}: user neuron types are for hidden layers; the output layer's loss uses its built-in kernel (set its activation instead)`);
+  try {
+    if (typeof value === "string") return parseNeuronSpecifier(value, field);
+    if (typeof value === "object" && value !== null && typeof (value as NeuronRef).module === "string" && typeof (value as NeuronRef).export === "string" && !("f" in value) && !("forward" in value)) {
+      const ref = value as NeuronRef;
+      if (!ref.export) throw new SpecError(`${field}.export must name the module's export, got ""`);
+      return { module: resolveModuleSpecifier(ref.module), export: ref.export };
+    }
+    return refOfDefinition(value as NeuronType, field);
+  } catch (error) {
+    if (error instanceof NeuronTypeError) throw new SpecError(error.message, { cause: error });
+    throw error;
+  }
+}
+
+function resolveLayer(layer: LayerSpec, index: number, isOutput: boolean): ResolvedLayer {
   const field = `layers[${index}]`;
   if (typeof layer !== "object" || layer === null) throw new SpecError(`${field} must be an object like { "units": 10 }`);
   const dropout = layer.dropout ?? 0;
@@ -71,7 +106,9 @@ function resolveLayer(layer: LayerSpec, index: number, isOutput: boolean): Requi
       `${field}.activation: softmax over 1 unit always outputs 1; use sigmoid for one output, or give the layer 2 or more units`,
     );
   }
-  return { units, activation, dropout };
+  const neuron = typeof layer.neuron === "string" && (ACTIVATIONS as readonly string[]).includes(layer.neuron) ? undefined : resolveNeuron(layer.neuron, `${field}.neuron`, isOutput);
+  const named = typeof layer.neuron === "string" && neuron === undefined ? (layer.neuron as Activation) : activation;
+  return neuron ? { units, activation: named, dropout, neuron } : { units, activation: named, dropout };
 }
 
 function defaultCost(last: Activation): Cost {

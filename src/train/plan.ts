@@ -4,6 +4,7 @@
 // same offset in each, so one flat key names the same parameter everywhere.
 import type { Arena, Slab } from "../runtime/arena.js";
 import type { Network } from "../model/network.js";
+import { layerOps } from "../model/neurons/ops.js";
 import { fanIn, type Activation, type ResolvedSpec } from "../model/spec.js";
 import type { ResolvedTrainOptions } from "./options.js";
 import type { OptimizerState } from "./state.js";
@@ -26,7 +27,10 @@ export interface BufferSet {
   rows: number;
   xb: number;
   tb: number;
-  layers: Array<{ z: number; out: number; a: number; mask: number; d: number }>;
+  /** z: weighted sums; out: outputs (z itself unless the neuron type keeps z); a: out after dropout; d: dLoss/dz;
+   *  dout: dLoss/dout (d itself unless the type needs it apart); pushes: per row, the gradients of this layer's
+   *  weights that a per-neuron previous layer pushed (fanIn x units per row), else 0. */
+  layers: Array<{ z: number; out: number; a: number; mask: number; d: number; dout: number; pushes: number }>;
 }
 
 /** One worker's blocks of the parameter layout in async mode. */
@@ -147,14 +151,18 @@ export class PlanBuilder {
       tb: this.alloc(rows * spec.layers[last]!.units, "batch targets"),
       layers: spec.layers.map((layer, l) => {
         const n = rows * layer.units;
+        const ops = layerOps(layer, l);
         const z = this.alloc(n, `z${l}`);
         const dropout = layer.dropout > 0;
-        const out = l === last ? this.alloc(n, `out${l}`) : z;
+        const out = l === last || ops.keepsZ ? this.alloc(n, `out${l}`) : z;
+        const d = this.alloc(n, `d${l}`);
+        const pushedBy = l > 0 && spec.layers[l - 1]!.neuron ? layerOps(spec.layers[l - 1]!, l - 1) : undefined;
         return {
-          z, out,
+          z, out, d,
           a: dropout ? this.alloc(n, `a${l}`) : out,
           mask: dropout ? this.alloc(n, `mask${l}`) : 0,
-          d: this.alloc(n, `d${l}`),
+          dout: ops.needsDout ? this.alloc(n, `dout${l}`) : d,
+          pushes: pushedBy?.form === "per-neuron" ? this.alloc(rows * fanIn(spec, l) * layer.units, `pushed gradients of w${l}`) : 0,
         };
       }),
     };

@@ -3,8 +3,8 @@
 // step and repacking), and an async portion's gradient, accumulated or applied. Computing a gradient and applying
 // it are separate calls, so a gradient can leave the process in between. No JavaScript loops over elements.
 import type { CoreExports } from "../runtime/exports.js";
-import { activationBackward, activationForward } from "../model/activations.js";
 import { outputLossFor, type OutputLoss } from "../model/loss.js";
+import { isPerNeuron, layerOps, type LayerOps, type OpsContext } from "../model/neurons/ops.js";
 import type { BufferSet, TrainPlan, UpdateItem } from "./plan.js";
 
 /** A seed for dropout masks that differs per step and layer and depends on nothing else. */
@@ -21,6 +21,9 @@ export class StepRunner {
   /** The gradient block gradients are written to (layout = params). */
   gradsBase: number;
   private readonly outputLoss: OutputLoss;
+  /** Each layer's neuron type on this thread. */
+  private readonly ops: LayerOps[];
+  private readonly ctx: OpsContext;
   private f32!: Float32Array;
   private perm!: Int32Array;
 
@@ -31,10 +34,17 @@ export class StepRunner {
     private readonly worker: number,
   ) {
     this.outputLoss = outputLossFor(plan.spec);
+    this.ops = plan.spec.layers.map((layer, l) => layerOps(layer, l));
+    this.ctx = { core, f32: () => this.view() };
     this.learningRate = plan.options.learningRate;
     this.paramsBase = plan.params;
     this.gradsBase = plan.grads;
     this.refreshViews();
+  }
+
+  private view(): Float32Array {
+    this.refreshViews();
+    return this.f32;
   }
 
   /** Re-creates typed views after the memory grew. */
@@ -76,10 +86,12 @@ export class StepRunner {
       const B = set.layers[l]!;
       const off = 4 * r0 * L.units;
       const b = this.paramsBase + L.bOff;
-      if (packed) core.f32_gemm_prepacked(B.z + off, L.units, input, L.inputs, L.packedW, count, L.units, L.inputs, 0, 1, 0, b, this.ws);
+      const ops = this.ops[l]!;
+      if (isPerNeuron(ops)) ops.forwardNeurons(this.ctx, B.out + off, input, L.inputs, this.paramsBase + L.wOff, b, count);
+      else if (packed) core.f32_gemm_prepacked(B.z + off, L.units, input, L.inputs, L.packedW, count, L.units, L.inputs, 0, 1, 0, b, this.ws);
       else core.f32_gemm(B.z + off, L.units, input, L.inputs, this.paramsBase + L.wOff, L.units, count, L.units, L.inputs, 0, 0, 1, 0, b, this.ws);
       if (l === last) break;
-      activationForward[L.activation](core, B.out + off, B.z + off, count, L.units);
+      if (!isPerNeuron(ops)) ops.forward(this.ctx, B.out + off, B.z + off, count, L.units);
       if (L.keep < 1) {
         const n = count * L.units;
         core.f32_dropout_mask(B.mask + off, n, L.keep, maskSeed(plan.options.seed, step, l), maskRow * L.units);
@@ -97,18 +109,26 @@ export class StepRunner {
     return meanLoss * count;
   }
 
-  // Deltas of layer l-1 from those of layer l: d_{l-1} = act'(out_{l-1}) * mask * (d_l W_l^T).
+  // Deltas of layer l-1 from those of layer l: d_{l-1} = act'(out_{l-1}) * mask * (d_l W_l^T); a per-neuron
+  // layer l-1 computes them itself and pushes the gradients of w_l into layer l's push rows.
   private backwardThrough(set: BufferSet, l: number, r0: number, count: number, packed: boolean): void {
     const { core } = this;
     const L = this.plan.layers[l]!;
     const P = this.plan.layers[l - 1]!;
-    const d = set.layers[l]!.d + 4 * r0 * L.units;
+    const here = set.layers[l]!;
+    const d = here.d + 4 * r0 * L.units;
     const prev = set.layers[l - 1]!;
     const off = 4 * r0 * P.units;
-    if (packed) core.f32_gemm_prepacked(prev.d + off, P.units, d, L.units, L.packedWT, count, P.units, L.units, 0, 1, 0, 0, this.ws);
-    else core.f32_gemm(prev.d + off, P.units, d, L.units, this.paramsBase + L.wOff, L.units, count, P.units, L.units, 0, 1, 1, 0, 0, this.ws);
-    if (P.keep < 1) core.f32_mul(prev.d + off, prev.mask + off, count * P.units);
-    activationBackward[P.activation](core, prev.d + off, prev.d + off, prev.out + off, count, P.units);
+    const ops = this.ops[l - 1]!;
+    if (isPerNeuron(ops)) {
+      const pushes = here.pushes + 4 * r0 * P.units * L.units;
+      ops.backwardNeurons(this.ctx, prev.d + off, pushes, prev.out + off, d, this.paramsBase + L.wOff, L.units, count);
+      return;
+    }
+    if (packed) core.f32_gemm_prepacked(prev.dout + off, P.units, d, L.units, L.packedWT, count, P.units, L.units, 0, 1, 0, 0, this.ws);
+    else core.f32_gemm(prev.dout + off, P.units, d, L.units, this.paramsBase + L.wOff, L.units, count, P.units, L.units, 0, 1, 1, 0, 0, this.ws);
+    if (P.keep < 1) core.f32_mul(prev.dout + off, prev.mask + off, count * P.units);
+    ops.backward(this.ctx, prev.d + off, prev.dout + off, prev.out + off, prev.z + off, count, P.units);
   }
 
   /**
@@ -124,6 +144,8 @@ export class StepRunner {
       const off = 4 * r0 * L.units;
       if (l < plan.layers.length - 1) core.f32_copy(to.a + off, from.a, count * L.units);
       core.f32_copy(to.d + off, from.d, count * L.units);
+      const perRow = L.inputs * L.units;
+      if (from.pushes) core.f32_copy(to.pushes + 4 * r0 * perRow, from.pushes, count * perRow);
     });
   }
 
@@ -146,6 +168,10 @@ export class StepRunner {
     const a = item.layer === 0 ? set.xb : set.layers[item.layer - 1]!.a;
     const gw = this.gradsBase + L.wOff + 4 * item.r0 * L.units;
     const rows = item.r1 - item.r0;
+    if (set.layers[item.layer]!.pushes) {
+      this.pushedGradient(set, item.layer, batchRows, item.r0, rows, 0);
+      return;
+    }
     this.core.f32_gemm_prepacked(gw, L.units, a + 4 * item.r0, L.inputs, this.plan.packedD[item.layer]!, rows, L.units, batchRows, 1, 1, 0, 0, this.ws);
   }
 
@@ -188,8 +214,24 @@ export class StepRunner {
     });
   }
 
+  // gw rows [r0, r0+count) = the sum over `samples` rows of what layer l-1's neurons pushed (+ beta * gw).
+  private pushedGradient(set: BufferSet, l: number, samples: number, r0: number, count: number, beta: number): void {
+    const L = this.plan.layers[l]!;
+    const gw = this.gradsBase + L.wOff + 4 * r0 * L.units;
+    const n = count * L.units;
+    const perRow = L.inputs * L.units;
+    const pushes = set.layers[l]!.pushes + 4 * r0 * L.units;
+    if (beta === 0) this.core.f32_fill(gw, n, 0);
+    else if (beta !== 1) this.core.f32_scale(gw, n, beta);
+    for (let r = 0; r < samples; r++) this.core.f32_axpy(gw, pushes + 4 * r * perRow, n, 1);
+  }
+
   // gw rows [r0, r0+count) = A_{l-1}^T[r0.., :] * D_l over `samples` rows (+ beta * gw).
   private weightGradient(set: BufferSet, l: number, samples: number, r0: number, count: number, beta: number): void {
+    if (set.layers[l]!.pushes) {
+      this.pushedGradient(set, l, samples, r0, count, beta);
+      return;
+    }
     const L = this.plan.layers[l]!;
     const a = l === 0 ? set.xb : set.layers[l - 1]!.a;
     const gw = this.gradsBase + L.wOff + 4 * r0 * L.units;

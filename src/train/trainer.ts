@@ -258,6 +258,7 @@ export class LocalTrainer {
     checkSeam(resolved, hooks);
     const core = network.kernels.core;
     if (resolved.threads > 0) requireSharedMemory(`training on ${resolved.threads} worker threads`);
+    if (resolved.threads > 0) requireImportableNeurons(network, resolved.threads);
     if (resolved.threads > 0 && !core.shared) {
       throw new WorkerError("training on worker threads needs the network in a shared-memory core: Kernels.load({ shared: true })");
     }
@@ -887,6 +888,17 @@ function checkHookNames(hooks: TrainerHooks): void {
 }
 
 /** Throws InvalidArgumentError naming `what` unless `data` has a Dataset's fields (createDataset checked the rest). */
+// Worker threads import user neuron types by module: one defined in-process only cannot reach them.
+function requireImportableNeurons(network: Network, threads: number): void {
+  network.spec.layers.forEach((layer, l) => {
+    if (layer.neuron && !layer.neuron.module) {
+      throw new WorkerError(
+        `layers[${l}].neuron ${layer.neuron.export} has no module, so the ${threads} worker threads cannot import it: give the type module: import.meta.url and export it as ${layer.neuron.export}, or train with threads: 0`,
+      );
+    }
+  });
+}
+
 export function requireDataset(data: unknown, what: string): asserts data is Dataset {
   const d = data as Partial<Dataset> | null | undefined;
   const ok =

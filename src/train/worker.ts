@@ -3,6 +3,7 @@
 // until told to quit. Any error is reported to the main thread and marks the run failed.
 import { instantiateInWorker, type CoreTransfer } from "../runtime/worker-core.js";
 import { parentPort } from "../runtime/worker-port.js";
+import { loadNeuronTypes } from "../model/neurons/registry.js";
 import type { CoreExports } from "../runtime/exports.js";
 import { Command, controlViews, Party, ringDoorbell, RunFailedSignal, signalFailure, Slot, waitAWhile, type ControlBuffers } from "./control.js";
 import { newMailboxState, runEpoch } from "./engine.js";
@@ -19,6 +20,7 @@ export interface TrainWorkerInit extends CoreTransfer {
 }
 
 async function instantiate(init: TrainWorkerInit): Promise<CoreExports> {
+  await loadNeuronTypes(init.plan.spec);
   return (await instantiateInWorker(init, init.memory)).exports;
 }
 

@@ -1,0 +1,8 @@
+// The neuron-centric API: define a type in one of three forms, reference it by module and export, load it.
+export { Neuron, Synapse, type NeuronClass, type SquashingFunction } from "./neuron.js";
+export {
+  blockNeuron, scalarNeuron, NeuronRunError, NeuronTypeError, type BlockNeuronType, type NeuronForm, type NeuronRef, type NeuronType,
+  type ScalarNeuronType,
+} from "./types.js";
+export { loadNeuronType, loadNeuronTypes, parseNeuronSpecifier, registerNeuronType, resolveModuleSpecifier } from "./registry.js";
+export { SQUASHING_FUNCTIONS } from "./squash.js";

@@ -1,0 +1,146 @@
+// The per-neuron form (Apache Horn's shape): a class whose forward(synapses) reads its incoming synapses and
+// calls feedforward(output), and whose backward(synapses) reads its outgoing synapses (the next layer's deltas
+// and weights), push()es one weight gradient per synapse and backpropagate()s its own delta. The engine reuses
+// one Synapse object per layer (a cursor over the arena), so a loop over synapses allocates nothing.
+
+/** A layer's squashing function as a per-neuron type sees it (the layer's `activation`). */
+export interface SquashingFunction {
+  readonly name: string;
+  apply(x: number): number;
+  /** The derivative at the input whose output is `y` (Horn's applyDerivative(getOutput())). */
+  applyDerivative(y: number): number;
+}
+
+/**
+ * Where the engine points one layer's neurons: output, delta and push slots, and the synapse cursor.
+ * Internal: the fields change between calls; a neuron reads them only through its methods.
+ */
+export class NeuronCursor {
+  f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  outAt = 0;
+  deltaAt = 0;
+  pushAt = 0;
+  pushes = 0;
+  pushLimit = 0;
+  fed = false;
+  backpropagated = false;
+}
+
+/**
+ * One synapse as forward() or backward() sees it. In forward: getInput() is the previous layer's output (1 for
+ * the bias synapse, which comes last) and getWeight() the synapse's weight. In backward: getDelta() is the delta
+ * of the next layer's neuron it feeds, getWeight() the weight, getInput() this neuron's own output.
+ */
+export class Synapse {
+  /** @internal */ f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  /** @internal */ i = 0;
+  /** @internal */ inputAt = 0;
+  /** @internal */ weightAt = 0;
+  /** @internal */ weightStride = 1;
+  /** @internal */ biasAt = -1;
+  /** @internal */ fanIn = 0;
+  /** @internal */ deltaAt = 0;
+  /** @internal */ ownOutput = 0;
+  /** @internal */ forward = true;
+
+  getInput(): number {
+    if (!this.forward) return this.ownOutput;
+    return this.i < this.fanIn ? this.f32[this.inputAt + this.i]! : 1;
+  }
+
+  getWeight(): number {
+    if (this.forward && this.i >= this.fanIn) return this.f32[this.biasAt]!;
+    return this.f32[this.weightAt + this.i * this.weightStride]!;
+  }
+
+  /** The delta (dLoss/d weighted sum) of the next layer's neuron this synapse feeds; NaN in forward. */
+  getDelta(): number {
+    return this.forward ? Number.NaN : this.f32[this.deltaAt + this.i]!;
+  }
+
+  /** Whether this is the bias synapse (input 1), the last one of forward's messages. */
+  isBias(): boolean {
+    return this.forward && this.i >= this.fanIn;
+  }
+}
+
+/** The synapses of one call: an iterable that yields the same Synapse object, moved along. */
+export class Synapses implements Iterable<Synapse>, Iterator<Synapse> {
+  readonly synapse = new Synapse();
+  /** Messages in this call. */
+  size = 0;
+  private readonly result: IteratorResult<Synapse> = { value: this.synapse, done: false };
+  private static readonly DONE: IteratorResult<Synapse> = { value: undefined, done: true };
+
+  [Symbol.iterator](): Iterator<Synapse> {
+    this.synapse.i = -1;
+    return this;
+  }
+
+  next(): IteratorResult<Synapse> {
+    const s = this.synapse;
+    if (++s.i < this.size) return this.result;
+    return Synapses.DONE;
+  }
+}
+
+/**
+ * Base class of per-neuron types. Subclass it, implement forward and backward, and export the class; give it
+ * `static module = import.meta.url` so worker threads and other processes can import it. The engine makes one
+ * instance per unit of the layer on each thread and calls it once per sample.
+ *
+ * Unlike Horn, push() takes the GRADIENT of the loss with respect to the synapse's weight (Horn pushes the weight
+ * correction, -learningRate * gradient + momentum): downpour's optimizer (SGD, momentum, Adagrad, Adam, or the
+ * parameter servers' Adagrad) turns gradients into corrections.
+ */
+export abstract class Neuron {
+  /** The layer's squashing function (its `activation`: identity, sigmoid, tanh or relu). */
+  squashingFunction!: SquashingFunction;
+  /** @internal */ cursor!: NeuronCursor;
+  /** @internal */ layerIndex = 0;
+  /** @internal */ unitIndex = 0;
+
+  /** Reads the incoming synapses (the bias last, input 1) and calls feedforward(output) once. */
+  abstract forward(synapses: Iterable<Synapse>): void;
+  /** Reads the outgoing synapses, calls push(gradient) once per synapse in order, then backpropagate(delta). */
+  abstract backward(synapses: Iterable<Synapse>): void;
+
+  /** Sets this neuron's output for the current sample. */
+  feedforward(output: number): void {
+    const c = this.cursor;
+    c.f32[c.outAt] = output;
+    c.fed = true;
+  }
+
+  /** Sets this neuron's delta (dLoss / d its weighted sum) for the current sample. */
+  backpropagate(delta: number): void {
+    const c = this.cursor;
+    c.f32[c.deltaAt] = delta;
+    c.backpropagated = true;
+  }
+
+  /** The gradient of the loss with respect to the weight of the current outgoing synapse. */
+  push(gradient: number): void {
+    const c = this.cursor;
+    if (c.pushes < c.pushLimit) c.f32[c.pushAt + c.pushes] = gradient;
+    c.pushes++;
+  }
+
+  /** This neuron's output for the current sample (valid after feedforward, and in backward). */
+  getOutput(): number {
+    return this.cursor.f32[this.cursor.outAt]!;
+  }
+
+  /** Index of this neuron's layer (0 = the first layer after the inputs). */
+  getLayerIndex(): number {
+    return this.layerIndex;
+  }
+
+  /** Index of this neuron in its layer. */
+  getNeuronIndex(): number {
+    return this.unitIndex;
+  }
+}
+
+/** A class that extends Neuron (any copy of the package), as a neuron type's export. */
+export type NeuronClass = (new () => Neuron) & { module?: string };
