@@ -40,3 +40,4 @@ export { applyScaling, scaleRows, type Scaling } from "./data/scaling.js";
 export { syntheticClassification, type SyntheticClassificationOptions } from "./data/synthetic.js";
 // Neuron types: the registry, the three forms (scalar, block, Horn's per-neuron), the conformance tester, the Job builder.
 export * from "./model/neurons/index.js";
+export { Job, job, type JobResult } from "./api/job.js";

@@ -30,10 +30,11 @@ export class StandardNeuron extends Neuron {
 const sigmoid = (z) => 1 / (1 + Math.exp(-z));
 
 /** The sigmoid as a scalar type: f and its derivative from the output. */
-export const Sigmoid = scalarNeuron({ f: sigmoid, derivativeFromOutput: (y) => y * (1 - y), module: import.meta.url });
+export const Sigmoid = scalarNeuron({ name: "Sigmoid", f: sigmoid, derivativeFromOutput: (y) => y * (1 - y), module: import.meta.url });
 
 /** The sigmoid as a block type over a layer's rows x cols block. */
 export const SigmoidBlock = blockNeuron({
+  name: "SigmoidBlock",
   forward(out, z) {
     for (let i = 0; i < z.length; i++) out[i] = 1 / (1 + Math.exp(-z[i]));
   },

@@ -28,8 +28,8 @@ export function requireNeuronType(ref: NeuronRef, what: string): ClassifiedType 
 }
 
 /** Registers a type under a reference (in-process); `ref.module` "" means it cannot leave this thread. */
-export function registerNeuronType(ref: NeuronRef, type: NeuronType): ClassifiedType {
-  const classified = classifyNeuronType(type, ref, `neuron type ${ref.export}`);
+export function registerNeuronType(ref: NeuronRef, type: NeuronType, what = `neuron type ${ref.export}`): ClassifiedType {
+  const classified = classifyNeuronType(type, ref, what);
   loaded.set(neuronKey(ref), classified);
   return classified;
 }
@@ -104,7 +104,7 @@ export async function loadNeuronType(ref: NeuronRef, what = `neuron type ${ref.e
     const names = Object.keys(namespace).filter((k) => k !== "default");
     throw new NeuronTypeError(`${what}: the module ${ref.module} has no export ${JSON.stringify(ref.export)} (it exports ${names.length ? names.join(", ") : "nothing"})`, ref);
   }
-  return registerNeuronType(ref, namespace[ref.export] as NeuronType);
+  return registerNeuronType(ref, namespace[ref.export] as NeuronType, `${what}: the export ${JSON.stringify(ref.export)} of ${ref.module}`);
 }
 
 /** Loads every user type a spec's layers name (a resolved spec, or one read from a model file). */

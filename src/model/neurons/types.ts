@@ -21,6 +21,8 @@ export interface ScalarNeuronType {
   derivative?(z: number, y: number): number;
   /** Module URL (set `module: import.meta.url`) so worker threads and other processes can import the type. */
   module?: string;
+  /** Its export name in that module: needed only when the definition itself is passed (not "MODULE#EXPORT"). */
+  name?: string;
 }
 
 /**
@@ -31,7 +33,9 @@ export interface BlockNeuronType {
   form?: "block";
   forward(out: Float32Array, z: Float32Array, rows: number, cols: number): void;
   backward(dz: Float32Array, dout: Float32Array, out: Float32Array, z: Float32Array, rows: number, cols: number): void;
+  /** As ScalarNeuronType's module and name. */
   module?: string;
+  name?: string;
 }
 
 /** Any user neuron type: a scalar or block definition, or a class extending Neuron (form 3). */
