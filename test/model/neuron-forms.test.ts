@@ -88,7 +88,9 @@ describe("a user sigmoid in each form matches the built-in", () => {
       const model = await MultiLayerPerceptron.create({ inputs: 2, hidden: [3], outputs: 1, hiddenActivation: "sigmoid", hiddenNeuron: form.layer.neuron, cost: "squared-error", seed: 3 });
       try {
         await model.fit(xor, { epochs: 2000, batchSize: 4, portion: 1, learningRate: 2, momentum: 0.9, threads: 2 });
-        model.predict(xor.x).forEach((v, i) => assert.ok(Math.abs(v - xor.y[i]!) < 0.1, `${form.name}: XOR output ${i} is ${v}, target ${xor.y[i]}`));
+        model.predict(xor.x).forEach((v, i) => {
+          assert.ok(Math.abs(v - xor.y[i]!) < 0.1, `${form.name}: XOR output ${i} is ${v}, target ${xor.y[i]}`);
+        });
       } finally {
         model.dispose();
       }
