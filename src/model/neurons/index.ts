@@ -1,5 +1,5 @@
 // The neuron-centric API: define a type in one of three forms, reference it by module and export, load it.
-export { Neuron, Synapse, type NeuronClass, type SquashingFunction } from "./neuron.js";
+export { Neuron, type NeuronClass, type SquashingFunction, type Synapse } from "./neuron.js";
 export {
   blockNeuron, scalarNeuron, NeuronRunError, NeuronTypeError, type BlockNeuronType, type NeuronForm, type NeuronRef, type NeuronType,
   type ScalarNeuronType,

@@ -28,59 +28,97 @@ export class NeuronCursor {
 
 /**
  * One synapse as forward() or backward() sees it. In forward: getInput() is the previous layer's output (1 for
- * the bias synapse, which comes last) and getWeight() the synapse's weight. In backward: getDelta() is the delta
- * of the next layer's neuron it feeds, getWeight() the weight, getInput() this neuron's own output.
+ * the bias synapse, which comes last) and getWeight() the synapse's weight; getDelta() is NaN. In backward:
+ * getDelta() is the delta of the next layer's neuron it feeds, getWeight() the weight, getInput() this neuron's
+ * own output.
  */
-export class Synapse {
+export interface Synapse {
+  getInput(): number;
+  getWeight(): number;
+  getDelta(): number;
+  /** Whether this is the bias synapse (input 1), the last of forward's messages. */
+  isBias(): boolean;
+}
+
+const DONE: IteratorResult<never> = { value: undefined, done: true };
+
+/**
+ * Forward's incoming synapses: an iterable that is its own iterator and its own synapse, moved along in place, so
+ * a loop over it allocates nothing (one class per direction keeps the user's loops monomorphic).
+ */
+export class ForwardSynapses implements Iterable<Synapse>, Iterator<Synapse>, Synapse {
   /** @internal */ f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
-  /** @internal */ i = 0;
+  /** @internal */ fanIn = 0;
   /** @internal */ inputAt = 0;
   /** @internal */ weightAt = 0;
   /** @internal */ weightStride = 1;
-  /** @internal */ biasAt = -1;
-  /** @internal */ fanIn = 0;
-  /** @internal */ deltaAt = 0;
-  /** @internal */ ownOutput = 0;
-  /** @internal */ forward = true;
-
-  getInput(): number {
-    if (!this.forward) return this.ownOutput;
-    return this.i < this.fanIn ? this.f32[this.inputAt + this.i]! : 1;
-  }
-
-  getWeight(): number {
-    if (this.forward && this.i >= this.fanIn) return this.f32[this.biasAt]!;
-    return this.f32[this.weightAt + this.i * this.weightStride]!;
-  }
-
-  /** The delta (dLoss/d weighted sum) of the next layer's neuron this synapse feeds; NaN in forward. */
-  getDelta(): number {
-    return this.forward ? Number.NaN : this.f32[this.deltaAt + this.i]!;
-  }
-
-  /** Whether this is the bias synapse (input 1), the last one of forward's messages. */
-  isBias(): boolean {
-    return this.forward && this.i >= this.fanIn;
-  }
-}
-
-/** The synapses of one call: an iterable that yields the same Synapse object, moved along. */
-export class Synapses implements Iterable<Synapse>, Iterator<Synapse> {
-  readonly synapse = new Synapse();
-  /** Messages in this call. */
-  size = 0;
-  private readonly result: IteratorResult<Synapse> = { value: this.synapse, done: false };
-  private static readonly DONE: IteratorResult<Synapse> = { value: undefined, done: true };
+  /** @internal */ biasAt = 0;
+  private i = -1;
+  private w = 0;
+  private readonly result: IteratorResult<Synapse> = { value: this, done: false };
 
   [Symbol.iterator](): Iterator<Synapse> {
-    this.synapse.i = -1;
+    this.i = -1;
+    this.w = this.weightAt - this.weightStride;
     return this;
   }
 
   next(): IteratorResult<Synapse> {
-    const s = this.synapse;
-    if (++s.i < this.size) return this.result;
-    return Synapses.DONE;
+    if (++this.i > this.fanIn) return DONE;
+    this.w += this.weightStride;
+    return this.result;
+  }
+
+  getInput(): number {
+    return this.i < this.fanIn ? this.f32[this.inputAt + this.i]! : 1;
+  }
+
+  getWeight(): number {
+    return this.f32[this.i < this.fanIn ? this.w : this.biasAt]!;
+  }
+
+  getDelta(): number {
+    return Number.NaN;
+  }
+
+  isBias(): boolean {
+    return this.i >= this.fanIn;
+  }
+}
+
+/** Backward's outgoing synapses, as ForwardSynapses. */
+export class BackwardSynapses implements Iterable<Synapse>, Iterator<Synapse>, Synapse {
+  /** @internal */ f32: Float32Array<ArrayBufferLike> = new Float32Array(0);
+  /** @internal */ size = 0;
+  /** @internal */ deltaAt = 0;
+  /** @internal */ weightAt = 0;
+  /** @internal */ ownOutput = 0;
+  private i = -1;
+  private readonly result: IteratorResult<Synapse> = { value: this, done: false };
+
+  [Symbol.iterator](): Iterator<Synapse> {
+    this.i = -1;
+    return this;
+  }
+
+  next(): IteratorResult<Synapse> {
+    return ++this.i < this.size ? this.result : DONE;
+  }
+
+  getInput(): number {
+    return this.ownOutput;
+  }
+
+  getWeight(): number {
+    return this.f32[this.weightAt + this.i]!;
+  }
+
+  getDelta(): number {
+    return this.f32[this.deltaAt + this.i]!;
+  }
+
+  isBias(): boolean {
+    return false;
   }
 }
 

@@ -4,7 +4,7 @@
 import type { CoreExports } from "../../runtime/exports.js";
 import { activationBackward, activationForward } from "../activations.js";
 import type { Activation } from "./builtin-names.js";
-import { type Neuron, NeuronCursor, type NeuronClass, Synapses } from "./neuron.js";
+import { BackwardSynapses, ForwardSynapses, type Neuron, NeuronCursor, type NeuronClass } from "./neuron.js";
 import { requireNeuronType } from "./registry.js";
 import { SpecError } from "../spec.js";
 import { SQUASHING_FUNCTIONS } from "./squash.js";
@@ -113,7 +113,8 @@ export class PerNeuronOps implements LayerOps {
   readonly needsDout = false;
   private instances: Neuron[] = [];
   private readonly cursor = new NeuronCursor();
-  private readonly synapses = new Synapses();
+  private readonly incoming = new ForwardSynapses();
+  private readonly outgoing = new BackwardSynapses();
 
   constructor(
     readonly name: string,
@@ -135,14 +136,12 @@ export class PerNeuronOps implements LayerOps {
   forwardNeurons(ctx: OpsContext, out: number, input: number, fanIn: number, w: number, b: number, rows: number): void {
     const neurons = this.neurons();
     const c = this.cursor;
-    const s = this.synapses.synapse;
+    const s = this.incoming;
     const f32 = ctx.f32();
     c.f32 = f32;
     s.f32 = f32;
-    s.forward = true;
     s.fanIn = fanIn;
     s.weightStride = this.units;
-    this.synapses.size = fanIn + 1;
     for (let r = 0; r < rows; r++) {
       s.inputAt = (input >>> 2) + r * fanIn;
       for (let j = 0; j < this.units; j++) {
@@ -150,7 +149,7 @@ export class PerNeuronOps implements LayerOps {
         c.fed = false;
         s.weightAt = (w >>> 2) + j;
         s.biasAt = (b >>> 2) + j;
-        neurons[j]!.forward(this.synapses);
+        neurons[j]!.forward(s);
         if (!c.fed) throw this.runError(j, "forward() returned without calling feedforward(output)");
       }
     }
@@ -163,14 +162,12 @@ export class PerNeuronOps implements LayerOps {
   backwardNeurons(ctx: OpsContext, dz: number, pushes: number, out: number, dNext: number, wNext: number, next: number, rows: number): void {
     const neurons = this.neurons();
     const c = this.cursor;
-    const s = this.synapses.synapse;
+    const s = this.outgoing;
     const f32 = ctx.f32();
     c.f32 = f32;
     s.f32 = f32;
-    s.forward = false;
-    s.weightStride = 1;
     c.pushLimit = next;
-    this.synapses.size = next;
+    s.size = next;
     for (let r = 0; r < rows; r++) {
       s.deltaAt = (dNext >>> 2) + r * next;
       for (let j = 0; j < this.units; j++) {
@@ -182,7 +179,7 @@ export class PerNeuronOps implements LayerOps {
         c.backpropagated = false;
         s.ownOutput = f32[c.outAt]!;
         s.weightAt = (wNext >>> 2) + j * next;
-        neurons[j]!.backward(this.synapses);
+        neurons[j]!.backward(s);
         if (c.pushes !== next) throw this.runError(j, `backward() pushed ${c.pushes} weight gradients for its ${next} outgoing synapses; push(gradient) once per synapse, in order`);
         if (!c.backpropagated) throw this.runError(j, "backward() returned without calling backpropagate(delta)");
       }
