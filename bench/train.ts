@@ -1,7 +1,8 @@
 // Training benchmark: one epoch of MNIST on a 784-128-10 MLP (relu, softmax cross-entropy, batch 64, SGD with
 // momentum): ours on 1 and 2 worker threads (idle, and with one core taken by a busy process) beside
 // @tensorflow/tfjs-layers' model.fit on tfjs-backend-wasm (SIMD) and a NumPy/OpenBLAS version (1 and 2 BLAS threads);
-// samples/s and test accuracy. Writes bench/.scratch/train.json, or bench/results/train.json with --record.
+// samples/s and test accuracy. Then the neuron forms: the same MLP with a sigmoid hidden layer as the built-in
+// kernel and as user types in forms 1, 2 and 3 (bench/lib/neuron-forms.ts), with their ratio to the built-in. Writes bench/.scratch/train.json, or bench/results/train.json with --record.
 // Run: npm run bench:train [-- --record | --quick | --node-20]  (see bench/run.mjs).
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -9,6 +10,7 @@ import * as tfl from "@tensorflow/tfjs-layers";
 import { Kernels, MultiLayerPerceptron, type Dataset } from "../src/index.js";
 import { loadMnist } from "../src/data/mnist.js";
 import { withBusyCore } from "./lib/busy.js";
+import { runNeuronForms } from "./lib/neuron-forms.js";
 import { numpyMissing, runNumpyPeer, type NumpyResult } from "./lib/numpy-peer.js";
 import { benchFlags, formatTable, machineInfo, repoRoot, resultsPath, round, runEnvironment, writeJsonAtomic } from "./lib/report.js";
 import { loadPeer } from "./lib/tfjs-peer.js";
@@ -124,6 +126,8 @@ const busy = await withBusyCore(async (b) => {
 progress(`ours, 1 and 2 threads with a busy process on ${busy.placement}`);
 const tfjs = await tfjsPeer(train, test);
 progress("tfjs-wasm");
+const forms = await runNeuronForms(train, test, REPEATS, QUICK_BATCHES);
+progress("neuron forms (built-in, scalar, block, per neuron)");
 const numpyReason = numpyMissing();
 const numpy: NumpyResult[] = numpyReason ? [] : [1, 2].map((t) => runNumpyPeer(mnistDir, t, QUICK_BATCHES));
 if (!numpyReason) progress("numpy, 1 and 2 BLAS threads");
@@ -154,6 +158,10 @@ add("test accuracy after 1 epoch, 1 thread", "accuracy", one.accuracy, tfjs.accu
 add("test accuracy after 1 epoch, 2 threads (sync)", "accuracy", two.accuracy, tfjs.accuracy, TFJS, 4);
 add("test accuracy after 1 epoch, 2 threads (async)", "accuracy", twoAsync.accuracy, tfjs.accuracy, TFJS, 4);
 if (np1) add("test accuracy after 1 epoch, 1 thread vs numpy", "accuracy", one.accuracy, np1.accuracy, "numpy, 1 thread", 4);
+const [builtin, ...userForms] = forms;
+add(`neuron forms: ${builtin!.form}, hidden sigmoid, 2 threads (sync)`, S, builtin!.samplesPerSecond, null, null, 0);
+for (const f of userForms) add(`neuron forms: ${f.form}, hidden sigmoid, 2 threads (sync)`, S, f.samplesPerSecond, builtin!.samplesPerSecond, "built-in sigmoid", 0);
+for (const f of forms) add(`neuron forms: test accuracy after 1 epoch, ${f.form}`, "accuracy", f.accuracy, f === builtin ? null : builtin!.accuracy, f === builtin ? null : "built-in sigmoid", 4);
 // The ratio of ratios means nothing: the scaling row shows ours and numpy's scaling side by side only.
 rows.find((r) => r.case === "2 threads / 1 thread (sync), idle")!.ratio = null;
 
@@ -185,6 +193,10 @@ console.log("\ntargets:");
 target(rows[0]!.ratio! >= 3, `1 thread >= 3x tfjs-wasm: ${rows[0]!.ratio!.toFixed(2)}x`);
 target(scaling >= 1.6, `idle: 2 threads >= 1.6x 1 thread: ${scaling.toFixed(2)}x`);
 target(contention >= 1.0, `one core busy: 2 threads >= 1.0x 1 thread: ${contention.toFixed(2)}x`);
+const formRatio = (i: number) => forms[i]!.samplesPerSecond / builtin!.samplesPerSecond;
+target(formRatio(1) >= 0.7, `form 1 (scalar) >= 0.7x the built-in sigmoid: ${formRatio(1).toFixed(2)}x`);
+target(formRatio(2) >= 0.8, `form 2 (block) >= 0.8x the built-in sigmoid: ${formRatio(2).toFixed(2)}x`);
+console.log(`  [info] form 3 (per neuron): ${Math.round(forms[3]!.samplesPerSecond)} samples/s, ${formRatio(3).toFixed(3)}x the built-in`);
 target(bitIdentical, `sync final weights bit-identical across 1 and 2 threads (idle and busy): ${bitIdentical ? "equal" : "DIFFER"}`);
 
 const out = resultsPath("train", flags);
