@@ -15,8 +15,9 @@ if (!existsSync(testRoot)) {
   console.log("total: 0 passed, 1 failed");
   process.exit(1);
 }
-/** Folders (under the test root) whose tests run only under Node: the browser tests drive Chromium through playwright-core. */
-const nodeOnlyDirs = ["browser"];
+/** Folders (under the test root) whose tests run only under Node: the browser tests drive Chromium through
+ *  playwright-core; the examples import the package by its name, as a user's script does. */
+const nodeOnlyDirs = ["browser", "examples"];
 /** A runner that has not finished after this long is stopped and counted as failed. */
 const RUN_LIMIT_MS = 20 * 60_000;
 /** Per-test limits: Bun's default (5 s) kills long tests; Node's default is none. Tests that need less say so themselves. */
