@@ -1,9 +1,12 @@
 // From train settings and the data's shape to a model: the five kinds, an mlp's (or a config's full) spec checked
-// early with errors that name the setting, and the settings each kind (or the data) ignores.
+// early with errors that name the setting, its user neuron types imported early, and the settings each kind (or the
+// data) ignores.
 import { AutoEncoder, LinearRegression, LogisticRegression, MultiLayerPerceptron, Perceptron, type Model, type ModelOptions } from "../api/models.js";
 import { Kernels } from "../core/kernels.js";
 import { MemoryLimitError } from "../errors.js";
-import { resolveSpec, SpecError, type NetworkSpec } from "../model/spec.js";
+import { loadNeuronType } from "../model/neurons/registry.js";
+import { NeuronTypeError, type NeuronRef } from "../model/neurons/types.js";
+import { ACTIVATIONS, resolveSpec, SpecError, type NetworkSpec } from "../model/spec.js";
 import type { TrainOptions } from "../train/options.js";
 import type { Sources } from "./config.js";
 import { isFile, type DataSource } from "./datasets.js";
@@ -21,15 +24,15 @@ export interface Shape {
 }
 
 /** The layer-shaping settings a full spec replaces. */
-const LAYER_KEYS = ["hidden", "activation", "outputActivation", "dropout"] as const;
+const LAYER_KEYS = ["hidden", "activation", "neuron", "outputActivation", "dropout"] as const;
 
 /** Settings each kind does not use (beside the data, training and output ones). */
 const IGNORED: Record<ModelName, readonly SettingKey[]> = {
   mlp: [],
-  perceptron: ["hidden", "activation", "outputActivation", "cost", "dropout", "init"],
-  linear: ["hidden", "activation", "outputActivation", "cost", "dropout", "init"],
-  logistic: ["hidden", "activation", "outputActivation", "cost", "dropout", "init"],
-  autoencoder: ["outputActivation", "cost", "dropout", "init"],
+  perceptron: ["hidden", "activation", "neuron", "outputActivation", "cost", "dropout", "init"],
+  linear: ["hidden", "activation", "neuron", "outputActivation", "cost", "dropout", "init"],
+  logistic: ["hidden", "activation", "neuron", "outputActivation", "cost", "dropout", "init"],
+  autoencoder: ["neuron", "outputActivation", "cost", "dropout", "init"],
 };
 
 /** The spec of an mlp: from a config's full spec (cost, init and seed settings override it) or from the settings. */
@@ -40,7 +43,46 @@ export function mlpSpec(settings: TrainSettings, shape: Omit<Shape, "name">): Ne
   return MultiLayerPerceptron.mlpSpec({
     inputs: shape.inputs, outputs: shape.outputs, hidden: settings.hidden, dropout: settings.dropout,
     hiddenActivation: settings.activation, outputActivation: settings.outputActivation, ...common,
+    ...(settings.neuron === undefined ? {} : { hiddenNeuron: settings.neuron }),
   });
+}
+
+/** The user neuron types an mlp of these settings uses (none for the other kinds), each with the setting that names it. */
+function neuronRefs(settings: TrainSettings, sources: Sources): Array<{ ref: NeuronRef; source: string }> {
+  if (settings.model !== "mlp") return [];
+  const layers = settings.spec ? (settings.spec.layers ?? []) : settings.neuron === undefined ? [] : [{ neuron: settings.neuron }];
+  const source = (i: number) => (settings.spec ? `${sources.spec ?? "spec"}: layers[${i}].neuron` : (sources.neuron ?? "--neuron"));
+  return layers.flatMap((layer, i) => {
+    const { neuron } = layer as { neuron?: unknown };
+    if (typeof neuron === "string") {
+      const at = neuron.lastIndexOf("#");
+      return at > 0 ? [{ ref: { module: neuron.slice(0, at), export: neuron.slice(at + 1) }, source: source(i) }] : [];
+    }
+    const ref = neuron as Partial<NeuronRef> | undefined;
+    return typeof ref?.module === "string" && typeof ref.export === "string" ? [{ ref: { module: ref.module, export: ref.export }, source: source(i) }] : [];
+  });
+}
+
+/**
+ * Imports the user neuron types the settings' mlp uses (--neuron, or a full spec's layers; their modules already
+ * absolute, see resolveSettings), so that a missing module or export stops the run before any data is read: a
+ * NeuronTypeError naming the setting, the export and the module.
+ */
+export async function loadModelNeurons(settings: TrainSettings, sources: Sources): Promise<void> {
+  for (const { ref, source } of neuronRefs(settings, sources)) await loadNamedNeuron(ref, `${source} ${ref.export}`);
+}
+
+/**
+ * Imports a user type (once per thread), `what` naming it in errors; a NeuronTypeError whose message lacks the module
+ * (an export that is not a neuron type) gets `what` and the module put first.
+ */
+export async function loadNamedNeuron(ref: NeuronRef, what: string): Promise<void> {
+  try {
+    await loadNeuronType(ref, what);
+  } catch (error) {
+    if (error instanceof NeuronTypeError && !error.message.includes(ref.module)) error.message = `${what} from ${ref.module}: ${error.message}`;
+    throw error;
+  }
 }
 
 /** Checks the model settings before any data is read: conflicts with a full spec, and the spec itself. */
@@ -54,6 +96,7 @@ export function checkModelSettings(settings: TrainSettings, sources: Sources): v
     throw new CliError(`${sources.hidden ?? "--hidden"}: an autoencoder has one hidden layer (its code); got ${settings.hidden.length} sizes: ${settings.hidden.join(",")}`);
   }
   if (settings.model !== "mlp") return;
+  checkBuiltinNeuron(settings, sources);
   const outputs = settings.spec?.layers?.at(-1)?.units ?? 2;
   try {
     resolveSpec(mlpSpec(settings, { inputs: settings.spec?.inputs ?? 1, outputs: typeof outputs === "number" ? outputs : 2 }));
@@ -62,13 +105,20 @@ export function checkModelSettings(settings: TrainSettings, sources: Sources): v
   }
 }
 
+/** --neuron naming a built-in type acts as --activation: both given, and different, is refused. */
+function checkBuiltinNeuron(settings: TrainSettings, sources: Sources): void {
+  const { neuron, activation } = settings;
+  if (neuron === undefined || !(ACTIVATIONS as readonly string[]).includes(neuron) || sources.activation === undefined || activation === neuron) return;
+  throw new CliError(`${sources.neuron} names the built-in type ${neuron}, which is an activation, but ${sources.activation} asks for ${activation}; keep one of them`);
+}
+
 /** Which setting a SpecError's field came from: "layers[0].dropout" -> dropout, "cost ..." -> cost. */
 function sourceOfSpecError(message: string, settings: TrainSettings, sources: Sources): string | undefined {
   if (settings.spec) return /^(cost|init|seed)\b/.test(message) ? (sources[message.split(/\W/)[0]!] ?? sources.spec) : sources.spec;
   const layer = /^layers\[(\d+)\]\.(\w+)/.exec(message);
   if (!layer) return sources[message.split(/\W/)[0]!];
   const isOutput = Number(layer[1]) === settings.hidden.length;
-  const key = { units: "hidden", dropout: "dropout", activation: isOutput ? "outputActivation" : "activation" }[layer[2]!];
+  const key = { units: "hidden", dropout: "dropout", neuron: "neuron", activation: isOutput ? "outputActivation" : "activation" }[layer[2]!];
   return key ? sources[key] : undefined;
 }
 

@@ -1,8 +1,16 @@
 // Train settings from defaults < a JSON config file < command-line flags, with the config file checked key by key
-// (unknown keys and wrongly typed values name the key and the file) and the source of every value recorded.
+// (unknown keys and wrongly typed values name the key and the file) and the source of every value recorded. Neuron
+// types' modules are made absolute here (a flag's from the working directory, a config file's from its folder) and
+// imported before any data is read.
 import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { ACTIVATIONS, type LayerSpec } from "../model/spec.js";
+import { parseNeuronSpecifier, resolveModuleSpecifier } from "../model/neurons/registry.js";
+import type { NeuronRef } from "../model/neurons/types.js";
 import { didYouMean } from "../train/suggest.js";
-import { ConfigError } from "./errors.js";
+import { loadModelNeurons } from "./build-model.js";
+import { CliError, ConfigError } from "./errors.js";
 import { readablePath } from "./io.js";
 import { isDelimiter, isHoldout } from "./parse.js";
 import { parseBytes } from "../util/bytes.js";
@@ -22,11 +30,62 @@ export interface ResolvedSettings {
   readonly sources: Sources;
 }
 
-/** Merges defaults, the --config file (read relative to cwd) and the flags given. */
+/**
+ * Merges defaults, the --config file (read relative to cwd) and the flags given; neuron types' modules become
+ * absolute URLs (--neuron's from cwd, the file's from its folder) and the types the model uses are imported
+ * (NeuronTypeError naming the setting, the module and the export when one cannot be).
+ */
 export async function resolveSettings(flags: TrainFlags, cwd: string): Promise<ResolvedSettings> {
   const { config, ...given } = flags;
-  const file = config === undefined ? undefined : { name: config, values: await readConfigFile(readablePath(cwd, config), config) };
-  return mergeSettings(file, given);
+  const file = config === undefined ? undefined : await readResolvedConfig(cwd, config);
+  const resolved = mergeSettings(file, given.neuron === undefined ? given : { ...given, neuron: resolveNeuronText(given.neuron, "--neuron", folderUrl(cwd), CliError) });
+  await loadModelNeurons(resolved.settings, resolved.sources);
+  return resolved;
+}
+
+/** The config file `config` (relative to cwd), its neuron types' modules made absolute from the file's folder. */
+async function readResolvedConfig(cwd: string, config: string): Promise<{ name: string; values: Partial<TrainSettings> }> {
+  const values = await readConfigFile(readablePath(cwd, config), config);
+  const base = folderUrl(dirname(resolve(cwd, config)));
+  const neuron = values.neuron === undefined ? {} : { neuron: resolveNeuronText(values.neuron, `config file ${config}, "neuron"`, base, ConfigError) };
+  const layers = values.spec?.layers?.map((layer, i) => resolveLayerNeuron(layer, `config file ${config}, "spec.layers[${i}].neuron"`, base));
+  return { name: config, values: { ...values, ...neuron, ...(layers ? { spec: { ...values.spec, layers } } : {}) } };
+}
+
+/** "file:///dir/": the URL of a folder, as the base of relative module specifiers. */
+function folderUrl(dir: string): string {
+  const href = pathToFileURL(dir).href;
+  return href.endsWith("/") ? href : `${href}/`;
+}
+
+/** A neuron setting is well formed: a built-in type's name, or MODULE#EXPORT with both parts non-empty. */
+export function isNeuronText(value: unknown): value is string {
+  if (typeof value !== "string" || value === "") return false;
+  if ((ACTIVATIONS as readonly string[]).includes(value)) return true;
+  const at = value.lastIndexOf("#");
+  return at > 0 && at < value.length - 1;
+}
+
+const NEURON_FORM = `MODULE#EXPORT (like ./neurons.js#Swish) or a built-in type (${ACTIVATIONS.join(", ")})`;
+
+/** A built-in name as it is; MODULE#EXPORT with its module absolute (from `base`); else an `Err` naming `source`. */
+function resolveNeuronText(text: string, source: string, base: string, Err: new (message: string) => Error): string {
+  if (!isNeuronText(text)) throw new Err(`${source}: ${describe(text)} is not a neuron type; expected ${NEURON_FORM}`);
+  if ((ACTIVATIONS as readonly string[]).includes(text)) return text;
+  const ref = parseNeuronSpecifier(text, source, base);
+  return `${ref.module}#${ref.export}`;
+}
+
+/** A full spec's layer with its neuron type's module (MODULE#EXPORT or { module, export }) absolute from `base`. */
+function resolveLayerNeuron(layer: LayerSpec, source: string, base: string): LayerSpec {
+  const { neuron } = layer;
+  if (typeof neuron === "string") return { ...layer, neuron: resolveNeuronText(neuron, source, base, ConfigError) };
+  if (isNeuronRef(neuron)) return { ...layer, neuron: { module: resolveModuleSpecifier(neuron.module, base), export: neuron.export } };
+  return layer;
+}
+
+function isNeuronRef(value: unknown): value is NeuronRef {
+  return isObject(value) && typeof value.module === "string" && value.module !== "" && typeof value.export === "string" && value.export !== "";
 }
 
 /** Defaults < file values < flags; a flag that is undefined was not given. */
@@ -115,6 +174,8 @@ function problem(def: SettingDef, value: unknown): string | undefined {
       return (typeof value === "string" && value !== "") || value === false ? undefined : "a file name, or false";
     case "object":
       return isObject(value) ? undefined : "an object";
+    case "neuron":
+      return isNeuronText(value) ? undefined : NEURON_FORM;
     case "bytes":
       return (typeof value === "number" && Number.isInteger(value) && value > 0) || (typeof value === "string" && (parseBytes(value) ?? 0) > 0)
         ? undefined
@@ -127,8 +188,19 @@ function checkSpecKeys(spec: Record<string, unknown>, name: string): void {
   if (!Array.isArray(spec.layers)) throw new ConfigError(`config file ${name}: "spec.layers" must be an array of layers like { "units": 10 }, got ${describe(spec.layers)}`);
   spec.layers.forEach((layer, i) => {
     if (!isObject(layer)) throw new ConfigError(`config file ${name}: "spec.layers[${i}]" must be an object like { "units": 10 }, got ${describe(layer)}`);
-    checkKeys(layer, `spec.layers[${i}]`, ["units", "activation", "dropout"], name);
+    checkKeys(layer, `spec.layers[${i}]`, ["units", "activation", "dropout", "neuron"], name);
+    if (layer.neuron !== undefined) checkLayerNeuron(layer.neuron, `spec.layers[${i}].neuron`, name);
   });
+}
+
+/** A full spec's layer neuron: MODULE#EXPORT, a built-in name, or { "module": ..., "export": ... }. */
+function checkLayerNeuron(neuron: unknown, path: string, name: string): void {
+  if (isNeuronText(neuron)) return;
+  if (isObject(neuron)) {
+    checkKeys(neuron, path, ["module", "export"], name);
+    if (isNeuronRef(neuron)) return;
+  }
+  throw new ConfigError(`config file ${name}: "${path}" must be ${NEURON_FORM}, or { "module": "./neurons.js", "export": "Swish" }; got ${describe(neuron)}`);
 }
 
 function checkKeys(object: Record<string, unknown>, path: string, allowed: readonly string[], name: string): void {

@@ -2,6 +2,7 @@
 // 2 usage, 130 stopped by Ctrl-C), with errors printed as `downpour: <message>` (stack traces only with DOWNPOUR_DEBUG=1).
 import { readFileSync } from "node:fs";
 import { Command, CommanderError } from "commander";
+import { registerCheckNeuron } from "./commands/check-neuron.js";
 import { registerCluster } from "./commands/cluster.js";
 import { registerData } from "./commands/data.js";
 import { registerEval } from "./commands/eval.js";
@@ -40,6 +41,7 @@ export function buildProgram(io: CliIO): Command {
   registerCluster(program, io);
   registerPeer(program, io);
   registerPs(program, io);
+  registerCheckNeuron(program, io);
   return program;
 }
 

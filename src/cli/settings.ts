@@ -38,6 +38,12 @@ export interface TrainSettings extends ClusterSettings {
   model: ModelName;
   hidden: number[];
   activation?: Activation;
+  /**
+   * The user neuron type of every hidden layer (mlp): "MODULE#EXPORT", its module an absolute URL once the settings
+   * are resolved (src/cli/config.ts), so child processes and the model file import the same module; or a built-in
+   * type's name, which acts as `activation`.
+   */
+  neuron?: string;
   outputActivation?: Activation;
   cost?: Cost;
   dropout?: number;
@@ -87,7 +93,7 @@ export type SettingKey = keyof TrainSettings;
 /** How a setting's value is spelled and checked. */
 export type ValueType =
   | "string" | "integer" | "number" | "boolean" | "integers" | "holdout" | "column" | "columns" | "delimiter" | "choice" | "file-or-off" | "object"
-  | "bytes";
+  | "bytes" | "neuron";
 
 export interface SettingDef {
   readonly key: SettingKey;
@@ -151,6 +157,8 @@ export const SETTINGS: readonly SettingDef[] = [
     help: "hidden layer sizes, comma-separated (autoencoder: the code size)" },
   { key: "activation", flag: "--activation <fn>", type: "choice", choices: ACTIVATIONS, group: "Model", shown: "relu; autoencoder: sigmoid",
     help: "activation of the hidden layers" },
+  { key: "neuron", flag: "--neuron <module#export>", type: "neuron", group: "Model", shown: "none: the built-in type of --activation",
+    help: "a user neuron type for the hidden layers (mlp): the export of a JavaScript module, like ./neurons.js#Swish (the module relative to the working directory; in a config file, to its folder), or a built-in name; --activation is then a per-neuron type's squashing function" },
   { key: "outputActivation", flag: "--output-activation <fn>", type: "choice", choices: ACTIVATIONS, group: "Model",
     shown: "softmax for several outputs, sigmoid for one", help: "activation of the output layer (mlp)" },
   { key: "cost", flag: "--cost <fn>", type: "choice", choices: COSTS, group: "Model", shown: "from the output activation", help: "loss function (mlp)" },

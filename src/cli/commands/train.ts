@@ -146,7 +146,8 @@ export function shapeOf(data: TrainingData) {
   return { inputs: data.train.features, outputs: data.train.outputs, name: data.train.name ?? data.source.name };
 }
 
-/** "MultiLayerPerceptron 784-128-10 (relu, softmax) on mnist: 60000 rows, 10000 test rows; 10 epochs of 64, sgd ..." */
+/** "MultiLayerPerceptron 784-128-10 (relu, softmax) on mnist: 60000 rows, 10000 test rows; 10 epochs of 64, sgd ..." (a
+ *  user neuron type shows as its export: Swish) */
 export function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions): string {
   const spec = model.network.spec;
   const sizes = [spec.inputs, ...spec.layers.map((l) => l.units)].join("-");
@@ -154,7 +155,7 @@ export function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOp
   const step = o.optimizer === "sgd" ? `learning rate ${o.learningRate}, momentum ${o.momentum}` : `learning rate ${o.learningRate}`;
   const threads = model.network.kernels.core.shared ? o.threads : 0;
   return (
-    `training ${model.kind} ${sizes} (${spec.layers.map((l) => l.activation).join(", ")}; ${spec.cost}) on ${data.source.name}: ` +
+    `training ${model.kind} ${sizes} (${spec.layers.map((l) => l.neuron?.export ?? l.activation).join(", ")}; ${spec.cost}) on ${data.source.name}: ` +
     `${data.train.size} rows, ${test}; ${o.epochs} epoch${o.epochs === 1 ? "" : "s"} of batch ${o.batchSize}, ${o.optimizer} (${step}), ` +
     `${threads === 0 ? "main thread" : `${threads} thread${threads === 1 ? "" : "s"}`}, ${o.mode}`
   );
