@@ -61,7 +61,7 @@ export async function openResume(settings: TrainSettings, sources: Sources, cwd:
 }
 
 /** The settings a resumed run builds or scales a model with, which come from the file instead. */
-const MODEL_KEYS = ["model", "hidden", "activation", "outputActivation", "cost", "dropout", "init", "spec", "normalize"] as const satisfies readonly SettingKey[];
+const MODEL_KEYS = ["model", "hidden", "activation", "neuron", "outputActivation", "cost", "dropout", "init", "spec", "normalize"] as const satisfies readonly SettingKey[];
 
 /** The --model name of each model kind (a LayeredANN trains as an mlp with its own spec). */
 const MODEL_NAME: Record<ModelKind, ModelName> = {

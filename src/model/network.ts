@@ -124,7 +124,9 @@ export class Network {
     const normal = normalFrom(uniform);
     this.spec.layers.forEach((layer, l) => {
       const n = fanIn(this.spec, l);
-      const he = this.spec.init === "he" || (this.spec.init === "auto" && layer.activation === "relu");
+      // "auto": He before relu units (a per-neuron type squashes with its activation; scalar and block types have their own f).
+      const form = this.ops[l]!.form;
+      const he = this.spec.init === "he" || (this.spec.init === "auto" && layer.activation === "relu" && (form === "kernel" || form === "per-neuron"));
       const w = this.weights(l).f32();
       if (he) {
         const std = Math.sqrt(2 / n);

@@ -1,6 +1,6 @@
 // The runtime-free entry in a real browser (Debian chromium through playwright-core): plain ES modules with no
 // import map, GEMM against the TypeScript reference, training on 2 workers on a cross-origin isolated page, model
-// bytes round-tripped exactly; without COOP/COEP, training on the calling thread and a clear error for threads.
+// bytes round-tripped exactly; user neuron types imported by URL in the page and its workers; without COOP/COEP, training on the calling thread and a clear error for threads.
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { readFile } from "node:fs/promises";
@@ -174,6 +174,34 @@ describe("downpour in chromium", { skip: skipReason(), timeout: 240_000 }, () =>
       assert.ok((result.bytes as number) > 0);
       assert.equal(result.copyKind, "MultiLayerPerceptron");
       assert.equal(result.samePredictions, true, "decoded model predicts exactly the same");
+    } finally {
+      await page.close();
+    }
+  });
+
+  test("isolated page: user neuron types load by URL in the page and in 2 workers, train, and pass checkNeuron", { timeout: 180_000 }, async (t) => {
+    const page = await open("isolated");
+    try {
+      const result = await within(150_000, "neuron types page", page.evaluate(async (base: string) => {
+        const dp = await import(`${base}src/index.js`);
+        const neurons = new URL(`${base}test/support/neurons.js`, location.href).href;
+        const out: Record<string, unknown> = {};
+        const data = dp.syntheticClassification({ size: 256, features: 4, classes: 2, seed: 3 });
+        for (const type of ["Swish", "SigmoidBlock", "StandardNeuron"]) {
+          const model = await dp.MultiLayerPerceptron.create({ inputs: 4, hidden: [8], outputs: 2, hiddenActivation: "sigmoid", hiddenNeuron: `${neurons}#${type}`, seed: 1 });
+          await model.fit(data, { epochs: 20, batchSize: 32, learningRate: 0.2, threads: 2 });
+          out[`accuracy ${type}`] = model.evaluate(data).accuracy;
+          model.dispose();
+        }
+        const report = await dp.checkNeuron(`${neurons}#Swish`);
+        out.checkPassed = report.passed;
+        out.checks = report.checks.map((c: { name: string; status: string }) => `${c.name}:${c.status}`).join(",");
+        return out;
+      }, base)).catch(withLogs);
+      t.diagnostic(JSON.stringify(result));
+      for (const type of ["Swish", "SigmoidBlock", "StandardNeuron"]) assert.ok((result[`accuracy ${type}`] as number) >= 0.9, `${type}: accuracy ${result[`accuracy ${type}`]}`);
+      assert.equal(result.checks, "gradients:passed,finite:passed,threads:passed");
+      assert.equal(result.checkPassed, true);
     } finally {
       await page.close();
     }

@@ -224,6 +224,8 @@ Examples:
   downpour train --epochs 30 --checkpoint-every 5   a checkpoint every 5 epochs (and on Ctrl-C) in downpour-model.checkpoint.dpnn
   downpour train --resume downpour-model.checkpoint.dpnn --epochs 40   go on from it: its model, data, scaling and
                                                     optimizer state, to 40 epochs in all (those done count)
+  downpour train --data pima.csv --hidden 16 --neuron ./neurons.js#Swish   a user neuron type (module#export) in the
+                                                    hidden layers; check one first: downpour check-neuron ./neurons.js#Swish
   downpour train --data pima.csv --patience 5 --save-best   stop once the test loss has not improved for 5 epochs;
                                                     save the epoch of the lowest test loss
 
