@@ -41,3 +41,6 @@ export { syntheticClassification, type SyntheticClassificationOptions } from "./
 // Neuron types: the registry, the three forms (scalar, block, Horn's per-neuron), the conformance tester, the Job builder.
 export * from "./model/neurons/index.js";
 export { Job, job, type JobResult } from "./api/job.js";
+export {
+  checkNeuron, gradientCheck, GRADIENT_CHECK, SWEEP, type CheckNeuronOptions, type GradientCheckResult, type NeuronCheck, type NeuronCheckReport,
+} from "./api/neuron-check.js";

@@ -5,7 +5,7 @@
 import type { Arena, Slab } from "../runtime/arena.js";
 import type { Network } from "../model/network.js";
 import { layerOps } from "../model/neurons/ops.js";
-import { fanIn, type Activation, type ResolvedSpec } from "../model/spec.js";
+import { fanIn, type ResolvedSpec } from "../model/spec.js";
 import type { ResolvedTrainOptions } from "./options.js";
 import type { OptimizerState } from "./state.js";
 
@@ -13,7 +13,6 @@ import type { OptimizerState } from "./state.js";
 export interface LayerPlan {
   inputs: number;
   units: number;
-  activation: Activation;
   keep: number; // 1 - dropout
   /** Byte offsets of w_l and b_l from the start of any block of the parameter layout. */
   wOff: number;
@@ -134,7 +133,7 @@ export class PlanBuilder {
       const inputs = fanIn(spec, l);
       const units = layer.units;
       return {
-        inputs, units, activation: layer.activation, keep: 1 - layer.dropout,
+        inputs, units, keep: 1 - layer.dropout,
         wOff: network.weights(l).ptr - base,
         bOff: network.bias(l).ptr - base,
         packedW: sync ? this.alloc(packedBytes(units, inputs) / 4, `packed w${l}`) : 0,

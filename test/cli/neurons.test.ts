@@ -13,7 +13,7 @@ import { loadModel } from "../../src/api/persist.js";
 import { mlpSpec } from "../../src/cli/build-model.js";
 import { resolveSettings } from "../../src/cli/config.js";
 import { resolveSpec } from "../../src/model/spec.js";
-import type { NeuronCheckReport } from "../../src/model/neurons/check.js";
+import type { NeuronCheckReport } from "../../src/api/neuron-check.js";
 import { cliMain, tempDir, writeTemp } from "./helpers.js";
 import { cli, tinyCsv } from "./tiny-data.js";
 
@@ -151,7 +151,7 @@ describe("train --neuron", () => {
     assert.match(fromFile.err, /^downpour: config file sub\/missing\.json, "neuron" Swish: cannot import the module file:\/\/\S+\/sub\/none\.js/);
     const notAType = await cli(dir, [...TRAIN, "--neuron", `${FIXTURE}#NotANeuron`, "--no-save"]);
     assert.equal(notAType.code, 1);
-    assert.match(notAType.err, /^downpour: --neuron NotANeuron from file:\/\/\S+\/neurons\.js: neuron type NotANeuron is an object/);
+    assert.match(notAType.err, /^downpour: --neuron NotANeuron: the export "NotANeuron" of file:\/\/\S+\/neurons\.js is an object/);
   });
 
   test("a value that is neither MODULE#EXPORT nor a built-in, and --neuron where it does not apply, are named", TIMEOUT, async () => {
@@ -204,7 +204,7 @@ describe("check-neuron", () => {
     const notAType = await check(`${FIXTURE}#NotANeuron`);
     assert.equal(notAType.code, 1);
     assert.equal(notAType.out, "");
-    assert.match(notAType.err, /^downpour: check-neuron NotANeuron from file:\/\/\S+\/neurons\.js: neuron type NotANeuron is an object/);
+    assert.match(notAType.err, /^downpour: check-neuron NotANeuron: the export "NotANeuron" of file:\/\/\S+\/neurons\.js is an object/);
     const noExport = await check(`${FIXTURE}#Nope`);
     assert.equal(noExport.code, 1);
     assert.match(noExport.err, /^downpour: check-neuron Nope: the module file:\/\/\S+\/neurons\.js has no export "Nope"/);

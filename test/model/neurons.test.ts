@@ -8,7 +8,7 @@ import { decodeModel, encodeModel } from "../../src/api/model-bytes.js";
 import { LayeredANN, MultiLayerPerceptron } from "../../src/api/models.js";
 import { createDataset, type Dataset } from "../../src/data/dataset.js";
 import { InvalidStateError, WorkerError } from "../../src/errors.js";
-import { checkNeuron } from "../../src/model/neurons/check.js";
+import { checkNeuron } from "../../src/api/neuron-check.js";
 import { resolveSpec, SpecError } from "../../src/model/spec.js";
 import { NeuronTypeError, scalarNeuron } from "../../src/model/neurons/types.js";
 import { randomArray, seededRandom } from "../helpers.js";

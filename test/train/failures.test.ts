@@ -79,8 +79,8 @@ describe("failures propagate", () => {
     const before = kernels.arena.usedBytes;
     const { platform, terminated } = await recordingPlatform((worker, init) => {
       if (worker !== 0) return init;
-      const layers = init.plan.layers.map((l, i) => (i === 0 ? { ...l, activation: "no-such-activation" as "relu" } : l));
-      return { ...init, plan: { ...init.plan, layers } };
+      const layers = init.plan.spec.layers.map((l, i) => (i === 0 ? { ...l, activation: "no-such-activation" as "relu" } : l));
+      return { ...init, plan: { ...init.plan, spec: { ...init.plan.spec, layers } } };
     });
     const trainer = await LocalTrainer.create(network, data, { threads: 2, epochs: 3, batchSize: 32 }, { platform });
     await assert.rejects(trainer.train(), (e: unknown) => e instanceof TrainingError && e.worker === 0 && /worker 0/.test(e.message) && /not a function/.test(e.message));

@@ -1,12 +1,12 @@
 // Whole-network gradients from the training steps (both the prepacked and the plain GEMM path) against central
 // finite differences of the mean loss, for every activation and every cost: checkNeuron's gradient check
-// (src/model/neurons/check.ts) on the built-in types, with every output activation and cost.
+// (src/api/neuron-check.ts) on the built-in types, with every output activation and cost.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createDataset, type Dataset } from "../../src/data/dataset.js";
 import { Network } from "../../src/model/network.js";
 import type { Activation, Cost } from "../../src/model/spec.js";
-import { gradientCheck } from "../../src/model/neurons/check.js";
+import { gradientCheck } from "../../src/api/neuron-check.js";
 import { kernelsFor, randomArray, seededRandom } from "../helpers.js";
 
 interface Case {

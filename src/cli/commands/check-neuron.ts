@@ -5,7 +5,7 @@ import Table from "cli-table3";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { pathToFileURL } from "node:url";
 import { ACTIVATIONS, type Activation } from "../../model/spec.js";
-import { checkNeuron, type NeuronCheckReport } from "../../model/neurons/check.js";
+import { checkNeuron, type NeuronCheckReport } from "../../api/neuron-check.js";
 import { parseNeuronSpecifier } from "../../model/neurons/registry.js";
 import type { NeuronRef } from "../../model/neurons/types.js";
 import { loadNamedNeuron } from "../build-model.js";

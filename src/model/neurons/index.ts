@@ -6,4 +6,3 @@ export {
 } from "./types.js";
 export { loadNeuronType, loadNeuronTypes, parseNeuronSpecifier, registerNeuronType, resolveModuleSpecifier } from "./registry.js";
 export { SQUASHING_FUNCTIONS } from "./squash.js";
-export { checkNeuron, gradientCheck, GRADIENT_CHECK, SWEEP, type CheckNeuronOptions, type GradientCheckResult, type NeuronCheck, type NeuronCheckReport } from "./check.js";

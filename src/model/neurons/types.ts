@@ -73,7 +73,7 @@ export function classifyNeuronType(value: unknown, ref: NeuronRef, what: string)
   if (isFunction(value)) {
     const proto = (value as { prototype?: Record<string, unknown> }).prototype;
     if (proto && isFunction(proto.forward) && isFunction(proto.backward)) {
-      if (!isFunction(proto.feedforward) || !isFunction(proto.push)) throw new NeuronTypeError(`${what}: class ${value.name || "(anonymous)"} has forward and backward but does not extend Neuron (import { Neuron } from "downpour")`, ref);
+      if (!isFunction(proto.feedforward) || !isFunction(proto.push)) throw new NeuronTypeError(`${what}: class ${value.name || "(anonymous)"} has forward and backward but does not extend Neuron (the base class the package exports)`, ref);
       return { form: "per-neuron", type: value as unknown as NeuronClass };
     }
     throw new NeuronTypeError(`${what} is a function, not ${expected}`, ref);

@@ -1,18 +1,18 @@
 // The conformance tester of a neuron type (`downpour check-neuron`, checkNeuron()): whole-network gradients against
 // central finite differences, finite outputs and gradients over a sweep of inputs up to large magnitudes, and the
 // same trained weights on 0, 1 and 2 worker threads. The built-ins pass it; the gradient tests run it on them.
-import { Kernels } from "../../core/kernels.js";
-import { createDataset, type Dataset } from "../../data/dataset.js";
-import { mulberry32 } from "../../util/random.js";
-import { evaluate } from "../../train/evaluate.js";
-import { computeGradients } from "../../train/gradients.js";
-import { LocalTrainer } from "../../train/trainer.js";
-import { Network } from "../network.js";
-import { resolveSpec, type Activation, type LayerSpec, type NetworkSpec } from "../spec.js";
-import { ACTIVATIONS } from "./builtin-names.js";
-import { loadNeuronTypes } from "./registry.js";
-import type { NeuronForm, NeuronRef } from "./types.js";
-import { layerOps } from "./ops.js";
+import { Kernels } from "../core/kernels.js";
+import { createDataset, type Dataset } from "../data/dataset.js";
+import { mulberry32 } from "../util/random.js";
+import { evaluate } from "../train/evaluate.js";
+import { computeGradients } from "../train/gradients.js";
+import { LocalTrainer } from "../train/trainer.js";
+import { Network } from "../model/network.js";
+import { resolveSpec, type Activation, type LayerSpec, type NetworkSpec } from "../model/spec.js";
+import { ACTIVATIONS } from "../model/neurons/builtin-names.js";
+import { loadNeuronTypes } from "../model/neurons/registry.js";
+import type { NeuronForm, NeuronRef } from "../model/neurons/types.js";
+import { layerOps } from "../model/neurons/ops.js";
 
 /** Options of checkNeuron. */
 export interface CheckNeuronOptions {
