@@ -126,7 +126,8 @@ const busy = await withBusyCore(async (b) => {
 progress(`ours, 1 and 2 threads with a busy process on ${busy.placement}`);
 const tfjs = await tfjsPeer(train, test);
 progress("tfjs-wasm");
-const forms = await runNeuronForms(train, test, REPEATS, QUICK_BATCHES);
+// Five interleaved epochs per form (one epoch is about a second: a busy spell moves a single one by a third).
+const forms = await runNeuronForms(train, test, flags.quick ? 1 : 5, QUICK_BATCHES);
 progress("neuron forms (built-in, scalar, block, per neuron)");
 const numpyReason = numpyMissing();
 const numpy: NumpyResult[] = numpyReason ? [] : [1, 2].map((t) => runNumpyPeer(mnistDir, t, QUICK_BATCHES));

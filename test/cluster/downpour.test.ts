@@ -4,12 +4,11 @@
 // with other options than the shards' is refused.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { startDownpourShard, trainDownpour } from "../../src/cluster/downpour-training.js";
 import type { ParameterShard } from "../../src/cluster/ps-shard.js";
 import type { TrainOptions } from "../../src/train/options.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { ClientPool, type NatsServer, startNatsServer } from "../support/nats.js";
 import { pima } from "./fixtures/pima.js";
 
 const TASKS = 2;
@@ -19,13 +18,7 @@ const BSP = { joinTimeoutMs: 15_000, barrierTimeoutMs: 60_000 };
 const TIMEOUT = { timeout: 120_000 };
 
 let server: NatsServer | undefined;
-const connections: NatsConnection[] = [];
-
-async function open(n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
-  connections.push(...opened);
-  return opened;
-}
+const pool = new ClientPool(() => server!.url);
 
 const model = () => LogisticRegression.create({ inputs: 8, seed: 1 });
 
@@ -34,7 +27,7 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
     server = await startNatsServer({ jetstream: false });
   });
   after(async () => {
-    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await pool.close();
     await server?.stop();
   });
 
@@ -48,7 +41,7 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
       const job = `downpour-pima-${shards}`;
       const shardModels = await Promise.all(Array.from({ length: shards }, model));
       const taskModels = await Promise.all(Array.from({ length: TASKS }, model));
-      const ncs = await open(shards + TASKS);
+      const ncs = await pool.open(shards + TASKS);
       const started: ParameterShard[] = [];
       try {
         for (let s = 0; s < shards; s++) {
@@ -80,7 +73,7 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
     const { train, held } = await pima();
     const job = "downpour-warm";
     const [shardModel, ...taskModels] = await Promise.all(Array.from({ length: 1 + TASKS }, model));
-    const ncs = await open(1 + TASKS);
+    const ncs = await pool.open(1 + TASKS);
     const shard = await startDownpourShard({ job, shard: 0, shards: 1, tasks: TASKS, warmStart: 20, model: shardModel!, data: train, train: TRAIN, connection: ncs[0]!, onError: () => {} });
     try {
       const results = await Promise.all(
@@ -102,7 +95,7 @@ describe("Downpour SGD over NATS (tasks and shards in one process)", () => {
   test("a task with other training options than the shards' is refused", TIMEOUT, async () => {
     const { train } = await pima();
     const [shardModel, taskModel] = await Promise.all([model(), model()]);
-    const [ncShard, ncTask] = await open(2);
+    const [ncShard, ncTask] = await pool.open(2);
     const shard = await startDownpourShard({ job: "downpour-mismatch", shard: 0, shards: 1, tasks: 1, model: shardModel!, data: train, train: TRAIN, connection: ncShard!, onError: () => {} });
     try {
       await assert.rejects(

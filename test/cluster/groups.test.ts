@@ -5,7 +5,6 @@
 // counts (and options groups cannot have) are refused by name before anything joins.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { type DownpourGroupsResult, trainDownpourGroups } from "../../src/cluster/downpour-groups.js";
 import { startDownpourShard, WORKERS_PER_TASK } from "../../src/cluster/downpour-training.js";
@@ -17,7 +16,7 @@ import { stalenessText } from "../../src/cluster/staleness.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import type { ParameterClient, PushInfo } from "../../src/train/exchange.js";
 import type { TrainOptions } from "../../src/train/options.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { ClientPool, type NatsServer, startNatsServer } from "../support/nats.js";
 import { pima } from "./fixtures/pima.js";
 
 const TASKS = 4;
@@ -39,13 +38,7 @@ const BSP = { joinTimeoutMs: 15_000, barrierTimeoutMs: 120_000 };
 const TIMEOUT = { timeout: 180_000 };
 
 let server: NatsServer | undefined;
-const connections: NatsConnection[] = [];
-
-async function open(n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
-  connections.push(...opened);
-  return opened;
-}
+const pool = new ClientPool(() => server!.url);
 
 const model = () => LogisticRegression.create({ inputs: 8, seed: 1 });
 
@@ -61,7 +54,7 @@ describe("Downpour task groups over NATS (tasks and shards in one process)", () 
     server = await startNatsServer({ jetstream: false });
   });
   after(async () => {
-    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await pool.close();
     await server?.stop();
   });
 
@@ -80,7 +73,7 @@ describe("Downpour task groups over NATS (tasks and shards in one process)", () 
         const job = `groups-pima-${groups}`;
         const shardModels = await Promise.all(Array.from({ length: SHARDS }, model));
         const taskModels = await Promise.all(Array.from({ length: TASKS }, model));
-        const ncs = await open(SHARDS + TASKS);
+        const ncs = await pool.open(SHARDS + TASKS);
         const started: ParameterShard[] = [];
         const seen: Seen[][] = Array.from({ length: TASKS }, () => []);
         try {
@@ -183,7 +176,7 @@ describe("Downpour task groups over NATS (tasks and shards in one process)", () 
   test("bad groups values, and options groups cannot have, are refused by name before joining", TIMEOUT, async () => {
     const { train } = await pima();
     const m = await model();
-    const [nc] = await open(1);
+    const [nc] = await pool.open(1);
     const base = {
       job: "groups-bad",
       tasks: TASKS,
@@ -227,7 +220,7 @@ describe("Downpour task groups over NATS (tasks and shards in one process)", () 
     const job = "groups-fetch";
     const options = { ...TRAIN, epochs: 5 };
     const [shardModel, ...taskModels] = await Promise.all(Array.from({ length: 1 + TASKS }, model));
-    const ncs = await open(1 + TASKS);
+    const ncs = await pool.open(1 + TASKS);
     const shard = await startDownpourShard({
       job,
       shard: 0,
@@ -280,7 +273,7 @@ describe("Downpour task groups over NATS (tasks and shards in one process)", () 
   test("tasks with another group count than the others are refused at the join (the spec hash covers groups)", TIMEOUT, async () => {
     const { train } = await pima();
     const taskModels = await Promise.all([model(), model()]);
-    const ncs = await open(2);
+    const ncs = await pool.open(2);
     try {
       const runs = taskModels.map((m, index) =>
         trainDownpourGroups({

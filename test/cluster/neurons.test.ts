@@ -5,7 +5,6 @@
 // spec names a missing export fails with NeuronTypeError naming the module and the export.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { MultiLayerPerceptron } from "../../src/api/models.js";
 import { startDownpourShard, trainDownpour } from "../../src/cluster/downpour-training.js";
 import { BarrierTimeoutError } from "../../src/cluster/errors.js";
@@ -14,7 +13,7 @@ import type { ParameterShard } from "../../src/cluster/ps-shard.js";
 import type { Dataset } from "../../src/data/dataset.js";
 import { NeuronTypeError } from "../../src/model/neurons/types.js";
 import type { TrainOptions } from "../../src/train/options.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { ClientPool, type NatsServer, startNatsServer } from "../support/nats.js";
 import { MODULE } from "../support/neurons.js";
 import { pima } from "./fixtures/pima.js";
 
@@ -47,13 +46,7 @@ const BSP = { joinTimeoutMs: 15_000, barrierTimeoutMs: 60_000 };
 const TIMEOUT = { timeout: 120_000 };
 
 let server: NatsServer | undefined;
-const connections: NatsConnection[] = [];
-
-async function open(n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
-  connections.push(...opened);
-  return opened;
-}
+const pool = new ClientPool(() => server!.url);
 
 /** An 8-8-1 MLP on Pima whose hidden layer is the user type `neuron` (a "MODULE#EXPORT" specifier). */
 function mlp(neuron: string): Promise<MultiLayerPerceptron> {
@@ -79,7 +72,7 @@ describe("user neuron types in the cluster modes", () => {
     server = await startNatsServer({ jetstream: false });
   });
   after(async () => {
-    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await pool.close();
     await server?.stop();
   });
 
@@ -90,7 +83,7 @@ describe("user neuron types in the cluster modes", () => {
     const models = await Promise.all(Array.from({ length: PEERS }, () => mlp(neuron)));
     try {
       await local.fit(train, { ...BSP_TRAIN, threads: 0 });
-      const ncs = await open(PEERS);
+      const ncs = await pool.open(PEERS);
       const started = performance.now();
       const results = await Promise.all(
         models.map((model, index) =>
@@ -124,7 +117,7 @@ describe("user neuron types in the cluster modes", () => {
     const neuron = `${MODULE}#StandardNeuron`;
     const job = "neurons-downpour-standard";
     const [shardModel, ...taskModels] = await Promise.all(Array.from({ length: 1 + PEERS }, () => mlp(neuron)));
-    const ncs = await open(1 + PEERS);
+    const ncs = await pool.open(1 + PEERS);
     let shard: ParameterShard | undefined;
     try {
       shard = await startDownpourShard({ job, shard: 0, shards: 1, tasks: PEERS, model: shardModel!, data: train, train: DOWNPOUR_TRAIN, connection: ncs[0]!, onError: () => {} });
@@ -154,7 +147,7 @@ describe("user neuron types in the cluster modes", () => {
 
   test("a peer whose spec names a missing export fails with NeuronTypeError naming the module and the export; its partner's join times out", TIMEOUT, async () => {
     const { train } = await pima();
-    const [ncGood, ncBad] = await open(2);
+    const [ncGood, ncBad] = await pool.open(2);
     const base = { job: "neurons-missing-export", peers: PEERS, data: train, train: { ...BSP_TRAIN, epochs: 1 }, bsp: { joinTimeoutMs: 3_000, onError: () => {} } };
     const good = await mlp(`${MODULE}#Swish`);
     try {

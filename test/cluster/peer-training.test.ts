@@ -4,13 +4,12 @@
 // shuffle, global batch split evenly); a peer started with other train options is refused by name.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { MembershipError } from "../../src/cluster/errors.js";
 import { peerSpecHash, trainPeer } from "../../src/cluster/peer-training.js";
 import { InvalidArgumentError } from "../../src/errors.js";
 import type { TrainOptions } from "../../src/train/options.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { ClientPool, type NatsServer, startNatsServer } from "../support/nats.js";
 import { pima } from "./fixtures/pima.js";
 
 const PEERS = 3;
@@ -18,20 +17,14 @@ const TRAIN: TrainOptions = { epochs: 60, batchSize: 30, portion: 5, learningRat
 const BSP = { joinTimeoutMs: 10_000, barrierTimeoutMs: 20_000 };
 
 let server: NatsServer | undefined;
-const connections: NatsConnection[] = [];
-
-async function connections_(n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
-  connections.push(...opened);
-  return opened;
-}
+const pool = new ClientPool(() => server!.url);
 
 describe("trainPeer over NATS (3 peers in one process)", () => {
   before(async () => {
     server = await startNatsServer({ jetstream: false });
   });
   after(async () => {
-    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await pool.close();
     await server?.stop();
   });
 
@@ -45,7 +38,7 @@ describe("trainPeer over NATS (3 peers in one process)", () => {
       try {
         await local.fit(train, TRAIN);
         const localAccuracy = local.evaluate(held).accuracy!;
-        const ncs = await connections_(PEERS);
+        const ncs = await pool.open(PEERS);
         const started = performance.now();
         const results = await Promise.all(
           models.map((model, index) =>
@@ -96,7 +89,7 @@ describe("trainPeer over NATS (3 peers in one process)", () => {
     const { train } = await pima();
     const models = await Promise.all([1, 2].map(() => LogisticRegression.create({ inputs: 8, seed: 1 })));
     try {
-      const ncs = await connections_(2);
+      const ncs = await pool.open(2);
       const base = { job: "pima-refused", peers: 2, data: train, bsp: { ...BSP, onError: () => {} } };
       const results = await Promise.allSettled([
         trainPeer({ ...base, connection: ncs[0]!, name: "good", model: models[0]!, train: TRAIN }),

@@ -6,7 +6,6 @@
 // once; bad requests to the queue are refused naming the field.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { packValue, unpackValue } from "../../src/cluster/codec.js";
 import { type DownpourPortionsResult, trainDownpourPortions, unitWorker } from "../../src/cluster/downpour-portions.js";
@@ -22,7 +21,7 @@ import {
 import type { ParameterShard } from "../../src/cluster/ps-shard.js";
 import type { Dataset } from "../../src/data/dataset.js";
 import type { TrainOptions } from "../../src/train/options.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { ClientPool, type NatsServer, startNatsServer } from "../support/nats.js";
 import { pima } from "./fixtures/pima.js";
 
 const TASKS = 2;
@@ -33,13 +32,7 @@ const BSP = { joinTimeoutMs: 15_000, barrierTimeoutMs: 120_000 };
 const TIMEOUT = { timeout: 180_000 };
 
 let server: NatsServer | undefined;
-const connections: NatsConnection[] = [];
-
-async function open(n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
-  connections.push(...opened);
-  return opened;
-}
+const pool = new ClientPool(() => server!.url);
 
 const model = () => LogisticRegression.create({ inputs: 8, seed: 1 });
 
@@ -56,7 +49,7 @@ interface Run {
 async function runJob(job: string, train: TrainOptions, portions: { fixed?: boolean; backups?: boolean }, slowdown: number, nPush = 1): Promise<Run> {
   const { train: data, held } = await pima();
   const [shardModel, ...taskModels] = await Promise.all(Array.from({ length: 1 + TASKS }, model));
-  const ncs = await open(1 + TASKS);
+  const ncs = await pool.open(1 + TASKS);
   const shard = await startDownpourShard({ job, shard: 0, shards: 1, tasks: TASKS, nPush, model: shardModel!, data, train, connection: ncs[0]!, onError: () => {} });
   try {
     const results = await Promise.all(
@@ -147,7 +140,7 @@ describe("portions across processes over NATS (tasks and shards in one process)"
     server = await startNatsServer({ jetstream: false });
   });
   after(async () => {
-    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await pool.close();
     await server?.stop();
   });
 
@@ -206,7 +199,7 @@ describe("portions across processes over NATS (tasks and shards in one process)"
   });
 
   test("options portions cannot run are refused by name before joining: threads > 1, ssp and bsp, a split", TIMEOUT, async () => {
-    const [nc] = await open(1);
+    const [nc] = await pool.open(1);
     const { train: data } = await pima();
     const m = await model();
     try {
@@ -223,7 +216,7 @@ describe("portions across processes over NATS (tasks and shards in one process)"
   });
 
   test("bad requests to the portion queue are refused naming the field; the queue's state is unchanged", TIMEOUT, async () => {
-    const [nc] = await open(1);
+    const [nc] = await pool.open(1);
     const job = "portions-bad";
     const queue = await PortionQueueServer.start({ job, specHash: "spec-1", connection: nc!, tasks: 2, rows: 100, unitRows: 10 });
     try {

@@ -5,14 +5,13 @@
 // wait (reads held back at the shard) rather than exceed s; BSP's reads all have staleness 0.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { type DownpourOptions, type DownpourResult, startDownpourShard, trainDownpour } from "../../src/cluster/downpour-training.js";
 import { ShardedParameterClient } from "../../src/cluster/ps-client.js";
 import { ParameterServerError } from "../../src/cluster/ps-protocol.js";
 import { ParameterShard, type ShardOptimizerOptions } from "../../src/cluster/ps-shard.js";
 import type { TrainOptions } from "../../src/train/options.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { ClientPool, type NatsServer, startNatsServer } from "../support/nats.js";
 import { pima } from "./fixtures/pima.js";
 
 const TASKS = 2;
@@ -23,13 +22,7 @@ const TIMEOUT = { timeout: 180_000 };
 const PLAIN_SGD: ShardOptimizerOptions = { optimizer: "sgd", learningRate: 1, momentum: 0, l2: 0 };
 
 let server: NatsServer | undefined;
-const connections: NatsConnection[] = [];
-
-async function open(n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
-  connections.push(...opened);
-  return opened;
-}
+const pool = new ClientPool(() => server!.url);
 
 const model = () => LogisticRegression.create({ inputs: 8, seed: 1 });
 
@@ -43,7 +36,7 @@ interface Run {
 async function runJob(job: string, options: Partial<DownpourOptions>, slow?: { task: number; client: DownpourOptions["client"] }): Promise<Run> {
   const { train, held } = await pima();
   const [shardModel, ...taskModels] = await Promise.all(Array.from({ length: 1 + TASKS }, model));
-  const ncs = await open(1 + TASKS);
+  const ncs = await pool.open(1 + TASKS);
   const { consistency, staleness } = options;
   const shard = await startDownpourShard({ job, shard: 0, shards: 1, tasks: TASKS, consistency, staleness, model: shardModel!, data: train, train: TRAIN, connection: ncs[0]!, onError: () => {} });
   try {
@@ -77,13 +70,13 @@ describe("bounded-staleness reads (SSP, BSP) over NATS", () => {
     server = await startNatsServer({ jetstream: false });
   });
   after(async () => {
-    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await pool.close();
     await server?.stop();
   });
 
   test("a read waits for the slowest worker's pushes, an idle notice releases it, and a read that waits too long names the slowest worker", TIMEOUT, async () => {
     const keys = 64;
-    const ncs = await open(3);
+    const ncs = await pool.open(3);
     const shard = await ParameterShard.start({ job: "ssp-clock", shard: 0, shards: 1, connection: ncs[0]!, init: new Float32Array(keys), train: PLAIN_SGD, onError: () => {} });
     const clients = await Promise.all([1, 2].map((worker, k) => ShardedParameterClient.connect({ job: "ssp-clock", shards: 1, keys, connection: ncs[1 + k]!, worker, connectTimeoutMs: 10_000 })));
     const [fast, slow] = clients as [ShardedParameterClient, ShardedParameterClient];
@@ -165,7 +158,7 @@ describe("bounded-staleness reads (SSP, BSP) over NATS", () => {
     const { train } = await pima();
     const m = await model();
     try {
-      const base = { job: "ssp-bad", tasks: 1, shards: 1, connection: connections[0]!, model: m, data: train, train: TRAIN };
+      const base = { job: "ssp-bad", tasks: 1, shards: 1, connection: pool.opened[0]!, model: m, data: train, train: TRAIN };
       await assert.rejects(trainDownpour({ ...base, consistency: "async", staleness: 2 }), /staleness applies to consistency "ssp" only/);
       await assert.rejects(trainDownpour({ ...base, consistency: "ssp", staleness: -1 }), /staleness must be an integer >= 0/);
       await assert.rejects(trainDownpour({ ...base, consistency: "eventual" as never }), /consistency must be one of async, ssp, bsp/);

@@ -6,7 +6,6 @@
 // the supersteps; bad syncEvery values are refused by name, and peers with another syncEvery refuse each other.
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { LogisticRegression } from "../../src/api/models.js";
 import { MemoryChannelGroup } from "../../src/cluster/channel.js";
 import { type CombineMode, stepTraffic } from "../../src/cluster/combine.js";
@@ -23,7 +22,7 @@ import { type GradientExchange, isSyncBatch } from "../../src/train/exchange.js"
 import { MemoryExchangeGroup } from "../../src/train/memory-exchange.js";
 import type { TrainOptions } from "../../src/train/options.js";
 import { LocalTrainer } from "../../src/train/trainer.js";
-import { type NatsServer, startNatsServer } from "../support/nats.js";
+import { ClientPool, type NatsServer, startNatsServer } from "../support/nats.js";
 import { pima } from "./fixtures/pima.js";
 
 const TIMEOUT = { timeout: 120_000 };
@@ -186,18 +185,12 @@ const TRAIN: TrainOptions = { epochs: 60, batchSize: 30, portion: 5, learningRat
 const BSP = { joinTimeoutMs: 10_000, barrierTimeoutMs: 20_000 };
 
 let server: NatsServer | undefined;
-const connections: NatsConnection[] = [];
-
-async function connectAll(n: number): Promise<NatsConnection[]> {
-  const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: server!.url, timeout: 5_000 })));
-  connections.push(...opened);
-  return opened;
-}
+const pool = new ClientPool(() => server!.url);
 
 /** PEERS peers of job `job` on fresh models (seed 1), each with `extra` over the common options. */
 async function runJob(job: string, train: Dataset, extra: Partial<PeerTrainingOptions>) {
   const models = await Promise.all(Array.from({ length: PEERS }, () => LogisticRegression.create({ inputs: 8, seed: 1 })));
-  const ncs = await connectAll(PEERS);
+  const ncs = await pool.open(PEERS);
   try {
     const results = await Promise.all(
       models.map((model, index) =>
@@ -227,7 +220,7 @@ describe("trainPeer syncEvery over NATS (2 peers in one process)", () => {
     server = await startNatsServer({ jetstream: false });
   });
   after(async () => {
-    await Promise.allSettled(connections.map((nc) => nc.close()));
+    await pool.close();
     await server?.stop();
   });
 
@@ -288,7 +281,7 @@ describe("trainPeer syncEvery over NATS (2 peers in one process)", () => {
           `syncEvery ${String(bad)}`,
         );
       }
-      const ncs = await connectAll(2);
+      const ncs = await pool.open(2);
       const base = { job: "sync-refused", peers: 2, data: train, train: TRAIN, bsp: { ...BSP, onError: () => {} } };
       const [good, odd] = await Promise.allSettled([
         trainPeer({ ...base, connection: ncs[0]!, name: "good", model: models[0]!, syncEvery: 4 }),

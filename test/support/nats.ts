@@ -174,3 +174,28 @@ export async function selfSignedCertificate(
   writeFileSync(key, pems.private);
   return { cert, key };
 }
+
+/** Client connections to one test server, opened as tests need them and closed together (in after()). */
+export class ClientPool {
+  private readonly all: NatsConnection[] = [];
+
+  /** `url`: read when connections open (the server starts in before()). */
+  constructor(private readonly url: () => string) {}
+
+  /** Every connection opened so far, oldest first. */
+  get opened(): readonly NatsConnection[] {
+    return this.all;
+  }
+
+  /** Opens `n` connections (5 s connect timeout each); resolves once all are connected. */
+  async open(n: number): Promise<NatsConnection[]> {
+    const opened = await Promise.all(Array.from({ length: n }, () => connect({ servers: this.url(), timeout: 5_000 })));
+    this.all.push(...opened);
+    return opened;
+  }
+
+  /** Closes every connection opened so far (errors ignored); resolves when all are closed. */
+  async close(): Promise<void> {
+    await Promise.allSettled(this.all.splice(0).map((nc) => nc.close()));
+  }
+}
