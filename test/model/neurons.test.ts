@@ -10,6 +10,7 @@ import { createDataset, type Dataset } from "../../src/data/dataset.js";
 import { InvalidStateError, WorkerError } from "../../src/errors.js";
 import { checkNeuron } from "../../src/api/neuron-check.js";
 import { resolveSpec, SpecError } from "../../src/model/spec.js";
+import { loadNeuronTypes, neuronTypes } from "../../src/model/neurons/registry.js";
 import { NeuronTypeError, scalarNeuron } from "../../src/model/neurons/types.js";
 import { randomArray, seededRandom } from "../helpers.js";
 import { MODULE, StandardNeuron } from "../support/neurons.js";
@@ -125,6 +126,15 @@ describe("user neuron types", () => {
     } finally {
       model.dispose();
     }
+  });
+
+  test("one registry: the built-ins are its entries (the core's kernels), the user types join it once loaded", TIMEOUT, async () => {
+    const before = neuronTypes();
+    assert.deepEqual(before.filter((t) => t.form === "kernel").map((t) => t.name), ["identity", "sigmoid", "tanh", "relu", "softmax"]);
+    await loadNeuronTypes(resolveSpec({ inputs: 1, layers: [{ units: 1, neuron: `${MODULE}#WinnerTakeAll` }, { units: 1 }] }));
+    const entry = neuronTypes().find((t) => t.name === "WinnerTakeAll");
+    assert.equal(entry?.form, "block");
+    assert.deepEqual(entry && "ref" in entry ? entry.ref : undefined, { module: MODULE, export: "WinnerTakeAll" });
   });
 
   test("checkNeuron passes every built-in and the well-formed user types, in each form", TIMEOUT, async () => {

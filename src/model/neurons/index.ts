@@ -4,5 +4,7 @@ export {
   blockNeuron, scalarNeuron, NeuronRunError, NeuronTypeError, type BlockNeuronType, type NeuronForm, type NeuronRef, type NeuronType,
   type ScalarNeuronType,
 } from "./types.js";
-export { loadNeuronType, loadNeuronTypes, parseNeuronSpecifier, registerNeuronType, resolveModuleSpecifier } from "./registry.js";
+export {
+  loadNeuronType, loadNeuronTypes, neuronTypes, parseNeuronSpecifier, registerNeuronType, resolveModuleSpecifier, type NeuronEntry,
+} from "./registry.js";
 export { SQUASHING_FUNCTIONS } from "./squash.js";

@@ -5,7 +5,7 @@ import type { CoreExports } from "../../runtime/exports.js";
 import { activationBackward, activationForward } from "../activations.js";
 import type { Activation } from "./builtin-names.js";
 import { BackwardSynapses, ForwardSynapses, type Neuron, NeuronCursor, type NeuronClass } from "./neuron.js";
-import { requireNeuronType } from "./registry.js";
+import { neuronEntry } from "./registry.js";
 import { SpecError } from "../spec.js";
 import { SQUASHING_FUNCTIONS } from "./squash.js";
 import { NeuronRunError, type BlockNeuronType, type NeuronForm, type NeuronRef, type ScalarNeuronType } from "./types.js";
@@ -207,9 +207,9 @@ export class PerNeuronOps implements LayerOps {
 
 /** The ops of layer `l` (its neuron type must be loaded on this thread). */
 export function layerOps(layer: OpsLayer, l: number): LayerOps {
-  if (!layer.neuron) return new KernelOps(layer.activation);
-  const classified = requireNeuronType(layer.neuron, `layers[${l}].neuron`);
-  const name = layer.neuron.export;
+  const classified = neuronEntry(layer, layer.neuron ? `layers[${l}].neuron` : `layers[${l}].activation`);
+  if (classified.form === "kernel") return new KernelOps(classified.name);
+  const name = classified.name;
   if (classified.form === "scalar") return new ScalarOps(name, classified.type, classified.uses);
   if (classified.form === "block") return new BlockOps(name, classified.type);
   if (layer.activation === "softmax") {

@@ -1,15 +1,38 @@
 // The one registry of neuron types: the built-ins (the core's kernels, by activation name) and user types keyed by
 // "module#export". User types are imported once per thread (loadNeuronTypes) before a network or a training step
 // needs them; a definition passed directly is registered in-process and can only run on the thread that has it.
-import { ACTIVATIONS } from "./builtin-names.js";
+import { type Activation, ACTIVATIONS } from "./builtin-names.js";
 import { classifyNeuronType, NeuronTypeError, type ClassifiedType, type NeuronRef, type NeuronType } from "./types.js";
 
+/** One entry of the registry: a built-in (its implementation is the core's kernels) or a loaded user type. */
+export type NeuronEntry = { name: Activation; form: "kernel" } | (ClassifiedType & { name: string; ref: NeuronRef });
+
+const builtins = new Map<string, NeuronEntry>(ACTIVATIONS.map((name) => [name, { name, form: "kernel" as const }]));
 const loaded = new Map<string, ClassifiedType>();
 const imports = new Map<string, Promise<Record<string, unknown>>>();
 
 /** "module#export": the registry key of a user type. */
 export function neuronKey(ref: NeuronRef): string {
   return `${ref.module}#${ref.export}`;
+}
+
+/** Every type this thread can run: the built-ins, then the user types loaded or registered so far. */
+export function neuronTypes(): NeuronEntry[] {
+  const users = [...loaded.entries()].map(([key, type]) => {
+    const at = key.lastIndexOf("#");
+    return { ...type, name: key.slice(at + 1), ref: { module: key.slice(0, at), export: key.slice(at + 1) } };
+  });
+  return [...builtins.values(), ...users];
+}
+
+/** The entry of a layer's type: its user type (loaded on this thread) or the built-in its activation names. */
+export function neuronEntry(layer: { activation: Activation; neuron?: NeuronRef }, what: string): NeuronEntry {
+  if (!layer.neuron) {
+    const builtin = builtins.get(layer.activation);
+    if (!builtin) throw new NeuronTypeError(`${what}: ${JSON.stringify(layer.activation)} is not a built-in neuron type (${ACTIVATIONS.join(", ")})`, { module: "", export: String(layer.activation) });
+    return builtin;
+  }
+  return { ...requireNeuronType(layer.neuron, what), name: layer.neuron.export, ref: layer.neuron };
 }
 
 /** The user type a reference names, once loaded or registered; undefined otherwise. */
