@@ -38,6 +38,7 @@ export {
 } from "./data/normalize.js";
 export { applyScaling, scaleRows, type Scaling } from "./data/scaling.js";
 export { syntheticClassification, type SyntheticClassificationOptions } from "./data/synthetic.js";
+export { createSparseDataset, isSparse, meanRowLength, sparseRows, sparseToDense, type SparseDataset, type SparseDatasetParts } from "./data/sparse.js";
 // Neuron types: the registry, the three forms (scalar, block, Horn's per-neuron), the conformance tester, the Job builder.
 export * from "./model/neurons/index.js";
 export { Job, job, type JobResult } from "./api/job.js";

@@ -37,7 +37,8 @@ export {
   type IdxHeader,
 } from "./idx.js";
 export { readCsv, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "./csv.js";
-export { readLibsvm, type LibsvmOptions } from "./libsvm.js";
+export { readLibsvm, readLibsvmSparse, type LibsvmOptions } from "./libsvm.js";
+export { createSparseDataset, isSparse, meanRowLength, sparseRows, sparseToDense, type SparseDataset, type SparseDatasetParts } from "./sparse.js";
 export { defaultCacheDir, type DataEnv } from "./cache.js";
 export type { ContentSpec } from "./checksum.js";
 export type { DownloadProgress, DownloadSource } from "./download.js";

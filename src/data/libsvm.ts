@@ -1,10 +1,12 @@
-// libsvm / svmlight reader ("label index:value ...", 1-based increasing indices, # comments), streaming by lines.
+// libsvm / svmlight reader ("label index:value ...", 1-based increasing indices, # comments), streaming by lines,
+// into a dense Dataset or a SparseDataset.
 import { basename } from "node:path";
 import { createDataset, type Dataset } from "./dataset.js";
-import { dataErrorAt, DataError, type DataLocation } from "./errors.js";
+import { dataErrorAt, DataError, DataSizeError, type DataLocation } from "./errors.js";
 import { readLines } from "./files.js";
 import { Growable } from "./growable.js";
 import { allocateFloats, checkDenseSize, type DenseSize, memoryLimit } from "./limits.js";
+import { createSparseDataset, type SparseDataset } from "./sparse.js";
 import { checkClasses, checkClassLabel, storableNumber, targetsFrom } from "./targets.js";
 
 /** How to turn a libsvm file into a dense Dataset. */
@@ -38,9 +40,42 @@ interface SparseRows {
  * `maxBytes`, as one huge feature index would.
  */
 export async function readLibsvm(path: string, options: LibsvmOptions = {}): Promise<Dataset> {
+  const limit = memoryLimit(options.maxBytes, path);
+  const { rows, features, targets } = await readRows(path, options, (rows, before, at) => checkDenseSize(denseSize(rows, options, before), limit, at));
+  return createDataset({ features, x: densify(rows, features, path), ...targets, lines: rows.lines.toArray(), name: basename(path) });
+}
+
+/**
+ * The whole file as a SparseDataset: feature index i (1-based in the file) is column i - 1, nothing is made dense,
+ * so 2^20 features or more cost only the pairs present. Refuses (DataSizeError naming the line) files whose pairs and
+ * targets would need more than `maxBytes` (8 bytes a pair, 4 a target value).
+ */
+export async function readLibsvmSparse(path: string, options: LibsvmOptions = {}): Promise<SparseDataset> {
+  const limit = memoryLimit(options.maxBytes, path);
+  const outputs = options.classes ?? 1;
+  const { rows, features, targets } = await readRows(path, options, (rows, _before, at) => {
+    const neededBytes = 8 * rows.indices.length + 4 * outputs * rows.labels.length + 12 * rows.labels.length;
+    if (neededBytes > limit) {
+      throw new DataSizeError(`${path}: line ${at.line}: the sparse rows read so far need ${neededBytes} bytes, more than the limit of ${limit}`, at, { neededBytes, limitBytes: limit });
+    }
+  });
+  const count = rows.labels.length;
+  const rowPtr = new Int32Array(count + 1);
+  for (let r = 0; r < count; r++) rowPtr[r] = rows.rowStart.at(r);
+  rowPtr[count] = rows.indices.length;
+  const indices = rows.indices.toArray();
+  for (let k = 0; k < indices.length; k++) indices[k] = indices[k]! - 1;
+  return createSparseDataset({ features, rowPtr, indices, values: rows.values.toArray(), ...targets, lines: rows.lines.toArray(), name: basename(path) });
+}
+
+// Reads every row, calling `check` after each (size limits); then the feature count and the targets.
+async function readRows(
+  path: string,
+  options: LibsvmOptions,
+  check: (rows: SparseRows, maxIndexBefore: number, at: DataLocation) => void,
+): Promise<{ rows: SparseRows; features: number; targets: ReturnType<typeof targetsFrom> }> {
   checkClasses(path, options.classes);
   checkFeatures(path, options.features);
-  const limit = memoryLimit(options.maxBytes, path);
   const rows: SparseRows = {
     labels: new Growable((n) => new Float64Array(n)),
     rowStart: new Growable((n) => new Int32Array(n)),
@@ -55,13 +90,12 @@ export async function readLibsvm(path: string, options: LibsvmOptions = {}): Pro
     const before = rows.maxIndex;
     parseRow(tokens, { file: path, line }, options, rows);
     rows.lines.push(line);
-    checkDenseSize(denseSize(rows, options, before), limit, { file: path, line });
+    check(rows, before, { file: path, line });
   }
   if (rows.labels.length === 0) throw new DataError(`${path}: no data rows`, { file: path });
   const features = options.features ?? rows.maxIndex;
   if (features === 0) throw new DataError(`${path}: no feature values in any row; pass the features option`, { file: path });
-  const targets = targetsFrom(rows.labels.toArray(), options.classes);
-  return createDataset({ features, x: densify(rows, features, path), ...targets, lines: rows.lines.toArray(), name: basename(path) });
+  return { rows, features, targets: targetsFrom(rows.labels.toArray(), options.classes) };
 }
 
 /** The dense size of the rows read so far; its cause names what grew: a feature index beyond all before, or the classes. */

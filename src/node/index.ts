@@ -6,7 +6,7 @@ export { loadModel, saveModel } from "../api/persist.js";
 export { readModelFile, writeModelFile } from "../model/file/io.js";
 export { readIdx, readIdxRecords, readIdxRows, IDX_UBYTE_MAGICS, type IdxChunk, type IdxReadOptions, type IdxHeader } from "../data/idx.js";
 export { isHeaderRow, readCsv, readCsvHeader, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "../data/csv.js";
-export { readLibsvm, type LibsvmOptions } from "../data/libsvm.js";
+export { readLibsvm, readLibsvmSparse, type LibsvmOptions } from "../data/libsvm.js";
 export { defaultCacheDir, type DataEnv } from "../data/cache.js";
 export type { ContentSpec } from "../data/checksum.js";
 export type { DownloadProgress, DownloadSource } from "../data/download.js";
