@@ -6,6 +6,7 @@ export * from "./optim";
 export * from "./vector";
 export * from "./dropout";
 export * from "./convert";
+export * from "./sparse";
 
 /** First byte of linear memory that the core's own static data does not use; the arena starts here. */
 export function core_heap_base(): usize {

@@ -5,3 +5,4 @@ export { ParallelGemm } from "./parallel-gemm.js";
 export { planGemm, type GemmOptions } from "./gemm.js";
 export { matrix, describe, type Matrix } from "./matrix.js";
 export type { AdagradOptions, AdamOptions, SgdOptions } from "./optimizers.js";
+export { csr, describeCsr, int32View, SPARSE_DEFAULTS, type CsrGemmOptions, type CsrMatrix, type CsrOptions, type CsrScatterAddOptions, type GatherRowsOptions, type ScatterAddRowsOptions } from "./sparse.js";

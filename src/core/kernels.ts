@@ -12,6 +12,10 @@ import { binaryCrossEntropy, sigmoidCrossEntropy, softmaxCrossEntropy, squaredEr
 import type { Matrix } from "./matrix.js";
 import { adagradUpdate, adamUpdate, sgdUpdate, type AdagradOptions, type AdamOptions, type SgdOptions } from "./optimizers.js";
 import { axpy, colSum, copy, fill, scale } from "./vector.js";
+import {
+  csrGemm, csrScatterAdd, gatherRows, scatterAddRows,
+  type CsrGemmOptions, type CsrMatrix, type CsrScatterAddOptions, type GatherRowsOptions, type ScatterAddRowsOptions,
+} from "./sparse.js";
 
 /**
  * Options of Kernels.load; `coreBase`/`coreUrl` (see PlatformOptions) say where the .wasm builds are served.
@@ -207,5 +211,28 @@ export class Kernels {
   /** dst (f32) = src (f16), exactly; count defaults to the rest of dst. */
   fromFloat16(dst: Slab, src: Slab, options: Float16Options = {}): void {
     fromFloat16(this.core, dst, src, options);
+  }
+
+  // Sparse kernels (see src/core/sparse.ts): X is a CSR (csr(rowPtr, colIdx, values, rows, fanIn)); every index is
+  // checked (InvalidArgumentError naming its position, row and bound) before anything is written.
+
+  /** Y = beta * Y + X W + bias: the sparse input layer's forward (beta defaults to 0, which does not read Y). */
+  csrGemm(y: Matrix, x: CsrMatrix, w: Matrix, options: CsrGemmOptions = {}): void {
+    csrGemm(this.core, y, x, w, options);
+  }
+
+  /** dW += alpha * X^T D, touching only the rows of features present (alpha defaults to 1). */
+  csrScatterAdd(dw: Matrix, x: CsrMatrix, d: Matrix, options: CsrScatterAddOptions = {}): void {
+    csrScatterAdd(this.core, dw, x, d, options);
+  }
+
+  /** out[i] = src[idx[i]] for each row of out (idx holds i32 row indices). */
+  gatherRows(out: Matrix, src: Matrix, idx: Slab, options: GatherRowsOptions = {}): void {
+    gatherRows(this.core, out, src, idx, options);
+  }
+
+  /** dst[idx[i]] += alpha * src[i] for each row of src, in order (alpha defaults to 1). */
+  scatterAddRows(dst: Matrix, src: Matrix, idx: Slab, options: ScatterAddRowsOptions = {}): void {
+    scatterAddRows(this.core, dst, src, idx, options);
   }
 }

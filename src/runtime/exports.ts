@@ -57,6 +57,22 @@ export interface CoreExports {
   // f16 conversion (assembly/convert.ts) over n values; f16 pointers address 2-byte values (any even byte offset).
   f32_to_f16(dst: number, src: number, n: number): void;
   f16_to_f32(dst: number, src: number, n: number): void;
+
+  // Sparse kernels (assembly/sparse.ts): CSR rows r span [rowPtr[r], rowPtr[r+1]) of colIdx (i32) and values (f32);
+  // index arrays are i32. Each returns -1, or (having written nothing) the first position whose index is outside the
+  // rows of the indexed matrix (fanIn, srcRows, dstRows).
+  f32_csr_gemm(
+    y: number, ldy: number, rowPtr: number, colIdx: number, values: number, w: number, ldw: number, fanIn: number,
+    rows: number, n: number, bias: number, beta: number,
+  ): number;
+  f32_csr_scatter_add(
+    dw: number, lddw: number, fanIn: number, rowPtr: number, colIdx: number, values: number, d: number, ldd: number,
+    rows: number, n: number, alpha: number,
+  ): number;
+  f32_rows_gather(out: number, ldout: number, src: number, ldsrc: number, srcRows: number, idx: number, count: number, n: number): number;
+  f32_rows_scatter_add(
+    dst: number, lddst: number, dstRows: number, idx: number, count: number, src: number, ldsrc: number, n: number, alpha: number,
+  ): number;
 }
 
 /** Name of a kernel the worker pool can run. */
