@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { job } from "../../src/api/job.js";
-import { decodeModel, encodeModel } from "../../src/api/model-bytes.js";
+import { decodeModel, encodeModel, modelContents } from "../../src/api/model-bytes.js";
+import { encodeModel as encodeContents } from "../../src/model/file/encode.js";
 import { LayeredANN, MultiLayerPerceptron } from "../../src/api/models.js";
 import { createDataset, type Dataset } from "../../src/data/dataset.js";
 import { InvalidStateError, WorkerError } from "../../src/errors.js";
@@ -77,6 +78,19 @@ describe("user neuron types", () => {
       } finally {
         loaded.dispose();
       }
+    } finally {
+      model.dispose();
+    }
+  });
+
+  test("a saved model whose neuron module has moved fails to load with a NeuronTypeError naming the module and export", TIMEOUT, async () => {
+    const model = await LayeredANN.create({ inputs: 4, layers: [{ units: 3, neuron: `${MODULE}#Swish` }, { units: 2, activation: "softmax" }], seed: 4 });
+    try {
+      const contents = modelContents(model);
+      const moved = new URL("./moved-away/neurons.js", MODULE).href;
+      const spec = contents.spec as { layers: Array<{ neuron?: { module: string; export: string } }> };
+      spec.layers[0]!.neuron = { module: moved, export: "Swish" };
+      await assert.rejects(decodeModel(encodeContents(contents)), namesModuleAndExport(moved, "Swish"));
     } finally {
       model.dispose();
     }
