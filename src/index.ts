@@ -38,6 +38,10 @@ export {
 } from "./data/normalize.js";
 export { applyScaling, scaleRows, type Scaling } from "./data/scaling.js";
 export { syntheticClassification, type SyntheticClassificationOptions } from "./data/synthetic.js";
+export {
+  binaryEntropy, noisyProbability, SYNTH_CTR_DEFAULTS, SYNTH_CTR_MAX_FEATURES, SynthCtr, SynthCtrLibsvmEncoder, SynthCtrStats, synthCtrDataset,
+  type SynthCtrChunk, type SynthCtrOptions, type SynthCtrRow, type SynthCtrSettings, type SynthCtrSummary,
+} from "./data/synth-ctr.js";
 export { createSparseDataset, isSparse, meanRowLength, sparseRows, sparseToDense, type SparseDataset, type SparseDatasetParts } from "./data/sparse.js";
 // Neuron types: the registry, the three forms (scalar, block, Horn's per-neuron), the conformance tester, the Job builder.
 export * from "./model/neurons/index.js";

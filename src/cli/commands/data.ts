@@ -15,6 +15,7 @@ import { readConfigFile } from "../config.js";
 import { CliError } from "../errors.js";
 import { type CliIO, readablePath } from "../io.js";
 import { downloadProgress } from "../progress.js";
+import { registerSynthCtr } from "./synth-ctr.js";
 import { flagOptions } from "./train.js";
 
 export interface DataMnistFlags {
@@ -172,4 +173,5 @@ export function registerData(program: Command, io: CliIO): void {
       runDataWhere(io);
     });
   registerDataStore(data, io);
+  registerSynthCtr(data, io);
 }
