@@ -3,6 +3,7 @@
 // src/train; model bytes in ./model-bytes.ts, files in ./persist.ts).
 import type { Kernels } from "../core/kernels.js";
 import { createDataset, type Dataset } from "../data/dataset.js";
+import { isSparse, type SparseDataset } from "../data/sparse.js";
 import { applyScaling, scaleRows, type Scaling } from "../data/scaling.js";
 import { InvalidArgumentError, InvalidStateError } from "../errors.js";
 import { Network } from "../model/network.js";
@@ -98,7 +99,7 @@ export class Model {
    * Rejects with InvalidStateError when another fit() runs on this model (the running one goes on) or the model
    * is disposed, before or during the call.
    */
-  async fit(data: Dataset, options: FitOptions = {}): Promise<EpochReport[]> {
+  async fit(data: Dataset | SparseDataset, options: FitOptions = {}): Promise<EpochReport[]> {
     this.requireUsable("fit()");
     if (this.#fitting) throw new InvalidStateError("fit() is already running on this model; await it first");
     requireDataset(data, "fit(): the training data");
@@ -118,7 +119,7 @@ export class Model {
     }
   }
 
-  private async train(data: Dataset, options: FitOptions, fitting: RunningFit): Promise<EpochReport[]> {
+  private async train(data: Dataset | SparseDataset, options: FitOptions, fitting: RunningFit): Promise<EpochReport[]> {
     const { validation, onProgress, onEpoch, platform, signal, exchange, parameters, stall, ...hyper } = options;
     const merged: TrainOptions = { ...this.trainDefaults, ...hyper };
     if (!this.network.kernels.core.shared) {
@@ -130,7 +131,7 @@ export class Model {
     }
     const state = this.stateFor(merged);
     const hooks: TrainerHooks = {
-      validation: validation && this.trainingData(this.scaled(validation)),
+      validation: validation && this.prepared(validation),
       onProgress,
       platform,
       signal,
@@ -139,7 +140,7 @@ export class Model {
       parameters,
       stall,
     };
-    const trainer = await LocalTrainer.create(this.network, this.trainingData(this.scaled(data)), merged, hooks);
+    const trainer = await LocalTrainer.create(this.network, this.prepared(data), merged, hooks);
     fitting.trainer = trainer;
     const reports: EpochReport[] = [];
     try {
@@ -155,6 +156,14 @@ export class Model {
     }
     if (this.#disposed) throw disposedDuringFit();
     return reports;
+  }
+
+  /** What fit() and evaluate() pass on: trainingData(scaled(data)); sparse data as it is (no scaling applies to it). */
+  private prepared(data: Dataset | SparseDataset): Dataset | SparseDataset {
+    if (!isSparse(data)) return this.trainingData(this.scaled(data));
+    if (this.inputScaling) throw new InvalidArgumentError(`${this.kind}: input scaling does not apply to sparse inputs; this model has inputScaling set`);
+    if (this.trainingData !== Model.prototype.trainingData) throw new InvalidArgumentError(`${this.kind} does not train on sparse inputs`);
+    return data;
   }
 
   /** `data` with inputScaling applied (itself when there is none). */
@@ -193,9 +202,9 @@ export class Model {
   }
 
   /** Mean loss and accuracy (classifiers) on a dataset. */
-  evaluate(data: Dataset): Evaluation {
+  evaluate(data: Dataset | SparseDataset): Evaluation {
     this.requireUsable("evaluate()");
-    return evaluate(this.network, this.trainingData(this.scaled(data)));
+    return evaluate(this.network, this.prepared(data));
   }
 
   /** The mean loss over every sample of `data` and its gradient per parameter tensor (w0, b0, ...; copies), as
@@ -252,6 +261,8 @@ export interface MlpConfig {
   cost?: Cost;
   /** Dropout of every hidden layer. Default 0. */
   dropout?: number;
+  /** Inputs are sparse (SparseDatasets; see NetworkSpec.sparseInputs). Default false. */
+  sparseInputs?: boolean;
   /** A user neuron type for every hidden layer (see LayerSpec.neuron). Default: the built-in hiddenActivation. */
   hiddenNeuron?: LayerSpec["neuron"];
   init?: Init;
@@ -274,7 +285,7 @@ export class MultiLayerPerceptron extends Model {
       ...(config.hiddenNeuron === undefined ? {} : { neuron: config.hiddenNeuron }),
     }));
     const output = { units: config.outputs, activation: config.outputActivation ?? (config.outputs > 1 ? "softmax" : "sigmoid") } as const;
-    return { inputs: config.inputs, layers: [...hidden, output], cost: config.cost, init: config.init, seed: config.seed };
+    return { inputs: config.inputs, layers: [...hidden, output], cost: config.cost, init: config.init, seed: config.seed, ...(config.sparseInputs ? { sparseInputs: true } : {}) };
   }
 
   static async create(config: MlpConfig | NetworkSpec, options: ModelOptions = {}): Promise<MultiLayerPerceptron> {
@@ -315,12 +326,14 @@ export class LinearRegression extends Model {
 
 /** p = sigmoid(w.x + b), fitted on cross-entropy. */
 export class LogisticRegression extends Model {
-  static async create(config: { inputs: number; seed?: number }, options: ModelOptions = {}): Promise<LogisticRegression> {
+  /** `sparseInputs`: fit on SparseDatasets (see NetworkSpec.sparseInputs). */
+  static async create(config: { inputs: number; seed?: number; sparseInputs?: boolean }, options: ModelOptions = {}): Promise<LogisticRegression> {
     const spec: NetworkSpec = {
       inputs: config.inputs,
       layers: [{ units: 1, activation: "sigmoid" }],
       cost: "cross-entropy",
       seed: config.seed,
+      ...(config.sparseInputs ? { sparseInputs: true } : {}),
     };
     return new LogisticRegression("LogisticRegression", await networkFor(spec, options), options.train);
   }

@@ -3,6 +3,7 @@
 // same trained weights on 0, 1 and 2 worker threads. The built-ins pass it; the gradient tests run it on them.
 import { Kernels } from "../core/kernels.js";
 import { createDataset, type Dataset } from "../data/dataset.js";
+import type { SparseDataset } from "../data/sparse.js";
 import { mulberry32 } from "../util/random.js";
 import { evaluate } from "../train/evaluate.js";
 import { computeGradients } from "../train/gradients.js";
@@ -62,7 +63,7 @@ export interface GradientCheckResult {
 }
 
 /** Checks every parameter's gradient of the mean loss over `data` against central differences. */
-export function gradientCheck(network: Network, data: Dataset): GradientCheckResult {
+export function gradientCheck(network: Network, data: Dataset | SparseDataset): GradientCheckResult {
   const plain = computeGradients(network, data, { packed: false, portion: 3 }).tensors;
   const packed = computeGradients(network, data, { packed: true, portion: 3 }).tensors;
   const result: GradientCheckResult = { checked: 0, kinks: 0, failures: [], worst: 0 };

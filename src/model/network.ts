@@ -7,7 +7,7 @@ import { formatBytes, formatCount } from "../util/bytes.js";
 import { describeValue } from "../util/describe.js";
 import { mulberry32, normalFrom } from "../util/random.js";
 import { isPerNeuron, layerOps, type LayerOps, type OpsContext } from "./neurons/ops.js";
-import { fanIn, outputsOf, resolveSpec, type NetworkSpec, type ResolvedSpec } from "./spec.js";
+import { fanIn, outputsOf, resolveSpec, SpecError, type NetworkSpec, type ResolvedSpec } from "./spec.js";
 
 /** A named copy of one parameter tensor. */
 export interface Tensor {
@@ -65,6 +65,9 @@ export class Network {
   ) {
     this.spec = spec;
     this.ops = spec.layers.map((layer, l) => layerOps(layer, l));
+    if (spec.sparseInputs && isPerNeuron(this.ops[0])) {
+      throw new SpecError(`layers[0]: the per-neuron type ${this.ops[0].name} reads dense inputs; a sparse first layer takes a built-in, scalar or block type`);
+    }
     this.ctx = { core: kernels.core.exports, f32: () => kernels.core.f32() };
     const entries = parameterEntries(spec);
     const what = requireParametersFit(spec, entries, kernels.arena.maxBytes);
@@ -217,6 +220,21 @@ export class Network {
       x = y;
     }
     return x;
+  }
+
+  /**
+   * Forward pass of `rows` sparse samples: CSR offsets at `rowPtr` (rows + 1 Int32, absolute into `indices` and
+   * `values`), the first layer by the sparse-by-dense kernel into scratch[0], the rest as forwardRaw. Returns the
+   * pointer of the result. Throws RangeError naming the position of a feature index outside the inputs.
+   */
+  forwardSparseRaw(rowPtr: number, indices: number, values: number, rows: number, scratch: [number, number], ws: number, upTo = this.spec.layers.length - 1, activateLast = true): number {
+    this.requireLive("forwardSparseRaw");
+    const layer = this.spec.layers[0]!;
+    const y = scratch[0];
+    const bad = this.kernels.core.exports.f32_csr_gemm(y, layer.units, rowPtr, indices, values, this.weights(0).ptr, layer.units, this.spec.inputs, rows, layer.units, this.bias(0).ptr, 0);
+    if (bad >= 0) throw new RangeError(`a feature index at position ${bad} is outside [0, ${this.spec.inputs})`);
+    if (0 < upTo || activateLast) this.ops[0]!.forward(this.ctx, y, y, rows, layer.units);
+    return upTo === 0 ? y : this.forwardRaw(y, rows, scratch, ws, upTo, activateLast, 1);
   }
 
   /** Releases the parameters' memory. Idempotent: a second call does nothing. Every later use throws InvalidStateError. */

@@ -48,6 +48,11 @@ export interface NetworkSpec {
   init?: Init;
   /** Seed of the initial weights. Default 1. */
   seed?: number;
+  /**
+   * The inputs are sparse (a SparseDataset: rows of index/value pairs): the first layer's forward is a sparse-by-dense
+   * product and its weight gradient touches only the rows of the features present. Default false.
+   */
+  sparseInputs?: boolean;
 }
 
 /** A spec with every default filled in. */
@@ -57,6 +62,8 @@ export interface ResolvedSpec {
   cost: Cost;
   init: Init;
   seed: number;
+  /** Present (true) only for sparse inputs, so dense specs and their files are as before. */
+  sparseInputs?: true;
 }
 
 /** A spec field that is missing or out of range; the message names the field. */
@@ -133,7 +140,9 @@ export function resolveSpec(spec: NetworkSpec): ResolvedSpec {
   }
   const seed = spec.seed ?? 1;
   if (!Number.isInteger(seed)) throw new SpecError(`seed must be an integer, got ${seed}`);
-  return { inputs, layers, cost, init: oneOf("init", spec.init, INITS, "auto"), seed };
+  const sparseInputs = spec.sparseInputs ?? false;
+  if (typeof sparseInputs !== "boolean") throw new SpecError(`sparseInputs must be true or false, got ${JSON.stringify(sparseInputs)}`);
+  return { inputs, layers, cost, init: oneOf("init", spec.init, INITS, "auto"), seed, ...(sparseInputs ? { sparseInputs: true as const } : {}) };
 }
 
 /** Inputs of layer `index` (the previous layer's units, or the network inputs). */

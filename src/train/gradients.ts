@@ -1,6 +1,8 @@
 // The gradient of a network's mean loss over a batch, through the same training steps the trainer runs, for users
 // who compare with other libraries and for the whole-network finite-difference tests.
 import type { Dataset } from "../data/dataset.js";
+import { isSparse, type SparseDataset } from "../data/sparse.js";
+import { copyCsrRows } from "./sparse-inputs.js";
 import type { Network, Tensor } from "../model/network.js";
 import { requireFits } from "./evaluate.js";
 import { resolveTrainOptions } from "./options.js";
@@ -28,7 +30,7 @@ export interface Gradients {
 }
 
 /** The gradient of the mean loss over all of `data` with respect to every parameter; the network is not changed. */
-export function computeGradients(network: Network, data: Dataset, options: GradientOptions = {}): Gradients {
+export function computeGradients(network: Network, data: Dataset | SparseDataset, options: GradientOptions = {}): Gradients {
   requireFits(network, data);
   const rows = Math.max(1, data.size);
   const resolved = resolveTrainOptions({ threads: 0, batchSize: rows, portion: options.portion ?? 8, seed: options.seed ?? 1 }, 1);
@@ -36,17 +38,18 @@ export function computeGradients(network: Network, data: Dataset, options: Gradi
   const builder = new PlanBuilder(network.kernels.arena);
   try {
     const core = network.kernels.core;
-    const x = builder.alloc(data.x.length, "x");
+    const sparse = isSparse(data) ? copyCsrRows(data, 0, data.size, (n, name) => builder.alloc(n, name), () => core.memory.buffer as ArrayBuffer) : undefined;
+    const x = isSparse(data) ? 0 : builder.alloc(data.x.length, "x");
     const y = builder.alloc(data.y.length, "y");
     const perm = builder.alloc(rows, "perm");
-    core.f32().set(data.x, x >>> 2);
+    if (!isSparse(data)) core.f32().set(data.x, x >>> 2);
     core.f32().set(data.y, y >>> 2);
     const order = new Int32Array(core.memory.buffer, perm, rows);
     for (let i = 0; i < rows; i++) order[i] = i;
     const layers = builder.layers(network, true, (n, k) => core.exports.f32_gemm_packed_b_bytes(n, k));
     if (!options.dropout) for (const layer of layers) layer.keep = 1;
     const plan: TrainPlan = {
-      spec: network.spec, options: resolved, threads: 0, samples: data.size, x, y, perm,
+      spec: network.spec, options: resolved, threads: 0, samples: data.size, x, ...(sparse ? { sparse } : {}), y, perm,
       keys: network.params.block.length, params: network.params.block.ptr, grads: builder.block(network, "gradients"), partyGrads: [], portionSets: [], packedD: [], state: [],
       layers, sets: [builder.bufferSet(network.spec, rows)], blocks: [],
       workspaces: [builder.alloc(core.exports.f32_gemm_workspace_bytes(1 << 20, 1 << 20, 1 << 20) / 4, "workspace")],

@@ -14,6 +14,8 @@ export interface LayerPlan {
   inputs: number;
   units: number;
   keep: number; // 1 - dropout
+  /** The first layer of a sparse-input network: its inputs are CSR rows of the data, its weights are never packed. */
+  sparse: boolean;
   /** Byte offsets of w_l and b_l from the start of any block of the parameter layout. */
   wOff: number;
   bOff: number;
@@ -24,7 +26,10 @@ export interface LayerPlan {
 /** Per-layer activations, dropout mask and deltas for `rows` samples. */
 export interface BufferSet {
   rows: number;
+  /** Dense inputs (0 for sparse inputs, which stay in the data's CSR and are read through `ids`). */
   xb: number;
+  /** The sample index of each row (Int32), so a sparse layer finds the row's pairs. */
+  ids: number;
   tb: number;
   /** z: weighted sums; out: outputs (z itself unless the neuron type keeps z); a: out after dropout; d: dLoss/dz;
    *  dout: dLoss/dout (d itself unless the type needs it apart); pushes: per row, the gradients of this layer's
@@ -47,6 +52,15 @@ export interface UpdateItem {
   r0: number;
   r1: number;
   bias: boolean;
+  /** The sparse first layer's weights: only the rows of the features the batch holds. */
+  sparse?: true;
+}
+
+/** A sparse training set in the arena: CSR offsets (samples + 1, from 0), feature indices (Int32) and values. */
+export interface SparsePlanInputs {
+  rowPtr: number;
+  indices: number;
+  values: number;
 }
 
 /** Everything a worker needs to train, as byte pointers and numbers. */
@@ -55,7 +69,10 @@ export interface TrainPlan {
   options: ResolvedTrainOptions;
   threads: number;
   samples: number;
+  /** Dense inputs (0 when sparse). */
   x: number;
+  /** Sparse inputs, when the network's are. */
+  sparse?: SparsePlanInputs;
   y: number;
   perm: number;
   /** Floats in one block of the parameter layout (with its 64-byte padding): the length of the key space. */
@@ -132,11 +149,12 @@ export class PlanBuilder {
     return spec.layers.map((layer, l) => {
       const inputs = fanIn(spec, l);
       const units = layer.units;
+      const sparse = l === 0 && spec.sparseInputs === true;
       return {
-        inputs, units, keep: 1 - layer.dropout,
+        inputs, units, keep: 1 - layer.dropout, sparse,
         wOff: network.weights(l).ptr - base,
         bOff: network.bias(l).ptr - base,
-        packedW: sync ? this.alloc(packedBytes(units, inputs) / 4, `packed w${l}`) : 0,
+        packedW: sync && !sparse ? this.alloc(packedBytes(units, inputs) / 4, `packed w${l}`) : 0,
         packedWT: sync && l > 0 ? this.alloc(packedBytes(inputs, units) / 4, `packed w${l}^T`) : 0,
       };
     });
@@ -146,7 +164,8 @@ export class PlanBuilder {
     const last = spec.layers.length - 1;
     return {
       rows,
-      xb: this.alloc(rows * spec.inputs, "batch inputs"),
+      xb: spec.sparseInputs ? 0 : this.alloc(rows * spec.inputs, "batch inputs"),
+      ids: this.alloc(rows, "batch sample ids"),
       tb: this.alloc(rows * spec.layers[last]!.units, "batch targets"),
       layers: spec.layers.map((layer, l) => {
         const n = rows * layer.units;
@@ -178,7 +197,8 @@ export function updateItems(spec: ResolvedSpec): UpdateItem[] {
   const items: UpdateItem[] = [];
   spec.layers.forEach((_, l) => {
     const rows = fanIn(spec, l);
-    for (let r0 = 0; r0 < rows; r0 += UPDATE_ROWS) items.push({ layer: l, r0, r1: Math.min(rows, r0 + UPDATE_ROWS), bias: false });
+    if (l === 0 && spec.sparseInputs) items.push({ layer: 0, r0: 0, r1: rows, bias: false, sparse: true });
+    else for (let r0 = 0; r0 < rows; r0 += UPDATE_ROWS) items.push({ layer: l, r0, r1: Math.min(rows, r0 + UPDATE_ROWS), bias: false });
     items.push({ layer: l, r0: 0, r1: 0, bias: true });
   });
   // Largest bands first, so the queue ends with small items and threads finish together.

@@ -5,7 +5,40 @@
 import type { CoreExports } from "../runtime/exports.js";
 import { outputLossFor, type OutputLoss } from "../model/loss.js";
 import { isPerNeuron, layerOps, type LayerOps, type OpsContext } from "../model/neurons/ops.js";
-import type { BufferSet, TrainPlan, UpdateItem } from "./plan.js";
+import type { BufferSet, LayerPlan, TrainPlan, UpdateItem } from "./plan.js";
+
+/** A set of row indices built without duplicates: a stamp per feature row marks the rows of the current set. */
+class SparseRowSet {
+  rows = new Int32Array(64);
+  count = 0;
+  private stamps = new Int32Array(0);
+  private stamp = 0;
+
+  /** Empties the set for rows in [0, n). */
+  start(n: number): this {
+    if (this.stamps.length !== n) {
+      this.stamps = new Int32Array(n);
+      this.stamp = 0;
+    }
+    if (++this.stamp === 0x7fffffff) {
+      this.stamps.fill(0);
+      this.stamp = 1;
+    }
+    this.count = 0;
+    return this;
+  }
+
+  add(row: number): void {
+    if (this.stamps[row] === this.stamp) return;
+    this.stamps[row] = this.stamp;
+    if (this.count === this.rows.length) {
+      const grown = new Int32Array(2 * this.rows.length);
+      grown.set(this.rows);
+      this.rows = grown;
+    }
+    this.rows[this.count++] = row;
+  }
+}
 
 /** A seed for dropout masks that differs per step and layer and depends on nothing else. */
 function maskSeed(seed: number, step: number, layer: number): number {
@@ -25,7 +58,10 @@ export class StepRunner {
   private readonly ops: LayerOps[];
   private readonly ctx: OpsContext;
   private f32!: Float32Array;
+  private i32!: Int32Array;
   private perm!: Int32Array;
+  /** The sparse layer's touched rows: the last batch's, deduplicated with a stamp per feature (this thread's). */
+  private readonly touched = new SparseRowSet();
 
   constructor(
     private readonly core: CoreExports,
@@ -51,6 +87,7 @@ export class StepRunner {
   refreshViews(): void {
     if (this.f32?.buffer === this.memory.buffer && this.f32.length * 4 === this.memory.buffer.byteLength) return;
     this.f32 = new Float32Array(this.memory.buffer);
+    this.i32 = new Int32Array(this.memory.buffer);
     this.perm = new Int32Array(this.memory.buffer, this.plan.perm, this.plan.samples);
   }
 
@@ -65,7 +102,8 @@ export class StepRunner {
     const outputs = spec.layers[spec.layers.length - 1]!.units;
     for (let i = 0; i < count; i++) {
       const s = this.perm[first + i]!;
-      this.f32.copyWithin((set.xb >>> 2) + (r0 + i) * inputs, (x >>> 2) + s * inputs, (x >>> 2) + (s + 1) * inputs);
+      this.i32[(set.ids >>> 2) + r0 + i] = s;
+      if (set.xb) this.f32.copyWithin((set.xb >>> 2) + (r0 + i) * inputs, (x >>> 2) + s * inputs, (x >>> 2) + (s + 1) * inputs);
       this.f32.copyWithin((set.tb >>> 2) + (r0 + i) * outputs, (y >>> 2) + s * outputs, (y >>> 2) + (s + 1) * outputs);
     }
   }
@@ -87,7 +125,8 @@ export class StepRunner {
       const off = 4 * r0 * L.units;
       const b = this.paramsBase + L.bOff;
       const ops = this.ops[l]!;
-      if (isPerNeuron(ops)) ops.forwardNeurons(this.ctx, B.out + off, input, L.inputs, this.paramsBase + L.wOff, b, count);
+      if (L.sparse) this.sparseForward(set, B.z + off, r0, count, L, b);
+      else if (isPerNeuron(ops)) ops.forwardNeurons(this.ctx, B.out + off, input, L.inputs, this.paramsBase + L.wOff, b, count);
       else if (packed) core.f32_gemm_prepacked(B.z + off, L.units, input, L.inputs, L.packedW, count, L.units, L.inputs, 0, 1, 0, b, this.ws);
       else core.f32_gemm(B.z + off, L.units, input, L.inputs, this.paramsBase + L.wOff, L.units, count, L.units, L.inputs, 0, 0, 1, 0, b, this.ws);
       if (l === last) break;
@@ -107,6 +146,45 @@ export class StepRunner {
     core.f32_scale(B.d + off, count * L.units, count / batchRows);
     for (let l = last; l > 0; l--) this.backwardThrough(set, l, r0, count, packed);
     return meanLoss * count;
+  }
+
+  // z rows [r0, r0+count) of the sparse first layer: each row's pairs (from the data's CSR) times w0, plus b0.
+  private sparseForward(set: BufferSet, z: number, r0: number, count: number, L: LayerPlan, b: number): void {
+    const { rowPtr, indices, values } = this.plan.sparse!;
+    const w = this.paramsBase + L.wOff;
+    for (let i = 0; i < count; i++) {
+      const s = this.i32[(set.ids >>> 2) + r0 + i]!;
+      const bad = this.core.f32_csr_gemm(z + 4 * i * L.units, L.units, rowPtr + 4 * s, indices, values, w, L.units, L.inputs, 1, L.units, b, 0);
+      if (bad >= 0) throw new RangeError(`sample ${s}: feature index at position ${bad} is outside [0, ${L.inputs})`);
+    }
+  }
+
+  // The sparse first layer's weight gradient over `samples` rows of the set, into the gradient block's rows of the
+  // features present (only those are zeroed first and written); remembers them for applySparse.
+  private sparseGradient(set: BufferSet, samples: number): void {
+    const L = this.plan.layers[0]!;
+    const { rowPtr, indices, values } = this.plan.sparse!;
+    const gw = this.gradsBase + L.wOff;
+    const ids = set.ids >>> 2;
+    const touched = this.touched.start(L.inputs);
+    for (let r = 0; r < samples; r++) {
+      const s = this.i32[ids + r]!;
+      for (let k = this.i32[(rowPtr >>> 2) + s]!, end = this.i32[(rowPtr >>> 2) + s + 1]!; k < end; k++) touched.add(this.i32[(indices >>> 2) + k]!);
+    }
+    for (let t = 0; t < touched.count; t++) this.core.f32_fill(gw + 4 * touched.rows[t]! * L.units, L.units, 0);
+    const d = set.layers[0]!.d;
+    for (let r = 0; r < samples; r++) {
+      const s = this.i32[ids + r]!;
+      this.core.f32_csr_scatter_add(gw, L.units, L.inputs, rowPtr + 4 * s, indices, values, d + 4 * r * L.units, L.units, 1, L.units, 1);
+    }
+  }
+
+  // One optimizer step of the sparse layer's rows the last sparseGradient touched (lazy: untouched rows keep
+  // their momentum and escape L2 until a batch holds their feature).
+  private applySparse(step: number): void {
+    const L = this.plan.layers[0]!;
+    const { touched } = this;
+    for (let t = 0; t < touched.count; t++) this.applyOptimizer(L.wOff + 4 * touched.rows[t]! * L.units, L.units, this.plan.options.l2, step);
   }
 
   // Deltas of layer l-1 from those of layer l: d_{l-1} = act'(out_{l-1}) * mask * (d_l W_l^T); a per-neuron
@@ -137,7 +215,8 @@ export class StepRunner {
    */
   publish(portion: BufferSet, batch: BufferSet, r0: number, count: number): void {
     const { core, plan } = this;
-    core.f32_copy(batch.xb + 4 * r0 * plan.spec.inputs, portion.xb, count * plan.spec.inputs);
+    core.f32_copy(batch.ids + 4 * r0, portion.ids, count);
+    if (batch.xb) core.f32_copy(batch.xb + 4 * r0 * plan.spec.inputs, portion.xb, count * plan.spec.inputs);
     plan.layers.forEach((L, l) => {
       const from = portion.layers[l]!;
       const to = batch.layers[l]!;
@@ -153,6 +232,7 @@ export class StepRunner {
    *  has `batchRows` rows), as the weight gradients' B operand. */
   packDeltas(batch: BufferSet, r0: number, count: number, batchRows: number): void {
     this.plan.layers.forEach((L, l) => {
+      if (L.sparse) return;
       this.core.f32_gemm_pack_b(this.plan.packedD[l]!, batch.layers[l]!.d, L.units, 0, L.units, batchRows, r0, r0 + count, 0, L.units);
     });
   }
@@ -162,6 +242,10 @@ export class StepRunner {
   gradientItem(set: BufferSet, item: UpdateItem, batchRows: number): void {
     if (item.bias) {
       this.biasGradient(set, item.layer, batchRows, 0);
+      return;
+    }
+    if (item.sparse) {
+      this.sparseGradient(set, batchRows);
       return;
     }
     const L = this.plan.layers[item.layer]!;
@@ -182,6 +266,10 @@ export class StepRunner {
       this.applyOptimizer(L.bOff, L.units, 0, step);
       return;
     }
+    if (item.sparse) {
+      this.applySparse(step);
+      return;
+    }
     this.applyOptimizer(L.wOff + 4 * item.r0 * L.units, (item.r1 - item.r0) * L.units, this.plan.options.l2, step);
     const w = this.paramsBase + L.wOff;
     this.core.f32_gemm_pack_b(L.packedW, w, L.units, 0, L.units, L.inputs, item.r0, item.r1, 0, L.units);
@@ -191,6 +279,7 @@ export class StepRunner {
   /** Packs every layer's weights for the forward and backward passes (before sync training starts). */
   packAll(): void {
     for (const L of this.plan.layers) {
+      if (L.sparse) continue;
       const w = this.paramsBase + L.wOff;
       this.core.f32_gemm_pack_b(L.packedW, w, L.units, 0, L.units, L.inputs, 0, L.inputs, 0, L.units);
       if (L.packedWT) this.core.f32_gemm_pack_b(L.packedWT, w, L.units, 1, L.inputs, L.units, 0, L.units, 0, L.inputs);
@@ -201,7 +290,12 @@ export class StepRunner {
   gradients(set: BufferSet, rows: number, accumulate = false): void {
     const beta = accumulate ? 1 : 0;
     this.plan.layers.forEach((L, l) => {
-      this.weightGradient(set, l, rows, 0, L.inputs, beta);
+      if (L.sparse) {
+        if (accumulate) throw new Error("gradients: a sparse layer's gradient cannot accumulate over portions (no parameter client for sparse inputs yet)");
+        this.sparseGradient(set, rows);
+      } else {
+        this.weightGradient(set, l, rows, 0, L.inputs, beta);
+      }
       this.biasGradient(set, l, rows, beta);
     });
   }
@@ -209,7 +303,8 @@ export class StepRunner {
   /** Async mode in place: one optimizer step of every layer from the gradient block onto the parameters. */
   applyAll(step: number): void {
     this.plan.layers.forEach((L) => {
-      this.applyOptimizer(L.wOff, L.inputs * L.units, this.plan.options.l2, step);
+      if (L.sparse) this.applySparse(step);
+      else this.applyOptimizer(L.wOff, L.inputs * L.units, this.plan.options.l2, step);
       this.applyOptimizer(L.bOff, L.units, 0, step);
     });
   }

@@ -5,6 +5,8 @@
 // rejected TrainingError.
 
 import type { Dataset } from "../data/dataset.js";
+import { isSparse, type SparseDataset } from "../data/sparse.js";
+import { copyCsrRows } from "./sparse-inputs.js";
 import { DataError } from "../data/errors.js";
 import { DownpourError, InvalidArgumentError, InvalidStateError, ShapeError, WorkerError } from "../errors.js";
 import type { Network } from "../model/network.js";
@@ -113,7 +115,7 @@ export type EpochStop = "converged" | "early-stopped" | "max-iterations" | "abor
 /** Hooks and data beside the hyper-parameters. */
 export interface TrainerHooks {
   /** Evaluated after each epoch. */
-  validation?: Dataset;
+  validation?: Dataset | SparseDataset;
   onProgress?: (progress: TrainProgress) => void;
   platform?: Platform;
   /** Aborting stops training at the next mini-batch boundary (the workers finish the work they hold): the epoch's
@@ -239,7 +241,7 @@ export class LocalTrainer {
    * Throws TrainOptionsError for an unknown or bad option or hook, ShapeError for data of the wrong shape, and
    * DataError for targets the network's output layer and cost cannot produce (naming the dataset's row and line).
    */
-  static async create(network: Network, train: Dataset, options: TrainOptions = {}, hooks: TrainerHooks = {}): Promise<LocalTrainer> {
+  static async create(network: Network, train: Dataset | SparseDataset, options: TrainOptions = {}, hooks: TrainerHooks = {}): Promise<LocalTrainer> {
     requireDataset(train, "training data");
     checkHookNames(hooks);
     if (hooks.validation !== undefined) requireDataset(hooks.validation, "validation data");
@@ -256,6 +258,7 @@ export class LocalTrainer {
       });
     }
     checkSeam(resolved, hooks);
+    if (network.spec.sparseInputs) requireSparseSupported(resolved, hooks);
     const core = network.kernels.core;
     if (resolved.threads > 0) requireSharedMemory(`training on ${resolved.threads} worker threads`);
     if (resolved.threads > 0) requireImportableNeurons(network, resolved.threads);
@@ -899,8 +902,18 @@ function requireImportableNeurons(network: Network, threads: number): void {
   });
 }
 
-export function requireDataset(data: unknown, what: string): asserts data is Dataset {
+// A sparse first layer trains locally, sync or async; not yet with what exchanges whole gradient blocks.
+function requireSparseSupported(options: ResolvedTrainOptions, hooks: TrainerHooks): void {
+  const unsupported = hooks.exchange ? "a gradient exchange (BSP peers)" : hooks.parameters ? "a parameter client" : options.convergence !== undefined ? "the convergence check" : undefined;
+  if (unsupported) throw new TrainOptionsError(`a network with sparse inputs cannot train with ${unsupported} yet; train it locally, sync or async`);
+}
+
+export function requireDataset(data: unknown, what: string): asserts data is Dataset | SparseDataset {
   const d = data as Partial<Dataset> | null | undefined;
+  if (typeof d === "object" && d !== null && (d as Partial<SparseDataset>).sparse === true) {
+    const s = d as Partial<SparseDataset>;
+    if (s.rowPtr instanceof Int32Array && s.indices instanceof Int32Array && s.values instanceof Float32Array && s.y instanceof Float32Array) return;
+  }
   const ok =
     typeof d === "object" &&
     d !== null &&
@@ -921,7 +934,7 @@ function isAbortSignal(value: unknown): value is AbortSignal {
 }
 
 // Targets the network's output layer and cost cannot produce (labels 0..2 for one sigmoid output, ...) are refused.
-function requireLearnableTargets(network: Network, data: Dataset, what: string): void {
+function requireLearnableTargets(network: Network, data: Dataset | SparseDataset, what: string): void {
   const problem = targetProblem(network.spec, data);
   if (!problem) return;
   const line = data.lines?.[problem.row];
@@ -944,7 +957,7 @@ function checkSeam(options: ResolvedTrainOptions, hooks: TrainerHooks): void {
 function buildPlan(
   builder: PlanBuilder,
   network: Network,
-  train: Dataset,
+  train: Dataset | SparseDataset,
   options: ResolvedTrainOptions,
   state: OptimizerState,
   hooks: TrainerHooks,
@@ -953,11 +966,13 @@ function buildPlan(
   const spec = network.spec;
   const sync = options.mode === "sync";
   const parties = Math.max(1, options.threads);
-  const x = builder.alloc(train.size * train.features, "training inputs");
+  const memory = () => network.kernels.core.memory.buffer as ArrayBuffer;
+  const sparse = isSparse(train) ? copyCsrRows(train, 0, train.size, (n, name) => builder.alloc(n, name), memory) : undefined;
+  const x = isSparse(train) ? 0 : builder.alloc(train.size * train.features, "training inputs");
   const y = builder.alloc(train.size * train.outputs, "training targets");
   const perm = builder.alloc(train.size, "permutation");
   const f32 = network.kernels.core.f32();
-  f32.set(train.x.subarray(0, train.size * train.features), x >>> 2);
+  if (!isSparse(train)) f32.set(train.x.subarray(0, train.size * train.features), x >>> 2);
   f32.set(train.y.subarray(0, train.size * train.outputs), y >>> 2);
   const layers = builder.layers(network, sync, (n, k) => core.f32_gemm_packed_b_bytes(n, k));
   const sets = sync
@@ -983,6 +998,7 @@ function buildPlan(
     threads: options.threads,
     samples: train.size,
     x,
+    ...(sparse ? { sparse } : {}),
     y,
     perm,
     keys: network.params.block.length,
