@@ -84,8 +84,15 @@ place(
     (ps.notes?.length ? `\n\n${ps.notes.map((n) => `- ${n}`).join("\n")}` : ""),
 );
 
+const sparse = load("sparse");
+place(
+  "sparse",
+  `${machineLine(sparse)} Time rows: lower is better.\n\n` +
+    table(["case", "ours", "unit", "peer", "peer value", "ours/peer"], sparse.rows, (r) => [r.case, r.ours, r.unit, r.peer_name, r.peer, r.ratio], [0, 2, 3]),
+);
+
 if (toStdout) {
-  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:ps -->") + 18) + "\n");
+  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:sparse -->") + 22) + "\n");
 } else {
   writeFileSync(`${readme}.tmp`, text);
   renameSync(`${readme}.tmp`, readme);
