@@ -35,5 +35,10 @@ export function csrInArena(arena: Arena, data: SparseDataset, start: number, cou
     slabs.push(slab);
     return slab.ptr;
   }, buffer);
-  return { ...csr, release: () => slabs.splice(0).forEach((s) => arena.release(s)) };
+  return {
+    ...csr,
+    release: () => {
+      for (const slab of slabs.splice(0)) arena.release(slab);
+    },
+  };
 }

@@ -58,7 +58,11 @@ describe("sparse inputs", () => {
           const gs = computeGradients(sparse, data, { packed, portion: 2 });
           const gd = computeGradients(dense, sparseToDense(data), { packed, portion: 2 });
           assert.ok(Math.abs(gs.loss - gd.loss) <= 1e-6, `hidden ${hidden}: loss ${gs.loss} vs dense ${gd.loss}`);
-          gs.tensors.forEach((t, i) => t.data.forEach((v, j) => assert.ok(Math.abs(v - gd.tensors[i]!.data[j]!) <= 1e-6, `hidden ${hidden}, ${t.name}[${j}]: ${v} vs dense ${gd.tensors[i]!.data[j]}`)));
+          gs.tensors.forEach((t, i) => {
+            t.data.forEach((v, j) => {
+              assert.ok(Math.abs(v - gd.tensors[i]!.data[j]!) <= 1e-6, `hidden ${hidden}, ${t.name}[${j}]: ${v} vs dense ${gd.tensors[i]!.data[j]}`);
+            });
+          });
         }
         const check = gradientCheck(sparse, data);
         assert.deepEqual(check.failures, [], `hidden ${hidden}`);
@@ -90,7 +94,9 @@ describe("sparse inputs", () => {
     try {
       await dense.fit(sparseToDense(data), { ...fit, threads: 2 });
       const d = weightsOf(dense.network);
-      runs[0]!.forEach((v, i) => assert.ok(Math.abs(v - d[i]!) <= 1e-5, `weight ${i}: sparse ${v}, dense ${d[i]}`));
+      runs[0]!.forEach((v, i) => {
+        assert.ok(Math.abs(v - d[i]!) <= 1e-5, `weight ${i}: sparse ${v}, dense ${d[i]}`);
+      });
     } finally {
       dense.dispose();
     }
