@@ -39,8 +39,9 @@ const IGNORED: Record<ModelName, readonly SettingKey[]> = {
 export function mlpSpec(settings: TrainSettings, shape: Omit<Shape, "name">): NetworkSpec {
   const { spec } = settings;
   const common = { cost: settings.cost ?? spec?.cost, init: settings.init ?? spec?.init, seed: settings.seed ?? spec?.seed };
-  if (spec) return { ...spec, inputs: spec.inputs ?? shape.inputs, layers: spec.layers ?? [], ...common };
-  return MultiLayerPerceptron.mlpSpec({
+  const sparse = settings.sparse ? { sparseInputs: true } : {};
+  if (spec) return { ...spec, inputs: spec.inputs ?? shape.inputs, layers: spec.layers ?? [], ...common, ...sparse };
+  return MultiLayerPerceptron.mlpSpec({ ...sparse,
     inputs: shape.inputs, outputs: shape.outputs, hidden: settings.hidden, dropout: settings.dropout,
     hiddenActivation: settings.activation, outputActivation: settings.outputActivation, ...common,
     ...(settings.neuron === undefined ? {} : { hiddenNeuron: settings.neuron }),
@@ -85,8 +86,24 @@ export async function loadNamedNeuron(ref: NeuronRef, what: string): Promise<voi
   }
 }
 
+/** The kinds a sparse first layer (--sparse) is built for. */
+export const SPARSE_MODELS: readonly ModelName[] = ["mlp", "logistic"];
+
+/** --sparse with a model kind that has no sparse first layer, or with input scaling (--normalize): a CliError naming both. */
+export function checkSparseSettings(settings: TrainSettings, sources: Sources): void {
+  if (!settings.sparse) return;
+  const flag = sources.sparse ?? "--sparse";
+  if (!SPARSE_MODELS.includes(settings.model)) {
+    throw new CliError(`${flag} builds a sparse first layer for ${SPARSE_MODELS.join(" or ")} models, but ${sources.model ?? "--model"} asks for ${settings.model}; use --model ${SPARSE_MODELS.join(" or --model ")}`);
+  }
+  if (settings.normalize !== undefined && settings.normalize !== "none") {
+    throw new CliError(`${sources.normalize ?? "--normalize"} ${settings.normalize}: ${flag} rows are not scaled (scaling would make every absent feature present); leave it out or give --normalize none`);
+  }
+}
+
 /** Checks the model settings before any data is read: conflicts with a full spec, and the spec itself. */
 export function checkModelSettings(settings: TrainSettings, sources: Sources): void {
+  checkSparseSettings(settings, sources);
   if (settings.spec) {
     if (settings.model !== "mlp") throw new CliError(`${sources.spec}: a full spec builds an mlp, but ${sources.model} asks for ${settings.model}`);
     const layerKey = LAYER_KEYS.find((key) => sources[key]);
@@ -211,7 +228,7 @@ async function createModelOn(settings: TrainSettings, shape: Shape, options: Mod
     case "linear":
       return LinearRegression.create({ inputs: requireOneOutput("linear", shape), seed }, options);
     case "logistic":
-      return LogisticRegression.create({ inputs: requireOneOutput("logistic", shape), seed }, options);
+      return LogisticRegression.create({ inputs: requireOneOutput("logistic", shape), seed, ...(settings.sparse ? { sparseInputs: true } : {}) }, options);
     case "autoencoder":
       return AutoEncoder.create({ inputs: shape.inputs, hidden: settings.hidden[0]!, activation: settings.activation, seed }, options);
   }

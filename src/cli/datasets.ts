@@ -8,8 +8,9 @@ import { loadDigits } from "../data/digits.js";
 import { DataError, DataSizeError } from "../data/errors.js";
 import { readLines } from "../data/files.js";
 import { readIdxRows } from "../data/idx.js";
-import { readLibsvm } from "../data/libsvm.js";
+import { readLibsvm, readLibsvmSparse } from "../data/libsvm.js";
 import { findMnist, loadMnist } from "../data/mnist.js";
+import type { SparseDataset } from "../data/sparse.js";
 import { syntheticClassification } from "../data/synthetic.js";
 import { CliError } from "./errors.js";
 import { readablePath } from "./io.js";
@@ -119,8 +120,29 @@ async function sniffFormat(path: string): Promise<FileFormat> {
  * and data too big for the memory limit says how to raise it.
  */
 export async function readDataFile(source: FileSource, options: ReadOptions): Promise<Dataset> {
+  return withReadHints(source, options, () => readAs(source, options));
+}
+
+/**
+ * A libsvm file as a SparseDataset (nothing made dense: 2^20 features cost only the pairs present), for models with
+ * sparse inputs; `flag` names what asked for it ("--sparse", or the model file). Another format is refused by name.
+ */
+export async function readSparseDataFile(source: FileSource, options: ReadOptions, flag = "--sparse"): Promise<SparseDataset> {
+  if (source.format !== "libsvm") {
+    throw new CliError(
+      `${source.name}: ${flag} reads libsvm files (index:value pairs), but this one is read as ${source.format} (chosen by ${source.how}); ` +
+        "give a .libsvm or .svm file, or --format libsvm",
+    );
+  }
+  return withReadHints(source, options, () =>
+    readLibsvmSparse(source.path, { classes: options.classes, features: options.features, maxBytes: options.maxBytes, optionNames: options.names }),
+  );
+}
+
+/** Runs a read of `source`, adding to its errors how the format was chosen and how to raise the memory limit. */
+async function withReadHints<T>(source: FileSource, options: ReadOptions, read: () => Promise<T>): Promise<T> {
   try {
-    return await readAs(source, options);
+    return await read();
   } catch (error) {
     if (error instanceof DataSizeError && options.maxBytesFlag !== undefined) {
       throw new DataSizeError(`${error.message} (raise it with ${options.maxBytesFlag})`, error, error, { cause: error });

@@ -28,6 +28,8 @@ export interface TrainSettings extends ClusterSettings {
   testData?: string;
   holdout?: number;
   normalize?: Normalization;
+  /** Read the libsvm data as sparse rows and give the model (mlp or logistic) a sparse first layer (spec.sparseInputs). */
+  sparse?: boolean;
   format?: Format;
   labelColumn?: number | string;
   features?: number[];
@@ -140,6 +142,8 @@ export const SETTINGS: readonly SettingDef[] = [
     help: "rows of the training data kept for evaluation (seeded random pick): a count or a fraction; 0 for none" },
   { key: "normalize", flag: "--normalize <method>", type: "choice", choices: NORMALIZATIONS, group: "Data", shown: "minmax for files, none for the presets",
     help: "feature scaling fitted on the training data, applied to test data and stored in the model" },
+  { key: "sparse", flag: "--sparse", type: "boolean", group: "Data", shown: "off: dense rows",
+    help: "read the libsvm --data and --test-data as sparse rows (index:value pairs, nothing made dense) and train a model with a sparse first layer (mlp or logistic; no --normalize), for inputs like 2^20 hashed features; the model file records it" },
   { key: "labelColumn", flag: "--label-column <index|name>", type: "column", group: "Data", shown: "-1, the last",
     help: "the CSV label column: 0-based index (negative counts from the end) or header name (autoencoder: no label unless given)" },
   { key: "features", flag: "--features <columns>", type: "columns", group: "Data", shown: "every column but the label",

@@ -1,7 +1,8 @@
 // The training and test sets of a train run: the --data preset or file (MNIST downloaded when not cached; the
 // default's failed download falls back to the bundled digits), a separate --test-data file or a seeded holdout,
 // and scaling fitted on the training rows only; their size checked against --memory-limit, and their targets
-// against what the model's output layer and cost can produce.
+// against what the model's output layer and cost can produce. With --sparse: a libsvm file's rows kept sparse (CSR),
+// held out by the same seeded pick, never scaled.
 import { realpathSync } from "node:fs";
 import { getHeapStatistics } from "node:v8";
 import { defaultCacheDir } from "../data/cache.js";
@@ -10,11 +11,13 @@ import { DataError, DataSizeError } from "../data/errors.js";
 import { DEFAULT_MEMORY_LIMIT_BYTES, VALUE_BYTES } from "../data/limits.js";
 import { downloadMnist, loadMnist, mnistBaseUrls } from "../data/mnist.js";
 import { seededPermutation } from "../data/random.js";
+import { createSparseDataset, isSparse, sparseRows, type SparseDataset } from "../data/sparse.js";
 import type { ResolvedSpec } from "../model/spec.js";
 import { targetProblem, type TargetProblem } from "../model/targets-check.js";
 import type { Sources } from "./config.js";
 import {
-  dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, readDataFile, syntheticData, type DataSource, type ReadOptions,
+  dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, readDataFile, readSparseDataFile, syntheticData, type DataSource, type FileSource,
+  type ReadOptions,
 } from "./datasets.js";
 import { CliError } from "./errors.js";
 import type { CliIO } from "./io.js";
@@ -34,8 +37,15 @@ export interface TrainingData {
   readonly scaling?: Scaling;
 }
 
-/** Reads --data (and --test-data), splits off the test set, and scales both with the training rows' stats. */
+/** Reads --data (and --test-data), splits off the test set, and scales both with the training rows' stats. With
+ *  --sparse (which only `downpour train` reads, see loadSparseTrainingData) a CliError naming it. */
 export async function loadTrainingData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<TrainingData> {
+  if (settings.sparse) {
+    throw new CliError(
+      `${sources.sparse ?? "--sparse"}: sparse inputs train in one process (downpour train --sparse); the BSP and parameter-server ` +
+        "jobs of downpour peer, ps and cluster take dense rows only",
+    );
+  }
   const requested = await dataSource(settings.data, io.cwd, sources.data, settings.format);
   const { source, train: all, test: builtinTest } = await readTrainingSource(requested, fileOptions(settings, sources), sources, settings, io);
   const method = settings.normalize ?? (isFile(source) ? "minmax" : "none");
@@ -43,6 +53,104 @@ export async function loadTrainingData(settings: TrainSettings, sources: Sources
   const { train, test } = await chooseTestSet(all, builtinTest, source, settings, sources, io);
   const { dataset, scaling } = fitScaling(method, train);
   return { train: dataset, test: test && applyScaling(test, scaling), source, scaling };
+}
+
+/** The --sparse data of `downpour train`: libsvm rows kept sparse, never scaled. */
+export interface SparseTrainingData {
+  readonly sparse: true;
+  readonly train: SparseDataset;
+  readonly test?: SparseDataset;
+  readonly source: FileSource;
+  readonly scaling?: undefined;
+}
+
+/**
+ * Reads the --sparse --data file (libsvm; a preset or another format is a CliError naming --sparse) as sparse rows,
+ * and its test set: --test-data read sparse with the training file's feature count, else --holdout's rows (default
+ * DEFAULT_HOLDOUT) picked at random (seeded with --seed), as for dense files.
+ */
+export async function loadSparseTrainingData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<SparseTrainingData> {
+  const flag = sources.sparse ?? "--sparse";
+  const source = await dataSource(settings.data, io.cwd, sources.data, settings.format);
+  if (!isFile(source)) {
+    throw new CliError(`${flag}: ${sources.data ?? "--data"} ${settings.data} is a preset, which is read dense; ${flag} reads a libsvm file: give --data FILE.svm`);
+  }
+  const options = fileOptions(settings, sources);
+  const all = await readSparseDataFile(source, options, flag);
+  checkSparseCopySize(all, source, settings);
+  const { train, test } = await chooseSparseTestSet(all, source, options, settings, sources, io);
+  return { sparse: true, train, ...(test ? { test } : {}), source };
+}
+
+/** Bytes a sparse set's arrays take: a pair 8, a target value 4, a row's offset, label and line 12. */
+function sparseBytes(ds: SparseDataset): number {
+  return 8 * (ds.rowPtr[ds.size]! - ds.rowPtr[0]!) + 4 * ds.y.length + 12 * ds.size;
+}
+
+/** Refuses (DataSizeError) sparse rows whose shuffled copy for the random holdout would exceed the memory limit. */
+function checkSparseCopySize(all: SparseDataset, source: FileSource, settings: TrainSettings): void {
+  const holdout = settings.holdout ?? DEFAULT_HOLDOUT;
+  const holdsOut = settings.testData === undefined && (holdout < 1 ? Math.round(all.size * holdout) : holdout) > 0;
+  const limitBytes = settings.memoryLimit ?? DEFAULT_MEMORY_LIMIT_BYTES;
+  const neededBytes = sparseBytes(all) * (holdsOut ? 2 : 1);
+  if (neededBytes <= limitBytes) return;
+  throw new DataSizeError(
+    `${source.name}: ${all.size} sparse rows with their copy for the random holdout would need ${formatBytes(neededBytes)}, ` +
+      `more than the memory limit of ${formatBytes(limitBytes)} (raise it with --memory-limit, or give the test set with --test-data)`,
+    { file: source.path },
+    { neededBytes, limitBytes },
+  );
+}
+
+/** --test-data (read sparse), else the holdout of --holdout or the default, of sparse rows. */
+async function chooseSparseTestSet(
+  all: SparseDataset, source: FileSource, options: ReadOptions, settings: TrainSettings, sources: Sources, io: CliIO,
+): Promise<{ train: SparseDataset; test?: SparseDataset }> {
+  if (settings.testData === undefined) return splitOffSparse(all, settings.holdout ?? DEFAULT_HOLDOUT, settings.seed ?? 1, sources.holdout);
+  if (sources.holdout) throw new CliError(`${sources.testData} and ${sources.holdout} both choose the test set; give one of them`);
+  const label = `${sources.testData} ${settings.testData}`;
+  const testSource = await dataSource(settings.testData, io.cwd, sources.testData, settings.format);
+  if (!isFile(testSource)) throw new CliError(`${label}: expected a data file, not a preset`);
+  const test = await readSparseDataFile(testSource, { ...options, features: all.features }, sources.sparse ?? "--sparse");
+  if (test.outputs !== all.outputs) {
+    throw new CliError(`${label}: its rows give ${test.outputs} outputs, but ${sources.data ?? "--data"} ${settings.data} gives ${all.outputs}; the test file needs the training file's labels`);
+  }
+  if (sameFile(source.path, testSource.path)) {
+    io.stderr(`downpour: warning: ${label} is the training file: the test figures will show how well the model fits its training rows, not how it does on new ones\n`);
+  }
+  return { train: all, test };
+}
+
+/** Holds out a count or fraction of the sparse rows, picked at random (seeded) as splitOff does for dense files. */
+function splitOffSparse(all: SparseDataset, holdout: number, seed: number, source = "--holdout"): { train: SparseDataset; test?: SparseDataset } {
+  const count = holdout < 1 ? Math.round(all.size * holdout) : holdout;
+  if (count === 0) return { train: all };
+  if (count >= all.size) throw new CliError(`${source} ${holdout} keeps ${count} of the ${all.size} rows for testing, leaving none to train on`);
+  const rows = selectSparseRows(all, seededPermutation(all.size, seed));
+  const cut = all.size - count;
+  const named = (ds: SparseDataset, suffix: string) => (all.name === undefined ? ds : { ...ds, name: `${all.name} ${suffix}` });
+  return { train: named(sparseRows(rows, 0, cut), "train"), test: named(sparseRows(rows, cut, all.size), "test") };
+}
+
+/** The rows of `ds` in `order`, copied into new CSR arrays (with their targets, labels and lines). */
+export function selectSparseRows(ds: SparseDataset, order: Int32Array): SparseDataset {
+  const { rowPtr, outputs } = ds;
+  const newPtr = new Int32Array(order.length + 1);
+  for (let i = 0; i < order.length; i++) newPtr[i + 1] = newPtr[i]! + rowPtr[order[i]! + 1]! - rowPtr[order[i]!]!;
+  const indices = new Int32Array(newPtr[order.length]!);
+  const values = new Float32Array(indices.length);
+  const y = new Float32Array(order.length * outputs);
+  for (let i = 0; i < order.length; i++) {
+    const r = order[i]!;
+    indices.set(ds.indices.subarray(rowPtr[r]!, rowPtr[r + 1]!), newPtr[i]!);
+    values.set(ds.values.subarray(rowPtr[r]!, rowPtr[r + 1]!), newPtr[i]!);
+    y.set(ds.y.subarray(r * outputs, (r + 1) * outputs), i * outputs);
+  }
+  const { labels } = ds;
+  return createSparseDataset({
+    features: ds.features, outputs, rowPtr: newPtr, indices, values, y, ...(labels ? { labels: Int32Array.from(order, (r) => labels[r]!) } : {}),
+    ...(ds.lines ? { lines: Int32Array.from(order, (r) => ds.lines![r]!) } : {}), ...(ds.name === undefined ? {} : { name: ds.name }),
+  });
 }
 
 /** JavaScript-heap bytes the scaling statistics take per feature: three arrays of doubles while fitting, and the
@@ -200,7 +308,7 @@ export function fileOptions(
  * and cost cannot produce, naming the file and line (or the row) and, for integer labels of several classes, the
  * --classes to give: "3class.csv line 5: label 2 is outside [0, 1], ... (the labels look like 3 classes: use --classes 3)".
  */
-export function checkTrainingTargets(spec: ResolvedSpec, data: TrainingData, settings: Pick<TrainSettings, "model" | "spec" | "testData">, sources: Sources = {}): void {
+export function checkTrainingTargets(spec: ResolvedSpec, data: TrainingData | SparseTrainingData, settings: Pick<TrainSettings, "model" | "spec" | "testData">, sources: Sources = {}): void {
   const hint = classesHint(settings, sources);
   const train = { source: data.source, name: data.source.name };
   if (settings.testData !== undefined || !data.test) {
@@ -215,15 +323,16 @@ export function checkTrainingTargets(spec: ResolvedSpec, data: TrainingData, set
 }
 
 /** Throws a DataError at the first target of `ds` that `spec` cannot produce (eval's data, or one set of a train run). */
-export function checkTargets(spec: ResolvedSpec, ds: Dataset, from: { source: DataSource; name: string }, hint = classesHint({ model: "mlp" })): void {
+export function checkTargets(spec: ResolvedSpec, ds: Dataset | SparseDataset, from: { source: DataSource; name: string }, hint = classesHint({ model: "mlp" })): void {
   const found = firstProblem(spec, ds);
   if (found) throw targetError(found, from, hint);
 }
 
-/** targetProblem's problem on the earliest source line (rows may be shuffled), and that line. */
-function firstProblem(spec: ResolvedSpec, ds: Dataset): { problem: TargetProblem; line?: number } | undefined {
+/** targetProblem's problem on the earliest source line (rows may be shuffled; sparse rows: the first row's), and that line. */
+function firstProblem(spec: ResolvedSpec, ds: Dataset | SparseDataset): { problem: TargetProblem; line?: number } | undefined {
   const problem = targetProblem(spec, ds);
   if (!problem || !ds.lines) return problem && { problem };
+  if (isSparse(ds)) return { problem, line: ds.lines[problem.row]! };
   const lines = ds.lines;
   const order = Int32Array.from(lines.keys()).sort((a, b) => lines[a]! - lines[b]!);
   const inOrder = targetProblem(spec, selectRows(ds, order))!;

@@ -4,8 +4,11 @@
 import { type Command, Option } from "commander";
 import type { Model } from "../../api/models.js";
 import type { Dataset } from "../../data/dataset.js";
+import { isSparse, type SparseDataset } from "../../data/sparse.js";
 import type { ClassificationMetrics, RegressionMetrics } from "../../train/metrics.js";
-import { dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, PRESETS, readDataFile, syntheticTestData } from "../datasets.js";
+import {
+  dataSource, digitsSets, findMnistSets, isFile, mnistPlaces, PRESETS, readDataFile, readSparseDataFile, syntheticTestData, type DataSource,
+} from "../datasets.js";
 import { CliError } from "../errors.js";
 import { type CliIO, inputPath } from "../io.js";
 import { loadTrainedModel, type Preprocess } from "../model-file.js";
@@ -42,7 +45,7 @@ export async function runEval(flags: EvalFlags, io: CliIO): Promise<EvalResult> 
   const { model, preprocess } = await loadTrainedModel(file);
   try {
     const data = await evaluationData(flags, preprocess, model, io);
-    const evaluation = model.evaluate(applyScaling(data.dataset, preprocess.scaling));
+    const evaluation = model.evaluate(isSparse(data.dataset) ? data.dataset : applyScaling(data.dataset, preprocess.scaling));
     const reconstruction = model.kind === "AutoEncoder";
     const accuracy = reconstruction ? undefined : evaluation.accuracy;
     // an auto-encoder is scored as a regression of its inputs, whatever its output layer looks like
@@ -69,7 +72,7 @@ async function evaluationData(
   preprocess: Partial<Preprocess>,
   model: Model,
   io: CliIO,
-): Promise<{ dataset: Dataset; name: string }> {
+): Promise<{ dataset: Dataset | SparseDataset; name: string }> {
   const preset = (PRESETS as readonly (string | undefined)[]).includes(preprocess.data) ? preprocess.data : undefined;
   const arg = flags.data ?? preset;
   if (arg === undefined)
@@ -77,6 +80,7 @@ async function evaluationData(
       `the model was trained on ${preprocess.data ?? "unrecorded data"}: give the evaluation data with --data <path|mnist|digits>`,
     );
   const source = await dataSource(arg, io.cwd, "--data", flags.format);
+  if (model.network.spec.sparseInputs) return sparseEvaluationData(flags, source, preprocess, model);
   if (isFile(source)) {
     const dataset = await readDataFile(source, evaluationReadOptions(flags, preprocess, model));
     checkTargets(model.network.spec, dataset, { source, name: source.name });
@@ -92,6 +96,17 @@ async function evaluationData(
   const sets = await findMnistSets(io.env);
   if (!sets) throw new CliError(`MNIST is not in ${mnistPlaces(io.env)}; get it with: downpour data mnist`);
   return { dataset: sets.test, name: "mnist test set" };
+}
+
+/** A model with a sparse first layer (trained with --sparse) reads its libsvm --data sparse, as training did. */
+async function sparseEvaluationData(
+  flags: EvalFlags, source: DataSource, preprocess: Partial<Preprocess>, model: Model,
+): Promise<{ dataset: SparseDataset; name: string }> {
+  const what = `--model ${flags.model} (sparse inputs, trained with --sparse)`;
+  if (!isFile(source)) throw new CliError(`${what}: --data ${source.name} is a preset, read dense; give the libsvm file to evaluate with --data FILE.svm`);
+  const dataset = await readSparseDataFile(source, evaluationReadOptions(flags, preprocess, model), what);
+  checkTargets(model.network.spec, dataset, { source, name: source.name });
+  return { dataset, name: source.name };
 }
 
 /** Adds `eval` to the program. */

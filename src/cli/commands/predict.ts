@@ -46,6 +46,7 @@ export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows
   if (toFile) await checkOutputs([namedFile("--output", "--output", flags.output!, resolve(io.cwd, flags.output!))], predictInputs(flags, io.cwd));
   const { model, preprocess } = await loadTrainedModel(inputPath(io, flags.model));
   try {
+    refuseSparseModel(model, flags.model);
     const source = await fileSource(flags.input, inputPath(io, flags.input), flags.format);
     const ignored = ignoredDataSettings(source, givenReadFlags(flags));
     if (ignored) io.stderr(`downpour: warning: ${ignored}\n`);
@@ -62,6 +63,15 @@ export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows
   } finally {
     model.dispose();
   }
+}
+
+/** A model with a sparse first layer (trained with --sparse) cannot predict here yet: predict streams dense rows. */
+function refuseSparseModel(model: Model, file: string): void {
+  if (!model.network.spec.sparseInputs) return;
+  throw new CliError(
+    `--model ${file}: the model takes sparse inputs (trained with --sparse), and downpour predict reads dense rows only: ` +
+      "predicting sparse libsvm rows is not built yet; downpour eval --model FILE --data FILE.svm scores them",
+  );
 }
 
 /** The files predict reads, which --output must not be. */

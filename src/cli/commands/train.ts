@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, resolve } from "node:path";
 import { type Command, Option } from "commander";
 import type { Model, ModelKind } from "../../api/models.js";
+import type { Dataset } from "../../data/dataset.js";
 import { detectPlatform } from "../../runtime/platform.js";
 import type { ResolvedTrainOptions } from "../../train/options.js";
 import type { EpochReport } from "../../train/trainer.js";
@@ -26,7 +27,17 @@ import { epochProgress } from "../progress.js";
 import { SETTINGS, type SettingDef, type TrainSettings, type ValueType } from "../settings.js";
 import { epochTable } from "../summary.js";
 import { asCliTrainingError, capThreads, checkTrainOptions, ignoredOptimizerSettings, trainOptionsOf } from "../train-options.js";
-import { checkTrainingTargets, loadTrainingData, type TrainingData } from "../training-data.js";
+import {
+  checkTrainingTargets, loadSparseTrainingData, loadTrainingData, type SparseTrainingData, type TrainingData,
+} from "../training-data.js";
+
+/** What a run trains on: dense rows (scaled), or with --sparse libsvm rows kept sparse. */
+export type AnyTrainingData = TrainingData | SparseTrainingData;
+
+/** Whether the run's data is sparse (--sparse). */
+export function isSparseData(data: AnyTrainingData): data is SparseTrainingData {
+  return (data as SparseTrainingData).sparse === true;
+}
 
 export const DEFAULT_CURVES = "downpour-curves.svg";
 
@@ -46,7 +57,7 @@ export async function runTrain(flags: TrainFlags, io: CliIO): Promise<TrainResul
   refuseClusterSettings(given.sources);
   const resume = await openResume(given.settings, given.sources, io.cwd);
   try {
-    return await trainWith(flags, resume ? resumedSettings(given, resume, io) : given, resume, io);
+    return await trainWith(flags, resume ? sparseIfResumed(resumedSettings(given, resume, io), resume) : given, resume, io);
   } finally {
     resume?.model.dispose();
   }
@@ -62,8 +73,8 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
   if (resume) checkResume(resume, resolved, sources);
   warn(io, [warning, ...ignoredRunSettings(settings, sources, resolved)]);
   await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
-  const loaded = await loadTrainingData(settings, sources, io);
-  const data = resume ? resumedData(resume, loaded, sources, io) : loaded;
+  const loaded = settings.sparse ? await loadSparseTrainingData(settings, sources, io) : await loadTrainingData(settings, sources, io);
+  const data = resume ? resumedAnyData(resume, loaded, sources, io) : loaded;
   checkNeedsTestSet(settings, sources, data.test !== undefined);
   warn(io, [ignoredDataSettings(data.source, sources)]);
   const model = resume ? resumedModel(resume, options) : await createModel(settings, shapeOf(data), options, sources);
@@ -72,8 +83,9 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
     io.stderr(`${describeRun(model, data, resolved)}\n`);
     if (resume) io.stderr(`${resumeLine(resume, resolved.epochs)}\n`);
     const progress = epochProgress(io, resolved.epochs, settings.quiet);
-    const run = new TrainingRun(model, runPlan(settings, data, resolved.epochs, resume?.epochsDone ?? 0, io.cwd), io);
-    const reports = await run.fit(data.train, { ...options, validation: data.test }, progress);
+    const run = new TrainingRun(model, runPlan(settings, planData(data), resolved.epochs, resume?.epochsDone ?? 0, io.cwd), io);
+    // TrainingRun.fit passes its rows to Model.fit, which takes sparse rows too; it reads only their size itself.
+    const reports = await run.fit(data.train as Dataset, { ...options, validation: data.test }, progress);
     const files = await writeOutputs(model, reports, data, settings, io);
     const result: TrainResult = { kind: model.kind, data: data.source.name, reports, ...files };
     io.stdout(settings.json ? `${JSON.stringify(result, null, 2)}\n` : `${epochTable(reports, shortSummary(settings, io))}\n`);
@@ -83,6 +95,34 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
   } finally {
     model.dispose();
   }
+}
+
+/** runPlan's view of the data: it records only the source and the scaling (none for sparse rows). */
+function planData(data: AnyTrainingData): TrainingData {
+  return isSparseData(data) ? { source: data.source, train: undefined as unknown as Dataset } : data;
+}
+
+/** A resumed model with a sparse first layer reads its data sparse (its spec says so); --sparse for a dense one is refused. */
+function sparseIfResumed(resolved: ResolvedSettings, resume: Resume): ResolvedSettings {
+  const sparse = resume.model.network.spec.sparseInputs === true;
+  if (sparse) return { ...resolved, settings: { ...resolved.settings, sparse: true } };
+  if (resolved.settings.sparse) {
+    throw new CliError(`${resolved.sources.sparse ?? "--sparse"}: the model of ${resume.label} takes dense inputs; resume it without ${resolved.sources.sparse ?? "--sparse"}`);
+  }
+  return resolved;
+}
+
+/** resumedData for dense rows; sparse rows are checked against the model's inputs and outputs (they are not scaled). */
+function resumedAnyData(resume: Resume, data: AnyTrainingData, sources: Sources, io: CliIO): AnyTrainingData {
+  if (!isSparseData(data)) return resumedData(resume, data, sources, io);
+  const network = resume.model.network;
+  if (data.train.features > network.inputs || data.train.outputs !== network.outputs) {
+    throw new CliError(
+      `${sources.data ?? "--data"} ${data.source.name} has ${data.train.features} features and ${data.train.outputs} outputs, but the model of ${resume.label} ` +
+        `takes ${network.inputs} sparse inputs and gives ${network.outputs} outputs; resume with the data it was trained on`,
+    );
+  }
+  return { ...data, train: { ...data.train, features: network.inputs }, ...(data.test ? { test: { ...data.test, features: network.inputs } } : {}) };
 }
 
 /** A config file's cluster setting (nats, peers, ...) is refused: train runs in this process alone. */
@@ -142,15 +182,15 @@ export function shortSummary(settings: TrainSettings, io: CliIO): boolean {
   return summary === "short" || (summary === "auto" && (settings.quiet || !io.stdoutIsTerminal));
 }
 
-export function shapeOf(data: TrainingData) {
+export function shapeOf(data: AnyTrainingData) {
   return { inputs: data.train.features, outputs: data.train.outputs, name: data.train.name ?? data.source.name };
 }
 
 /** "MultiLayerPerceptron 784-128-10 (relu, softmax) on mnist: 60000 rows, 10000 test rows; 10 epochs of 64, sgd ..." (a
  *  user neuron type shows as its export: Swish) */
-export function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOptions): string {
+export function describeRun(model: Model, data: AnyTrainingData, o: ResolvedTrainOptions): string {
   const spec = model.network.spec;
-  const sizes = [spec.inputs, ...spec.layers.map((l) => l.units)].join("-");
+  const sizes = [spec.sparseInputs ? `${spec.inputs} sparse` : spec.inputs, ...spec.layers.map((l) => l.units)].join("-");
   const test = data.test ? `${data.test.size} test rows` : "no test set";
   const step = o.optimizer === "sgd" ? `learning rate ${o.learningRate}, momentum ${o.momentum}` : `learning rate ${o.learningRate}`;
   const threads = model.network.kernels.core.shared ? o.threads : 0;
@@ -165,7 +205,7 @@ export function describeRun(model: Model, data: TrainingData, o: ResolvedTrainOp
  * Saves the model (with how its inputs were prepared) and the curves, as the settings ask; says where on stderr.
  * A model that cannot be written where asked is kept in the temp folder (ModelRescuedError says where).
  */
-export async function writeOutputs(model: Model, reports: EpochReport[], data: TrainingData, settings: TrainSettings, io: CliIO) {
+export async function writeOutputs(model: Model, reports: EpochReport[], data: AnyTrainingData, settings: TrainSettings, io: CliIO) {
   const { modelFile, curvesFile } = outputPaths(settings, io.cwd);
   if (modelFile) {
     const preprocess = preprocessOf(data.source, data.scaling, settings, io.cwd);
@@ -226,6 +266,8 @@ Examples:
                                                     optimizer state, to 40 epochs in all (those done count)
   downpour train --data pima.csv --hidden 16 --neuron ./neurons.js#Swish   a user neuron type (module#export) in the
                                                     hidden layers; check one first: downpour check-neuron ./neurons.js#Swish
+  downpour train --data clicks.svm --sparse --model logistic --optimizer adagrad   libsvm rows kept sparse (2^20
+                                                    features cost only those present); eval reads them sparse too
   downpour train --data pima.csv --patience 5 --save-best   stop once the test loss has not improved for 5 epochs;
                                                     save the epoch of the lowest test loss
 
