@@ -10,7 +10,7 @@ import { Network } from "../model/network.js";
 import { loadNeuronTypes } from "../model/neurons/registry.js";
 import { resolveSpec, type Activation, type Cost, type Init, type LayerSpec, type NetworkSpec } from "../model/spec.js";
 import { CrossOriginIsolationError, sharedMemoryAvailable } from "../runtime/isolation.js";
-import { type Evaluation, evaluate } from "../train/evaluate.js";
+import { type Evaluation, evaluate, predictSparse } from "../train/evaluate.js";
 import { computeGradients, type GradientOptions, type Gradients } from "../train/gradients.js";
 import { checkOptionNames, type TrainOptions, TrainOptionsError } from "../train/options.js";
 import { OptimizerState } from "../train/state.js";
@@ -199,6 +199,12 @@ export class Model {
   predict(x: Float32Array, rows?: number): Float32Array {
     this.requireUsable("predict()");
     return this.network.predict(this.scaledRows(x, "predict()") as Float32Array, rows);
+  }
+
+  /** Outputs for every row of a SparseDataset (a model with sparse inputs; a copy, rows x outputs). */
+  predictSparse(data: SparseDataset): Float32Array {
+    this.requireUsable("predictSparse()");
+    return predictSparse(this.network, data);
   }
 
   /** Mean loss and accuracy (classifiers) on a dataset. */

@@ -5,36 +5,27 @@ import { InvalidArgumentError } from "../errors.js";
 import { createDataset, type Dataset } from "./dataset.js";
 import { DataError } from "./errors.js";
 
-/** Rows of (index, value) pairs: row r's pairs are positions [rowPtr[r], rowPtr[r + 1]) of indices and values. */
-export interface SparseDataset {
-  readonly sparse: true;
-  readonly size: number;
+/** The arrays of a SparseDataset (before createSparseDataset checks them). */
+export interface SparseDatasetParts {
   /** The input width: every index is in [0, features). */
   readonly features: number;
   readonly outputs: number;
-  /** size + 1 offsets, non-decreasing; rowPtr[0] may be above 0 (a slice of a larger set). */
+  /** Row count + 1 offsets, non-decreasing; rowPtr[0] may be above 0 (a slice of a larger set). */
   readonly rowPtr: Int32Array;
   /** 0-based feature indices; repeated indices in a row add up. */
   readonly indices: Int32Array;
   readonly values: Float32Array;
-  /** size x outputs targets, row-major. */
+  /** Rows x outputs targets, row-major. */
   readonly y: Float32Array;
   readonly labels?: Int32Array;
   readonly lines?: Int32Array;
   readonly name?: string;
 }
 
-/** The arrays of a SparseDataset before they are checked. */
-export interface SparseDatasetParts {
-  readonly features: number;
-  readonly outputs: number;
-  readonly rowPtr: Int32Array;
-  readonly indices: Int32Array;
-  readonly values: Float32Array;
-  readonly y: Float32Array;
-  readonly labels?: Int32Array;
-  readonly lines?: Int32Array;
-  readonly name?: string;
+/** Rows of (index, value) pairs: row r's pairs are positions [rowPtr[r], rowPtr[r + 1]) of indices and values. */
+export interface SparseDataset extends SparseDatasetParts {
+  readonly sparse: true;
+  readonly size: number;
 }
 
 /** Whether a dataset is sparse. */

@@ -133,3 +133,33 @@ function evaluateSparse(network: Network, data: SparseDataset): Evaluation {
   const result = metrics.result();
   return { loss: loss / data.size, accuracy: result.task === "classification" ? result.accuracy : undefined, samples: data.size, metrics: result };
 }
+
+/**
+ * The outputs (rows x outputs, a copy) of a sparse-input network for every row of `data`, chunk by chunk through the
+ * arena. Throws ShapeError when the data does not fit the network.
+ */
+export function predictSparse(network: Network, data: SparseDataset): Float32Array {
+  requireFits(network, data);
+  const { kernels } = network;
+  const outputs = network.outputs;
+  const out = new Float32Array(data.size * outputs);
+  const rows = Math.max(1, Math.min(CHUNK, data.size));
+  const widest = Math.max(...network.spec.layers.map((l) => l.units));
+  const slabs = [rows * widest, rows * widest, Math.ceil(network.workspaceBytes(rows) / 4)].map((n) => kernels.arena.alloc(n));
+  const [ping, pong, ws] = slabs as [Slab, Slab, Slab];
+  try {
+    for (let r0 = 0; r0 < data.size; r0 += rows) {
+      const count = Math.min(rows, data.size - r0);
+      const csr = csrInArena(kernels.arena, data, r0, count, () => kernels.core.memory.buffer as ArrayBuffer);
+      try {
+        const y = network.forwardSparseRaw(csr.rowPtr, csr.indices, csr.values, count, [ping.ptr, pong.ptr], ws.ptr);
+        out.set(kernels.core.f32().subarray(y >>> 2, (y >>> 2) + count * outputs), r0 * outputs);
+      } finally {
+        csr.release();
+      }
+    }
+  } finally {
+    for (const slab of slabs) kernels.arena.release(slab);
+  }
+  return out;
+}

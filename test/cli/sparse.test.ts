@@ -1,7 +1,8 @@
 // `downpour train --sparse`: libsvm click logs read as sparse rows train a logistic regression (and an mlp) whose
 // model file keeps spec.sparseInputs; `downpour eval` in a fresh process reads the held-out file sparse because the
 // model says so and scores far below the constant predictor; the seeded holdout splits sparse rows; what --sparse
-// cannot do (a CSV, a preset, an autoencoder, input scaling, predict, the cluster commands) is refused by name.
+// cannot do (a CSV, a preset, an autoencoder, input scaling, predict from dense rows, the cluster commands) is
+// refused by name; predict reads libsvm rows sparse and its probabilities give eval's log-loss.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
@@ -68,6 +69,19 @@ describe("downpour train --sparse", () => {
     assert.equal(scored.samples, 1000);
     assert.ok(scored.loss < 0.85 * constant, `held-out log-loss ${scored.loss} vs the constant predictor's ${constant}`);
 
+    // predict reads the libsvm rows sparse too: its probabilities give eval's log-loss
+    const predicted = spawnSync(process.execPath, [cliMain(), "predict", "--model", "ctr.dpnn", "--input", "held.svm", "--output", "-"], { cwd: dir, encoding: "utf8", timeout: 60_000 });
+    assert.equal(predicted.status, 0, predicted.stderr);
+    const lines = predicted.stdout.trim().split("\n");
+    assert.equal(lines[0], "output0");
+    const labels = labelsOf(join(dir, "held.svm"));
+    assert.equal(lines.length - 1, labels.length);
+    const loss = lines.slice(1).reduce((sum, line, i) => {
+      const p = Math.min(Math.max(Number(line), 1e-7), 1 - 1e-7);
+      return sum - (labels[i] === 1 ? Math.log(p) : Math.log(1 - p));
+    }, 0) / labels.length;
+    assert.ok(Math.abs(loss - scored.loss) < 1e-3, `predict's probabilities give log-loss ${loss}, eval said ${scored.loss}`);
+
     // --resume reads the data sparse because the model's spec says so (no --sparse given)
     const resumed = await downpour(dir, "train", "--resume", "ctr.dpnn", "--epochs", "4", "--quiet", "--no-curves", "--json", "--save", "ctr4.dpnn");
     assert.equal(resumed.code, 0, resumed.err);
@@ -109,7 +123,7 @@ describe("downpour train --sparse", () => {
     assert.equal((JSON.parse(evaluated.out) as { samples: number }).samples, 1000);
   });
 
-  test("refused by name: a CSV, a preset, an autoencoder, --normalize, predict on a sparse model, the cluster commands' data", TIMEOUT, async () => {
+  test("refused by name: a CSV, a preset, an autoencoder, --normalize, predict on dense rows, the cluster commands' data", TIMEOUT, async () => {
     writeTemp(dir, "rows.csv", "1,2,0\n3,4,1\n5,6,0\n");
     const csv = await downpour(dir, "train", "--data", "rows.csv", ...common, "--no-save");
     assert.equal(csv.code, 1);
@@ -126,9 +140,9 @@ describe("downpour train --sparse", () => {
 
     const saved = await downpour(dir, "train", "--data", "train.svm", "--model", "logistic", ...common, "--epochs", "1", "--save", "one.dpnn");
     assert.equal(saved.code, 0, saved.err);
-    const predicted = await downpour(dir, "predict", "--model", "one.dpnn", "--input", "held.svm");
+    const predicted = await downpour(dir, "predict", "--model", "one.dpnn", "--input", "rows.csv");
     assert.equal(predicted.code, 1);
-    assert.match(predicted.err, /--model one\.dpnn: the model takes sparse inputs/);
+    assert.match(predicted.err, /--input rows\.csv: the model one\.dpnn takes sparse inputs .* read as csv/);
 
     const cluster = await downpour(dir, "cluster", "--data", "train.svm", "--peers", "2", ...common, "--no-save");
     assert.equal(cluster.code, 1);

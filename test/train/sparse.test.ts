@@ -120,7 +120,7 @@ describe("sparse inputs", () => {
     }
   });
 
-  test("a sparse model survives encodeModel / decodeModel (spec.sparseInputs kept, the same evaluation)", TIMEOUT, async () => {
+  test("a sparse model survives encodeModel / decodeModel (spec.sparseInputs kept, the same evaluation); predictSparse is the dense network's predict", TIMEOUT, async () => {
     const data = randomSparse(9, 50, 32, 2);
     const model = await LayeredANN.create({ inputs: 32, layers: [{ units: 4, neuron: `${MODULE}#Swish` }, { units: 2, activation: "softmax" }], sparseInputs: true, seed: 1 });
     try {
@@ -129,6 +129,17 @@ describe("sparse inputs", () => {
       try {
         assert.equal(loaded.network.spec.sparseInputs, true);
         assert.deepEqual(loaded.evaluate(data), model.evaluate(data));
+        assert.deepEqual(loaded.predictSparse(data), model.predictSparse(data));
+        const dense = await LayeredANN.create({ inputs: 32, layers: [{ units: 4, neuron: `${MODULE}#Swish` }, { units: 2, activation: "softmax" }], seed: 1 });
+        try {
+          dense.network.setTensors(model.network.tensors());
+          const expected = dense.predict(sparseToDense(data).x);
+          model.predictSparse(data).forEach((v, i) => {
+            assert.ok(Math.abs(v - expected[i]!) <= 1e-6, `output ${i}: sparse ${v}, dense ${expected[i]}`);
+          });
+        } finally {
+          dense.dispose();
+        }
       } finally {
         loaded.dispose();
       }

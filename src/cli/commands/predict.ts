@@ -5,6 +5,8 @@
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { readCsvHeader, readCsvRows } from "../../data/csv.js";
+import { readLibsvmSparse } from "../../data/libsvm.js";
+import { sparseRows } from "../../data/sparse.js";
 import type { Model } from "../../api/models.js";
 import { fileSource, readDataFile, type FileSource } from "../datasets.js";
 import { CliError } from "../errors.js";
@@ -46,14 +48,15 @@ export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows
   if (toFile) await checkOutputs([namedFile("--output", "--output", flags.output!, resolve(io.cwd, flags.output!))], predictInputs(flags, io.cwd));
   const { model, preprocess } = await loadTrainedModel(inputPath(io, flags.model));
   try {
-    refuseSparseModel(model, flags.model);
     const source = await fileSource(flags.input, inputPath(io, flags.input), flags.format);
+    const sparse = model.network.spec.sparseInputs === true;
+    if (sparse) requireSparseInput(source, flags.model);
     const ignored = ignoredDataSettings(source, givenReadFlags(flags));
     if (ignored) io.stderr(`downpour: warning: ${ignored}\n`);
     const output = toFile ? await AtomicFile.create(resolve(io.cwd, flags.output!)) : undefined;
     const sink: Sink = output ?? { write: async (text) => io.stdout(text) };
     try {
-      const rows = await predictRows(model, preprocess.scaling, flags, source, sink);
+      const rows = sparse ? await predictSparseRows(model, flags, source, sink) : await predictRows(model, preprocess.scaling, flags, source, sink);
       await output?.commit();
       return { rows, ...(output ? { output: output.path } : {}) };
     } catch (error) {
@@ -65,13 +68,25 @@ export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows
   }
 }
 
-/** A model with a sparse first layer (trained with --sparse) cannot predict here yet: predict streams dense rows. */
-function refuseSparseModel(model: Model, file: string): void {
-  if (!model.network.spec.sparseInputs) return;
+/** A model with a sparse first layer (trained with --sparse) predicts libsvm rows, read sparse. */
+function requireSparseInput(source: FileSource, file: string): void {
+  if (source.format === "libsvm") return;
   throw new CliError(
-    `--model ${file}: the model takes sparse inputs (trained with --sparse), and downpour predict reads dense rows only: ` +
-      "predicting sparse libsvm rows is not built yet; downpour eval --model FILE --data FILE.svm scores them",
+    `--input ${source.name}: the model ${file} takes sparse inputs (trained with --sparse), so its rows must be libsvm (index:value pairs), but this one is read as ${source.format} (chosen by ${source.how}); give a .libsvm or .svm file, or --format libsvm`,
   );
+}
+
+/** predictRows for a sparse model: the libsvm rows read sparse (their labels are ignored), predicted chunk by chunk. */
+async function predictSparseRows(model: Model, flags: PredictFlags, source: FileSource, sink: Sink): Promise<number> {
+  const outputs = model.network.outputs;
+  const data = await readLibsvmSparse(source.path, { features: model.network.inputs });
+  const header = `${[...Array.from({ length: outputs }, (_, j) => `output${j}`), ...(flags.classes ? ["class"] : [])].join(",")}\n`;
+  for (let r0 = 0; r0 < data.size; r0 += PREDICT_CHUNK) {
+    const count = Math.min(PREDICT_CHUNK, data.size - r0);
+    const y = model.predictSparse(sparseRows(data, r0, r0 + count));
+    await sink.write(`${r0 === 0 ? header : ""}${formatRows(y, count, outputs, flags.classes ?? false)}`);
+  }
+  return data.size;
 }
 
 /** The files predict reads, which --output must not be. */
