@@ -6,6 +6,7 @@
 import { DataError } from "./errors.js";
 import { mulberry32 } from "./random.js";
 import { createSparseDataset, type SparseDataset } from "./sparse.js";
+import { hash2 } from "../util/hash.js";
 
 /** What to generate; each field's default is in SYNTH_CTR_DEFAULTS. */
 export interface SynthCtrOptions {
@@ -101,21 +102,6 @@ export interface SynthCtrSummary {
   readonly constantLogLoss: number;
   /** Mean active features per row. */
   readonly meanActive: number;
-}
-
-/** fmix32 of MurmurHash3: a bijective 32-bit avalanche. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
-/** A 32-bit hash of (a, b). */
-function hash2(a: number, b: number): number {
-  return fmix32(Math.imul(fmix32(a ^ 0x9e3779b9), 0x01000193) ^ (b >>> 0));
 }
 
 /** The stream seed of row `index` (any safe integer >= 0) in the stream `seed`. */
