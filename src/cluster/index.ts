@@ -70,3 +70,18 @@ export {
   type JobAuth, type JobAuthOptions, type JobAuthSpec, type JobCredentials, type JobJetStreamScope, type JobPermissions,
 } from "./job-auth.js";
 export { StalenessHistogram, stalenessText, type StalenessBucket, type StalenessSummary } from "./staleness.js";
+export { initialRow, SPARSE_ROW_DEFAULTS, SparseRowStore, type SparseRowOptions, type SparseRowSnapshot } from "./sparse-rows.js";
+export {
+  MAX_SPARSE_FEATURES, ROWS_PROTOCOL_VERSION, rowOwner, rowSubjects, SparseRowError,
+  type RowFailure, type RowShardInfo, type RowSubjects, type SparseRowErrorFields,
+} from "./sparse-protocol.js";
+export {
+  SPARSE_SHARD_DEFAULTS, SparseRowServer, startSparseShard,
+  type SparseRowServerOptions, type SparseRowStats, type SparseShard, type SparseShardOptions,
+} from "./sparse-shard.js";
+export { SPARSE_CLIENT_DEFAULTS, SparseRowClient, type SparseClientStats, type SparseRowClientOptions } from "./sparse-client.js";
+export {
+  evaluateSparseDownpour, SPARSE_DOWNPOUR_DEFAULTS, sparseJobSpec, sparseSpecHash, startSparseJobShard, trainSparseDownpour,
+  type SparseDownpourOptions, type SparseDownpourResult, type SparseEpochReport, type SparseEvaluateOptions, type SparseEvaluation,
+  type SparseJobOptions, type SparseSource,
+} from "./sparse-downpour.js";

@@ -1,0 +1,314 @@
+// Downpour SGD for sparse-input models whose first layer is larger than a worker (issue 12): the first layer's
+// rows are keys on S shards (sparse-shard.ts, Adagrad per row, grown lazily), the dense tail (b0, w1, b1, ...)
+// is range-sharded as every dense model's parameters are (ps-shard.ts). Each task trains its rows portion by
+// portion: it pulls only the rows of the portion's distinct features (sparse-client.ts: deduplicated, batched per
+// shard, a hot-row cache bounded by `staleness` clocks) into a compact local copy (train/sparse-portion.ts), pulls
+// the dense tail every nFetch portions, computes the portion's gradient and pushes the touched rows and the dense
+// tail asynchronously (at most maxPushesInFlight portions unacknowledged). The worker never allocates the whole
+// sparse layer. The data comes in memory or as a stream of chunks (one pass per epoch).
+import type { NatsConnection } from "@nats-io/nats-core";
+import { Kernels } from "../core/kernels.js";
+import type { SparseDataset } from "../data/sparse.js";
+import { InvalidArgumentError } from "../errors.js";
+import { type NetworkSpec, type ResolvedSpec, resolveSpec } from "../model/spec.js";
+import { denseTail, SparsePortionStep } from "../train/sparse-portion.js";
+import { type ParameterClientStats, ShardedParameterClient } from "./ps-client.js";
+import { type SparseClientStats, SparseRowClient } from "./sparse-client.js";
+import { type SparseShard, startSparseShard } from "./sparse-shard.js";
+import { SPARSE_ROW_DEFAULTS } from "./sparse-rows.js";
+
+/** Where a task's rows come from: a set in memory, or chunks streamed anew for every epoch. */
+export type SparseSource = SparseDataset | { chunks(): AsyncIterable<SparseDataset> };
+
+/** The job's settings every shard and task must share (its spec hash covers them). */
+export interface SparseJobOptions {
+  job: string;
+  shards: number;
+  /** The model: a spec with sparseInputs (its inputs are the sparse layer's rows). */
+  spec: NetworkSpec | ResolvedSpec;
+  /** Adagrad's rate on the shards, rows and dense tail alike (default 0.05). */
+  learningRate?: number;
+  /** Initial sparse rows are uniform in [-initScale, initScale] (default SPARSE_ROW_DEFAULTS.initScale). */
+  initScale?: number;
+}
+
+/** Options of trainSparseDownpour (a task); defaults in SPARSE_DOWNPOUR_DEFAULTS. */
+export interface SparseDownpourOptions extends SparseJobOptions {
+  connection: NatsConnection;
+  /** This task's id in [0, tasks): its worker id on the shards. */
+  task: number;
+  tasks: number;
+  /** This task's rows (already its split). */
+  data: SparseSource;
+  epochs?: number;
+  /** Rows per portion (one pull, one gradient, one push) (default 64). */
+  portionRows?: number;
+  /** Portions between pulls of the dense tail (default 1). */
+  nFetch?: number;
+  /** Clocks (portions) a cached sparse row may be reused (default 4; 0: pull every row every portion). */
+  staleness?: number;
+  /** Rows the hot-row cache holds (default 65 536). */
+  cacheRows?: number;
+  /** Portions pushed and not yet acknowledged while the next computes (default 2). */
+  maxPushesInFlight?: number;
+  /** Kernels to compute on (default: Kernels.load({ maxBytes: memoryBytes })). */
+  kernels?: Kernels;
+  /** The arena's limit when the task loads its own kernels (default 256 MiB). */
+  memoryBytes?: number;
+  /** Called after every epoch. */
+  onEpoch?: (report: SparseEpochReport) => void;
+  signal?: AbortSignal;
+}
+
+export const SPARSE_DOWNPOUR_DEFAULTS = Object.freeze({
+  learningRate: 0.05,
+  epochs: 1,
+  portionRows: 64,
+  nFetch: 1,
+  staleness: 4,
+  cacheRows: 65_536,
+  maxPushesInFlight: 2,
+  memoryBytes: 256 * 1024 * 1024,
+});
+
+/** One epoch of one task. */
+export interface SparseEpochReport {
+  epoch: number;
+  examples: number;
+  /** Mean training loss of the epoch's portions (each computed on the parameters it pulled). */
+  loss: number;
+  seconds: number;
+}
+
+/** What a task did. */
+export interface SparseDownpourResult {
+  epochs: SparseEpochReport[];
+  examples: number;
+  seconds: number;
+  examplesPerSecond: number;
+  rows: SparseClientStats;
+  dense: ParameterClientStats;
+  /** Body bytes pulled and pushed (rows and dense tail), per example. */
+  bytesPerExample: { pulled: number; pushed: number };
+  /** The size of the WebAssembly memory the task computed in at the end, in bytes. */
+  wasmMemoryBytes: number;
+}
+
+/** The spec resolved and checked to have sparse inputs. */
+export function sparseJobSpec(spec: NetworkSpec | ResolvedSpec): ResolvedSpec {
+  const resolved = resolveSpec(spec as NetworkSpec);
+  if (resolved.sparseInputs !== true) throw new InvalidArgumentError("a sparse Downpour job needs a spec with sparseInputs: true");
+  return resolved;
+}
+
+/** The job's spec hash: the spec and the shards' settings (FNV-1a over their JSON). */
+export function sparseSpecHash(options: SparseJobOptions): string {
+  const text = JSON.stringify({ spec: sparseJobSpec(options.spec), shards: options.shards, learningRate: options.learningRate ?? SPARSE_DOWNPOUR_DEFAULTS.learningRate, initScale: options.initScale ?? SPARSE_ROW_DEFAULTS.initScale });
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+  return `sparse-${h.toString(16).padStart(8, "0")}-${text.length}`;
+}
+
+/** Starts shard `shard` of a sparse job: its rows and its range of the dense tail (Adagrad on both). */
+export async function startSparseJobShard(options: SparseJobOptions & { shard: number; connection: NatsConnection; kernels?: Kernels }): Promise<SparseShard> {
+  const spec = sparseJobSpec(options.spec);
+  const kernels = options.kernels ?? (await Kernels.load());
+  const tail = denseTail(kernels, spec);
+  const learningRate = options.learningRate ?? SPARSE_DOWNPOUR_DEFAULTS.learningRate;
+  return startSparseShard({
+    job: options.job, shard: options.shard, shards: options.shards, connection: options.connection, features: spec.inputs, specHash: sparseSpecHash(options),
+    rows: { units: spec.layers[0]!.units, seed: spec.seed, learningRate, initScale: options.initScale ?? SPARSE_ROW_DEFAULTS.initScale },
+    dense: { init: tail.init, keys: tail.keys, segments: tail.segments, kernels, train: { optimizer: "adagrad", learningRate } },
+  });
+}
+
+/** The clients of one task: rows and dense tail. */
+interface TaskClients {
+  rows: SparseRowClient;
+  dense: ShardedParameterClient;
+}
+
+async function connectClients(options: SparseDownpourOptions, spec: ResolvedSpec, denseKeys: number, worker: number, staleness: number): Promise<TaskClients> {
+  const specHash = sparseSpecHash(options);
+  const rows = await SparseRowClient.connect({
+    job: options.job, shards: options.shards, features: spec.inputs, units: spec.layers[0]!.units, connection: options.connection, worker, specHash, staleness,
+    cacheRows: options.cacheRows ?? SPARSE_DOWNPOUR_DEFAULTS.cacheRows,
+  });
+  const dense = await ShardedParameterClient.connect({ job: options.job, shards: options.shards, keys: denseKeys, connection: options.connection, specHash, worker });
+  return { rows, dense };
+}
+
+/** The chunks of a source, in order. */
+async function* chunksOf(source: SparseSource): AsyncIterable<SparseDataset> {
+  if ("chunks" in source) yield* source.chunks();
+  else yield source;
+}
+
+function positiveInt(name: string, value: number, min = 1): number {
+  if (!(Number.isInteger(value) && value >= min)) throw new InvalidArgumentError(`trainSparseDownpour: ${name} must be an integer >= ${min}, got ${value}`);
+  return value;
+}
+
+/** Trains this task's rows against the job's shards; resolves once every push of the task was acknowledged. */
+export async function trainSparseDownpour(options: SparseDownpourOptions): Promise<SparseDownpourResult> {
+  const d = SPARSE_DOWNPOUR_DEFAULTS;
+  const spec = sparseJobSpec(options.spec);
+  const tasks = positiveInt("tasks", options.tasks);
+  if (!(Number.isInteger(options.task) && options.task >= 0 && options.task < tasks)) throw new InvalidArgumentError(`trainSparseDownpour: task must be an integer in [0, ${tasks}), got ${options.task}`);
+  const epochs = positiveInt("epochs", options.epochs ?? d.epochs);
+  const portionRows = positiveInt("portionRows", options.portionRows ?? d.portionRows);
+  const nFetch = positiveInt("nFetch", options.nFetch ?? d.nFetch);
+  const maxInFlight = positiveInt("maxPushesInFlight", options.maxPushesInFlight ?? d.maxPushesInFlight);
+  const staleness = positiveInt("staleness", options.staleness ?? d.staleness, 0);
+  const kernels = options.kernels ?? (await Kernels.load({ maxBytes: options.memoryBytes ?? d.memoryBytes }));
+  const step = SparsePortionStep.create(kernels, spec, { rows: portionRows });
+  const clients = await connectClients(options, spec, step.denseKeys, options.task, staleness);
+  const started = performance.now();
+  const reports: SparseEpochReport[] = [];
+  try {
+    const loop = new PortionLoop(step, clients, nFetch, maxInFlight);
+    for (let epoch = 0; epoch < epochs && !options.signal?.aborted; epoch++) {
+      const t0 = performance.now();
+      const { examples, loss } = await loop.epoch(options.data, options.signal);
+      const report = { epoch, examples, loss: examples > 0 ? loss / examples : Number.NaN, seconds: (performance.now() - t0) / 1000 };
+      reports.push(report);
+      options.onEpoch?.(report);
+    }
+    await loop.drain();
+  } finally {
+    step.dispose();
+    await clients.dense.close();
+  }
+  return result(reports, (performance.now() - started) / 1000, clients, kernels);
+}
+
+function result(epochs: SparseEpochReport[], seconds: number, clients: TaskClients, kernels: Kernels): SparseDownpourResult {
+  const examples = epochs.reduce((n, e) => n + e.examples, 0);
+  const rows = clients.rows.stats;
+  const dense = clients.dense.stats;
+  const per = (bytes: number) => (examples > 0 ? bytes / examples : 0);
+  return {
+    epochs, examples, seconds, examplesPerSecond: seconds > 0 ? examples / seconds : 0, rows, dense,
+    bytesPerExample: { pulled: per(rows.bytesIn + dense.bytesIn), pushed: per(rows.bytesOut + dense.bytesOut) },
+    wasmMemoryBytes: kernels.core.memory.buffer.byteLength,
+  };
+}
+
+/** A task's portions: pull, compute, push (pushes overlap the next portions, at most maxInFlight unacknowledged). */
+class PortionLoop {
+  private readonly inFlight: Promise<void>[] = [];
+  private portions = 0;
+  private dense: Float32Array;
+
+  constructor(
+    private readonly step: SparsePortionStep,
+    private readonly clients: TaskClients,
+    private readonly nFetch: number,
+    private readonly maxInFlight: number,
+  ) {
+    this.dense = new Float32Array(step.denseKeys);
+  }
+
+  async epoch(source: SparseSource, signal: AbortSignal | undefined): Promise<{ examples: number; loss: number }> {
+    let examples = 0;
+    let loss = 0;
+    for await (const chunk of chunksOf(source)) {
+      for (let r = 0; r < chunk.size && !signal?.aborted; ) {
+        const count = this.step.load(chunk, r);
+        loss += await this.portion();
+        examples += count;
+        r += count;
+      }
+    }
+    return { examples, loss };
+  }
+
+  // One loaded portion: its rows and (every nFetch) the dense tail pulled, the gradient, the pushes handed over.
+  private async portion(): Promise<number> {
+    const { step, clients } = this;
+    const keys = step.keys().slice();
+    const rows = new Float32Array(keys.length * step.units);
+    const pulls: Promise<unknown>[] = [clients.rows.pull(keys, rows)];
+    if (this.portions % this.nFetch === 0) pulls.push(clients.dense.pull(this.dense));
+    await Promise.all(pulls);
+    step.rowsView().set(rows);
+    step.denseView().set(this.dense);
+    const loss = step.train();
+    const rowGrads = step.rowGradients().slice();
+    const denseGrads = step.denseGradients().slice();
+    this.portions++;
+    clients.rows.tick();
+    await this.handOver(Promise.all([clients.rows.push(keys, rowGrads), clients.dense.push(denseGrads)]).then(() => undefined));
+    return loss;
+  }
+
+  private async handOver(push: Promise<void>): Promise<void> {
+    push.catch(() => {});
+    this.inFlight.push(push);
+    while (this.inFlight.length > this.maxInFlight) await this.inFlight.shift();
+  }
+
+  /** Waits for every push handed over. */
+  async drain(): Promise<void> {
+    while (this.inFlight.length > 0) await this.inFlight.shift();
+  }
+}
+
+/** Options of evaluateSparseDownpour. */
+export interface SparseEvaluateOptions extends SparseJobOptions {
+  connection: NatsConnection;
+  data: SparseSource;
+  /** The worker id the evaluation's pulls carry (default 2^32 - 1). */
+  worker?: number;
+  portionRows?: number;
+  kernels?: Kernels;
+  memoryBytes?: number;
+}
+
+/** Held-out figures of a sparse job's current parameters. */
+export interface SparseEvaluation {
+  examples: number;
+  /** Mean loss (the spec's cost: log-loss for a sigmoid output). */
+  loss: number;
+  /** One sigmoid output: the share of rows with (p >= 0.5) === (y >= 0.5). */
+  accuracy: number | undefined;
+}
+
+/** The job's loss over `data` on the shards' current parameters (fresh rows: no cache). */
+export async function evaluateSparseDownpour(options: SparseEvaluateOptions): Promise<SparseEvaluation> {
+  const spec = sparseJobSpec(options.spec);
+  const kernels = options.kernels ?? (await Kernels.load({ maxBytes: options.memoryBytes ?? SPARSE_DOWNPOUR_DEFAULTS.memoryBytes }));
+  const step = SparsePortionStep.create(kernels, spec, { rows: options.portionRows ?? 256 });
+  const clients = await connectClients({ ...options, task: 0, tasks: 1 }, spec, step.denseKeys, options.worker ?? 0xffffffff, 0);
+  try {
+    const dense = new Float32Array(step.denseKeys);
+    await clients.dense.pull(dense);
+    let examples = 0;
+    let loss = 0;
+    let correct = 0;
+    for await (const chunk of chunksOf(options.data)) {
+      for (let r = 0; r < chunk.size; ) {
+        const count = step.load(chunk, r);
+        const keys = step.keys().slice();
+        const rows = new Float32Array(keys.length * step.units);
+        await clients.rows.pull(keys, rows);
+        step.rowsView().set(rows);
+        step.denseView().set(dense);
+        loss += step.loss();
+        if (step.outputs === 1) correct += agreements(step.predictions(), chunk.y.subarray(r, r + count));
+        examples += count;
+        r += count;
+      }
+    }
+    return { examples, loss: loss / Math.max(1, examples), accuracy: step.outputs === 1 ? correct / Math.max(1, examples) : undefined };
+  } finally {
+    step.dispose();
+    await clients.dense.close();
+  }
+}
+
+function agreements(p: Float32Array, y: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < y.length; i++) if (p[i]! >= 0.5 === y[i]! >= 0.5) n++;
+  return n;
+}
