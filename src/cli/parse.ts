@@ -78,3 +78,20 @@ export function parseByteSize(text: string): number {
   if (bytes === undefined || bytes <= 0) throw new InvalidArgumentError("expected a size like 512M, 8G or 1.5GB, or a number of bytes.");
   return bytes;
 }
+
+/** The largest --hash-features width: indices stay 32-bit. */
+export const MAX_HASH_WIDTH = 2 ** 31;
+
+/** A hashed feature count: "2^20" or "1048576", a power of two in [2, 2^31]. */
+export function parseHashWidth(text: string): number {
+  const trimmed = text.trim();
+  const power = /^2\s*(?:\^|\*\*)\s*(\d+)$/.exec(trimmed);
+  const value = power ? 2 ** Number(power[1]) : INTEGER.test(trimmed) ? Number(trimmed) : NaN;
+  if (!isHashWidth(value)) throw new InvalidArgumentError("expected a power of two like 2^20 or 1048576, from 2 to 2^31.");
+  return value;
+}
+
+/** A power of two in [2, MAX_HASH_WIDTH]. */
+export function isHashWidth(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= 2 && value <= MAX_HASH_WIDTH && Number.isInteger(Math.log2(value));
+}

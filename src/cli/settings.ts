@@ -2,6 +2,7 @@
 import { ACTIVATIONS, COSTS, INITS, type Activation, type Cost, type Init, type NetworkSpec } from "../model/spec.js";
 import { OPTIMIZERS, TRAIN_DEFAULTS as D, type OptimizerKind, type TrainMode, type TrainOptions } from "../train/options.js";
 import { DEFAULT_MEMORY_LIMIT_BYTES } from "../data/limits.js";
+import { LIBSVM_STREAM_DEFAULTS } from "../data/libsvm-stream.js";
 import { DEFAULT_ARENA_BYTES, MAX_ARENA_BYTES } from "../runtime/arena.js";
 import { formatBytes } from "../util/bytes.js";
 import { CONNECTION_SETTINGS, JOB_SETTINGS, type ClusterSettings } from "./cluster-settings.js";
@@ -30,6 +31,12 @@ export interface TrainSettings extends ClusterSettings {
   normalize?: Normalization;
   /** Read the libsvm data as sparse rows and give the model (mlp or logistic) a sparse first layer (spec.sparseInputs). */
   sparse?: boolean;
+  /** Hash the CSV --data and --test-data columns into this many sparse features (a power of two; implies sparse). */
+  hashFeatures?: number;
+  /** Read the sparse training file as a stream: one pass per epoch, chunkRows rows in memory at a time. */
+  stream?: boolean;
+  /** Rows per chunk of --stream (default LIBSVM_STREAM_DEFAULTS.chunkRows, src/data/libsvm-stream.ts). */
+  chunkRows?: number;
   format?: Format;
   labelColumn?: number | string;
   features?: number[];
@@ -144,6 +151,12 @@ export const SETTINGS: readonly SettingDef[] = [
     help: "feature scaling fitted on the training data, applied to test data and stored in the model" },
   { key: "sparse", flag: "--sparse", type: "boolean", group: "Data", shown: "off: dense rows",
     help: "read the libsvm --data and --test-data as sparse rows (index:value pairs, nothing made dense) and train a model with a sparse first layer (mlp or logistic; no --normalize), for inputs like 2^20 hashed features; the model file records it" },
+  { key: "hashFeatures", flag: "--hash-features <2^k>", type: "integer", group: "Data", shown: "off",
+    help: "hash the CSV --data and --test-data columns into 2^k sparse features (the hashing trick: a number v of column c is feature hash(c) with value v, any other field is feature hash(c, field) with value 1); a power of two in [2, 2^31], like 2^20 or 1048576; implies --sparse" },
+  { key: "stream", flag: "--stream", type: "boolean", group: "Data", shown: "off: the whole file in memory",
+    help: "with --sparse: read the training file as a stream, one pass per epoch with --chunk-rows rows in memory at a time, so a file larger than memory trains (checked and counted in one pass first); the test set is --test-data (no --holdout)" },
+  { key: "chunkRows", flag: "--chunk-rows <n>", type: "integer", group: "Data", shown: String(LIBSVM_STREAM_DEFAULTS.chunkRows),
+    help: "rows of the --stream training file trained on at a time (one fit of the model each)" },
   { key: "labelColumn", flag: "--label-column <index|name>", type: "column", group: "Data", shown: "-1, the last",
     help: "the CSV label column: 0-based index (negative counts from the end) or header name (autoencoder: no label unless given)" },
   { key: "features", flag: "--features <columns>", type: "columns", group: "Data", shown: "every column but the label",

@@ -2,7 +2,8 @@
 // default's failed download falls back to the bundled digits), a separate --test-data file or a seeded holdout,
 // and scaling fitted on the training rows only; their size checked against --memory-limit, and their targets
 // against what the model's output layer and cost can produce. With --sparse: a libsvm file's rows kept sparse (CSR),
-// held out by the same seeded pick, never scaled.
+// held out by the same seeded pick, never scaled; with --hash-features a CSV's columns hashed into sparse rows; with
+// --stream the training file read chunk by chunk on each pass (checked and counted by one pass first).
 import { realpathSync } from "node:fs";
 import { getHeapStatistics } from "node:v8";
 import { defaultCacheDir } from "../data/cache.js";
@@ -11,6 +12,8 @@ import { DataError, DataSizeError } from "../data/errors.js";
 import { DEFAULT_MEMORY_LIMIT_BYTES, VALUE_BYTES } from "../data/limits.js";
 import { downloadMnist, loadMnist, mnistBaseUrls } from "../data/mnist.js";
 import { seededPermutation } from "../data/random.js";
+import { readCsvHashed, streamCsvHashed, type HashedCsvOptions } from "../data/hash-features.js";
+import { LIBSVM_STREAM_DEFAULTS, scanLibsvm, streamLibsvmSparse } from "../data/libsvm-stream.js";
 import { createSparseDataset, isSparse, sparseRows, type SparseDataset } from "../data/sparse.js";
 import type { ResolvedSpec } from "../model/spec.js";
 import { targetProblem, type TargetProblem } from "../model/targets-check.js";
@@ -23,7 +26,8 @@ import { CliError } from "./errors.js";
 import type { CliIO } from "./io.js";
 import { downloadProgress } from "./progress.js";
 import { applyScaling, fitScaling, type Scaling } from "./scaling.js";
-import type { Normalization, TrainSettings } from "./settings.js";
+import { isHashWidth } from "./parse.js";
+import { flagName, type Normalization, type TrainSettings } from "./settings.js";
 import { formatBytes } from "../util/bytes.js";
 
 /** Held out of non-preset data unless --holdout or --test-data says otherwise. */
@@ -40,9 +44,10 @@ export interface TrainingData {
 /** Reads --data (and --test-data), splits off the test set, and scales both with the training rows' stats. With
  *  --sparse (which only `downpour train` reads, see loadSparseTrainingData) a CliError naming it. */
 export async function loadTrainingData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<TrainingData> {
-  if (settings.sparse) {
+  const sparseKey = (["sparse", "hashFeatures", "stream"] as const).find((key) => settings[key] !== undefined && settings[key] !== false);
+  if (sparseKey) {
     throw new CliError(
-      `${sources.sparse ?? "--sparse"}: sparse inputs train in one process (downpour train --sparse); the BSP and parameter-server ` +
+      `${sources[sparseKey] ?? flagName(sparseKey)}: sparse inputs train in one process (downpour train --sparse); the BSP and parameter-server ` +
         "jobs of downpour peer, ps and cluster take dense rows only",
     );
   }
@@ -65,21 +70,152 @@ export interface SparseTrainingData {
 }
 
 /**
- * Reads the --sparse --data file (libsvm; a preset or another format is a CliError naming --sparse) as sparse rows,
- * and its test set: --test-data read sparse with the training file's feature count, else --holdout's rows (default
- * DEFAULT_HOLDOUT) picked at random (seeded with --seed), as for dense files.
+ * Reads the --sparse --data file (libsvm, or with --hash-features a CSV hashed; a preset or another format is a
+ * CliError naming the flags) as sparse rows, and its test set: --test-data read sparse with the training file's
+ * feature count, else --holdout's rows (default DEFAULT_HOLDOUT) picked at random (seeded with --seed), as for
+ * dense files.
  */
 export async function loadSparseTrainingData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<SparseTrainingData> {
-  const flag = sources.sparse ?? "--sparse";
-  const source = await dataSource(settings.data, io.cwd, sources.data, settings.format);
-  if (!isFile(source)) {
-    throw new CliError(`${flag}: ${sources.data ?? "--data"} ${settings.data} is a preset, which is read dense; ${flag} reads a libsvm file: give --data FILE.svm`);
-  }
+  const source = await sparseSource(settings, sources, io);
   const options = fileOptions(settings, sources);
-  const all = await readSparseDataFile(source, options, flag);
+  const all = await readSparseFile(source, options, settings, sources);
   checkSparseCopySize(all, source, settings);
   const { train, test } = await chooseSparseTestSet(all, source, options, settings, sources, io);
   return { sparse: true, train, ...(test ? { test } : {}), source };
+}
+
+/** The --data file of a sparse run; a preset is a CliError naming --sparse (or --hash-features). */
+async function sparseSource(settings: TrainSettings, sources: Sources, io: CliIO): Promise<FileSource> {
+  const flag = sources.sparse ?? "--sparse";
+  const source = await dataSource(settings.data, io.cwd, sources.data, settings.format);
+  if (isFile(source)) return source;
+  const wants = settings.hashFeatures === undefined ? "a libsvm file: give --data FILE.svm" : "a CSV file: give --data FILE.csv";
+  throw new CliError(`${flag}: ${sources.data ?? "--data"} ${settings.data} is a preset, which is read dense; ${flag} reads ${wants}`);
+}
+
+/** The log2 of --hash-features (checked: a power of two in [2, 2^31], named by its flag or config key); undefined without it. */
+export function hashBits(settings: Pick<TrainSettings, "hashFeatures">, sources: Sources): number | undefined {
+  const width = settings.hashFeatures;
+  if (width === undefined) return undefined;
+  if (!isHashWidth(width)) throw new CliError(`${sources.hashFeatures ?? "--hash-features"} must be a power of two in [2, 2^31], like 2^20 or 1048576; got ${width}`);
+  return Math.log2(width);
+}
+
+/** The column settings of a hashed read of `source` (a .tsv is tab-separated unless --delimiter says otherwise). */
+function hashedOptions(source: FileSource, options: ReadOptions, bits: number): HashedCsvOptions {
+  return {
+    bits, labelColumn: options.labelColumn, header: options.header ?? "auto", classes: options.classes, featureColumns: options.featureColumns,
+    delimiter: options.delimiter ?? (/\.tsv(\.gz)?$/i.test(source.path) ? "\t" : undefined), comment: options.comment, maxBytes: options.maxBytes,
+    optionNames: { bits: "--hash-features", labelColumn: options.names?.labelColumn, featureColumns: options.names?.featureColumns, classes: options.names?.classes },
+  };
+}
+
+/** Refuses --hash-features with a file not read as CSV, naming both (a libsvm file is sparse already). */
+function requireCsv(source: FileSource, flag: string, sources: Sources, which = sources.data ?? "--data"): void {
+  if (source.format === "csv") return;
+  const already = source.format === "libsvm" ? `; libsvm rows are sparse already: drop ${flag}` : "; give a .csv or .tsv file, or --format csv";
+  throw new CliError(`${flag} hashes the columns of a CSV file, but ${which} ${source.name} is read as ${source.format} (chosen by ${source.how})${already}`);
+}
+
+/** One sparse file read whole: libsvm rows, or with --hash-features a CSV's columns hashed; `features` for a test file. */
+async function readSparseFile(source: FileSource, options: ReadOptions, settings: TrainSettings, sources: Sources, features?: number, which?: string): Promise<SparseDataset> {
+  const bits = hashBits(settings, sources);
+  if (bits === undefined) return readSparseDataFile(source, features === undefined ? options : { ...options, features }, sources.sparse ?? "--sparse");
+  requireCsv(source, sources.hashFeatures ?? "--hash-features", sources, which);
+  return readCsvHashed(source.path, hashedOptions(source, options, bits));
+}
+
+/** The --stream data of `downpour train --sparse`: the training file as passes of chunks, and the test set read whole. */
+export interface StreamTrainingData {
+  readonly sparse: true;
+  readonly stream: true;
+  readonly source: FileSource;
+  /** The training file's data rows, features (libsvm: its largest index; hashed: the width) and outputs. */
+  readonly rows: number;
+  readonly features: number;
+  readonly outputs: number;
+  readonly chunkRows: number;
+  /** One pass over the training file: its rows in chunks of chunkRows, read as they are asked for. */
+  readonly chunks: () => AsyncIterable<SparseDataset>;
+  readonly test?: SparseDataset;
+  readonly scaling?: undefined;
+}
+
+/** Settings --stream cannot honour (it keeps no rows to hold out, and trains pass by pass in fits of one chunk), refused by name. */
+export function checkStreamSettings(settings: TrainSettings, sources: Sources): void {
+  if (!settings.stream) {
+    if (settings.chunkRows !== undefined) throw new CliError(`${sources.chunkRows ?? "--chunk-rows"} sizes the chunks of --stream; give --stream too, or drop it`);
+    return;
+  }
+  const flag = sources.stream ?? "--stream";
+  if (!settings.sparse && settings.hashFeatures === undefined) {
+    throw new CliError(`${flag} reads sparse rows chunk by chunk: give --sparse (a libsvm file) or --hash-features (a CSV file) too`);
+  }
+  if (settings.holdout !== undefined) {
+    throw new CliError(`${sources.holdout ?? "--holdout"} is not available with ${flag}: a stream keeps no rows aside to hold out; give the test set with --test-data`);
+  }
+  const chunkRows = settings.chunkRows;
+  if (chunkRows !== undefined && !(Number.isInteger(chunkRows) && chunkRows >= 1)) {
+    throw new CliError(`${sources.chunkRows ?? "--chunk-rows"} must be a positive number of rows, got ${chunkRows}`);
+  }
+  const unsupported = (["resume", "checkpointEvery", "saveBest", "patience", "maxIterations", "convergenceWindow"] as const).filter(
+    (key) => settings[key] !== undefined && settings[key] !== false,
+  );
+  if (unsupported.length > 0) {
+    const names = unsupported.map((key) => sources[key] ?? flagName(key)).join(", ");
+    throw new CliError(`${names} ${unsupported.length === 1 ? "is" : "are"} not available with ${flag}, which trains pass by pass on chunks of the file; train without ${flag} to use ${unsupported.length === 1 ? "it" : "them"}`);
+  }
+}
+
+/**
+ * The --stream training file (libsvm, or with --hash-features a CSV) checked and counted by one pass that holds
+ * a few thousand rows at a time (its feature count: libsvm's largest index, else the hashed width), then read
+ * again chunk by chunk on each pass of training; the test set is --test-data read whole, or none.
+ */
+export async function loadStreamTrainingData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<StreamTrainingData> {
+  checkStreamSettings(settings, sources);
+  const source = await sparseSource(settings, sources, io);
+  const options = fileOptions(settings, sources);
+  const chunkRows = settings.chunkRows ?? LIBSVM_STREAM_DEFAULTS.chunkRows;
+  const outputs = settings.classes ?? 1;
+  const bits = hashBits(settings, sources);
+  const pass = bits === undefined ? await libsvmPasses(source, options, chunkRows, sources) : await hashedPasses(source, options, bits, chunkRows, sources);
+  const test = settings.testData === undefined ? undefined : await readStreamTestSet(source, pass.features, outputs, options, settings, sources, io);
+  return { sparse: true, stream: true, source, ...pass, outputs, chunkRows, ...(test ? { test } : {}) };
+}
+
+type Passes = Pick<StreamTrainingData, "rows" | "features" | "chunks">;
+
+async function libsvmPasses(source: FileSource, options: ReadOptions, chunkRows: number, sources: Sources): Promise<Passes> {
+  if (source.format !== "libsvm") await readSparseDataFile(source, options, sources.sparse ?? "--sparse"); // refuses it by name
+  const { rows, maxIndex } = await scanLibsvm(source.path, { classes: options.classes });
+  if (maxIndex === 0) throw new DataError(`${source.path}: no feature values in any row`, { file: source.path });
+  return { rows, features: maxIndex, chunks: () => streamLibsvmSparse(source.path, { features: maxIndex, classes: options.classes, chunkRows }) };
+}
+
+async function hashedPasses(source: FileSource, options: ReadOptions, bits: number, chunkRows: number, sources: Sources): Promise<Passes> {
+  requireCsv(source, sources.hashFeatures ?? "--hash-features", sources);
+  const hashed = { ...hashedOptions(source, options, bits), chunkRows };
+  let rows = 0;
+  for await (const chunk of streamCsvHashed(source.path, { ...hashed, chunkRows: Math.min(chunkRows, 4096) })) rows += chunk.size;
+  return { rows, features: 2 ** bits, chunks: () => streamCsvHashed(source.path, hashed) };
+}
+
+/** --test-data read whole as sparse rows of `features` columns, its outputs those of the training file. */
+async function readStreamTestSet(
+  source: FileSource, features: number, outputs: number, options: ReadOptions, settings: TrainSettings, sources: Sources, io: CliIO,
+): Promise<SparseDataset> {
+  const label = `${sources.testData} ${settings.testData}`;
+  const testSource = await dataSource(settings.testData!, io.cwd, sources.testData, settings.format);
+  if (!isFile(testSource)) throw new CliError(`${label}: expected a data file, not a preset`);
+  const test = await readSparseFile(testSource, options, settings, sources, features, sources.testData);
+  if (test.outputs !== outputs) {
+    throw new CliError(`${label}: its rows give ${test.outputs} outputs, but ${sources.data ?? "--data"} ${settings.data} gives ${outputs}; the test file needs the training file's labels`);
+  }
+  if (sameFile(source.path, testSource.path)) {
+    io.stderr(`downpour: warning: ${label} is the training file: the test figures will show how well the model fits its training rows, not how it does on new ones\n`);
+  }
+  return test;
 }
 
 /** Bytes a sparse set's arrays take: a pair 8, a target value 4, a row's offset, label and line 12. */
@@ -111,7 +247,7 @@ async function chooseSparseTestSet(
   const label = `${sources.testData} ${settings.testData}`;
   const testSource = await dataSource(settings.testData, io.cwd, sources.testData, settings.format);
   if (!isFile(testSource)) throw new CliError(`${label}: expected a data file, not a preset`);
-  const test = await readSparseDataFile(testSource, { ...options, features: all.features }, sources.sparse ?? "--sparse");
+  const test = await readSparseFile(testSource, options, settings, sources, all.features, sources.testData);
   if (test.outputs !== all.outputs) {
     throw new CliError(`${label}: its rows give ${test.outputs} outputs, but ${sources.data ?? "--data"} ${settings.data} gives ${all.outputs}; the test file needs the training file's labels`);
   }

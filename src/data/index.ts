@@ -38,6 +38,10 @@ export {
 } from "./idx.js";
 export { readCsv, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "./csv.js";
 export { readLibsvm, readLibsvmSparse, type LibsvmOptions } from "./libsvm.js";
+export { LIBSVM_STREAM_DEFAULTS, scanLibsvm, streamLibsvmSparse, type LibsvmScan, type LibsvmStreamOptions } from "./libsvm-stream.js";
+export {
+  categoryFeature, HASHED_CSV_DEFAULTS, MAX_HASH_BITS, numericFeature, readCsvHashed, streamCsvHashed, type HashedCsvOptions, type HashedCsvStreamOptions,
+} from "./hash-features.js";
 export { createSparseDataset, isSparse, meanRowLength, sparseRows, sparseToDense, type SparseDataset, type SparseDatasetParts } from "./sparse.js";
 export { defaultCacheDir, type DataEnv } from "./cache.js";
 export type { ContentSpec } from "./checksum.js";

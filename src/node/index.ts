@@ -7,6 +7,10 @@ export { readModelFile, writeModelFile } from "../model/file/io.js";
 export { readIdx, readIdxRecords, readIdxRows, IDX_UBYTE_MAGICS, type IdxChunk, type IdxReadOptions, type IdxHeader } from "../data/idx.js";
 export { isHeaderRow, readCsv, readCsvHeader, readCsvRows, type CsvOptions, type CsvRowOptions, type CsvRow } from "../data/csv.js";
 export { readLibsvm, readLibsvmSparse, type LibsvmOptions } from "../data/libsvm.js";
+export { LIBSVM_STREAM_DEFAULTS, scanLibsvm, streamLibsvmSparse, type LibsvmScan, type LibsvmStreamOptions } from "../data/libsvm-stream.js";
+export {
+  categoryFeature, HASHED_CSV_DEFAULTS, MAX_HASH_BITS, numericFeature, readCsvHashed, streamCsvHashed, type HashedCsvOptions, type HashedCsvStreamOptions,
+} from "../data/hash-features.js";
 export { SYNTH_CTR_FILE_DEFAULTS, teacherPathFor, writeSynthCtrLibsvm, type SynthCtrFileOptions, type SynthCtrTeacherFile } from "../data/synth-ctr-file.js";
 export { defaultCacheDir, type DataEnv } from "../data/cache.js";
 export type { ContentSpec } from "../data/checksum.js";

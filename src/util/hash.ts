@@ -15,3 +15,10 @@ export function fmix32(h: number): number {
 export function hash2(a: number, b: number): number {
   return fmix32(Math.imul(fmix32(a ^ 0x9e3779b9), 0x01000193) ^ (b >>> 0));
 }
+
+/** A 32-bit hash of a string (its UTF-16 code units, FNV-1a style, finished by fmix32), seeded with `seed`. */
+export function hashString(seed: number, text: string): number {
+  let h = fmix32(seed ^ 0x811c9dc5);
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return fmix32(h ^ text.length);
+}
