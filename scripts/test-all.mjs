@@ -31,7 +31,7 @@ const nodeOnlyDirs = ["browser", "examples"];
  * (the in-process cluster, training, model and data tests), so each engine is still proven on all of it.
  */
 const scenarioFiles = [
-  "cli/cluster", "cli/first-run", "cli/process", "cli/interrupt", "cli/synthetic",
+  "cli/cluster", "cli/first-run", "cli/process", "cli/interrupt", "cli/synthetic", "cli/sparse-cluster",
   "cluster/failover", "cluster/nats-restart", "cluster/groups", "cluster/isolation", "cluster/slow-consumer", "cluster/worker-loss",
   "cluster/decoder-fuzz", "cluster/shard-recovery", "cluster/tls-cluster",
   "data/shared-data", "train/learning",

@@ -9,6 +9,7 @@ import { registerEval } from "./commands/eval.js";
 import { registerPeer } from "./commands/peer.js";
 import { registerPredict } from "./commands/predict.js";
 import { registerPs } from "./commands/ps.js";
+import { registerSparse } from "./commands/sparse.js";
 import { registerTrain } from "./commands/train.js";
 import { describeError, EXIT_ERROR, EXIT_USAGE, InterruptedError } from "./errors.js";
 import { EXIT_INTERRUPTED, type CliIO } from "./io.js";
@@ -41,6 +42,7 @@ export function buildProgram(io: CliIO): Command {
   registerCluster(program, io);
   registerPeer(program, io);
   registerPs(program, io);
+  registerSparse(program, io);
   registerCheckNeuron(program, io);
   return program;
 }

@@ -9,15 +9,15 @@ import { InvalidArgumentError } from "../errors.js";
 import { LITTLE_ENDIAN } from "./chunks.js";
 import { readMeta } from "./ps-protocol.js";
 import {
-  bodyFloats,
+  bodyFloatsView,
   encodeRowKeys,
-  encodeRowPush,
   ROWS_PROTOCOL_VERSION,
   type RowFailure,
   type RowReplyMeta,
   type RowRequestMeta,
   type RowShardInfo,
   rowHeaders,
+  rowBodyBytes,
   rowOwner,
   rowSubjects,
   SparseRowError,
@@ -109,7 +109,7 @@ class RowCache {
     if (this.keys[t] !== key) return false;
     const slot = this.slots[t]!;
     if (this.clocks[slot]! < oldest) return false;
-    out.set(this.values.subarray(slot * this.units, (slot + 1) * this.units), at);
+    copyRow(this.values, slot * this.units, out, at, this.units);
     return true;
   }
 
@@ -127,7 +127,7 @@ class RowCache {
       this.slots[t] = slot;
     }
     this.clocks[slot] = clock;
-    this.values.set(row.subarray(at, at + this.units), slot * this.units);
+    copyRow(row, at, this.values, slot * this.units, this.units);
   }
 
   // Keeps the rows pulled at clock >= oldest (compacted); false when none could go.
@@ -202,13 +202,9 @@ export class SparseRowClient {
     this.counts.pulls++;
     this.counts.rowsAsked += keys.length;
     const oldest = this.clock - this.o.staleness;
-    const byShard = this.group(keys, (i) => !this.cache.read(keys[i]!, oldest, into, i * u));
-    this.counts.cacheHits += keys.length - byShard.reduce((n, g) => n + g.length, 0);
-    const parts: Promise<void>[] = [];
-    byShard.forEach((positions, shard) => {
-      for (let p = 0; p < positions.length; p += this.rowsPerMessage) parts.push(this.pullPart(shard, keys, positions.slice(p, p + this.rowsPerMessage), into, oldest));
-    });
-    await Promise.all(parts);
+    const { order, bounds } = this.group(keys, (i) => !this.cache.read(keys[i]!, oldest, into, i * u));
+    this.counts.cacheHits += keys.length - order.length;
+    await Promise.all(this.messages(bounds, (shard, from, to) => this.pullPart(shard, keys, order.subarray(from, to), into, oldest)));
   }
 
   /**
@@ -219,49 +215,69 @@ export class SparseRowClient {
     const u = this.units;
     if (grads.length !== keys.length * u) throw new InvalidArgumentError(`SparseRowClient.push: ${keys.length} keys need ${keys.length * u} floats, got ${grads.length}`);
     this.counts.pushes++;
-    const parts: Promise<void>[] = [];
-    this.group(keys, () => true).forEach((positions, shard) => {
-      for (let p = 0; p < positions.length; p += this.rowsPerMessage) {
-        const chunk = positions.slice(p, p + this.rowsPerMessage);
-        const partKeys = new Int32Array(chunk.length);
-        const partRows = new Float32Array(chunk.length * u);
-        chunk.forEach((i, j) => {
-          partKeys[j] = keys[i]!;
-          partRows.set(grads.subarray(i * u, (i + 1) * u), j * u);
-        });
-        parts.push(this.pushPart(shard, partKeys, partRows));
+    const { order, bounds } = this.group(keys, () => true);
+    const parts = this.messages(bounds, (shard, from, to) => {
+      const n = to - from;
+      const body = new Uint8Array(rowBodyBytes(n, u));
+      const partKeys = new Int32Array(body.buffer, 0, n);
+      const partRows = new Float32Array(body.buffer, 4 * n, n * u);
+      for (let j = 0; j < n; j++) {
+        const i = order[from + j]!;
+        partKeys[j] = keys[i]!;
+        copyRow(grads, i * u, partRows, j * u, u);
       }
+      return this.pushPart(shard, n, body);
     });
     return Promise.all(parts).then(() => undefined);
   }
 
-  // Positions of keys per owning shard, of those `want` accepts.
-  private group(keys: Int32Array, want: (i: number) => boolean): number[][] {
-    const byShard: number[][] = Array.from({ length: this.o.shards }, () => []);
+  // One call per message: each shard's positions [bounds[s], bounds[s+1]) cut into rowsPerMessage.
+  private messages(bounds: Int32Array, send: (shard: number, from: number, to: number) => Promise<void>): Promise<void>[] {
+    const sent: Promise<void>[] = [];
+    for (let shard = 0; shard < this.o.shards; shard++) {
+      for (let from = bounds[shard]!; from < bounds[shard + 1]!; from += this.rowsPerMessage) sent.push(send(shard, from, Math.min(bounds[shard + 1]!, from + this.rowsPerMessage)));
+    }
+    return sent;
+  }
+
+  // The positions of the keys `want` accepts, grouped by owning shard (a counting sort): shard s's are
+  // order[bounds[s] .. bounds[s+1]).
+  private group(keys: Int32Array, want: (i: number) => boolean): { order: Int32Array; bounds: Int32Array } {
+    const shards = this.o.shards;
+    const owners = new Int32Array(keys.length);
+    const bounds = new Int32Array(shards + 1);
     for (let i = 0; i < keys.length; i++) {
       const key = keys[i]!;
       if (!(key >= 0 && key < this.features)) throw new InvalidArgumentError(`SparseRowClient: key ${key} at position ${i} is outside [0, ${this.features})`);
-      if (want(i)) byShard[rowOwner(key, this.o.shards)]!.push(i);
+      const owner = want(i) ? rowOwner(key, shards) : -1;
+      owners[i] = owner;
+      if (owner >= 0) bounds[owner + 1]!++;
     }
-    return byShard;
+    for (let s = 0; s < shards; s++) bounds[s + 1]! += bounds[s]!;
+    const order = new Int32Array(bounds[shards]!);
+    const next = bounds.slice(0, shards);
+    for (let i = 0; i < keys.length; i++) if (owners[i]! >= 0) order[next[owners[i]!]!++] = i;
+    return { order, bounds };
   }
 
-  private async pullPart(shard: number, keys: Int32Array, positions: number[], into: Float32Array, oldest: number): Promise<void> {
+  private async pullPart(shard: number, keys: Int32Array, positions: Int32Array, into: Float32Array, oldest: number): Promise<void> {
     const u = this.units;
-    const partKeys = Int32Array.from(positions, (i) => keys[i]!);
+    const partKeys = new Int32Array(positions.length);
+    for (let j = 0; j < positions.length; j++) partKeys[j] = keys[positions[j]!]!;
     const { data } = await this.request(shard, "pull", { count: partKeys.length }, encodeRowKeys(partKeys));
-    const rows = bodyFloats(data, 0, partKeys.length * u);
-    if (rows.length !== partKeys.length * u || data.length !== 4 * partKeys.length * u) this.fail(shard, "pull", "mismatch", `a reply of ${data.length} bytes for ${partKeys.length} rows`, partKeys.length, 1, "length");
-    positions.forEach((i, j) => {
-      into.set(rows.subarray(j * u, (j + 1) * u), i * u);
-      this.cache.write(keys[i]!, this.clock, oldest, rows, j * u);
-    });
+    if (data.length !== 4 * partKeys.length * u) this.fail(shard, "pull", "mismatch", `a reply of ${data.length} bytes for ${partKeys.length} rows`, partKeys.length, 1, "length");
+    const rows = bodyFloatsView(data, 0, partKeys.length * u);
+    for (let j = 0; j < positions.length; j++) {
+      const i = positions[j]!;
+      copyRow(rows, j * u, into, i * u, u);
+      this.cache.write(partKeys[j]!, this.clock, oldest, rows, j * u);
+    }
     this.counts.rowsPulled += partKeys.length;
   }
 
-  private async pushPart(shard: number, keys: Int32Array, rows: Float32Array): Promise<void> {
-    await this.request(shard, "push", { count: keys.length, seq: ++this.seq }, encodeRowPush(keys, rows));
-    this.counts.rowsPushed += keys.length;
+  private async pushPart(shard: number, rows: number, body: Uint8Array): Promise<void> {
+    await this.request(shard, "push", { count: rows, seq: ++this.seq }, body);
+    this.counts.rowsPushed += rows;
   }
 
   // One message to one shard, retried on a timeout or no responders with the same metadata but a new id.
@@ -323,6 +339,11 @@ export class SparseRowClient {
       if (info[field] !== value) this.fail(shard, "info", "mismatch", `the shard says ${field} ${JSON.stringify(info[field])}, this worker expects ${JSON.stringify(value)}`, 0, attempts, field);
     }
   }
+}
+
+/** Copies `n` floats from[a ..] to to[b ..] (a loop: no subarray objects per row). */
+function copyRow(from: Float32Array, a: number, to: Float32Array, b: number, n: number): void {
+  for (let j = 0; j < n; j++) to[b + j] = from[a + j]!;
 }
 
 function failureOf(error: unknown): RowFailure | undefined {

@@ -15,7 +15,8 @@ import { denseTail, SparsePortionStep } from "../train/sparse-portion.js";
 import { type ParameterClientStats, ShardedParameterClient } from "./ps-client.js";
 import { type SparseClientStats, SparseRowClient } from "./sparse-client.js";
 import { type SparseShard, startSparseShard } from "./sparse-shard.js";
-import { SPARSE_ROW_DEFAULTS } from "./sparse-rows.js";
+import { SPARSE_ROW_DEFAULTS, type SparseRowSnapshot } from "./sparse-rows.js";
+import type { SnapshotStore } from "./snapshot-store.js";
 
 /** Where a task's rows come from: a set in memory, or chunks streamed anew for every epoch. */
 export type SparseSource = SparseDataset | { chunks(): AsyncIterable<SparseDataset> };
@@ -49,8 +50,10 @@ export interface SparseDownpourOptions extends SparseJobOptions {
   staleness?: number;
   /** Rows the hot-row cache holds (default 65 536). */
   cacheRows?: number;
-  /** Portions pushed and not yet acknowledged while the next computes (default 2). */
+  /** Portions pushed and not yet acknowledged while the next compute (default 8). */
   maxPushesInFlight?: number;
+  /** Portions in progress at once (each waiting for its pulls while another computes; default 4). */
+  lanes?: number;
   /** Kernels to compute on (default: Kernels.load({ maxBytes: memoryBytes })). */
   kernels?: Kernels;
   /** The arena's limit when the task loads its own kernels (default 256 MiB). */
@@ -67,7 +70,8 @@ export const SPARSE_DOWNPOUR_DEFAULTS = Object.freeze({
   nFetch: 1,
   staleness: 4,
   cacheRows: 65_536,
-  maxPushesInFlight: 2,
+  maxPushesInFlight: 8,
+  lanes: 4,
   memoryBytes: 256 * 1024 * 1024,
 });
 
@@ -109,8 +113,20 @@ export function sparseSpecHash(options: SparseJobOptions): string {
   return `sparse-${h.toString(16).padStart(8, "0")}-${text.length}`;
 }
 
+/** Options of startSparseJobShard: the job's, which shard, and optionally where it starts from and snapshots to. */
+export interface SparseJobShardOptions extends SparseJobOptions {
+  shard: number;
+  connection: NatsConnection;
+  kernels?: Kernels;
+  /** The rows to start from (this shard's row snapshot; default none: every row its initial value). */
+  restore?: SparseRowSnapshot;
+  /** Where the dense range's snapshots go (see ParameterShardOptions.snapshots), and whether to resume from them. */
+  snapshots?: SnapshotStore;
+  resume?: boolean;
+}
+
 /** Starts shard `shard` of a sparse job: its rows and its range of the dense tail (Adagrad on both). */
-export async function startSparseJobShard(options: SparseJobOptions & { shard: number; connection: NatsConnection; kernels?: Kernels }): Promise<SparseShard> {
+export async function startSparseJobShard(options: SparseJobShardOptions): Promise<SparseShard> {
   const spec = sparseJobSpec(options.spec);
   const kernels = options.kernels ?? (await Kernels.load());
   const tail = denseTail(kernels, spec);
@@ -118,7 +134,11 @@ export async function startSparseJobShard(options: SparseJobOptions & { shard: n
   return startSparseShard({
     job: options.job, shard: options.shard, shards: options.shards, connection: options.connection, features: spec.inputs, specHash: sparseSpecHash(options),
     rows: { units: spec.layers[0]!.units, seed: spec.seed, learningRate, initScale: options.initScale ?? SPARSE_ROW_DEFAULTS.initScale },
-    dense: { init: tail.init, keys: tail.keys, segments: tail.segments, kernels, train: { optimizer: "adagrad", learningRate } },
+    ...(options.restore ? { restore: options.restore } : {}),
+    dense: {
+      init: tail.init, keys: tail.keys, segments: tail.segments, kernels, train: { optimizer: "adagrad", learningRate },
+      ...(options.snapshots ? { snapshots: options.snapshots, resume: options.resume === true } : {}),
+    },
   });
 }
 
@@ -160,13 +180,14 @@ export async function trainSparseDownpour(options: SparseDownpourOptions): Promi
   const nFetch = positiveInt("nFetch", options.nFetch ?? d.nFetch);
   const maxInFlight = positiveInt("maxPushesInFlight", options.maxPushesInFlight ?? d.maxPushesInFlight);
   const staleness = positiveInt("staleness", options.staleness ?? d.staleness, 0);
+  const lanes = positiveInt("lanes", options.lanes ?? d.lanes);
   const kernels = options.kernels ?? (await Kernels.load({ maxBytes: options.memoryBytes ?? d.memoryBytes }));
   const step = SparsePortionStep.create(kernels, spec, { rows: portionRows });
   const clients = await connectClients(options, spec, step.denseKeys, options.task, staleness);
   const started = performance.now();
   const reports: SparseEpochReport[] = [];
   try {
-    const loop = new PortionLoop(step, clients, nFetch, maxInFlight);
+    const loop = new PortionLoop(step, clients, { nFetch, maxInFlight, lanes });
     for (let epoch = 0; epoch < epochs && !options.signal?.aborted; epoch++) {
       const t0 = performance.now();
       const { examples, loss } = await loop.epoch(options.data, options.signal);
@@ -194,49 +215,54 @@ function result(epochs: SparseEpochReport[], seconds: number, clients: TaskClien
   };
 }
 
-/** A task's portions: pull, compute, push (pushes overlap the next portions, at most maxInFlight unacknowledged). */
+/**
+ * A task's portions, `lanes` at a time: each lane pulls its portion's rows (and every nFetch portions the dense
+ * tail), then computes on the one shared compact step (synchronously, so lanes never interleave inside it) and
+ * hands its pushes over; pushes overlap everything, at most maxInFlight unacknowledged. While one lane waits for
+ * the shards another computes, so a task is not bound by round trips.
+ */
 class PortionLoop {
   private readonly inFlight: Promise<void>[] = [];
-  private portions = 0;
-  private dense: Float32Array;
 
   constructor(
     private readonly step: SparsePortionStep,
     private readonly clients: TaskClients,
-    private readonly nFetch: number,
-    private readonly maxInFlight: number,
-  ) {
-    this.dense = new Float32Array(step.denseKeys);
-  }
+    private readonly settings: { nFetch: number; maxInFlight: number; lanes: number },
+  ) {}
 
   async epoch(source: SparseSource, signal: AbortSignal | undefined): Promise<{ examples: number; loss: number }> {
-    let examples = 0;
-    let loss = 0;
+    const total = { examples: 0, loss: 0 };
+    const lanes = Array.from({ length: this.settings.lanes }, () => ({ portions: 0, dense: new Float32Array(this.step.denseKeys) }));
     for await (const chunk of chunksOf(source)) {
-      for (let r = 0; r < chunk.size && !signal?.aborted; ) {
-        const count = this.step.load(chunk, r);
-        loss += await this.portion();
-        examples += count;
-        r += count;
-      }
+      let next = 0;
+      const run = async (lane: (typeof lanes)[number]) => {
+        while (next < chunk.size && !signal?.aborted) {
+          const start = next;
+          const count = this.step.span(chunk, start);
+          next = start + count;
+          total.loss += await this.portion(chunk, start, count, lane);
+          total.examples += count;
+        }
+      };
+      await Promise.all(lanes.map(run));
     }
-    return { examples, loss };
+    return total;
   }
 
-  // One loaded portion: its rows and (every nFetch) the dense tail pulled, the gradient, the pushes handed over.
-  private async portion(): Promise<number> {
+  // One portion: its rows (and every nFetch the dense tail) pulled, the gradient, the pushes handed over.
+  private async portion(chunk: SparseDataset, start: number, count: number, lane: { portions: number; dense: Float32Array }): Promise<number> {
     const { step, clients } = this;
-    const keys = step.keys().slice();
+    const keys = step.keysOf(chunk, start, count);
     const rows = new Float32Array(keys.length * step.units);
     const pulls: Promise<unknown>[] = [clients.rows.pull(keys, rows)];
-    if (this.portions % this.nFetch === 0) pulls.push(clients.dense.pull(this.dense));
+    if (lane.portions++ % this.settings.nFetch === 0) pulls.push(clients.dense.pull(lane.dense));
     await Promise.all(pulls);
+    step.load(chunk, start, count);
     step.rowsView().set(rows);
-    step.denseView().set(this.dense);
+    step.denseView().set(lane.dense);
     const loss = step.train();
     const rowGrads = step.rowGradients().slice();
     const denseGrads = step.denseGradients().slice();
-    this.portions++;
     clients.rows.tick();
     await this.handOver(Promise.all([clients.rows.push(keys, rowGrads), clients.dense.push(denseGrads)]).then(() => undefined));
     return loss;
@@ -245,7 +271,7 @@ class PortionLoop {
   private async handOver(push: Promise<void>): Promise<void> {
     push.catch(() => {});
     this.inFlight.push(push);
-    while (this.inFlight.length > this.maxInFlight) await this.inFlight.shift();
+    while (this.inFlight.length > this.settings.maxInFlight) await this.inFlight.shift();
   }
 
   /** Waits for every push handed over. */
@@ -287,18 +313,25 @@ export async function evaluateSparseDownpour(options: SparseEvaluateOptions): Pr
     let loss = 0;
     let correct = 0;
     for await (const chunk of chunksOf(options.data)) {
-      for (let r = 0; r < chunk.size; ) {
-        const count = step.load(chunk, r);
-        const keys = step.keys().slice();
-        const rows = new Float32Array(keys.length * step.units);
-        await clients.rows.pull(keys, rows);
-        step.rowsView().set(rows);
-        step.denseView().set(dense);
-        loss += step.loss();
-        if (step.outputs === 1) correct += agreements(step.predictions(), chunk.y.subarray(r, r + count));
-        examples += count;
-        r += count;
-      }
+      let next = 0;
+      // Lanes as in training: one waits for its rows while another computes on the shared step.
+      const lane = async () => {
+        while (next < chunk.size) {
+          const start = next;
+          const count = step.span(chunk, start);
+          next = start + count;
+          const keys = step.keysOf(chunk, start, count);
+          const rows = new Float32Array(keys.length * step.units);
+          await clients.rows.pull(keys, rows);
+          step.load(chunk, start, count);
+          step.rowsView().set(rows);
+          step.denseView().set(dense);
+          loss += step.loss();
+          if (step.outputs === 1) correct += agreements(step.predictions(), chunk.y.subarray(start, start + count));
+          examples += count;
+        }
+      };
+      await Promise.all(Array.from({ length: SPARSE_DOWNPOUR_DEFAULTS.lanes }, lane));
     }
     return { examples, loss: loss / Math.max(1, examples), accuracy: step.outputs === 1 ? correct / Math.max(1, examples) : undefined };
   } finally {

@@ -87,14 +87,6 @@ export function rowBodyBytes(count: number, units: number): number {
   return 4 * count + 4 * count * units;
 }
 
-/** A push body: the keys, then their rows (copies both). */
-export function encodeRowPush(keys: Int32Array, rows: Float32Array): Uint8Array {
-  const body = new Uint8Array(4 * keys.length + 4 * rows.length);
-  body.set(new Uint8Array(keys.buffer, keys.byteOffset, 4 * keys.length), 0);
-  body.set(new Uint8Array(rows.buffer, rows.byteOffset, 4 * rows.length), 4 * keys.length);
-  return body;
-}
-
 /** A pull body: the keys (a copy). */
 export function encodeRowKeys(keys: Int32Array): Uint8Array {
   return new Uint8Array(keys.buffer, keys.byteOffset, 4 * keys.length).slice();
@@ -112,6 +104,13 @@ export function bodyFloats(body: Uint8Array, offset: number, length: number): Fl
 
 function alignedCopy(body: Uint8Array, offset: number, bytes: number): ArrayBuffer {
   return body.buffer.slice(body.byteOffset + offset, body.byteOffset + offset + bytes) as ArrayBuffer;
+}
+
+/** Float32 rows of body bytes [offset, offset + 4 x length): a view when aligned, else a copy (read only: the
+ *  view shares the message's memory). */
+export function bodyFloatsView(body: Uint8Array, offset: number, length: number): Float32Array {
+  const at = body.byteOffset + offset;
+  return at % 4 === 0 ? new Float32Array(body.buffer, at, length) : bodyFloats(body, offset, length);
 }
 
 /** Why a rows request failed. */

@@ -40,6 +40,16 @@ export function initialRow(seed: number, key: number, units: number, scale: numb
   for (let j = 0; j < units; j++) out[offset + j] = scale * ((hash2(base, j) / 2 ** 31) - 1);
 }
 
+/** One Adagrad step of one row: h += g^2; w -= lr g / (sqrt(h) + eps) (a plain function, so it stays monomorphic). */
+function adagradRow(w: Float32Array, h: Float32Array, at: number, grads: Float32Array, gi: number, u: number, lr: number, eps: number): void {
+  for (let j = 0; j < u; j++) {
+    const g = grads[gi + j]!;
+    const acc = h[at + j]! + g * g;
+    h[at + j] = acc;
+    w[at + j] = w[at + j]! - (lr * g) / (Math.sqrt(acc) + eps);
+  }
+}
+
 /** One shard's rows of a sparse layer. */
 export class SparseRowStore {
   readonly units: number;
@@ -74,7 +84,11 @@ export class SparseRowStore {
       const key = this.requireKey("pull", keys, i);
       const slot = this.find(key);
       if (slot === EMPTY) initialRow(this.o.seed, key, u, this.o.initScale, into, i * u);
-      else into.set(this.page(this.valuePages, slot).subarray(this.offset(slot), this.offset(slot) + u), i * u);
+      else {
+        const page = this.page(this.valuePages, slot);
+        const at = this.offset(slot);
+        for (let j = 0; j < u; j++) into[i * u + j] = page[at + j]!;
+      }
     }
   }
 
@@ -89,15 +103,7 @@ export class SparseRowStore {
     const u = this.units;
     for (let i = 0; i < keys.length; i++) {
       const slot = this.slotFor(keys[i]!);
-      const w = this.page(this.valuePages, slot);
-      const h = this.page(this.accumulatorPages, slot);
-      const at = this.offset(slot);
-      for (let j = 0; j < u; j++) {
-        const g = grads[i * u + j]!;
-        const acc = h[at + j]! + g * g;
-        h[at + j] = acc;
-        w[at + j] = w[at + j]! - (learningRate * g) / (Math.sqrt(acc) + epsilon);
-      }
+      adagradRow(this.page(this.valuePages, slot), this.page(this.accumulatorPages, slot), this.offset(slot), grads, i * u, u, learningRate, epsilon);
     }
   }
 

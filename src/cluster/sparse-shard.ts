@@ -11,7 +11,7 @@ import { isUint32, readMeta, senderOf } from "./ps-protocol.js";
 import { ParameterShard, type ParameterShardOptions } from "./ps-shard.js";
 import { type SparseRowOptions, type SparseRowSnapshot, SparseRowStore } from "./sparse-rows.js";
 import {
-  bodyFloats,
+  bodyFloatsView,
   bodyKeys,
   MAX_SPARSE_FEATURES,
   ROWS_PROTOCOL_VERSION,
@@ -172,7 +172,7 @@ export class SparseRowServer {
     }
     const keys = this.checkKeys(bodyKeys(msg.data, count));
     try {
-      this.store.push(keys, bodyFloats(msg.data, 4 * count, count * this.store.units));
+      this.store.push(keys, bodyFloatsView(msg.data, 4 * count, count * this.store.units));
     } catch (error) {
       throw new Refusal("key", (error as Error).message);
     }

@@ -132,6 +132,7 @@ export class SparsePortionStep {
   readonly rows: number;
   private compact: Compact;
   private readonly ids = new LocalIds();
+  private readonly scratchIds = new LocalIds();
   private loaded = 0;
   private disposed = false;
 
@@ -202,18 +203,37 @@ export class SparsePortionStep {
   }
 
   /**
-   * Loads rows start, start+1, ... of `data` (as many as fit: at most `rows` rows and `capacity` pairs; a single
-   * row longer than the capacity grows it) with their targets; returns how many were loaded (>= 1 when start is a
-   * row). keys() are then the portion's distinct features, in local-id order.
+   * How many rows from `start` one portion takes: at most maxRows (and `rows`) whose pairs fit the capacity; at least
+   * one (a row longer than the capacity grows it at load()).
    */
-  load(data: SparseDataset, start: number, maxRows = this.rows): number {
-    this.requireLive();
+  span(data: SparseDataset, start: number, maxRows = this.rows): number {
     const end = Math.min(data.size, start + Math.min(maxRows, this.rows));
-    if (start >= end) throw new InvalidArgumentError(`SparsePortionStep.load: no rows at ${start} of ${data.size}`);
-    const first = data.rowPtr[start + 1]! - data.rowPtr[start]!;
-    if (first > this.capacity) this.rebuild(2 ** Math.ceil(Math.log2(first)));
-    let count = 0;
+    if (start >= end) throw new InvalidArgumentError(`SparsePortionStep: no rows at ${start} of ${data.size}`);
+    let count = 1;
     while (start + count < end && data.rowPtr[start + count + 1]! - data.rowPtr[start]! <= this.capacity) count++;
+    return count;
+  }
+
+  /** The distinct features of rows [start, start + count), in the order load() gives them local ids (a new array). */
+  keysOf(data: SparseDataset, start: number, count: number): Int32Array {
+    const from = data.rowPtr[start]!;
+    const nnz = data.rowPtr[start + count]! - from;
+    this.scratchIds.start(Math.max(1, nnz));
+    for (let k = 0; k < nnz; k++) this.scratchIds.idOf(data.indices[from + k]!);
+    return this.scratchIds.keys.slice(0, this.scratchIds.count);
+  }
+
+  /**
+   * Loads rows [start, start + count) of `data` (count default span(data, start)) with their targets, growing the
+   * capacity when their pairs need it (the dense tail is kept); returns the count. keys() are then the portion's
+   * distinct features, in local-id order (keysOf's).
+   */
+  load(data: SparseDataset, start: number, count = this.span(data, start)): number {
+    this.requireLive();
+    if (!(count >= 1 && start + count <= data.size)) throw new InvalidArgumentError(`SparsePortionStep.load: rows [${start}, ${start + count}) are not rows of ${data.size}`);
+    if (count > this.rows) throw new InvalidArgumentError(`SparsePortionStep.load: ${count} rows, more than the step's ${this.rows}`);
+    const nnz = data.rowPtr[start + count]! - data.rowPtr[start]!;
+    if (nnz > this.capacity) this.rebuild(2 ** Math.ceil(Math.log2(nnz)));
     this.fill(data, start, count);
     return count;
   }

@@ -169,7 +169,7 @@ function peerSettings(settings: TrainSettings, sources: Sources, job: { nats: st
 }
 
 /** The argv that runs this CLI on the current runtime (Deno needs `run -A`). */
-function cliCommand(): string[] {
+export function cliCommand(): string[] {
   const main = fileURLToPath(new URL("../main.js", import.meta.url));
   const deno = (globalThis as { Deno?: unknown }).Deno !== undefined;
   return deno ? [process.execPath, "run", "-A", main] : [process.execPath, main];
