@@ -12,7 +12,7 @@ import type { ResolvedSettings, Sources } from "./config.js";
 import { PRESETS } from "./datasets.js";
 import { CliError, InterruptedError } from "./errors.js";
 import type { CliIO } from "./io.js";
-import { loadTrainedModel, preprocessOf, saveTrainedModel, type Preprocess } from "./model-file.js";
+import { loadTrainedModel, preprocessOf, saveTrainedModel, type HashedInputs, type Preprocess } from "./model-file.js";
 import { namedFile, type NamedFile } from "./outputs.js";
 import type { EpochProgress } from "./progress.js";
 import { applyScaling } from "./scaling.js";
@@ -84,11 +84,12 @@ export function resumedSettings({ settings, sources: given }: ResolvedSettings, 
   if (p.path !== undefined && sources.data === undefined && !existsSync(p.path)) {
     throw new CliError(`${resume.label}: the model was trained on ${p.path}, which is not there any more; give its data with --data`);
   }
+  checkHashedResume(settings, sources, resume);
   const testChosen = sources.holdout !== undefined || sources.testData !== undefined;
   const recorded: Partial<TrainSettings> = {
     data: p.path ?? ((PRESETS as readonly (string | undefined)[]).includes(p.data) ? p.data : undefined),
     format: p.format, labelColumn: p.labelColumn, features: p.featureColumns ? [...p.featureColumns] : undefined,
-    delimiter: p.delimiter, comment: p.comment, header: p.header, classes: p.classes,
+    delimiter: p.delimiter, comment: p.comment, header: p.header, classes: p.classes, hashFeatures: p.hashing?.width ?? p.hashFeatures,
     ...(testChosen ? {} : { holdout: p.holdout, testData: p.testData }),
     seed: resume.model.trainDefaults.seed,
   };
@@ -97,6 +98,29 @@ export function resumedSettings({ settings, sources: given }: ResolvedSettings, 
   Object.assign(merged, { model: MODEL_NAME[resume.model.kind], normalize: "none" });
   for (const [key, value] of Object.entries(recorded)) if (value !== undefined && sources[key] === undefined) merged[key] = value;
   return { settings: merged as unknown as TrainSettings, sources };
+}
+
+/**
+ * Refuses settings that would hash the resumed data unlike the model's training: another --hash-features width, or
+ * --features / --label-column (the columns' positions are the hash keys, recorded in the file); and --hash-features
+ * for a model that was not trained on hashed features.
+ */
+function checkHashedResume(settings: TrainSettings, sources: Sources, resume: Resume): void {
+  const width = resume.preprocess.hashing?.width ?? resume.preprocess.hashFeatures;
+  const flag = sources.hashFeatures;
+  if (width === undefined) {
+    if (flag === undefined || resume.model.network.spec.sparseInputs !== true) return; // a dense model: --hash-features is refused as --sparse is
+    throw new CliError(`${flag}: the model of ${resume.label} was trained on libsvm rows, not hashed CSV columns; resume it without ${flag}`);
+  }
+  if (flag !== undefined && settings.hashFeatures !== width) {
+    throw new CliError(`${flag} ${settings.hashFeatures}: the model of ${resume.label} hashes into ${width} features; resume it with that width, or without ${flag}`);
+  }
+  const columns = (["labelColumn", "features"] as const).map((key) => sources[key]).filter((name) => name !== undefined);
+  if (columns.length > 0) {
+    throw new CliError(
+      `${columns.join(", ")}: the model of ${resume.label} hashes the columns its training hashed (recorded in the file, by position); resume it without ${columns.join(" and ")}`,
+    );
+  }
 }
 
 /** The resumed model, set to save `options` as its training settings. */
@@ -188,9 +212,11 @@ export function checkpointOutput(settings: TrainSettings, sources: Sources, cwd:
 }
 
 /** The plan of a run with `settings` on `data` to `epochs` in all, `epochsDone` of them trained before. */
-export function runPlan(settings: TrainSettings, data: TrainingData, epochs: number, epochsDone: number, cwd: string): RunPlan {
+export function runPlan(
+  settings: TrainSettings, data: Pick<TrainingData, "source" | "scaling"> & { readonly hashing?: HashedInputs }, epochs: number, epochsDone: number, cwd: string,
+): RunPlan {
   return {
-    preprocess: preprocessOf(data.source, data.scaling, settings, cwd),
+    preprocess: preprocessOf(data.source, data.scaling, settings, cwd, data.hashing),
     checkpoint: checkpointPath(settings, cwd),
     checkpointEvery: settings.checkpointEvery,
     saveBest: settings.saveBest === true,

@@ -12,7 +12,7 @@ import { DataError, DataSizeError } from "../data/errors.js";
 import { DEFAULT_MEMORY_LIMIT_BYTES, VALUE_BYTES } from "../data/limits.js";
 import { downloadMnist, loadMnist, mnistBaseUrls } from "../data/mnist.js";
 import { seededPermutation } from "../data/random.js";
-import { readCsvHashed, streamCsvHashed, type HashedCsvOptions } from "../data/hash-features.js";
+import { readCsvHashed, readHashedLayout, streamCsvHashed, type HashedCsvOptions } from "../data/hash-features.js";
 import { LIBSVM_STREAM_DEFAULTS, scanLibsvm, streamLibsvmSparse } from "../data/libsvm-stream.js";
 import { createSparseDataset, isSparse, sparseRows, type SparseDataset } from "../data/sparse.js";
 import type { ResolvedSpec } from "../model/spec.js";
@@ -26,6 +26,7 @@ import { CliError } from "./errors.js";
 import type { CliIO } from "./io.js";
 import { downloadProgress } from "./progress.js";
 import { applyScaling, fitScaling, type Scaling } from "./scaling.js";
+import { hashedInputsOf, type HashedInputs } from "./model-file.js";
 import { isHashWidth } from "./parse.js";
 import { flagName, type Normalization, type TrainSettings } from "./settings.js";
 import { formatBytes } from "../util/bytes.js";
@@ -67,6 +68,8 @@ export interface SparseTrainingData {
   readonly test?: SparseDataset;
   readonly source: FileSource;
   readonly scaling?: undefined;
+  /** --hash-features: how the training file's columns were hashed, for the model file. */
+  readonly hashing?: HashedInputs;
 }
 
 /**
@@ -75,13 +78,16 @@ export interface SparseTrainingData {
  * feature count, else --holdout's rows (default DEFAULT_HOLDOUT) picked at random (seeded with --seed), as for
  * dense files.
  */
-export async function loadSparseTrainingData(settings: TrainSettings, sources: Sources, io: CliIO): Promise<SparseTrainingData> {
+export async function loadSparseTrainingData(settings: TrainSettings, sources: Sources, io: CliIO, replay?: HashedCsvOptions): Promise<SparseTrainingData> {
   const source = await sparseSource(settings, sources, io);
   const options = fileOptions(settings, sources);
-  const all = await readSparseFile(source, options, settings, sources);
+  const hashed = hashedRead(source, options, settings, sources, replay);
+  const all = await readSparseFile(source, options, sources, hashed);
+  const hashing = hashed && hashedInputsOf(hashed, await readHashedLayout(source.path, hashed));
   checkSparseCopySize(all, source, settings);
-  const { train, test } = await chooseSparseTestSet(all, source, options, settings, sources, io);
-  return { sparse: true, train, ...(test ? { test } : {}), source };
+  const testHashed = hashed && hashing && asTrainingLayout(hashed, hashing, source);
+  const { train, test } = await chooseSparseTestSet(all, source, options, settings, sources, io, testHashed);
+  return { sparse: true, train, ...(test ? { test } : {}), source, ...(hashing ? { hashing } : {}) };
 }
 
 /** The --data file of a sparse run; a preset is a CliError naming --sparse (or --hash-features). */
@@ -101,13 +107,30 @@ export function hashBits(settings: Pick<TrainSettings, "hashFeatures">, sources:
   return Math.log2(width);
 }
 
-/** The column settings of a hashed read of `source` (a .tsv is tab-separated unless --delimiter says otherwise). */
-function hashedOptions(source: FileSource, options: ReadOptions, bits: number): HashedCsvOptions {
-  return {
+/**
+ * The column settings of a hashed read of `source` (a .tsv is tab-separated unless --delimiter says otherwise), or
+ * undefined without --hash-features. Resuming, `replay` (the model file's recorded hashing) gives the seed, the
+ * label and hashed columns and the layout to check, and the syntax settings not given.
+ */
+function hashedRead(source: FileSource, options: ReadOptions, settings: TrainSettings, sources: Sources, replay?: HashedCsvOptions): HashedCsvOptions | undefined {
+  const bits = hashBits(settings, sources);
+  if (bits === undefined) return undefined;
+  const base: HashedCsvOptions = {
     bits, labelColumn: options.labelColumn, header: options.header ?? "auto", classes: options.classes, featureColumns: options.featureColumns,
-    delimiter: options.delimiter ?? (/\.tsv(\.gz)?$/i.test(source.path) ? "\t" : undefined), comment: options.comment, maxBytes: options.maxBytes,
+    delimiter: options.delimiter ?? (/\.tsv(\.gz)?$/i.test(source.path) ? "\t" : ","), comment: options.comment, maxBytes: options.maxBytes,
     optionNames: { bits: "--hash-features", labelColumn: options.names?.labelColumn, featureColumns: options.names?.featureColumns, classes: options.names?.classes },
   };
+  if (!replay) return base;
+  return {
+    ...base, seed: replay.seed, labelColumn: replay.labelColumn, featureColumns: replay.featureColumns, layout: replay.layout,
+    header: options.header ?? replay.header, delimiter: options.delimiter ?? replay.delimiter, comment: options.comment ?? replay.comment, classes: options.classes ?? replay.classes,
+  };
+}
+
+/** The hashed read of a test file: the training file's settings, its field count and header checked. */
+function asTrainingLayout(hashed: HashedCsvOptions, hashing: HashedInputs, source: FileSource): HashedCsvOptions {
+  const layout = hashed.layout ?? { fields: hashing.fields, ...(hashing.headerNames ? { header: hashing.headerNames } : {}), from: `as in the training file ${source.name}` };
+  return { ...hashed, layout };
 }
 
 /** Refuses --hash-features with a file not read as CSV, naming both (a libsvm file is sparse already). */
@@ -117,12 +140,11 @@ function requireCsv(source: FileSource, flag: string, sources: Sources, which = 
   throw new CliError(`${flag} hashes the columns of a CSV file, but ${which} ${source.name} is read as ${source.format} (chosen by ${source.how})${already}`);
 }
 
-/** One sparse file read whole: libsvm rows, or with --hash-features a CSV's columns hashed; `features` for a test file. */
-async function readSparseFile(source: FileSource, options: ReadOptions, settings: TrainSettings, sources: Sources, features?: number, which?: string): Promise<SparseDataset> {
-  const bits = hashBits(settings, sources);
-  if (bits === undefined) return readSparseDataFile(source, features === undefined ? options : { ...options, features }, sources.sparse ?? "--sparse");
+/** One sparse file read whole: libsvm rows, or with `hashed` (--hash-features) a CSV's columns hashed; `features` for a test file. */
+async function readSparseFile(source: FileSource, options: ReadOptions, sources: Sources, hashed: HashedCsvOptions | undefined, features?: number, which?: string): Promise<SparseDataset> {
+  if (hashed === undefined) return readSparseDataFile(source, features === undefined ? options : { ...options, features }, sources.sparse ?? "--sparse");
   requireCsv(source, sources.hashFeatures ?? "--hash-features", sources, which);
-  return readCsvHashed(source.path, hashedOptions(source, options, bits));
+  return readCsvHashed(source.path, hashed);
 }
 
 /** The --stream data of `downpour train --sparse`: the training file as passes of chunks, and the test set read whole. */
@@ -139,6 +161,8 @@ export interface StreamTrainingData {
   readonly chunks: () => AsyncIterable<SparseDataset>;
   readonly test?: SparseDataset;
   readonly scaling?: undefined;
+  /** --hash-features: how the training file's columns were hashed, for the model file. */
+  readonly hashing?: HashedInputs;
 }
 
 /** Settings --stream cannot honour (it keeps no rows to hold out, and trains pass by pass in fits of one chunk), refused by name. */
@@ -178,13 +202,14 @@ export async function loadStreamTrainingData(settings: TrainSettings, sources: S
   const options = fileOptions(settings, sources);
   const chunkRows = settings.chunkRows ?? LIBSVM_STREAM_DEFAULTS.chunkRows;
   const outputs = settings.classes ?? 1;
-  const bits = hashBits(settings, sources);
-  const pass = bits === undefined ? await libsvmPasses(source, options, chunkRows, sources) : await hashedPasses(source, options, bits, chunkRows, sources);
-  const test = settings.testData === undefined ? undefined : await readStreamTestSet(source, pass.features, outputs, options, settings, sources, io);
+  const hashed = hashedRead(source, options, settings, sources);
+  const pass = hashed === undefined ? await libsvmPasses(source, options, chunkRows, sources) : await hashedPasses(source, hashed, chunkRows, sources);
+  const testHashed = hashed && pass.hashing && asTrainingLayout(hashed, pass.hashing, source);
+  const test = settings.testData === undefined ? undefined : await readStreamTestSet(source, pass.features, outputs, options, settings, sources, io, testHashed);
   return { sparse: true, stream: true, source, ...pass, outputs, chunkRows, ...(test ? { test } : {}) };
 }
 
-type Passes = Pick<StreamTrainingData, "rows" | "features" | "chunks">;
+type Passes = Pick<StreamTrainingData, "rows" | "features" | "chunks" | "hashing">;
 
 async function libsvmPasses(source: FileSource, options: ReadOptions, chunkRows: number, sources: Sources): Promise<Passes> {
   if (source.format !== "libsvm") await readSparseDataFile(source, options, sources.sparse ?? "--sparse"); // refuses it by name
@@ -193,22 +218,23 @@ async function libsvmPasses(source: FileSource, options: ReadOptions, chunkRows:
   return { rows, features: maxIndex, chunks: () => streamLibsvmSparse(source.path, { features: maxIndex, classes: options.classes, chunkRows }) };
 }
 
-async function hashedPasses(source: FileSource, options: ReadOptions, bits: number, chunkRows: number, sources: Sources): Promise<Passes> {
+async function hashedPasses(source: FileSource, options: HashedCsvOptions, chunkRows: number, sources: Sources): Promise<Passes> {
   requireCsv(source, sources.hashFeatures ?? "--hash-features", sources);
-  const hashed = { ...hashedOptions(source, options, bits), chunkRows };
+  const hashed = { ...options, chunkRows };
   let rows = 0;
   for await (const chunk of streamCsvHashed(source.path, { ...hashed, chunkRows: Math.min(chunkRows, 4096) })) rows += chunk.size;
-  return { rows, features: 2 ** bits, chunks: () => streamCsvHashed(source.path, hashed) };
+  const hashing = hashedInputsOf(options, await readHashedLayout(source.path, options));
+  return { rows, features: 2 ** options.bits, chunks: () => streamCsvHashed(source.path, hashed), hashing };
 }
 
 /** --test-data read whole as sparse rows of `features` columns, its outputs those of the training file. */
 async function readStreamTestSet(
-  source: FileSource, features: number, outputs: number, options: ReadOptions, settings: TrainSettings, sources: Sources, io: CliIO,
+  source: FileSource, features: number, outputs: number, options: ReadOptions, settings: TrainSettings, sources: Sources, io: CliIO, hashed?: HashedCsvOptions,
 ): Promise<SparseDataset> {
   const label = `${sources.testData} ${settings.testData}`;
   const testSource = await dataSource(settings.testData!, io.cwd, sources.testData, settings.format);
   if (!isFile(testSource)) throw new CliError(`${label}: expected a data file, not a preset`);
-  const test = await readSparseFile(testSource, options, settings, sources, features, sources.testData);
+  const test = await readSparseFile(testSource, options, sources, hashed, features, sources.testData);
   if (test.outputs !== outputs) {
     throw new CliError(`${label}: its rows give ${test.outputs} outputs, but ${sources.data ?? "--data"} ${settings.data} gives ${outputs}; the test file needs the training file's labels`);
   }
@@ -240,14 +266,14 @@ function checkSparseCopySize(all: SparseDataset, source: FileSource, settings: T
 
 /** --test-data (read sparse), else the holdout of --holdout or the default, of sparse rows. */
 async function chooseSparseTestSet(
-  all: SparseDataset, source: FileSource, options: ReadOptions, settings: TrainSettings, sources: Sources, io: CliIO,
+  all: SparseDataset, source: FileSource, options: ReadOptions, settings: TrainSettings, sources: Sources, io: CliIO, hashed?: HashedCsvOptions,
 ): Promise<{ train: SparseDataset; test?: SparseDataset }> {
   if (settings.testData === undefined) return splitOffSparse(all, settings.holdout ?? DEFAULT_HOLDOUT, settings.seed ?? 1, sources.holdout);
   if (sources.holdout) throw new CliError(`${sources.testData} and ${sources.holdout} both choose the test set; give one of them`);
   const label = `${sources.testData} ${settings.testData}`;
   const testSource = await dataSource(settings.testData, io.cwd, sources.testData, settings.format);
   if (!isFile(testSource)) throw new CliError(`${label}: expected a data file, not a preset`);
-  const test = await readSparseFile(testSource, options, settings, sources, all.features, sources.testData);
+  const test = await readSparseFile(testSource, options, sources, hashed, all.features, sources.testData);
   if (test.outputs !== all.outputs) {
     throw new CliError(`${label}: its rows give ${test.outputs} outputs, but ${sources.data ?? "--data"} ${settings.data} gives ${all.outputs}; the test file needs the training file's labels`);
   }

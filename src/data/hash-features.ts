@@ -36,7 +36,8 @@ export interface HashedCsvOptions {
   /** When set, labels are class indices in [0, classes) and y is one-hot; otherwise y is the label value. */
   readonly classes?: number;
   /** true: the first line is a header; "auto" (default): it is one when its label field is not a number (a data
-   *  row's label must be one) or the label column is given by name. */
+   *  row's label must be one) or the label column is given by name, or when it is the header of `layout` (see
+   *  also ignoreLabels). */
   readonly header?: boolean | "auto";
   /** Field separator, one character; default ",". */
   readonly delimiter?: string;
@@ -49,6 +50,34 @@ export interface HashedCsvOptions {
   readonly maxBytes?: number;
   /** How messages name the options (e.g. the CLI's flags); default: the option names. */
   readonly optionNames?: Partial<Record<"bits" | "labelColumn" | "featureColumns" | "classes", string>>;
+  /** The layout another file settled (the training file's, recorded in a model file), which this one must have:
+   *  default none, the first line settles it. */
+  readonly layout?: ExpectedLayout;
+  /** The label fields are not read, each row's label is 0 (for predicting); default false. With `layout`, the rows
+   *  may then also lack the label column: one field fewer, the other columns in their order. header "auto" then
+   *  takes a first line for a header when it is the expected one (without the label's name) or has no number. */
+  readonly ignoreLabels?: boolean;
+}
+
+/** The columns rows must have when another file settled them. */
+export interface ExpectedLayout {
+  /** Every line (the header too) has this many fields. */
+  readonly fields: number;
+  /** A first line with these fields is the header (even with header "auto"), and a header must be these names;
+   *  absent: the other file had no header, and any header is taken as it is detected. */
+  readonly header?: readonly string[];
+  /** Where the layout comes from, in messages: "as in clicks.csv, the training file of m.dpnn". */
+  readonly from: string;
+}
+
+/** What the first line of a file settles: the field count, the header, the label column and the hashed columns. */
+export interface HashedLayout {
+  readonly fields: number;
+  readonly header?: readonly string[];
+  /** 0-based. */
+  readonly labelColumn: number;
+  /** 0-based, the columns hashed (their positions are the hash keys). */
+  readonly featureColumns: readonly number[];
 }
 
 /** How to stream a CSV file as hashed sparse chunks. */
@@ -105,6 +134,20 @@ export async function* streamCsvHashed(path: string, options: HashedCsvStreamOpt
   for await (const rows of hashedChunks(path, hasher, chunkRows, options.select)) yield hasher.build(rows);
 }
 
+/**
+ * The layout the first non-blank, non-comment line of `path` settles under `options` (with the field count of
+ * `options.layout` checked), reading no further: what a model file records so that other files hash the same way.
+ */
+export async function readHashedLayout(path: string, options: HashedCsvOptions): Promise<HashedLayout> {
+  const hasher = new RowHasher(path, options);
+  for await (const { line, text } of readLines(path)) {
+    hasher.fields(text, line);
+    const settled = hasher.settled();
+    if (settled) return settled;
+  }
+  throw new DataError(`${path}: no data rows`, { file: path });
+}
+
 /** Reads the lines, hashing the selected data rows into chunks of `chunkRows` rows; `check` runs after each row. */
 async function* hashedChunks(
   path: string, hasher: RowHasher, chunkRows: number, select: ((row: number) => boolean) | undefined, check?: (rows: SparseRows, at: DataLocation) => void,
@@ -132,8 +175,11 @@ interface Layout {
   readonly width: number;
   readonly firstLine: number;
   readonly header?: readonly string[];
+  /** The label column and the hashed columns, counted as the hash keys count them (with the label column). */
   readonly label: number;
   readonly columns: readonly number[];
+  /** Per hashed column: its field in a line (its column, or one less past the label in rows without it). */
+  readonly fieldOf: Int32Array;
   /** Per hashed column: its numeric feature index and its category hash seed. */
   readonly numeric: Int32Array;
   readonly categorySeed: Uint32Array;
@@ -172,18 +218,27 @@ class RowHasher {
       if (this.layout.header) return undefined;
     }
     if (fields.length !== this.layout.width) {
-      throw new DataError(`${describeLocation({ file: this.path, line })} has ${fields.length} fields, expected ${this.layout.width} (as on line ${this.layout.firstLine})`, { file: this.path, line });
+      const expected = this.options.layout;
+      const from = expected && expected.fields === this.layout.width ? expected.from : `as on line ${this.layout.firstLine}`;
+      throw new DataError(`${describeLocation({ file: this.path, line })} has ${fields.length} fields, expected ${this.layout.width} (${from})`, { file: this.path, line });
     }
     return fields;
+  }
+
+  /** The layout once the first line has settled it. */
+  settled(): HashedLayout | undefined {
+    const layout = this.layout;
+    if (!layout) return undefined;
+    return { fields: layout.width, ...(layout.header ? { header: layout.header } : {}), labelColumn: layout.label, featureColumns: layout.columns };
   }
 
   /** Appends one row: its label, then its pairs merged by index, ascending. */
   hashRow(fields: readonly string[], line: number, rows: SparseRows): void {
     const layout = this.layout!;
-    rows.startRow(this.label(fields[layout.label]!, line), line);
+    rows.startRow(this.options.ignoreLabels ? 0 : this.label(fields[layout.label]!, line), line);
     let count = 0;
     for (let k = 0; k < layout.columns.length; k++) {
-      const column = layout.columns[k]!;
+      const column = layout.fieldOf[k]!;
       const field = fields[column]!;
       if (field === "") continue; // missing: no pair
       const value = parseNumber(field) === undefined ? undefined : storableNumber(field);
@@ -213,15 +268,14 @@ class RowHasher {
     return { file: this.path, line, column: column + 1, ...(name !== undefined ? { field: name } : {}) };
   }
 
-  /** The layout from the first non-blank line. */
+  /** The layout from the first non-blank line (checked against options.layout when given). */
   private settle(fields: string[], line: number): Layout {
-    const width = fields.length;
     const names = { labelColumn: "labelColumn", featureColumns: "featureColumns", ...this.options.optionNames };
     const given = this.options.labelColumn ?? HASHED_CSV_DEFAULTS.labelColumn;
-    const headerOption = this.options.header ?? HASHED_CSV_DEFAULTS.header;
+    const unlabelled = this.isUnlabelled(fields.length, given, line);
+    const width = unlabelled ? fields.length + 1 : fields.length; // the columns the hash keys count
     const byIndex = typeof given === "number" ? resolveIndex(this.path, given, width, names.labelColumn) : undefined;
-    const isHeader = headerOption === true || (headerOption === "auto" && (byIndex === undefined || parseNumber(fields[byIndex]!) === undefined));
-    const header = isHeader ? fields : undefined;
+    const header = this.headerOf(fields, line, byIndex, unlabelled);
     const label = byIndex ?? resolveName(this.path, given as string, header, names.labelColumn);
     const columns = this.options.featureColumns ?? Array.from({ length: width }, (_, j) => j).filter((j) => j !== label);
     checkColumns(this.path, line, columns, width, label, names);
@@ -229,10 +283,35 @@ class RowHasher {
     this.pairIndex = new Int32Array(size);
     this.pairValue = new Float64Array(size);
     return {
-      width, firstLine: line, ...(header ? { header } : {}), label, columns,
+      width: fields.length, firstLine: line, ...(header ? { header } : {}), label, columns,
+      fieldOf: Int32Array.from(columns, (c) => (unlabelled && c > label ? c - 1 : c)),
       numeric: Int32Array.from(columns, (c) => numericFeature(this.bits, this.seed, c)),
       categorySeed: Uint32Array.from(columns, (c) => hash2(this.seed, c)),
     };
+  }
+
+  /** Whether the first line's `count` fields are the expected layout's without its label column (ignoreLabels only);
+   *  any count other than the expected one (or that) is a DataError naming the line. */
+  private isUnlabelled(count: number, labelColumn: number | string, line: number): boolean {
+    const expected = this.options.layout;
+    if (!expected || count === expected.fields) return false;
+    const optional = this.options.ignoreLabels === true && typeof labelColumn === "number";
+    if (optional && count === expected.fields - 1) return true;
+    const or = optional ? `, or ${expected.fields - 1} without its label column` : "";
+    throw new DataError(`${describeLocation({ file: this.path, line })} has ${count} fields, expected ${expected.fields} (${expected.from})${or}`, { file: this.path, line });
+  }
+
+  /** The first line's fields when they are a header (checked against the expected one), else undefined. */
+  private headerOf(fields: string[], line: number, labelIndex: number | undefined, unlabelled: boolean): string[] | undefined {
+    const expected = this.options.layout;
+    const names = expected?.header && (unlabelled ? expected.header.filter((_, j) => j !== labelIndex) : expected.header);
+    const known = names !== undefined && sameFields(fields, names);
+    const option = this.options.header ?? HASHED_CSV_DEFAULTS.header;
+    const numberless = () => fields.every((field) => parseNumber(field) === undefined);
+    const detected = known || (this.options.ignoreLabels ? numberless() : labelIndex === undefined || parseNumber(fields[labelIndex]!) === undefined);
+    if (!(option === true || (option === "auto" && detected))) return undefined;
+    if (names && !known) throw headerMismatch(this.path, line, fields, names, expected!.from);
+    return fields;
   }
 }
 
@@ -286,6 +365,19 @@ function checkColumns(path: string, line: number, columns: readonly number[], wi
     if (!Number.isInteger(j) || j < 0 || j >= width) throw dataErrorAt({ file: path, line }, `${names.featureColumns} names column ${j}, but the rows have ${width} columns (0-${width - 1})`);
     if (j === label) throw dataErrorAt({ file: path, line }, `${names.featureColumns} includes column ${j}, the label column (${names.labelColumn})`);
   }
+}
+
+function sameFields(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((field, j) => field === b[j]);
+}
+
+/** A header unlike the expected one: the first column whose name differs. */
+function headerMismatch(path: string, line: number, header: readonly string[], expected: readonly string[], from: string): DataError {
+  const j = header.findIndex((name, k) => name !== expected[k]);
+  return dataErrorAt(
+    { file: path, line, column: j + 1 },
+    `the header names column ${j} ${JSON.stringify(header[j])}, expected ${JSON.stringify(expected[j])} (${from}); the columns are hashed by their position, so they must come in the same order`,
+  );
 }
 
 function unquote(field: string): string {

@@ -1,7 +1,8 @@
 // `downpour eval`: a saved model's loss and metrics on a dataset (MNIST's test set, the digits' or the synthetic
 // preset's held-out rows, or a file), its inputs scaled as in training; a table (with a classifier's confusion matrix)
-// or JSON.
+// or JSON. A model trained on hashed CSV columns (--hash-features) hashes the --data CSV as its training did.
 import { type Command, Option } from "commander";
+import { readCsvHashed } from "../../data/hash-features.js";
 import type { Model } from "../../api/models.js";
 import type { Dataset } from "../../data/dataset.js";
 import { isSparse, type SparseDataset } from "../../data/sparse.js";
@@ -11,7 +12,7 @@ import {
 } from "../datasets.js";
 import { CliError } from "../errors.js";
 import { type CliIO, inputPath } from "../io.js";
-import { loadTrainedModel, type Preprocess } from "../model-file.js";
+import { hashedReadOptions, loadTrainedModel, refuseColumnFlags, type Preprocess } from "../model-file.js";
 import { parseInteger } from "../parse.js";
 import { applyScaling } from "../scaling.js";
 import { evaluationTable } from "../summary.js";
@@ -98,13 +99,19 @@ async function evaluationData(
   return { dataset: sets.test, name: "mnist test set" };
 }
 
-/** A model with a sparse first layer (trained with --sparse) reads its libsvm --data sparse, as training did. */
+/** A model with a sparse first layer (trained with --sparse) reads its libsvm --data sparse, as training did; one
+ *  trained with --hash-features hashes its CSV --data as training did. */
 async function sparseEvaluationData(
   flags: EvalFlags, source: DataSource, preprocess: Partial<Preprocess>, model: Model,
 ): Promise<{ dataset: SparseDataset; name: string }> {
-  const what = `--model ${flags.model} (sparse inputs, trained with --sparse)`;
-  if (!isFile(source)) throw new CliError(`${what}: --data ${source.name} is a preset, read dense; give the libsvm file to evaluate with --data FILE.svm`);
-  const dataset = await readSparseDataFile(source, evaluationReadOptions(flags, preprocess, model), what);
+  const hashed = hashedReadOptions(preprocess, flags.model, { header: flags.header, delimiter: flags.delimiter, comment: flags.comment, classes: flags.classes });
+  const what = hashed ? `--model ${flags.model} (hashed CSV columns, trained with --hash-features)` : `--model ${flags.model} (sparse inputs, trained with --sparse)`;
+  if (!isFile(source)) throw new CliError(`${what}: --data ${source.name} is a preset, read dense; give the ${hashed ? "CSV file to evaluate with --data FILE.csv" : "libsvm file to evaluate with --data FILE.svm"}`);
+  if (hashed) refuseColumnFlags(flags, what);
+  if (hashed && source.format !== "csv") {
+    throw new CliError(`${what}: --data ${source.name} is read as ${source.format} (chosen by ${source.how}), but the model hashes CSV columns; give a CSV file, or --format csv`);
+  }
+  const dataset = hashed ? await readCsvHashed(source.path, hashed) : await readSparseDataFile(source, evaluationReadOptions(flags, preprocess, model), what);
   checkTargets(model.network.spec, dataset, { source, name: source.name });
   return { dataset, name: source.name };
 }

@@ -1,10 +1,12 @@
 // `downpour predict`: streams a data file's feature rows through a saved model chunk by chunk (CSV rows are read as
 // they come, so the file need not fit in memory), scaling inputs as in training, and writes a CSV of outputs (and
 // the argmax class) to a file or stdout (`--output -`). The file's format is decided as train and eval decide it;
-// the output is checked before any work (never an input), and an input without rows is an error.
+// the output is checked before any work (never an input), and an input without rows is an error. A model trained
+// on hashed CSV columns (--hash-features) hashes the --input CSV as its training did, streamed chunk by chunk.
 import { resolve } from "node:path";
 import { type Command, Option } from "commander";
 import { readCsvHeader, readCsvRows } from "../../data/csv.js";
+import { streamCsvHashed, type HashedCsvOptions } from "../../data/hash-features.js";
 import { readLibsvmSparse } from "../../data/libsvm.js";
 import { sparseRows } from "../../data/sparse.js";
 import type { Model } from "../../api/models.js";
@@ -14,7 +16,7 @@ import { AtomicFile } from "../files.js";
 import { ignoredDataSettings } from "../build-model.js";
 import type { Sources } from "../config.js";
 import { inputPath, type CliIO } from "../io.js";
-import { loadTrainedModel } from "../model-file.js";
+import { hashedReadOptions, loadTrainedModel, refuseColumnFlags } from "../model-file.js";
 import { checkOutputs, namedFile, type NamedFile } from "../outputs.js";
 import { parseFilePath } from "../parse.js";
 import { flagName } from "../settings.js";
@@ -50,13 +52,19 @@ export async function runPredict(flags: PredictFlags, io: CliIO): Promise<{ rows
   try {
     const source = await fileSource(flags.input, inputPath(io, flags.input), flags.format);
     const sparse = model.network.spec.sparseInputs === true;
-    if (sparse) requireSparseInput(source, flags.model);
-    const ignored = ignoredDataSettings(source, givenReadFlags(flags));
+    const hashed = sparse ? hashedReadOptions(preprocess, flags.model, { header: flags.header, delimiter: flags.delimiter, comment: flags.comment }) : undefined;
+    if (hashed) requireHashedInput(source, flags);
+    else if (sparse) requireSparseInput(source, flags.model);
+    const ignored = hashed ? undefined : ignoredDataSettings(source, givenReadFlags(flags));
     if (ignored) io.stderr(`downpour: warning: ${ignored}\n`);
     const output = toFile ? await AtomicFile.create(resolve(io.cwd, flags.output!)) : undefined;
     const sink: Sink = output ?? { write: async (text) => io.stdout(text) };
     try {
-      const rows = sparse ? await predictSparseRows(model, flags, source, sink) : await predictRows(model, preprocess.scaling, flags, source, sink);
+      const rows = hashed
+        ? await predictHashedRows(model, flags, source, hashed, sink)
+        : sparse
+          ? await predictSparseRows(model, flags, source, sink)
+          : await predictRows(model, preprocess.scaling, flags, source, sink);
       await output?.commit();
       return { rows, ...(output ? { output: output.path } : {}) };
     } catch (error) {
@@ -74,6 +82,28 @@ function requireSparseInput(source: FileSource, file: string): void {
   throw new CliError(
     `--input ${source.name}: the model ${file} takes sparse inputs (trained with --sparse), so its rows must be libsvm (index:value pairs), but this one is read as ${source.format} (chosen by ${source.how}); give a .libsvm or .svm file, or --format libsvm`,
   );
+}
+
+/** A model trained on hashed CSV columns predicts CSV rows of its training file's columns (--features and
+ *  --label-column cannot choose others). */
+function requireHashedInput(source: FileSource, flags: PredictFlags): void {
+  const what = `the model ${flags.model} (hashed CSV columns, trained with --hash-features)`;
+  refuseColumnFlags(flags, what);
+  if (source.format === "csv") return;
+  throw new CliError(`--input ${source.name}: ${what} hashes the columns of CSV rows, but this one is read as ${source.format} (chosen by ${source.how}); give a .csv file, or --format csv`);
+}
+
+/** predictRows for a hashed model: the CSV hashed as training did (the label fields are not read), chunk by chunk. */
+async function predictHashedRows(model: Model, flags: PredictFlags, source: FileSource, hashed: HashedCsvOptions, sink: Sink): Promise<number> {
+  const outputs = model.network.outputs;
+  const header = `${[...Array.from({ length: outputs }, (_, j) => `output${j}`), ...(flags.classes ? ["class"] : [])].join(",")}\n`;
+  let total = 0;
+  for await (const chunk of streamCsvHashed(source.path, { ...hashed, ignoreLabels: true, chunkRows: PREDICT_CHUNK })) {
+    const y = model.predictSparse(chunk);
+    await sink.write(`${total === 0 ? header : ""}${formatRows(y, chunk.size, outputs, flags.classes ?? false)}`);
+    total += chunk.size;
+  }
+  return total;
 }
 
 /** predictRows for a sparse model: the libsvm rows read sparse (their labels are ignored), predicted chunk by chunk. */

@@ -20,7 +20,7 @@ import { writeCurves } from "../curves.js";
 import { PRESETS } from "../datasets.js";
 import { CliError } from "../errors.js";
 import type { CliIO } from "../io.js";
-import { preprocessOf, saveTrainedModel } from "../model-file.js";
+import { hashedReadOptions, preprocessOf, saveTrainedModel, type HashedInputs } from "../model-file.js";
 import { checkOutputs, namedFile, rescuePlaces, writeModelOrRescue, type NamedFile } from "../outputs.js";
 import {
   parseByteSize, parseColumn, parseColumns, parseDelimiter, parseFilePath, parseHashWidth, parseHoldout, parseInteger, parseIntegerList, parseNumber,
@@ -78,7 +78,8 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
   warn(io, [warning, ...ignoredRunSettings(settings, sources, resolved)]);
   await checkOutputs(outputFiles(settings, sources, io.cwd), inputFiles(flags.config, settings, sources, io.cwd));
   if (settings.stream) return trainStreamed(settings, sources, options, resolved, io);
-  const loaded = settings.sparse ? await loadSparseTrainingData(settings, sources, io) : await loadTrainingData(settings, sources, io);
+  const replay = resume && hashedReadOptions(resume.preprocess, resume.file); // resuming: hash as the file's training did
+  const loaded = settings.sparse ? await loadSparseTrainingData(settings, sources, io, replay) : await loadTrainingData(settings, sources, io);
   const data = resume ? resumedAnyData(resume, loaded, sources, io) : loaded;
   checkNeedsTestSet(settings, sources, data.test !== undefined);
   warn(io, [ignoredDataSettings(data.source, sources)]);
@@ -88,7 +89,7 @@ async function trainWith(flags: TrainFlags, { settings, sources }: ResolvedSetti
     io.stderr(`${describeRun(model, data, resolved)}\n`);
     if (resume) io.stderr(`${resumeLine(resume, resolved.epochs)}\n`);
     const progress = epochProgress(io, resolved.epochs, settings.quiet);
-    const run = new TrainingRun(model, runPlan(settings, planData(data), resolved.epochs, resume?.epochsDone ?? 0, io.cwd), io);
+    const run = new TrainingRun(model, runPlan(settings, data, resolved.epochs, resume?.epochsDone ?? 0, io.cwd), io);
     // TrainingRun.fit passes its rows to Model.fit, which takes sparse rows too; it reads only their size itself.
     const reports = await run.fit(data.train as Dataset, { ...options, validation: data.test }, progress);
     const files = await writeOutputs(model, reports, data, settings, io);
@@ -181,11 +182,6 @@ function withValidation(report: EpochReport, model: Model, test: SparseDataset):
   const started = performance.now();
   const validation = model.evaluate(test);
   return { ...report, validation, validationSeconds: (performance.now() - started) / 1000 };
-}
-
-/** runPlan's view of the data: it records only the source and the scaling (none for sparse rows). */
-function planData(data: AnyTrainingData): TrainingData {
-  return isSparseData(data) ? { source: data.source, train: undefined as unknown as Dataset } : data;
 }
 
 /** A resumed model with a sparse first layer reads its data sparse (its spec says so); --sparse for a dense one is refused. */
@@ -291,12 +287,13 @@ export function describeRun(model: Model, data: { source: { name: string }; trai
  * Saves the model (with how its inputs were prepared) and the curves, as the settings ask; says where on stderr.
  * A model that cannot be written where asked is kept in the temp folder (ModelRescuedError says where).
  */
-export async function writeOutputs(model: Model, reports: EpochReport[], data: Pick<AnyTrainingData, "source" | "scaling">, settings: TrainSettings, io: CliIO) {
+export async function writeOutputs(
+  model: Model, reports: EpochReport[], data: Pick<AnyTrainingData, "source" | "scaling"> & { readonly hashing?: HashedInputs }, settings: TrainSettings, io: CliIO,
+) {
   const { modelFile, curvesFile } = outputPaths(settings, io.cwd);
   if (modelFile) {
-    // --hash-features is recorded beside the column settings (eval and predict do not hash yet: see issue 12).
-    const hashed = settings.hashFeatures === undefined ? {} : { hashFeatures: settings.hashFeatures };
-    const preprocess = { ...preprocessOf(data.source, data.scaling, settings, io.cwd), ...hashed };
+    // with --hash-features, how the columns were hashed, so that eval, predict and --resume hash new rows the same way
+    const preprocess = preprocessOf(data.source, data.scaling, settings, io.cwd, data.hashing);
     await writeModelOrRescue(`--save ${settings.save}`, modelFile, (path) => saveTrainedModel(model, path, preprocess), rescuePlaces(io.cwd));
     io.stderr(`model saved to ${modelFile}\n`);
   }
