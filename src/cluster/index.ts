@@ -81,7 +81,7 @@ export {
 } from "./sparse-shard.js";
 export { SPARSE_CLIENT_DEFAULTS, SparseRowClient, type SparseClientStats, type SparseRowClientOptions } from "./sparse-client.js";
 export {
-  evaluateSparseDownpour, SPARSE_DOWNPOUR_DEFAULTS, sparseJobSpec, sparseSpecHash, startSparseJobShard, trainSparseDownpour,
+  evaluateSparseDownpour, SPARSE_DOWNPOUR_DEFAULTS, sparseJobSpec, sparseNetworkFromShards, sparseSpecHash, startSparseJobShard, trainSparseDownpour,
   type SparseDownpourOptions, type SparseDownpourResult, type SparseEpochReport, type SparseEvaluateOptions, type SparseEvaluation,
-  type SparseJobOptions, type SparseSource,
+  type SparseJobOptions, type SparseJobShardOptions, type SparseNetworkOptions, type SparseSource,
 } from "./sparse-downpour.js";

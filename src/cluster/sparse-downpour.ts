@@ -10,6 +10,7 @@ import type { NatsConnection } from "@nats-io/nats-core";
 import { Kernels } from "../core/kernels.js";
 import type { SparseDataset } from "../data/sparse.js";
 import { InvalidArgumentError } from "../errors.js";
+import { Network } from "../model/network.js";
 import { type NetworkSpec, type ResolvedSpec, resolveSpec } from "../model/spec.js";
 import { denseTail, SparsePortionStep } from "../train/sparse-portion.js";
 import { type ParameterClientStats, ShardedParameterClient } from "./ps-client.js";
@@ -148,7 +149,7 @@ interface TaskClients {
   dense: ShardedParameterClient;
 }
 
-async function connectClients(options: SparseDownpourOptions, spec: ResolvedSpec, denseKeys: number, worker: number, staleness: number): Promise<TaskClients> {
+async function connectClients(options: SparseJobOptions & { connection: NatsConnection; cacheRows?: number }, spec: ResolvedSpec, denseKeys: number, worker: number, staleness: number): Promise<TaskClients> {
   const specHash = sparseSpecHash(options);
   const rows = await SparseRowClient.connect({
     job: options.job, shards: options.shards, features: spec.inputs, units: spec.layers[0]!.units, connection: options.connection, worker, specHash, staleness,
@@ -261,10 +262,9 @@ class PortionLoop {
     step.rowsView().set(rows);
     step.denseView().set(lane.dense);
     const loss = step.train();
-    const rowGrads = step.rowGradients().slice();
-    const denseGrads = step.denseGradients().slice();
     clients.rows.tick();
-    await this.handOver(Promise.all([clients.rows.push(keys, rowGrads), clients.dense.push(denseGrads)]).then(() => undefined));
+    // Both pushes copy what they send before returning, so the step's live gradient views go as they are.
+    await this.handOver(Promise.all([clients.rows.push(keys, step.rowGradients()), clients.dense.push(step.denseGradients())]).then(() => undefined));
     return loss;
   }
 
@@ -305,7 +305,7 @@ export async function evaluateSparseDownpour(options: SparseEvaluateOptions): Pr
   const spec = sparseJobSpec(options.spec);
   const kernels = options.kernels ?? (await Kernels.load({ maxBytes: options.memoryBytes ?? SPARSE_DOWNPOUR_DEFAULTS.memoryBytes }));
   const step = SparsePortionStep.create(kernels, spec, { rows: options.portionRows ?? 256 });
-  const clients = await connectClients({ ...options, task: 0, tasks: 1 }, spec, step.denseKeys, options.worker ?? 0xffffffff, 0);
+  const clients = await connectClients(options, spec, step.denseKeys, options.worker ?? 0xffffffff, 0);
   try {
     const dense = new Float32Array(step.denseKeys);
     await clients.dense.pull(dense);
@@ -337,6 +337,50 @@ export async function evaluateSparseDownpour(options: SparseEvaluateOptions): Pr
   } finally {
     step.dispose();
     await clients.dense.close();
+  }
+}
+
+/** Options of sparseNetworkFromShards. */
+export interface SparseNetworkOptions extends SparseJobOptions {
+  connection: NatsConnection;
+  /** The worker id the pulls carry (default 2^32 - 2). */
+  worker?: number;
+  /** Where the whole network is built (its arena must hold the sparse layer: features x units floats). */
+  kernels: Kernels;
+  /** Rows per pull (default 65 536). */
+  rowsPerPull?: number;
+}
+
+/**
+ * The job's whole network as the shards hold it now: every row of the sparse layer (an unpushed row is its initial
+ * value) and the dense tail, in a Network of `kernels` (MemoryLimitError, before anything is pulled, when the arena
+ * cannot hold it). For layers that fit one machine: to save, evaluate or export a model trained over shards.
+ */
+export async function sparseNetworkFromShards(options: SparseNetworkOptions): Promise<Network> {
+  const spec = sparseJobSpec(options.spec);
+  const network = Network.create(options.kernels, spec);
+  const units = spec.layers[0]!.units;
+  const step = Math.max(1, options.rowsPerPull ?? 65_536);
+  try {
+    const clients = await connectClients(options, spec, denseTail(options.kernels, spec).keys, options.worker ?? 0xfffffffe, 0);
+    try {
+      const offset = (network.bias(0).ptr - network.params.block.ptr) / 4;
+      const dense = new Float32Array(network.params.block.length - offset);
+      await clients.dense.pull(dense);
+      network.params.block.f32().set(dense, offset);
+      for (let begin = 0; begin < spec.inputs; begin += step) {
+        const keys = Int32Array.from({ length: Math.min(step, spec.inputs - begin) }, (_, i) => begin + i);
+        const rows = new Float32Array(keys.length * units);
+        await clients.rows.pull(keys, rows);
+        network.weights(0).f32().set(rows, begin * units);
+      }
+    } finally {
+      await clients.dense.close();
+    }
+    return network;
+  } catch (error) {
+    network.dispose();
+    throw error;
   }
 }
 

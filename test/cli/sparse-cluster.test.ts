@@ -1,6 +1,7 @@
 // `downpour sparse cluster | shard | eval` as a user runs them: a whole sparse job on this machine (a nats-server,
 // 2 shard and 2 task processes) trains a sparse MLP whose held-out log-loss is far below the constant's, reports
-// every process (examples/s, bytes per example, peak RSS) and leaves the shards' snapshots; shards restarted from
+// every process (examples/s, bytes per example, peak RSS), saves a model file that `downpour eval` scores as the
+// shards did, and leaves the shards' snapshots; shards restarted from
 // those snapshots (`sparse shard --restore`) give `sparse eval` the same held-out log-loss, so the snapshots hold
 // the model; bad labels, a shard out of range and flags that contradict each other are refused by name.
 import assert from "node:assert/strict";
@@ -32,7 +33,7 @@ describe("downpour sparse", () => {
   });
 
   test("cluster trains far below the constant, reports every process, and its shards' snapshots restore the model", TIMEOUT, async () => {
-    const run = await downpour(dir, "sparse", "cluster", ...JOB, "--data", "train.svm", "--test-data", "held.svm", "--tasks", "2", "--epochs", "2", "--snapshots", "snaps", "--report", "report.json");
+    const run = await downpour(dir, "sparse", "cluster", ...JOB, "--data", "train.svm", "--test-data", "held.svm", "--tasks", "2", "--epochs", "2", "--snapshots", "snaps", "--save", "clicks.dpnn", "--report", "report.json");
     assert.equal(run.code, 0, run.err);
     const report = JSON.parse(readFileSync(join(dir, "report.json"), "utf8")) as SparseClusterReport;
     assert.match(run.out, /held out: 5,000 examples, log-loss 0\.\d+ \(the teacher's best 0\.\d+, a constant's 0\.\d+\)/);
@@ -45,6 +46,12 @@ describe("downpour sparse", () => {
       const snapshot = decodeRowSnapshot(readFileSync(s.snapshot!), { shard: s.shard, shards: 2, features: 2 ** 14, units: 16 }, s.snapshot!);
       assert.equal(snapshot.keys.length, s.rows.rows, "the snapshot holds exactly the rows that exist");
     }
+
+    // The saved model file scores the held-out rows as the shards did (the whole network against the compact copies).
+    const evalFile = await downpour(dir, "eval", "--model", "clicks.dpnn", "--data", "held.svm", "--json");
+    assert.equal(evalFile.code, 0, evalFile.err);
+    const fromFile = JSON.parse(evalFile.out) as { loss: number };
+    assert.ok(Math.abs(fromFile.loss - report.heldOut!.loss) < 1e-5, `model file ${fromFile.loss} vs shards ${report.heldOut!.loss}`);
 
     // The shards again, from the snapshots, as processes; eval in this process reads the same model.
     const server = await startNatsServer({ maxPayload: 8 * 1024 * 1024 });

@@ -21,10 +21,10 @@ import type { CliIO } from "../io.js";
 import { checkOutputs, namedFile } from "../outputs.js";
 import { addSparseJobFlags, type SparseJobFlags, sparseJobOf } from "../sparse-job.js";
 import { cliCommand } from "./cluster.js";
-import { addTaskFlags, runSparseEval, type SparseShardReport, type SparseTaskFlags, type SparseTaskReport } from "./sparse.js";
+import { addTaskFlags, runSparseEval, runSparseSave, type SparseShardReport, type SparseTaskFlags, type SparseTaskReport } from "./sparse.js";
 
 /** The flags of `sparse cluster`. */
-export type SparseClusterFlags = SparseTaskFlags & { testData?: string; snapshots?: string; json?: boolean };
+export type SparseClusterFlags = SparseTaskFlags & { testData?: string; snapshots?: string; save?: string; json?: boolean };
 
 /** What a sparse cluster run did. */
 export interface SparseClusterReport {
@@ -118,7 +118,8 @@ export async function runSparseCluster(flags: SparseClusterFlags, io: CliIO): Pr
   const data = resolve(io.cwd, flags.data);
   const test = flags.testData === undefined ? undefined : resolve(io.cwd, flags.testData);
   const report = flags.report === undefined ? undefined : resolve(io.cwd, flags.report);
-  await checkOutputs(report ? [namedFile("--report", "--report", flags.report!, report)] : [], [namedFile("--data", "--data", flags.data, data), ...(test ? [namedFile("--test-data", "--test-data", flags.testData!, test)] : [])]);
+  const save = flags.save === undefined ? [] : [namedFile("--save", "--save", flags.save, resolve(io.cwd, flags.save))];
+  await checkOutputs([...(report ? [namedFile("--report", "--report", flags.report!, report)] : []), ...save], [namedFile("--data", "--data", flags.data, data), ...(test ? [namedFile("--test-data", "--test-data", flags.testData!, test)] : [])]);
   await checkData(data, "--data", flags.data, features);
   if (test) await checkData(test, "--test-data", flags.testData!, features);
   const server: NatsServer | undefined = flags.nats === undefined ? await startNatsServer({ maxPayload: 8 * 1024 * 1024, jetstream: false }) : undefined;
@@ -137,6 +138,7 @@ export async function runSparseCluster(flags: SparseClusterFlags, io: CliIO): Pr
     for (const [t, child] of taskChildren.entries()) requireClean(`task ${t}`, await child.exit);
     const seconds = (performance.now() - started) / 1000;
     const heldOut = test ? await evaluateHeldOut(flags, test, nats, io) : undefined;
+    if (flags.save !== undefined) await saveFromShards(flags, nats, io);
     for (const child of shards) child.stop();
     for (const [s, child] of shards.entries()) requireClean(`shard ${s}`, await child.exit);
     const read = <T>(name: string) => JSON.parse(readFileSync(join(dir, name), "utf8")) as T;
@@ -171,6 +173,15 @@ async function evaluateHeldOut(flags: SparseClusterFlags, test: string, nats: st
   }
 }
 
+async function saveFromShards(flags: SparseClusterFlags, nats: string, io: CliIO): Promise<void> {
+  const nc = await connectCluster({ servers: nats, name: "downpour-sparse-cluster-save" });
+  try {
+    await runSparseSave({ ...flags, out: flags.save!, memory: undefined }, io, nc);
+  } finally {
+    await nc.close().catch(() => {});
+  }
+}
+
 /** The table of processes, then the held-out line. */
 function summary(r: SparseClusterReport): string {
   const lines = ["process   examples   examples/s   pulled/example   pushed/example   rows held   peak RSS"];
@@ -193,6 +204,7 @@ export function registerSparseCluster(sparse: Command, io: CliIO): void {
   addTaskFlags(addSparseJobFlags(sparse.command("cluster").description("run a whole sparse job on this machine: a nats-server, the shards and the tasks (default --tasks 2) as processes"), "use this NATS server instead of starting one"))
     .option("--test-data <file.svm>", "held-out libsvm rows: their log-loss on the final parameters")
     .option("--snapshots <dir>", "the shards write their rows and dense ranges there when they stop")
+    .option("--save <file.dpnn>", "write the trained model as a model file (the sparse layer must fit 1 GiB)")
     .option("--report <file>", "write every process's figures as JSON")
     .option("--json", "print the report as JSON")
     .action(async (flags: SparseClusterFlags) => {

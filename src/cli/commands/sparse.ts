@@ -1,7 +1,8 @@
 // `downpour sparse shard | task | eval | cluster`: Downpour SGD for sparse-input models larger than one machine
 // (issue 12). A shard serves its rows of the sparse layer (by hash of the feature id) and its range of the dense
 // layers until stopped; a task trains its rows of a libsvm file (r % tasks == task, streamed) pulling only the rows
-// its portions touch; eval gives the held-out log-loss of the shards' parameters; cluster runs a whole job here
+// its portions touch; eval gives the held-out log-loss of the shards' parameters; save writes them as a model file
+// (when the sparse layer fits one machine); cluster runs a whole job here
 // (sparse-cluster.ts). Every process takes the same job flags (sparse-job.ts).
 import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
@@ -9,7 +10,10 @@ import type { Command } from "commander";
 import type { NatsConnection } from "@nats-io/nats-core";
 import { connectCluster } from "../../cluster/connection.js";
 import { DirectorySnapshotStore } from "../../cluster/snapshot-store.js";
-import { evaluateSparseDownpour, SPARSE_DOWNPOUR_DEFAULTS, type SparseDownpourResult, type SparseEvaluation, startSparseJobShard, sparseJobSpec, trainSparseDownpour } from "../../cluster/sparse-downpour.js";
+import { MODEL_CLASSES } from "../../api/models.js";
+import { saveModel } from "../../api/persist.js";
+import { Kernels } from "../../core/kernels.js";
+import { evaluateSparseDownpour, SPARSE_DOWNPOUR_DEFAULTS, sparseNetworkFromShards, type SparseDownpourResult, type SparseEvaluation, startSparseJobShard, sparseJobSpec, trainSparseDownpour } from "../../cluster/sparse-downpour.js";
 import type { SparseRowStats } from "../../cluster/sparse-shard.js";
 import { decodeRowSnapshot, encodeRowSnapshot } from "../../cluster/sparse-snapshot.js";
 import { writeFileAtomic } from "../../node/files.js";
@@ -162,6 +166,32 @@ export async function runSparseEval(flags: SparseEvalFlags, io: CliIO, connectio
   }
 }
 
+/** The flags of `sparse save`. */
+export type SparseSaveFlags = SparseJobFlags & { out: string; memory?: number };
+
+/** Writes the shards' current model as a model file (MultiLayerPerceptron or LogisticRegression, sparse inputs). */
+export async function runSparseSave(flags: SparseSaveFlags, io: CliIO, connection?: NatsConnection): Promise<string> {
+  const job = sparseJobOf(flags);
+  const out = resolve(io.cwd, flags.out);
+  await checkOutputs([namedFile("--save", "--save", flags.out, out)], []);
+  const kernels = await Kernels.load({ maxBytes: (flags.memory ?? 1024) * 2 ** 20 });
+  const nc = connection ?? (await connectTo(flags, `downpour-sparse-${job.job}-save`));
+  try {
+    const network = await sparseNetworkFromShards({ ...job, connection: nc, kernels });
+    const kind = (flags.model ?? "mlp") === "logistic" ? "LogisticRegression" : "MultiLayerPerceptron";
+    const model = new MODEL_CLASSES[kind](kind, network);
+    try {
+      await saveModel(model, out);
+    } finally {
+      model.dispose();
+    }
+    if (connection === undefined) io.stdout(`wrote ${flags.out}: the ${kind} the shards of job ${job.job} hold (${network.inputs} sparse inputs)\n`);
+    return out;
+  } finally {
+    if (connection === undefined) await nc.close().catch(() => {});
+  }
+}
+
 const SPARSE_HELP = `
 The sparse layer's rows live on the shards (row k on one shard, by a hash of k), created when first pushed; the
 dense layers after it are split over the same shards by range. A task pulls, per portion, only the rows of the
@@ -172,7 +202,8 @@ Examples (all on one machine: downpour sparse cluster; or each process yourself,
   downpour sparse cluster --data train.svm --test-data test.svm --features 2^20 --hidden 64 --shards 2 --tasks 2
   downpour sparse shard --nats nats://10.0.0.5:4222 --job clicks --shards 2 --shard 0 --features 2^27 --hidden 8
   downpour sparse task  --nats nats://10.0.0.5:4222 --job clicks --shards 2 --features 2^27 --hidden 8 --data part.svm --task 0 --tasks 4
-  downpour sparse eval  --nats nats://10.0.0.5:4222 --job clicks --shards 2 --features 2^27 --hidden 8 --data test.svm`;
+  downpour sparse eval  --nats nats://10.0.0.5:4222 --job clicks --shards 2 --features 2^27 --hidden 8 --data test.svm
+  downpour sparse save  --nats nats://10.0.0.5:4222 --job clicks --shards 2 --features 2^20 --hidden 64 --out clicks.dpnn`;
 
 /** Adds `sparse` and its subcommands to the program. */
 export function registerSparse(program: Command, io: CliIO): void {
@@ -198,6 +229,12 @@ export function registerSparse(program: Command, io: CliIO): void {
     .option("--json", "print the figures as JSON")
     .action(async (flags: SparseEvalFlags) => {
       await runSparseEval(flags, io);
+    });
+  addSparseJobFlags(sparse.command("save").description("write the shards' current model as a model file (for eval, predict; the sparse layer must fit --memory)"), "the job's NATS server (required)")
+    .requiredOption("--out <file.dpnn>", "the model file to write")
+    .option("--memory <MiB>", "the memory limit of the whole network, in MiB (default 1024)", integerIn(16, 4096, "MiB from 16 to 4096"))
+    .action(async (flags: SparseSaveFlags) => {
+      await runSparseSave(flags, io);
     });
   registerSparseCluster(sparse, io);
 }
