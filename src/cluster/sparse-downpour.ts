@@ -241,7 +241,9 @@ class PortionLoop {
           const start = next;
           const count = this.step.span(chunk, start);
           next = start + count;
-          total.loss += await this.portion(chunk, start, count, lane);
+          // Awaited first: `total.loss += await ...` would read total.loss before another lane added to it.
+          const loss = await this.portion(chunk, start, count, lane);
+          total.loss += loss;
           total.examples += count;
         }
       };
