@@ -1,14 +1,15 @@
 // Neuron types the tests import by module and export name: a sigmoid in each of the three forms, Swish, Horn's
-// StandardNeuron, and broken types whose errors the tests check.
+// StandardNeuron, and broken types whose errors the tests check. Those that are standard-operator expressions carry
+// an ONNX composition (onnx); WinnerTakeAll has none (ties aside, it is no elementwise expression), so its export is refused.
 import { Neuron, type Synapse } from "../../src/model/neurons/neuron.js";
-import { blockNeuron, scalarNeuron } from "../../src/model/neurons/types.js";
+import { blockNeuron, type OnnxComposition, scalarNeuron } from "../../src/model/neurons/types.js";
 
 export const MODULE = import.meta.url;
 
 const sigmoid = (z: number) => 1 / (1 + Math.exp(-z));
 
 /** Form 1: sigmoid with its derivative from the output. */
-export const SigmoidScalar = scalarNeuron({ f: sigmoid, derivativeFromOutput: (y) => y * (1 - y), module: MODULE });
+export const SigmoidScalar = scalarNeuron({ f: sigmoid, derivativeFromOutput: (y) => y * (1 - y), onnx: (g, z) => g.op("Sigmoid", [z]), module: MODULE });
 
 /** Form 1: swish z * sigmoid(z), derivative from both. */
 export const Swish = scalarNeuron({
@@ -17,6 +18,7 @@ export const Swish = scalarNeuron({
     const s = sigmoid(z);
     return y + s * (1 - y);
   },
+  onnx: (g, z) => g.op("Mul", [z, g.op("Sigmoid", [z])]),
   module: MODULE,
 });
 
@@ -28,6 +30,7 @@ export const SigmoidBlock = blockNeuron({
   backward(dz, dout, out) {
     for (let i = 0; i < dz.length; i++) dz[i] = dout[i]! * out[i]! * (1 - out[i]!);
   },
+  onnx: (g, z) => g.op("Sigmoid", [z]),
   module: MODULE,
 });
 
@@ -49,6 +52,7 @@ export const WinnerTakeAll = blockNeuron({
 /** Form 3: a sigmoid neuron written out (Horn's StandardNeuron with the sigmoid inlined). */
 export class SigmoidNeuron extends Neuron {
   static module = MODULE;
+  static onnx: OnnxComposition = (g, z) => g.op("Sigmoid", [z]);
   forward(synapses: Iterable<Synapse>): void {
     let sum = 0;
     for (const m of synapses) sum += m.getInput() * m.getWeight();
@@ -68,6 +72,7 @@ export class SigmoidNeuron extends Neuron {
 /** Form 3: Horn's StandardNeuron, squashing with the layer's activation. */
 export class StandardNeuron extends Neuron {
   static module = MODULE;
+  static onnx: OnnxComposition = (g, z) => g.squash(z);
   forward(synapses: Iterable<Synapse>): void {
     let sum = 0;
     for (const m of synapses) sum += m.getInput() * m.getWeight();
@@ -106,7 +111,7 @@ export class ShortPush extends StandardNeuron {
 }
 
 /** Broken: overflows to infinity for large sums. */
-export const Exploding = scalarNeuron({ f: (z) => Math.exp(z), derivativeFromOutput: (y) => y, module: MODULE });
+export const Exploding = scalarNeuron({ f: (z) => Math.exp(z), derivativeFromOutput: (y) => y, onnx: (g, z) => g.op("Exp", [z]), module: MODULE });
 
 /** Not a neuron type. */
 export const NotANeuron = { hello: "world" };

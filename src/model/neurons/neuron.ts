@@ -2,6 +2,7 @@
 // calls feedforward(output), and whose backward(synapses) reads its outgoing synapses (the next layer's deltas
 // and weights), push()es one weight gradient per synapse and backpropagate()s its own delta. The engine reuses
 // one Synapse object per layer (a cursor over the arena), so a loop over synapses allocates nothing.
+import type { OnnxComposition } from "./types.js";
 
 /** A layer's squashing function as a per-neuron type sees it (the layer's `activation`). */
 export interface SquashingFunction {
@@ -180,5 +181,9 @@ export abstract class Neuron {
   }
 }
 
-/** A class that extends Neuron (any copy of the package), as a neuron type's export. */
-export type NeuronClass = (new () => Neuron) & { module?: string };
+/**
+ * A class that extends Neuron (any copy of the package), as a neuron type's export. Its optional `static onnx`
+ * is its forward as standard ONNX operators over the layer's weighted sums (see OnnxComposition in types.ts), so
+ * models with it export to ONNX; Horn's StandardNeuron: `static onnx = (g, z) => g.squash(z)`.
+ */
+export type NeuronClass = (new () => Neuron) & { module?: string; onnx?: OnnxComposition };

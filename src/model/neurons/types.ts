@@ -1,7 +1,34 @@
 // The three ways to define a neuron type (scalar, block, per-neuron), the reference that names one across
-// threads, processes and model files, and the classification of a module's export into one of the forms.
+// threads, processes and model files, the classification of a module's export into one of the forms, and the
+// shape of a type's optional ONNX composition (OnnxOps, structural, so the model layer imports nothing of src/onnx).
 import { DownpourError } from "../../errors.js";
 import type { NeuronClass } from "./neuron.js";
+
+/**
+ * What an ONNX composition (a neuron type's `onnx`) builds its layer's outputs with, when the model is exported
+ * (downpour's exportOnnx). Values are named by strings: the composition gets the name of the layer's weighted
+ * sums z (rows x units, the Gemm of its inputs, weights and biases) and returns the name of its outputs.
+ */
+export interface OnnxOps {
+  /**
+   * A node of a standard ONNX operator (the default domain, opset 17) over the values named by `inputs`; returns
+   * the name of its (first) output. Integer numbers are INT attributes, except the float attributes alpha, beta,
+   * gamma, epsilon, bias, lambd, min and max; other numbers are FLOAT; arrays are INTS or FLOATS alike; strings STRING.
+   */
+  op(type: string, inputs: string[], attributes?: Record<string, number | number[] | string>): string;
+  /** A float constant: a scalar for a number (dims []), else `values` with `dims` (default [values.length]). */
+  constant(values: number[] | number, dims?: number[]): string;
+  /** The layer's activation (identity, sigmoid, tanh, relu) over x: a per-neuron type's squashing function. */
+  squash(x: string): string;
+  /** The layer's activation name. */
+  readonly activation: string;
+}
+
+/**
+ * How a neuron type exports to ONNX: its outputs from the layer's weighted sums z, as standard operators (Swish:
+ * `(g, z) => g.op("Mul", [z, g.op("Sigmoid", [z])])`). A layer whose type has none cannot be exported.
+ */
+export type OnnxComposition = (g: OnnxOps, z: string) => string;
 
 /** Where a user neuron type comes from: a module specifier (absolute URL once resolved) and an export name. */
 export interface NeuronRef {
@@ -19,6 +46,8 @@ export interface ScalarNeuronType {
   derivativeFromOutput?(y: number): number;
   derivativeFromInput?(z: number): number;
   derivative?(z: number, y: number): number;
+  /** f as standard ONNX operators, so models with this type export to ONNX (see OnnxComposition). Optional. */
+  onnx?: OnnxComposition;
   /** Module URL (set `module: import.meta.url`) so worker threads and other processes can import the type. */
   module?: string;
   /** Its export name in that module: needed only when the definition itself is passed (not "MODULE#EXPORT"). */
@@ -33,6 +62,8 @@ export interface BlockNeuronType {
   form?: "block";
   forward(out: Float32Array, z: Float32Array, rows: number, cols: number): void;
   backward(dz: Float32Array, dout: Float32Array, out: Float32Array, z: Float32Array, rows: number, cols: number): void;
+  /** forward as standard ONNX operators over the whole block (see OnnxComposition). Optional. */
+  onnx?: OnnxComposition;
   /** As ScalarNeuronType's module and name. */
   module?: string;
   name?: string;
@@ -67,8 +98,14 @@ export type ClassifiedType =
 
 const isFunction = (v: unknown): v is (...args: unknown[]) => unknown => typeof v === "function";
 
-/** Which form `value` is; throws NeuronTypeError (naming `what`) when it is none. */
+/** Which form `value` is; throws NeuronTypeError (naming `what`) when it is none, or when its `onnx` is not a function. */
 export function classifyNeuronType(value: unknown, ref: NeuronRef, what: string): ClassifiedType {
+  const onnx = (value as { onnx?: unknown } | null | undefined)?.onnx;
+  if (onnx !== undefined && !isFunction(onnx)) throw new NeuronTypeError(`${what}: its onnx must be a function (g, z) => output name (an ONNX composition), got ${typeof onnx}`, ref);
+  return classifyForm(value, ref, what);
+}
+
+function classifyForm(value: unknown, ref: NeuronRef, what: string): ClassifiedType {
   const expected = "a neuron type: { f, derivativeFromOutput | derivativeFromInput | derivative } (scalar), { forward, backward } (block), or a class extending Neuron";
   if (isFunction(value)) {
     const proto = (value as { prototype?: Record<string, unknown> }).prototype;
