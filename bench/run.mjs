@@ -9,7 +9,7 @@ import { fileURLToPath } from "node:url";
 import { systemNode } from "../scripts/node-binaries.mjs";
 
 const root = fileURLToPath(new URL("../", import.meta.url));
-const BENCHES = ["gemm", "train", "bsp", "ps", "soak", "sparse"];
+const BENCHES = ["gemm", "train", "bsp", "ps", "soak", "sparse", "onnx"];
 
 function fail(message) {
   console.error(`bench/run.mjs: ${message}`);

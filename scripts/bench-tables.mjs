@@ -91,8 +91,15 @@ place(
     table(["case", "ours", "unit", "peer", "peer value", "ours/peer"], sparse.rows, (r) => [r.case, r.ours, r.unit, r.peer_name, r.peer, r.ratio], [0, 2, 3]),
 );
 
+const onnx = load("onnx");
+place(
+  "onnx",
+  `${machineLine(onnx)} Rows/s: higher is better.\n\n` +
+    table(["case", "ours", "unit", "peer", "peer value", "ours/peer"], onnx.rows, (r) => [r.case, r.ours, r.unit, r.peer_name, r.peer, r.ratio], [0, 2, 3]),
+);
+
 if (toStdout) {
-  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:sparse -->") + 22) + "\n");
+  process.stdout.write(text.slice(text.indexOf("<!-- bench:gemm -->"), text.indexOf("<!-- /bench:onnx -->") + 20) + "\n");
 } else {
   writeFileSync(`${readme}.tmp`, text);
   renameSync(`${readme}.tmp`, readme);

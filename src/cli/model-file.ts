@@ -139,8 +139,10 @@ export async function loadTrainedModel(path: string): Promise<{ model: Model; pr
   try {
     const { meta } = contents;
     const preprocess = checkPreprocess(meta[META_KEY], path, model.network.inputs, model);
+    // A file saved by the library (saveModel, downpour import) keeps its scaling as the model's own inputScaling.
+    const scaling = preprocess.scaling ?? model.inputScaling;
     model.inputScaling = undefined; // the CLI scales what it reads itself, with preprocess.scaling (predict streams rows)
-    return { model, preprocess };
+    return { model, preprocess: scaling ? { ...preprocess, scaling } : preprocess };
   } catch (error) {
     model.dispose();
     throw error;

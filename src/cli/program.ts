@@ -8,6 +8,7 @@ import { registerData } from "./commands/data.js";
 import { registerEval } from "./commands/eval.js";
 import { registerPeer } from "./commands/peer.js";
 import { registerPredict } from "./commands/predict.js";
+import { registerOnnx } from "./commands/onnx.js";
 import { registerPs } from "./commands/ps.js";
 import { registerSparse } from "./commands/sparse.js";
 import { registerTrain } from "./commands/train.js";
@@ -44,6 +45,7 @@ export function buildProgram(io: CliIO): Command {
   registerPs(program, io);
   registerSparse(program, io);
   registerCheckNeuron(program, io);
+  registerOnnx(program, io);
   return program;
 }
 

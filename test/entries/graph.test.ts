@@ -1,6 +1,6 @@
 // The entries' import graphs: `downpour` (dist/src/index.js) and the worker entries it starts load as plain ES
 // modules with no node:* import, no bare specifier and no Node API in data/, and the source folders keep
-// their layering runtime <- core <- model <- train <- api/node <- cluster <- cli without cycles.
+// their layering runtime <- core <- model <- train <- api/node <- cluster, onnx <- cli without cycles.
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve, sep } from "node:path";
@@ -83,6 +83,12 @@ describe("entry import graphs", { skip: onlyNode }, () => {
     assert.deepEqual(walk(join(outDir, "src/core/index.js")).problems, []);
   });
 
+  test("downpour/onnx (src/onnx/index.js) imports nothing from node:*; its one bare specifier is protobufjs", TIMEOUT, () => {
+    const problems = walk(join(outDir, "src/onnx/index.js")).problems;
+    assert.deepEqual(problems.filter((p) => !/imports the bare specifier protobufjs$/.test(p)), []);
+    assert.ok(problems.length > 0, "the schema's protobufjs import is seen");
+  });
+
   test("the walker sees what it must refuse", TIMEOUT, () => {
     const graph = walk(join(outDir, "src/node/index.js"));
     assert.ok(graph.problems.some((p) => p.includes("node:fs")), "the node entry reaches node:fs");
@@ -103,7 +109,8 @@ const ALLOWED: Record<string, readonly string[]> = {
   index: ["errors", "util", "runtime", "core", "model", "data", "train", "api"],
   node: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index"],
   cluster: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index", "node"],
-  cli: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index", "node", "cluster"],
+  onnx: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index"],
+  cli: ["errors", "util", "runtime", "core", "model", "data", "train", "api", "index", "node", "cluster", "onnx"],
 };
 function sourceFiles(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? sourceFiles(join(dir, e.name)) : e.name.endsWith(".ts") ? [join(dir, e.name)] : []));

@@ -2,7 +2,7 @@
 export { Neuron, type NeuronClass, type SquashingFunction, type Synapse } from "./neuron.js";
 export {
   blockNeuron, scalarNeuron, NeuronRunError, NeuronTypeError, type BlockNeuronType, type NeuronForm, type NeuronRef, type NeuronType,
-  type ScalarNeuronType,
+  type OnnxComposition, type OnnxOps, type ScalarNeuronType,
 } from "./types.js";
 export {
   loadNeuronType, loadNeuronTypes, neuronTypes, parseNeuronSpecifier, registerNeuronType, resolveModuleSpecifier, type NeuronEntry,
