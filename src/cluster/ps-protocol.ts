@@ -116,8 +116,9 @@ export interface ShardInfo {
   optimizer: string;
 }
 
-/** Headers holding `meta` as JSON (JSON escapes control characters, so the value is one header line). */
-export function metaHeaders(meta: RequestMeta | ReplyMeta): MsgHdrs {
+/** Headers holding `meta` (a RequestMeta, ReplyMeta, or a sparse-rows one) as JSON (JSON escapes control characters,
+ *  so the value is one header line). */
+export function metaHeaders(meta: object): MsgHdrs {
   const h = headers();
   h.set(PS_HEADER, JSON.stringify(meta));
   return h;

@@ -3,10 +3,10 @@
 // subjects downpour.<job>.ps.<k>.rows.pull | push | info; metadata as JSON in the Downpour-Ps header (as the dense
 // protocol, ps-protocol.ts), bodies raw little-endian: a pull's keys (Int32) and its reply's rows (Float32, count x
 // units); a push's keys then its gradient rows. Nothing here opens a connection.
-import { headers, type MsgHdrs } from "@nats-io/nats-core";
+import type { MsgHdrs } from "@nats-io/nats-core";
 import { hash2 } from "../util/hash.js";
 import { ClusterError } from "./errors.js";
-import { PS_HEADER, type ReplyError } from "./ps-protocol.js";
+import { metaHeaders, type ReplyError } from "./ps-protocol.js";
 import { checkJobId, SUBJECT_ROOT } from "./subjects.js";
 
 /** The version every rows request and reply carries. */
@@ -75,11 +75,9 @@ export interface RowShardInfo {
   version: number;
 }
 
-/** Headers holding `meta` as JSON. */
+/** Headers holding `meta` as JSON (the dense protocol's header). */
 export function rowHeaders(meta: RowRequestMeta | RowReplyMeta): MsgHdrs {
-  const h = headers();
-  h.set(PS_HEADER, JSON.stringify(meta));
-  return h;
+  return metaHeaders(meta);
 }
 
 /** Bytes of a body of `count` keys and, when `units` > 0, count x units floats after them. */
