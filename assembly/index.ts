@@ -1,5 +1,6 @@
 // Entry point of the WASM core: re-exports every kernel and describes the build it was compiled as.
 export * from "./gemm";
+export * from "./gemm-nopack";
 export * from "./activations";
 export * from "./losses";
 export * from "./optim";

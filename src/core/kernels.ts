@@ -8,6 +8,7 @@ import { activationBackward, activationForward, softmaxBackward, softmaxForward,
 import { requireOptions } from "./checks.js";
 import { fromFloat16, toFloat16, type Float16Options } from "./convert.js";
 import { planGemm, runGemm, type GemmOptions } from "./gemm.js";
+import { gemmNopack, type GemmNopackOptions } from "./gemm-nopack.js";
 import { binaryCrossEntropy, sigmoidCrossEntropy, softmaxCrossEntropy, squaredError } from "./losses.js";
 import type { Matrix } from "./matrix.js";
 import { adagradUpdate, adamUpdate, sgdUpdate, type AdagradOptions, type AdamOptions, type SgdOptions } from "./optimizers.js";
@@ -73,6 +74,14 @@ export class Kernels {
   gemm(c: Matrix, a: Matrix, b: Matrix, options: GemmOptions = {}): void {
     const plan = planGemm(c, a, b, options, this.core);
     runGemm(this.core, plan, this.workspace(this.core.exports.f32_gemm_workspace_bytes(plan.m, plan.n, plan.k)));
+  }
+
+  /**
+   * C = A B + bias by the unpacked small-m kernel (no transposes, no workspace; C is not read): faster than gemm up
+   * to NOPACK_MAX_ROWS rows of A. Throws ShapeError before touching memory.
+   */
+  gemmNopack(c: Matrix, a: Matrix, b: Matrix, options: GemmNopackOptions = {}): void {
+    gemmNopack(this.core, c, a, b, options);
   }
 
   // Activations: elementwise ones accept strided matrices; backward passes take the forward OUTPUT y.

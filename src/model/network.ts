@@ -1,5 +1,6 @@
 // A layered ANN's parameters in the core's arena (one layout table: w0, b0, w1, b1, ...), their seeded
 // initialization, batched inference through the core's kernels, and the guards on its public arguments and lifetime.
+import { NOPACK_MAX_ROWS } from "../core/gemm-nopack.js";
 import { Kernels } from "../core/kernels.js";
 import { InvalidArgumentError, InvalidStateError, MemoryLimitError, ShapeError } from "../errors.js";
 import { layoutBytes, raiseLimitHint, type Layout, type LayoutEntry, type Slab } from "../runtime/arena.js";
@@ -201,7 +202,10 @@ export class Network {
     return Math.max(...this.spec.layers.map((layer, l) => core.f32_gemm_workspace_bytes(rows, layer.units, fanIn(this.spec, l))));
   }
 
-  /** Forward pass over raw pointers, alternating two scratch buffers; returns the pointer of the result. */
+  /**
+   * Forward pass over raw pointers, alternating two scratch buffers; returns the pointer of the result. Chunks of
+   * up to NOPACK_MAX_ROWS rows multiply by the unpacked small-m kernel (ws unused), larger ones by f32_gemm.
+   */
   forwardRaw(input: number, rows: number, scratch: [number, number], ws: number, upTo = this.spec.layers.length - 1, activateLast = true, from = 0): number {
     this.requireLive("forwardRaw");
     const core = this.kernels.core.exports;
@@ -214,7 +218,11 @@ export class Network {
       if (isPerNeuron(ops)) {
         ops.forwardNeurons(this.ctx, y, x, n, this.weights(l).ptr, this.bias(l).ptr, rows);
       } else {
-        core.f32_gemm(y, layer.units, x, n, this.weights(l).ptr, layer.units, rows, layer.units, n, 0, 0, 1, 0, this.bias(l).ptr, ws);
+        const w = this.weights(l).ptr;
+        const b = this.bias(l).ptr;
+        // A few rows: the unpacked kernel (packing W would cost more than the product); more: the packed GEMM.
+        if (rows <= NOPACK_MAX_ROWS) core.f32_gemm_nopack(y, layer.units, x, n, w, layer.units, rows, layer.units, n, b);
+        else core.f32_gemm(y, layer.units, x, n, w, layer.units, rows, layer.units, n, 0, 0, 1, 0, b, ws);
         if (l < upTo || activateLast) ops.forward(this.ctx, y, y, rows, layer.units);
       }
       x = y;

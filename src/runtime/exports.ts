@@ -19,6 +19,8 @@ export interface CoreExports {
     c: number, ldc: number, a: number, lda: number, packed: number,
     m: number, n: number, k: number, transA: number, alpha: number, beta: number, bias: number, ws: number,
   ): void;
+  /** Small-m C = A B + bias (no transposes, alpha 1, beta 0: C is not read), A and B read in place, no workspace. */
+  f32_gemm_nopack(c: number, ldc: number, a: number, lda: number, b: number, ldb: number, m: number, n: number, k: number, bias: number): void;
   f32_dropout_mask(mask: number, n: number, keep: number, seed: number, offset: number): void;
   f32_mul(y: number, x: number, n: number): void;
 

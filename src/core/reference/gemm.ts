@@ -31,3 +31,14 @@ export function gemmReference(
     }
   }
 }
+
+/**
+ * C[m x n] = A[m x k] * B[k x n] + bias, like f32_gemm_nopack: no transposes, alpha 1, beta 0 (C is not read);
+ * k <= 0 gives C = bias (or 0).
+ */
+export function gemmNopackReference(
+  c: Values, ldc: number, a: ArrayLike<number>, lda: number, b: ArrayLike<number>, ldb: number,
+  m: number, n: number, k: number, bias?: ArrayLike<number>,
+): void {
+  gemmReference(c, ldc, a, lda, b, ldb, m, n, k, false, false, 1, 0, bias);
+}
