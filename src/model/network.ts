@@ -195,9 +195,11 @@ export class Network {
     return this.forward("forwardRange", x, from, to, rows);
   }
 
-  /** Workspace bytes one forward pass of `rows` samples needs. */
+  /** Workspace bytes one forward pass of `rows` samples needs (next to none up to NOPACK_MAX_ROWS rows: the
+   *  unpacked kernel forwardRaw uses for them reads the weights in place). */
   workspaceBytes(rows: number): number {
     this.requireLive("workspaceBytes");
+    if (rows <= NOPACK_MAX_ROWS) return 64;
     const core = this.kernels.core.exports;
     return Math.max(...this.spec.layers.map((layer, l) => core.f32_gemm_workspace_bytes(rows, layer.units, fanIn(this.spec, l))));
   }
