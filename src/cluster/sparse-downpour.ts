@@ -12,7 +12,7 @@ import type { SparseDataset } from "../data/sparse.js";
 import { InvalidArgumentError } from "../errors.js";
 import { Network } from "../model/network.js";
 import { type NetworkSpec, type ResolvedSpec, resolveSpec } from "../model/spec.js";
-import { denseTail, SparsePortionStep } from "../train/sparse-portion.js";
+import { denseTail, type PortionPlan, SparsePortionStep } from "../train/sparse-portion.js";
 import { type ParameterClientStats, ShardedParameterClient } from "./ps-client.js";
 import { type SparseClientStats, SparseRowClient } from "./sparse-client.js";
 import { type SparseShard, startSparseShard } from "./sparse-shard.js";
@@ -217,6 +217,31 @@ function result(epochs: SparseEpochReport[], seconds: number, clients: TaskClien
 }
 
 /**
+ * Runs `portion` over every portion of the source's chunks, `lanes` at a time: each lane plans the next portion
+ * (its keys, without touching the step) and awaits `portion`, which loads it on the shared step once its rows are
+ * in; one lane waits for the shards while another computes.
+ */
+async function eachPortion(
+  step: SparsePortionStep,
+  source: SparseSource,
+  lanes: number,
+  signal: AbortSignal | undefined,
+  portion: (chunk: SparseDataset, plan: PortionPlan, lane: number) => Promise<void>,
+): Promise<void> {
+  for await (const chunk of chunksOf(source)) {
+    let next = 0;
+    const run = async (lane: number) => {
+      while (next < chunk.size && !signal?.aborted) {
+        const plan = step.plan(chunk, next);
+        next = plan.start + plan.count;
+        await portion(chunk, plan, lane);
+      }
+    };
+    await Promise.all(Array.from({ length: lanes }, (_, lane) => run(lane)));
+  }
+}
+
+/**
  * A task's portions, `lanes` at a time: each lane pulls its portion's rows (and every nFetch portions the dense
  * tail), then computes on the one shared compact step (synchronously, so lanes never interleave inside it) and
  * hands its pushes over; pushes overlap everything, at most maxInFlight unacknowledged. While one lane waits for
@@ -234,33 +259,24 @@ class PortionLoop {
   async epoch(source: SparseSource, signal: AbortSignal | undefined): Promise<{ examples: number; loss: number }> {
     const total = { examples: 0, loss: 0 };
     const lanes = Array.from({ length: this.settings.lanes }, () => ({ portions: 0, dense: new Float32Array(this.step.denseKeys) }));
-    for await (const chunk of chunksOf(source)) {
-      let next = 0;
-      const run = async (lane: (typeof lanes)[number]) => {
-        while (next < chunk.size && !signal?.aborted) {
-          const start = next;
-          const count = this.step.span(chunk, start);
-          next = start + count;
-          // Awaited first: `total.loss += await ...` would read total.loss before another lane added to it.
-          const loss = await this.portion(chunk, start, count, lane);
-          total.loss += loss;
-          total.examples += count;
-        }
-      };
-      await Promise.all(lanes.map(run));
-    }
+    await eachPortion(this.step, source, this.settings.lanes, signal, async (chunk, plan, lane) => {
+      // Awaited first: `total.loss += await ...` would read total.loss before another lane added to it.
+      const loss = await this.portion(chunk, plan, lanes[lane]!);
+      total.loss += loss;
+      total.examples += plan.count;
+    });
     return total;
   }
 
   // One portion: its rows (and every nFetch the dense tail) pulled, the gradient, the pushes handed over.
-  private async portion(chunk: SparseDataset, start: number, count: number, lane: { portions: number; dense: Float32Array }): Promise<number> {
+  private async portion(chunk: SparseDataset, plan: PortionPlan, lane: { portions: number; dense: Float32Array }): Promise<number> {
     const { step, clients } = this;
-    const keys = step.keysOf(chunk, start, count);
+    const { keys } = plan;
     const rows = new Float32Array(keys.length * step.units);
     const pulls: Promise<unknown>[] = [clients.rows.pull(keys, rows)];
     if (lane.portions++ % this.settings.nFetch === 0) pulls.push(clients.dense.pull(lane.dense));
     await Promise.all(pulls);
-    step.load(chunk, start, count);
+    step.loadPlan(chunk, plan);
     step.rowsView().set(rows);
     step.denseView().set(lane.dense);
     const loss = step.train();
@@ -314,27 +330,16 @@ export async function evaluateSparseDownpour(options: SparseEvaluateOptions): Pr
     let examples = 0;
     let loss = 0;
     let correct = 0;
-    for await (const chunk of chunksOf(options.data)) {
-      let next = 0;
-      // Lanes as in training: one waits for its rows while another computes on the shared step.
-      const lane = async () => {
-        while (next < chunk.size) {
-          const start = next;
-          const count = step.span(chunk, start);
-          next = start + count;
-          const keys = step.keysOf(chunk, start, count);
-          const rows = new Float32Array(keys.length * step.units);
-          await clients.rows.pull(keys, rows);
-          step.load(chunk, start, count);
-          step.rowsView().set(rows);
-          step.denseView().set(dense);
-          loss += step.loss();
-          if (step.outputs === 1) correct += agreements(step.predictions(), chunk.y.subarray(start, start + count));
-          examples += count;
-        }
-      };
-      await Promise.all(Array.from({ length: SPARSE_DOWNPOUR_DEFAULTS.lanes }, lane));
-    }
+    await eachPortion(step, options.data, SPARSE_DOWNPOUR_DEFAULTS.lanes, undefined, async (chunk, plan) => {
+      const rows = new Float32Array(plan.keys.length * step.units);
+      await clients.rows.pull(plan.keys, rows);
+      step.loadPlan(chunk, plan);
+      step.rowsView().set(rows);
+      step.denseView().set(dense);
+      loss += step.loss();
+      if (step.outputs === 1) correct += agreements(step.predictions(), chunk.y.subarray(plan.start, plan.start + plan.count));
+      examples += plan.count;
+    });
     return { examples, loss: loss / Math.max(1, examples), accuracy: step.outputs === 1 ? correct / Math.max(1, examples) : undefined };
   } finally {
     step.dispose();

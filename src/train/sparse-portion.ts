@@ -110,6 +110,14 @@ class LocalIds {
   }
 }
 
+/** A portion ready to load: its rows, distinct features (local-id order) and each pair's local id. */
+export interface PortionPlan {
+  start: number;
+  count: number;
+  keys: Int32Array;
+  local: Int32Array;
+}
+
 /** The compact network and plan of one capacity. */
 interface Compact {
   network: Network;
@@ -122,7 +130,8 @@ interface Compact {
 /**
  * A compact network for portions of at most `rows` rows and `capacity` feature pairs. Use: load() a portion, write
  * its rows (rowsView) and the dense tail (denseView) from the shards, then train() or loss(); read rowGradients() and
- * denseGradients(). Not thread-safe; one per worker.
+ * denseGradients(). plan() a portion first to pull its rows while another computes, then loadPlan() it. Not
+ * thread-safe; one per worker.
  */
 export class SparsePortionStep {
   readonly spec: ResolvedSpec;
@@ -131,8 +140,8 @@ export class SparsePortionStep {
   readonly outputs: number;
   readonly rows: number;
   private compact: Compact;
-  private readonly ids = new LocalIds();
-  private readonly scratchIds = new LocalIds();
+  private readonly planIds = new LocalIds();
+  private loadedKeys: Int32Array = new Int32Array(0);
   private loaded = 0;
   private disposed = false;
 
@@ -214,55 +223,66 @@ export class SparsePortionStep {
     return count;
   }
 
-  /** The distinct features of rows [start, start + count), in the order load() gives them local ids (a new array). */
-  keysOf(data: SparseDataset, start: number, count: number): Int32Array {
+  /**
+   * Portion `start` of `data` (span(data, start) rows) planned without touching the arena: its distinct features in
+   * local-id order, and each pair's local id (new arrays, so several planned portions can wait for their rows).
+   */
+  plan(data: SparseDataset, start: number, maxRows = this.rows): PortionPlan {
+    const count = this.span(data, start, maxRows);
     const from = data.rowPtr[start]!;
     const nnz = data.rowPtr[start + count]! - from;
-    this.scratchIds.start(Math.max(1, nnz));
-    for (let k = 0; k < nnz; k++) this.scratchIds.idOf(data.indices[from + k]!);
-    return this.scratchIds.keys.slice(0, this.scratchIds.count);
+    const ids = this.planIds;
+    ids.start(Math.max(1, nnz));
+    const local = new Int32Array(nnz);
+    for (let k = 0; k < nnz; k++) local[k] = ids.idOf(data.indices[from + k]!);
+    return { start, count, keys: ids.keys.slice(0, ids.count), local };
   }
 
   /**
-   * Loads rows [start, start + count) of `data` (count default span(data, start)) with their targets, growing the
-   * capacity when their pairs need it (the dense tail is kept); returns the count. keys() are then the portion's
-   * distinct features, in local-id order (keysOf's).
+   * Loads a planned portion of `data` with its targets, growing the capacity when its pairs need it (the dense
+   * tail is kept). keys() are then the plan's keys.
    */
-  load(data: SparseDataset, start: number, count = this.span(data, start)): number {
+  loadPlan(data: SparseDataset, plan: PortionPlan): void {
     this.requireLive();
+    const { start, count } = plan;
     if (!(count >= 1 && start + count <= data.size)) throw new InvalidArgumentError(`SparsePortionStep.load: rows [${start}, ${start + count}) are not rows of ${data.size}`);
     if (count > this.rows) throw new InvalidArgumentError(`SparsePortionStep.load: ${count} rows, more than the step's ${this.rows}`);
-    const nnz = data.rowPtr[start + count]! - data.rowPtr[start]!;
-    if (nnz > this.capacity) this.rebuild(2 ** Math.ceil(Math.log2(nnz)));
-    this.fill(data, start, count);
-    return count;
+    if (plan.local.length !== data.rowPtr[start + count]! - data.rowPtr[start]!) throw new InvalidArgumentError("SparsePortionStep.load: the plan is of other rows");
+    if (plan.local.length > this.capacity) this.rebuild(2 ** Math.ceil(Math.log2(plan.local.length)));
+    this.fill(data, plan);
   }
 
-  private fill(data: SparseDataset, start: number, count: number): void {
+  /** plan(data, start) then loadPlan; returns the rows loaded. */
+  load(data: SparseDataset, start: number): number {
+    const plan = this.plan(data, start);
+    this.loadPlan(data, plan);
+    return plan.count;
+  }
+
+  private fill(data: SparseDataset, { start, count, keys, local }: PortionPlan): void {
     const { plan } = this.compact;
     const buffer = this.kernels.core.memory.buffer;
     const sparse = plan.sparse!;
     const from = data.rowPtr[start]!;
-    const nnz = data.rowPtr[start + count]! - from;
+    const nnz = local.length;
     const offsets = new Int32Array(buffer, sparse.rowPtr, count + 1);
     for (let r = 0; r <= count; r++) offsets[r] = data.rowPtr[start + r]! - from;
-    this.ids.start(this.capacity);
-    const local = new Int32Array(buffer, sparse.indices, nnz);
-    for (let k = 0; k < nnz; k++) local[k] = this.ids.idOf(data.indices[from + k]!);
+    new Int32Array(buffer, sparse.indices, nnz).set(local);
     new Float32Array(buffer, sparse.values, nnz).set(data.values.subarray(from, from + nnz));
     new Float32Array(buffer, plan.y, count * this.outputs).set(data.y.subarray(start * this.outputs, (start + count) * this.outputs));
+    this.loadedKeys = keys;
     this.loaded = count;
   }
 
-  /** The loaded portion's distinct features (a view, valid until the next load). */
+  /** The loaded portion's distinct features (valid until the next load). */
   keys(): Int32Array {
-    return this.ids.keys.subarray(0, this.ids.count);
+    return this.loadedKeys;
   }
 
   /** Live view of the compact first-layer rows of keys() (keys().length x units): write the pulled rows here. */
   rowsView(): Float32Array {
     const w = this.compact.network.weights(0);
-    return new Float32Array(this.kernels.core.memory.buffer, w.ptr, this.ids.count * this.units);
+    return new Float32Array(this.kernels.core.memory.buffer, w.ptr, this.loadedKeys.length * this.units);
   }
 
   /** Live view of the dense tail's parameters (denseKeys floats). */
@@ -301,7 +321,7 @@ export class SparsePortionStep {
   /** Live view of the first layer's gradient rows after train() (keys().length x units). */
   rowGradients(): Float32Array {
     const { plan } = this.compact;
-    return new Float32Array(this.kernels.core.memory.buffer, plan.grads + plan.layers[0]!.wOff, this.ids.count * this.units);
+    return new Float32Array(this.kernels.core.memory.buffer, plan.grads + plan.layers[0]!.wOff, this.loadedKeys.length * this.units);
   }
 
   /** Live view of the dense tail's gradient after train() (denseKeys floats). */

@@ -1,7 +1,8 @@
 // The compact per-portion copy of a sparse-input network (train/sparse-portion.ts): given the rows of the portion's
 // distinct features and the dense tail, its loss, first-layer row gradients and dense-tail gradient equal the whole
 // network's (computeGradients) on the same rows; portions are cut at the pair capacity, a longer row grows it
-// (keeping the dense tail); the dense tail's initial values do not depend on the sparse layer's size.
+// (keeping the dense tail); portions planned ahead load as load() does; the dense tail's initial values do not
+// depend on the sparse layer's size.
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { createSparseDataset, type SparseDataset, sparseRows } from "../../src/data/sparse.js";
@@ -88,6 +89,29 @@ describe("SparsePortionStep", () => {
     assert.ok(step.capacity >= 100);
     assert.equal(step.keys().length, 100);
     assert.ok(step.denseView().every((v) => v === 0.25));
+    step.dispose();
+  });
+
+  test("portions planned ahead (as concurrent lanes do) load as load() does, in any order", { timeout: 60_000 }, async () => {
+    const kernels = await kernelsFor("simd");
+    const data = rowsOf(3, 40, 9);
+    const step = SparsePortionStep.create(kernels, SPEC, { rows: 8 });
+    const first = step.plan(data, 0);
+    const second = step.plan(data, first.count);
+    const lossOf = (keys: Int32Array) => {
+      step.rowsView().set(Float32Array.from({ length: keys.length * 7 }, (_, i) => Math.sin(keys[Math.floor(i / 7)]! + i)));
+      step.denseView().fill(0.1);
+      return step.train();
+    };
+    step.loadPlan(data, second);
+    assert.deepEqual(step.keys(), second.keys);
+    const planned = lossOf(second.keys);
+    assert.equal(step.load(data, first.count), second.count);
+    assert.deepEqual(step.keys(), second.keys);
+    assert.equal(lossOf(step.keys()), planned);
+    step.loadPlan(data, first);
+    assert.deepEqual(step.keys(), first.keys);
+    assert.throws(() => step.loadPlan(data, { ...first, local: first.local.subarray(1) }), /the plan is of other rows/);
     step.dispose();
   });
 
